@@ -1,0 +1,1 @@
+"""Framework-neutral code: specs, zoo, initial weights, safetensors, data, comparisons."""

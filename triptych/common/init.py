@@ -1,0 +1,72 @@
+"""Canonical initial weights from (spec, seed), generated with numpy only.
+
+Every tensor gets its own PCG64 stream seeded with (seed, crc32(tensor name)), so the bytes
+depend only on the seed, the tensor's name and its shape: the same on every machine and
+independent of the order networks are listed in. Values are drawn in float64 and rounded to
+float32 once. Framework initialisers are never used.
+
+Schemes (per network, ``Network.init``):
+  * ``default``: PyTorch's default for Linear/Conv: weight and bias ~ U(-1/√fan_in, 1/√fan_in),
+    with fan_in = in·k² (Conv2d, Dense) or out·k² (ConvTranspose2d, PyTorch's fan_in of an
+    IOHW weight is its dim 1 × k²).
+  * ``dcgan``: Radford et al. 2016: conv/dense weights ~ N(0, 0.02), biases 0, BatchNorm
+    gamma ~ N(1, 0.02), beta 0.
+BatchNorm everywhere: running_mean 0, running_var 1 (gamma 1, beta 0 under ``default``).
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+
+from triptych.common.spec import BatchNorm, ModelSpec, Network
+
+INIT_SCHEMES = ("default", "dcgan")
+
+
+def _rng(seed: int, name: str) -> np.random.Generator:
+    return np.random.Generator(np.random.PCG64([int(seed), zlib.crc32(name.encode())]))
+
+
+def init_network(net: Network, seed: int = 0) -> dict[str, np.ndarray]:
+    """Canonical tensors (parameters and buffers) of one network, float32."""
+    if net.init not in INIT_SCHEMES:
+        raise ValueError(f"network {net.name!r}: unknown init {net.init!r}; "
+                         f"allowed: {', '.join(INIT_SCHEMES)}")
+    out: dict[str, np.ndarray] = {}
+    for info in net.infos:
+        prefix = f"{net.name}.{info.index}."
+        shapes = info.layer.param_shapes(info.input_shape)
+        if isinstance(info.layer, BatchNorm):
+            c = shapes["weight"][0]
+            if net.init == "dcgan":
+                out[prefix + "weight"] = _rng(seed, prefix + "weight").normal(1.0, 0.02, c)
+            else:
+                out[prefix + "weight"] = np.ones(c)
+            out[prefix + "bias"] = np.zeros(c)
+            out[prefix + "running_mean"] = np.zeros(c)
+            out[prefix + "running_var"] = np.ones(c)
+            continue
+        if not shapes:
+            continue
+        w_shape = shapes["weight"]
+        receptive = int(np.prod(w_shape[2:])) if len(w_shape) > 2 else 1
+        fan_in = w_shape[1] * receptive
+        for key, shape in shapes.items():
+            rng = _rng(seed, prefix + key)
+            if net.init == "dcgan":
+                out[prefix + key] = (rng.normal(0.0, 0.02, shape) if key == "weight"
+                                     else np.zeros(shape))
+            else:
+                bound = 1.0 / np.sqrt(fan_in)
+                out[prefix + key] = rng.uniform(-bound, bound, shape)
+    return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()}
+
+
+def init_weights(spec: ModelSpec, seed: int = 0) -> dict[str, np.ndarray]:
+    """Canonical tensors of every network of ``spec``, keyed ``<network>.<index>.<name>``."""
+    weights: dict[str, np.ndarray] = {}
+    for net in spec.networks.values():
+        weights.update(init_network(net, seed))
+    return weights

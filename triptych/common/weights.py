@@ -1,0 +1,105 @@
+"""Canonical weights <-> safetensors, with metadata, and validation against a spec.
+
+Canonical weights are a ``dict[str, np.ndarray]`` of float32 tensors in PyTorch's layout, named
+``<network>.<layer index>.<weight|bias|running_mean|running_var>``. A file carries metadata:
+``model``, ``spec_hash``, ``spec`` (the spec as JSON, so any file rebuilds its own model),
+``framework`` (which produced it), ``triptych_version`` and ``format``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from triptych.common.spec import ModelSpec
+
+FORMAT = "triptych.weights/1"
+
+
+class WeightsError(ValueError):
+    """Weights that do not fit a spec; the message lists every mismatch."""
+
+
+def check_weights(spec: ModelSpec, weights: dict[str, np.ndarray]) -> None:
+    """Raise `WeightsError` listing every missing, unexpected or mis-shaped tensor."""
+    expected = spec.tensor_shapes()
+    problems: list[str] = []
+    for name, shape in expected.items():
+        if name not in weights:
+            problems.append(f"missing {name} (expected shape {shape})")
+        elif tuple(np.shape(weights[name])) != tuple(shape):
+            problems.append(f"{name}: shape {tuple(np.shape(weights[name]))}, expected {shape}")
+    for name in weights:
+        if name not in expected:
+            problems.append(f"unexpected {name} (shape {tuple(np.shape(weights[name]))})")
+    if problems:
+        raise WeightsError(f"{len(problems)} weight(s) do not fit model {spec.name!r} "
+                           f"(spec {spec.hash}):\n  " + "\n  ".join(problems))
+
+
+def atomic_write(path: str | os.PathLike, write: Any) -> Path:
+    """Call ``write(tmp_path)`` then rename into ``path``; nothing is left behind on failure."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_weights(path: str | os.PathLike, spec: ModelSpec, weights: dict[str, np.ndarray],
+                 framework: str = "numpy", extra: dict[str, str] | None = None) -> Path:
+    """Validate and write ``weights`` as safetensors (atomically) with the spec in metadata."""
+    from safetensors.numpy import save_file
+
+    from triptych import __version__
+
+    check_weights(spec, weights)
+    tensors = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}
+    meta = {"format": FORMAT, "model": spec.name, "spec_hash": spec.hash,
+            "spec": spec.to_json(), "framework": framework, "triptych_version": __version__}
+    meta.update(extra or {})
+    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The metadata of a triptych safetensors file, without reading the tensors."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no weights file at {path}")
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            meta = f.metadata() or {}
+    except Exception as e:  # safetensors raises its own error types for a corrupt header
+        raise WeightsError(f"{path} is not a readable safetensors file: {e}") from None
+    if meta.get("format") != FORMAT or "spec" not in meta:
+        raise WeightsError(f"{path} has no triptych metadata (format {meta.get('format')!r}); "
+                           f"write it with Model.save or triptych.common.weights.save_weights")
+    return meta
+
+
+def load_weights(path: str | os.PathLike) -> tuple[ModelSpec, dict[str, np.ndarray],
+                                                   dict[str, str]]:
+    """Read a file written by `save_weights`: (spec, weights, metadata), validated."""
+    from safetensors.numpy import load_file
+
+    meta = read_metadata(path)
+    spec = ModelSpec.from_dict(json.loads(meta["spec"]))
+    if spec.hash != meta.get("spec_hash"):
+        raise WeightsError(f"{path}: spec hash {spec.hash} does not match recorded "
+                           f"{meta.get('spec_hash')}")
+    weights = load_file(str(path))
+    check_weights(spec, weights)
+    return spec, weights, meta

@@ -1,0 +1,1 @@
+"""Framework backends: ``torch``, ``tensorflow``, ``mxnet``; see `triptych.frameworks.base`."""

@@ -1,0 +1,31 @@
+"""The MXNet/Gluon backend (imports mxnet after its numpy cure; loaded lazily)."""
+
+from __future__ import annotations
+
+import ctypes
+
+from triptych.frameworks.mxnet import compat  # noqa: F401  (before mxnet)
+import mxnet as mx  # noqa: E402, I001
+
+from triptych.frameworks.mxnet import build as native_build  # noqa: E402
+
+
+class MxnetBackend:
+    """Gluon HybridSequential blocks, NCHW and PyTorch layouts natively."""
+
+    name = "mxnet"
+    build = staticmethod(native_build.build_network)
+    set_weights = staticmethod(native_build.set_weights)
+    get_weights = staticmethod(native_build.get_weights)
+    forward = staticmethod(native_build.forward)
+    count_params = staticmethod(native_build.count_params)
+
+    def version(self) -> str:
+        return mx.__version__
+
+    def set_threads(self, n: int) -> None:
+        """OpenMP threads of MXNet's operators (``MXSetNumOMPThreads``)."""
+        mx.base.check_call(mx.base._LIB.MXSetNumOMPThreads(ctypes.c_int(int(n))))
+
+
+BACKEND = MxnetBackend()

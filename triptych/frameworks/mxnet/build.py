@@ -1,0 +1,129 @@
+"""Spec -> Gluon ``HybridSequential`` (NCHW, PyTorch weight layouts: no conversion needed).
+
+Gluon's Dense (out, in), Conv2D OIHW and Conv2DTranspose IOHW match the canonical layouts.
+Gluon's BatchNorm tracks the *biased* batch variance (PyTorch: unbiased), so after a
+train-mode forward running_var differs by a factor n/(n-1) on the batch term; see
+`triptych.common.tolerances` for how comparisons account for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from triptych.frameworks.mxnet import compat  # noqa: F401  (before mxnet)
+import mxnet as mx  # noqa: E402, I001
+from mxnet.gluon import nn  # noqa: E402
+
+from triptych.common import spec as S  # noqa: E402
+
+
+@dataclass
+class GluonBuilt:
+    network: S.Network
+    native: nn.HybridSequential
+    holders: dict[int, nn.HybridBlock] = field(default_factory=dict)
+
+
+def _unflatten(shape: tuple[int, int, int]) -> nn.HybridLambda:
+    c, h, w = shape
+
+    def reshape(F, x):  # noqa: N803  (Gluon's convention: F is mx.nd or mx.sym)
+        return F.reshape(x, shape=(-1, c, h, w))
+
+    return nn.HybridLambda(reshape)
+
+
+def _block(layer: S.Layer, shape: S.Shape) -> nn.HybridBlock:
+    if isinstance(layer, S.Dense):
+        return nn.Dense(layer.units, use_bias=layer.bias, flatten=False, in_units=shape[0])
+    if isinstance(layer, S.Conv2d):
+        return nn.Conv2D(layer.out_channels, layer.kernel, layer.stride, layer.padding,
+                         in_channels=shape[0], use_bias=layer.bias)
+    if isinstance(layer, S.ConvTranspose2d):
+        return nn.Conv2DTranspose(layer.out_channels, layer.kernel, layer.stride, layer.padding,
+                                  in_channels=shape[0], use_bias=layer.bias)
+    if isinstance(layer, S.BatchNorm):
+        return nn.BatchNorm(axis=1, momentum=1.0 - layer.momentum, epsilon=layer.eps,
+                            in_channels=shape[0])
+    if isinstance(layer, S.ReLU):
+        return nn.Activation("relu")
+    if isinstance(layer, S.LeakyReLU):
+        return nn.LeakyReLU(layer.negative_slope)
+    if isinstance(layer, S.Sigmoid):
+        return nn.Activation("sigmoid")
+    if isinstance(layer, S.Tanh):
+        return nn.Activation("tanh")
+    if isinstance(layer, S.Dropout):
+        return nn.Dropout(layer.p)
+    if isinstance(layer, S.Flatten):
+        return nn.Flatten() if len(shape) == 3 else nn.HybridLambda(lambda F, x: x)
+    if isinstance(layer, S.Unflatten):
+        return _unflatten(layer.shape)
+    if isinstance(layer, S.MaxPool2d):
+        return nn.MaxPool2D(layer.kernel, layer.effective_stride, 0)
+    raise TypeError(f"mxnet backend cannot build layer {layer!r}")
+
+
+_PARAMS = {"weight": "weight", "bias": "bias"}
+_BN_PARAMS = {"weight": "gamma", "bias": "beta", "running_mean": "running_mean",
+              "running_var": "running_var"}
+
+
+def _param_map(layer: S.Layer) -> dict[str, str]:
+    return _BN_PARAMS if isinstance(layer, S.BatchNorm) else _PARAMS
+
+
+def build_network(network: S.Network) -> GluonBuilt:
+    """Build and initialise ``network`` (values are overwritten by `set_weights`)."""
+    seq = nn.HybridSequential(prefix=f"{network.name}_")
+    holders: dict[int, nn.HybridBlock] = {}
+    with seq.name_scope():
+        for i, info in enumerate(network.infos):
+            block = _block(info.layer, info.input_shape)
+            seq.add(block)
+            if info.layer.param_shapes(info.input_shape):
+                holders[i] = block
+    seq.initialize(mx.init.Zero())
+    return GluonBuilt(network, seq, holders)
+
+
+def set_weights(built: GluonBuilt, weights: dict[str, np.ndarray]) -> None:
+    """Copy canonical tensors into the blocks' parameters, exactly."""
+    name = built.network.name
+    for i, block in built.holders.items():
+        layer = built.network.infos[i].layer
+        for canon, attr in _param_map(layer).items():
+            key = f"{name}.{i}.{canon}"
+            if key in weights:
+                getattr(block, attr).set_data(mx.nd.array(weights[key], dtype="float32"))
+
+
+def get_weights(built: GluonBuilt) -> dict[str, np.ndarray]:
+    """Canonical tensors of the blocks."""
+    name, out = built.network.name, {}
+    for i, block in built.holders.items():
+        layer = built.network.infos[i].layer
+        for canon, attr in _param_map(layer).items():
+            param = getattr(block, attr, None)
+            if param is not None:
+                out[f"{name}.{i}.{canon}"] = param.data().asnumpy().copy()
+    return out
+
+
+def forward(built: GluonBuilt, x: np.ndarray, training: bool = False) -> np.ndarray:
+    """Run on NCHW numpy; training=True uses batch statistics and updates running ones."""
+    data = mx.nd.array(np.asarray(x, np.float32), dtype="float32")
+    if training:
+        with mx.autograd.train_mode():
+            y = built.native(data)
+    else:
+        y = built.native(data)
+    return y.asnumpy()
+
+
+def count_params(built: GluonBuilt) -> int:
+    """Trainable parameters as Gluon counts them (grad_req != 'null')."""
+    return int(sum(np.prod(p.shape) for p in built.native.collect_params().values()
+                   if p.grad_req != "null"))

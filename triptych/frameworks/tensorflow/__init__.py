@@ -1,0 +1,46 @@
+"""The TensorFlow/Keras 3 backend (imports tensorflow; loaded lazily)."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from triptych.frameworks.tensorflow import build as native_build  # noqa: E402
+
+if keras.backend.backend() != "tensorflow":
+    raise ImportError(f"KERAS_BACKEND is {keras.backend.backend()!r}; triptych's tensorflow "
+                      f"backend needs KERAS_BACKEND=tensorflow")
+
+
+class TensorflowBackend:
+    """Keras 3 on TensorFlow, NHWC inside, converted at the boundary."""
+
+    name = "tensorflow"
+    build = staticmethod(native_build.build_network)
+    set_weights = staticmethod(native_build.set_weights)
+    get_weights = staticmethod(native_build.get_weights)
+    forward = staticmethod(native_build.forward)
+    count_params = staticmethod(native_build.count_params)
+
+    def version(self) -> str:
+        return f"{tf.__version__} (keras {keras.__version__})"
+
+    def set_threads(self, n: int) -> None:
+        """Intra- and inter-op threads. TensorFlow fixes them at first use: later calls warn."""
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(int(n))
+            tf.config.threading.set_inter_op_parallelism_threads(int(n))
+        except RuntimeError:
+            current = tf.config.threading.get_intra_op_parallelism_threads()
+            if current != int(n):
+                warnings.warn(f"TensorFlow already initialised with {current} intra-op "
+                              f"threads; cannot change to {n} in this process", stacklevel=2)
+
+
+BACKEND = TensorflowBackend()

@@ -1,0 +1,187 @@
+"""Spec -> Keras 3 ``Sequential`` running NHWC; canonical (NCHW, PyTorch layout) <-> Keras.
+
+Conversions at the boundary: inputs NCHW -> NHWC and outputs back; Conv2d OIHW -> HWIO;
+ConvTranspose2d IOHW -> (kh, kw, out, in); Dense (out, in) -> (in, out) with the feature
+permutations of `layout.plan_layout`. Strided convolutions use explicit ``ZeroPadding2D`` +
+``padding="valid"`` (Keras ``"same"`` pads (0, 1) on even inputs, PyTorch pads (1, 1)).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from triptych.common import spec as S
+from triptych.frameworks.tensorflow import layout
+
+
+class TorchStyleBatchNorm(keras.layers.BatchNormalization):
+    """Keras BatchNormalization whose moving variance uses the *unbiased* batch variance.
+
+    PyTorch normalises with the biased batch variance but tracks the unbiased one
+    (n/(n-1) ×); stock Keras tracks the biased one. Normalisation itself is unchanged.
+    """
+
+    def call(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
+        if not (training and self.trainable):
+            return super().call(inputs, training=False, mask=mask)
+        inputs = ops.cast(inputs, "float32")
+        mean, variance = self._moments(inputs, mask)
+        shape = ops.shape(inputs)
+        n = ops.cast(shape[0], "float32")
+        for d in inputs.shape[1:-1]:
+            n = n * float(d)
+        unbiased = variance * n / ops.maximum(n - 1.0, 1.0)
+        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+        self.moving_variance.assign(self.moving_variance * self.momentum
+                                    + unbiased * (1.0 - self.momentum))
+        return ops.batch_normalization(inputs, mean, variance, axis=self.axis, offset=self.beta,
+                                       scale=self.gamma, epsilon=self.epsilon)
+
+
+@dataclass
+class KerasBuilt:
+    network: S.Network
+    native: keras.Sequential
+    plan: layout.LayoutPlan
+    holders: dict[int, keras.layers.Layer] = field(default_factory=dict)
+
+
+def _nhwc(shape: S.Shape) -> S.Shape:
+    return (shape[1], shape[2], shape[0]) if len(shape) == 3 else shape
+
+
+def _layers(i: int, info: S.LayerInfo, plan: layout.LayoutPlan) -> list[keras.layers.Layer]:
+    """Keras layers for canonical layer ``i``; the weight holder, if any, comes last-but-crop."""
+    layer, shape = info.layer, info.input_shape
+    if isinstance(layer, S.Dense):
+        return [keras.layers.Dense(layer.units, use_bias=layer.bias)]
+    if isinstance(layer, S.Conv2d):
+        pad = [keras.layers.ZeroPadding2D(layer.padding)] if layer.padding else []
+        return [*pad, keras.layers.Conv2D(layer.out_channels, layer.kernel, layer.stride,
+                                          padding="valid", use_bias=layer.bias)]
+    if isinstance(layer, S.ConvTranspose2d):
+        # "valid" gives H·s + max(k - s, 0); crop to PyTorch's (H-1)·s + k - 2p.
+        extra = max(layer.stride - layer.kernel, 0)
+        crop = ((layer.padding, layer.padding + extra),) * 2
+        conv = keras.layers.Conv2DTranspose(layer.out_channels, layer.kernel, layer.stride,
+                                            padding="valid", use_bias=layer.bias)
+        return [conv, keras.layers.Cropping2D(crop)] if any(crop[0]) else [conv]
+    if isinstance(layer, S.BatchNorm):
+        return [TorchStyleBatchNorm(axis=-1, momentum=1.0 - layer.momentum, epsilon=layer.eps)]
+    if isinstance(layer, S.ReLU):
+        return [keras.layers.ReLU()]
+    if isinstance(layer, S.LeakyReLU):
+        return [keras.layers.LeakyReLU(negative_slope=layer.negative_slope)]
+    if isinstance(layer, S.Sigmoid):
+        return [keras.layers.Activation("sigmoid")]
+    if isinstance(layer, S.Tanh):
+        return [keras.layers.Activation("tanh")]
+    if isinstance(layer, S.Dropout):
+        return [keras.layers.Dropout(layer.p)]
+    if isinstance(layer, S.Flatten):
+        if len(shape) == 1:
+            return [keras.layers.Identity()]
+        if i in plan.fast_flatten:
+            return [keras.layers.Flatten()]
+        return [keras.layers.Permute((3, 1, 2)), keras.layers.Flatten()]
+    if isinstance(layer, S.Unflatten):
+        c, h, w = layer.shape
+        if i in plan.fast_unflatten:
+            return [keras.layers.Reshape((h, w, c))]
+        return [keras.layers.Reshape((c, h, w)), keras.layers.Permute((2, 3, 1))]
+    if isinstance(layer, S.MaxPool2d):
+        return [keras.layers.MaxPooling2D(layer.kernel, layer.effective_stride, padding="valid")]
+    raise TypeError(f"tensorflow backend cannot build layer {layer!r}")
+
+
+def build_network(network: S.Network) -> KerasBuilt:
+    """Build ``network`` as a Keras ``Sequential`` taking NHWC input."""
+    plan = layout.plan_layout(network)
+    stack: list[keras.layers.Layer] = [keras.Input(shape=_nhwc(network.input_shape))]
+    holders: dict[int, keras.layers.Layer] = {}
+    for i, info in enumerate(network.infos):
+        made = _layers(i, info, plan)
+        stack.extend(made)
+        for k in made:
+            if k.__class__ in (keras.layers.Dense, keras.layers.Conv2D,
+                               keras.layers.Conv2DTranspose, TorchStyleBatchNorm):
+                holders[i] = k
+    model = keras.Sequential(stack, name=f"{network.name}")
+    return KerasBuilt(network, model, plan, holders)
+
+
+def set_weights(built: KerasBuilt, weights: dict[str, np.ndarray]) -> None:
+    """Load canonical tensors, converting layouts; values are moved, never recomputed."""
+    name, plan = built.network.name, built.plan
+    for i, holder in built.holders.items():
+        info = built.network.infos[i]
+        get = lambda k: np.asarray(weights[f"{name}.{i}.{k}"], np.float32)  # noqa: E731
+        layer = info.layer
+        if isinstance(layer, S.Dense):
+            kernel, bias = layout.to_keras_dense(get("weight"), get("bias") if layer.bias
+                                                 else None, plan.in_perm.get(i),
+                                                 plan.out_perm.get(i))
+            holder.kernel.assign(kernel)
+            if bias is not None:
+                holder.bias.assign(bias)
+        elif isinstance(layer, S.Conv2d | S.ConvTranspose2d):
+            holder.kernel.assign(np.ascontiguousarray(get("weight").transpose(2, 3, 1, 0)))
+            if layer.bias:
+                holder.bias.assign(get("bias"))
+        elif isinstance(layer, S.BatchNorm):
+            p = plan.in_perm.get(i)
+            holder.gamma.assign(layout.permute_vector(get("weight"), p))
+            holder.beta.assign(layout.permute_vector(get("bias"), p))
+            holder.moving_mean.assign(layout.permute_vector(get("running_mean"), p))
+            holder.moving_variance.assign(layout.permute_vector(get("running_var"), p))
+
+
+def get_weights(built: KerasBuilt) -> dict[str, np.ndarray]:
+    """Canonical tensors back from Keras (the exact inverse of `set_weights`)."""
+    name, plan, out = built.network.name, built.plan, {}
+    for i, holder in built.holders.items():
+        layer, key = built.network.infos[i].layer, f"{name}.{i}."
+        if isinstance(layer, S.Dense):
+            w, b = layout.from_keras_dense(np.asarray(holder.kernel.numpy()),
+                                           holder.bias.numpy() if layer.bias else None,
+                                           plan.in_perm.get(i), plan.out_perm.get(i))
+            out[key + "weight"] = w
+            if b is not None:
+                out[key + "bias"] = b
+        elif isinstance(layer, S.Conv2d | S.ConvTranspose2d):
+            out[key + "weight"] = np.ascontiguousarray(holder.kernel.numpy().transpose(3, 2, 0, 1))
+            if layer.bias:
+                out[key + "bias"] = holder.bias.numpy().copy()
+        elif isinstance(layer, S.BatchNorm):
+            p = plan.in_perm.get(i)
+            out[key + "weight"] = layout.unpermute_vector(holder.gamma.numpy(), p)
+            out[key + "bias"] = layout.unpermute_vector(holder.beta.numpy(), p)
+            out[key + "running_mean"] = layout.unpermute_vector(holder.moving_mean.numpy(), p)
+            out[key + "running_var"] = layout.unpermute_vector(holder.moving_variance.numpy(), p)
+    return out
+
+
+def to_native_input(x: np.ndarray) -> np.ndarray:
+    """NCHW -> NHWC (flat inputs unchanged)."""
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if x.ndim == 4 else x
+
+
+def to_canonical_output(y: np.ndarray) -> np.ndarray:
+    """NHWC -> NCHW (flat outputs unchanged)."""
+    return np.ascontiguousarray(y.transpose(0, 3, 1, 2)) if y.ndim == 4 else y
+
+
+def forward(built: KerasBuilt, x: np.ndarray, training: bool = False) -> np.ndarray:
+    """Run on NCHW numpy; training=True uses batch statistics and updates moving ones."""
+    y = built.native(to_native_input(np.asarray(x, np.float32)), training=training)
+    return to_canonical_output(np.asarray(y))
+
+
+def count_params(built: KerasBuilt) -> int:
+    """Trainable parameters as Keras counts them."""
+    return int(sum(np.prod(v.shape) for v in built.native.trainable_weights))

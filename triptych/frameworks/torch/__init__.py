@@ -1,0 +1,28 @@
+"""The PyTorch backend (imports torch; loaded lazily by `triptych.frameworks.base`)."""
+
+from __future__ import annotations
+
+import torch
+
+from triptych.frameworks.torch import build as native_build
+
+
+class TorchBackend:
+    """PyTorch eager modules; canonical layout is PyTorch's own, so no conversion."""
+
+    name = "torch"
+    build = staticmethod(native_build.build_network)
+    set_weights = staticmethod(native_build.set_weights)
+    get_weights = staticmethod(native_build.get_weights)
+    forward = staticmethod(native_build.forward)
+    count_params = staticmethod(native_build.count_params)
+
+    def version(self) -> str:
+        return torch.__version__
+
+    def set_threads(self, n: int) -> None:
+        """Intra-op threads (``torch.set_num_threads``); inter-op is left at its default."""
+        torch.set_num_threads(int(n))
+
+
+BACKEND = TorchBackend()

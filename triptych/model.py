@@ -1,0 +1,133 @@
+"""`Model`: one spec built in one framework, with the same methods on every framework."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from triptych.common import zoo
+from triptych.common.init import init_weights
+from triptych.common.spec import ModelSpec
+from triptych.common.weights import WeightsError, check_weights, load_weights, save_weights
+from triptych.frameworks.base import get_backend, resolve
+
+
+class Model:
+    """A `ModelSpec` built natively in ``framework``.
+
+    All arrays in and out are numpy float32, NCHW, batch first. Weights are canonical
+    (PyTorch layout, see `triptych.common.weights`).
+    """
+
+    def __init__(self, spec: ModelSpec, framework: str,
+                 weights: dict[str, np.ndarray] | None = None, seed: int = 0) -> None:
+        self.spec = spec
+        self.framework = resolve(framework)
+        self.backend = get_backend(self.framework)
+        self.seed = seed
+        self._built = {name: self.backend.build(net) for name, net in spec.networks.items()}
+        self.set_weights(init_weights(spec, seed) if weights is None else weights)
+
+    def __repr__(self) -> str:
+        return (f"Model({self.spec.name!r}, framework={self.framework!r}, "
+                f"networks={list(self.spec.networks)}, params={self.spec.param_count()})")
+
+    # -- structure --------------------------------------------------------------------------
+    def native(self, network: str | None = None) -> Any:
+        """The framework's own module/model/block for ``network`` (default: first of main)."""
+        return self._built[self._network_name(network)].native
+
+    def param_counts(self) -> dict[str, int]:
+        """Trainable parameters per network, as the framework itself counts them."""
+        return {name: self.backend.count_params(b) for name, b in self._built.items()}
+
+    def _network_name(self, network: str | None) -> str:
+        name = network or self.spec.main_chain[0]
+        if name not in self._built:
+            raise ValueError(f"model {self.spec.name!r} has no network {name!r}; networks: "
+                             f"{', '.join(self._built)}")
+        return name
+
+    # -- inference --------------------------------------------------------------------------
+    def _check_input(self, x: Any, network: str) -> np.ndarray:
+        arr = np.asarray(x)
+        if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+            raise TypeError(f"network {network!r} expects a numeric array, got dtype {arr.dtype}")
+        want = self.spec.networks[network].input_shape
+        if arr.ndim != len(want) + 1 or tuple(arr.shape[1:]) != want:
+            raise ValueError(f"network {network!r} expects input of shape (N, "
+                             f"{', '.join(map(str, want))}) with any batch N; got {arr.shape}")
+        if arr.shape[0] == 0:
+            raise ValueError(f"network {network!r}: empty batch (shape {arr.shape})")
+        return np.ascontiguousarray(arr, dtype=np.float32)
+
+    def forward(self, x: Any, network: str, training: bool = False) -> np.ndarray:
+        """One network on ``x``. training=True: batch statistics (BN running stats update)."""
+        name = self._network_name(network)
+        return self.backend.forward(self._built[name], self._check_input(x, name), training)
+
+    def predict(self, x: Any, network: str | None = None,
+                batch_size: int | None = None) -> np.ndarray:
+        """Eval-mode output of ``network``, or of the main chain when ``network`` is None.
+
+        ``batch_size`` (default: all at once) splits large inputs into chunks.
+        """
+        chain = [self._network_name(network)] if network else self.spec.main_chain
+        self._check_input(x, chain[0])
+        arr = np.asarray(x, dtype=np.float32)
+        if batch_size:
+            return np.concatenate([self.predict(arr[i:i + batch_size], network)
+                                   for i in range(0, len(arr), batch_size)])
+        for name in chain:
+            arr = self.forward(arr, name, training=False)
+        return arr
+
+    # -- weights ----------------------------------------------------------------------------
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """Canonical weights of every network (copies)."""
+        out: dict[str, np.ndarray] = {}
+        for b in self._built.values():
+            out.update(self.backend.get_weights(b))
+        return out
+
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        """Load canonical weights for every network; a mismatch lists every fault."""
+        check_weights(self.spec, weights)
+        for name, b in self._built.items():
+            prefix = name + "."
+            self.backend.set_weights(b, {k: v for k, v in weights.items()
+                                         if k.startswith(prefix)})
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write canonical weights + spec to safetensors (atomically)."""
+        return save_weights(path, self.spec, self.get_weights(), framework=self.framework)
+
+
+def spec_for(name_or_spec: str | ModelSpec, **kwargs: Any) -> ModelSpec:
+    """A zoo model's spec by name (with factory kwargs), or the given spec unchanged."""
+    if isinstance(name_or_spec, ModelSpec):
+        if kwargs:
+            raise TypeError(f"options {sorted(kwargs)} only apply to zoo models, not to a spec")
+        return name_or_spec
+    return zoo.create_spec(str(name_or_spec), **kwargs)
+
+
+def create(name_or_spec: str | ModelSpec, framework: str = "torch", seed: int = 0,
+           weights: dict[str, np.ndarray] | None = None, **kwargs: Any) -> Model:
+    """Build a zoo model (by name, ``kwargs`` go to its factory) or a user spec.
+
+    Initial weights come from ``weights`` (canonical) or else from `init_weights(spec, seed)`.
+    """
+    return Model(spec_for(name_or_spec, **kwargs), framework, weights=weights, seed=seed)
+
+
+def load(path: str | os.PathLike, framework: str = "torch") -> Model:
+    """A model from a file written by `Model.save`, built in ``framework``."""
+    spec, weights, _ = load_weights(path)
+    return Model(spec, framework, weights=weights)
+
+
+__all__ = ["Model", "WeightsError", "create", "load", "spec_for"]
