@@ -6,11 +6,13 @@ Importing triptych imports no framework; each is imported when first used.
 
 from __future__ import annotations
 
+from typing import Any
+
 __version__ = "0.1.0"
 
-from triptych.common.zoo import names as _zoo_names  # noqa: E402
-from triptych.frameworks.base import FrameworkUnavailable, available  # noqa: E402
-from triptych.model import Model, create, load  # noqa: E402
+from triptych.common.zoo import names as _zoo_names
+from triptych.frameworks.base import FrameworkUnavailable, available
+from triptych.model import Model, create, load
 
 
 def frameworks() -> list[str]:
@@ -18,10 +20,31 @@ def frameworks() -> list[str]:
     return available()
 
 
+def compare(a: Any, b: Any, atol: float = 1e-5, rtol: float = 1e-4, **kwargs: Any) -> Any:
+    """Compare two `Model`s (every network, same seeded inputs) or arrays/dicts of arrays.
+
+    ``b`` is the reference. Returns a `Comparison`: truthy on pass, printable, with numbers.
+    """
+    from triptych.common.compare import compare_outputs
+    from triptych.crosscheck import compare_models
+
+    if isinstance(a, Model) and isinstance(b, Model):
+        return compare_models(a, b, atol=atol, rtol=rtol, **kwargs)
+    return compare_outputs(a, b, atol=atol, rtol=rtol, **kwargs)
+
+
 def models() -> list[str]:
     """Names of the zoo models."""
     return _zoo_names()
 
 
-__all__ = ["FrameworkUnavailable", "Model", "__version__", "create", "frameworks", "load",
-           "models"]
+__all__ = [
+    "FrameworkUnavailable",
+    "Model",
+    "__version__",
+    "compare",
+    "create",
+    "frameworks",
+    "load",
+    "models",
+]

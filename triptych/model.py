@@ -22,8 +22,13 @@ class Model:
     (PyTorch layout, see `triptych.common.weights`).
     """
 
-    def __init__(self, spec: ModelSpec, framework: str,
-                 weights: dict[str, np.ndarray] | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        framework: str,
+        weights: dict[str, np.ndarray] | None = None,
+        seed: int = 0,
+    ) -> None:
         self.spec = spec
         self.framework = resolve(framework)
         self.backend = get_backend(self.framework)
@@ -32,8 +37,10 @@ class Model:
         self.set_weights(init_weights(spec, seed) if weights is None else weights)
 
     def __repr__(self) -> str:
-        return (f"Model({self.spec.name!r}, framework={self.framework!r}, "
-                f"networks={list(self.spec.networks)}, params={self.spec.param_count()})")
+        return (
+            f"Model({self.spec.name!r}, framework={self.framework!r}, "
+            f"networks={list(self.spec.networks)}, params={self.spec.param_count()})"
+        )
 
     # -- structure --------------------------------------------------------------------------
     def native(self, network: str | None = None) -> Any:
@@ -47,8 +54,10 @@ class Model:
     def _network_name(self, network: str | None) -> str:
         name = network or self.spec.main_chain[0]
         if name not in self._built:
-            raise ValueError(f"model {self.spec.name!r} has no network {name!r}; networks: "
-                             f"{', '.join(self._built)}")
+            raise ValueError(
+                f"model {self.spec.name!r} has no network {name!r}; networks: "
+                f"{', '.join(self._built)}"
+            )
         return name
 
     # -- inference --------------------------------------------------------------------------
@@ -58,8 +67,10 @@ class Model:
             raise TypeError(f"network {network!r} expects a numeric array, got dtype {arr.dtype}")
         want = self.spec.networks[network].input_shape
         if arr.ndim != len(want) + 1 or tuple(arr.shape[1:]) != want:
-            raise ValueError(f"network {network!r} expects input of shape (N, "
-                             f"{', '.join(map(str, want))}) with any batch N; got {arr.shape}")
+            raise ValueError(
+                f"network {network!r} expects input of shape (N, "
+                f"{', '.join(map(str, want))}) with any batch N; got {arr.shape}"
+            )
         if arr.shape[0] == 0:
             raise ValueError(f"network {network!r}: empty batch (shape {arr.shape})")
         return np.ascontiguousarray(arr, dtype=np.float32)
@@ -69,8 +80,9 @@ class Model:
         name = self._network_name(network)
         return self.backend.forward(self._built[name], self._check_input(x, name), training)
 
-    def predict(self, x: Any, network: str | None = None,
-                batch_size: int | None = None) -> np.ndarray:
+    def predict(
+        self, x: Any, network: str | None = None, batch_size: int | None = None
+    ) -> np.ndarray:
         """Eval-mode output of ``network``, or of the main chain when ``network`` is None.
 
         ``batch_size`` (default: all at once) splits large inputs into chunks.
@@ -79,8 +91,12 @@ class Model:
         self._check_input(x, chain[0])
         arr = np.asarray(x, dtype=np.float32)
         if batch_size:
-            return np.concatenate([self.predict(arr[i:i + batch_size], network)
-                                   for i in range(0, len(arr), batch_size)])
+            return np.concatenate(
+                [
+                    self.predict(arr[i : i + batch_size], network)
+                    for i in range(0, len(arr), batch_size)
+                ]
+            )
         for name in chain:
             arr = self.forward(arr, name, training=False)
         return arr
@@ -98,8 +114,7 @@ class Model:
         check_weights(self.spec, weights)
         for name, b in self._built.items():
             prefix = name + "."
-            self.backend.set_weights(b, {k: v for k, v in weights.items()
-                                         if k.startswith(prefix)})
+            self.backend.set_weights(b, {k: v for k, v in weights.items() if k.startswith(prefix)})
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write canonical weights + spec to safetensors (atomically)."""
@@ -115,8 +130,13 @@ def spec_for(name_or_spec: str | ModelSpec, **kwargs: Any) -> ModelSpec:
     return zoo.create_spec(str(name_or_spec), **kwargs)
 
 
-def create(name_or_spec: str | ModelSpec, framework: str = "torch", seed: int = 0,
-           weights: dict[str, np.ndarray] | None = None, **kwargs: Any) -> Model:
+def create(
+    name_or_spec: str | ModelSpec,
+    framework: str = "torch",
+    seed: int = 0,
+    weights: dict[str, np.ndarray] | None = None,
+    **kwargs: Any,
+) -> Model:
     """Build a zoo model (by name, ``kwargs`` go to its factory) or a user spec.
 
     Initial weights come from ``weights`` (canonical) or else from `init_weights(spec, seed)`.

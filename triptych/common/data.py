@@ -47,8 +47,12 @@ class Dataset:
         return tuple(self.x.shape[1:])  # type: ignore[return-value]
 
     def subset(self, index: np.ndarray, name: str | None = None) -> Dataset:
-        return replace(self, x=self.x[index], y=None if self.y is None else self.y[index],
-                       name=name or self.name)
+        return replace(
+            self,
+            x=self.x[index],
+            y=None if self.y is None else self.y[index],
+            name=name or self.name,
+        )
 
     def filter_classes(self, classes: list[int] | tuple[int, ...]) -> Dataset:
         """Keep only ``classes`` and relabel them 0..len(classes)-1 in the order given."""
@@ -58,8 +62,9 @@ class Dataset:
         present = set(np.unique(self.y).tolist())
         missing = [c for c in classes if c not in present]
         if missing:
-            raise DataError(f"{self.name}: classes {missing} not present; "
-                            f"present: {sorted(present)}")
+            raise DataError(
+                f"{self.name}: classes {missing} not present; present: {sorted(present)}"
+            )
         keep = np.isin(self.y, classes)
         lookup = {c: i for i, c in enumerate(classes)}
         y = np.array([lookup[int(v)] for v in self.y[keep]], dtype=np.int64)
@@ -85,9 +90,11 @@ class Dataset:
         if not 0.0 < test_fraction < 1.0:
             raise DataError(f"test_fraction must be in (0, 1), got {test_fraction}")
         order = np.random.Generator(np.random.PCG64(seed)).permutation(len(self))
-        n_test = max(1, int(round(len(self) * test_fraction)))
-        return (self.subset(np.sort(order[n_test:]), f"{self.name}/train"),
-                self.subset(np.sort(order[:n_test]), f"{self.name}/test"))
+        n_test = max(1, round(len(self) * test_fraction))
+        return (
+            self.subset(np.sort(order[n_test:]), f"{self.name}/train"),
+            self.subset(np.sort(order[:n_test]), f"{self.name}/test"),
+        )
 
 
 def _rescale(x01: np.ndarray, scale: str) -> np.ndarray:
@@ -106,8 +113,7 @@ def load_digits(scale: str = "unit") -> Dataset:
     return Dataset(_rescale(x, scale), d.target.astype(np.int64), "digits", tuple(range(10)))
 
 
-_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4",
-              0x0E: ">f8"}
+_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
@@ -120,22 +126,27 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     except (OSError, EOFError) as e:
         raise DataError(f"{path}: cannot read IDX file ({e})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
-        raise DataError(f"{path}: bad IDX magic number {raw[:4].hex() or '(empty)'}; expected "
-                        f"00 00 <type in {sorted(_IDX_TYPES)}> <ndim>")
+        raise DataError(
+            f"{path}: bad IDX magic number {raw[:4].hex() or '(empty)'}; expected "
+            f"00 00 <type in {sorted(_IDX_TYPES)}> <ndim>"
+        )
     dtype, ndim = np.dtype(_IDX_TYPES[raw[2]]), raw[3]
     if ndim == 0 or len(raw) < 4 + 4 * ndim:
         raise DataError(f"{path}: IDX header truncated (ndim {ndim}, {len(raw)} bytes)")
-    dims = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+    dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
     want = int(np.prod(dims)) * dtype.itemsize
-    payload = raw[4 + 4 * ndim:]
+    payload = raw[4 + 4 * ndim :]
     if len(payload) != want:
-        raise DataError(f"{path}: IDX payload is {len(payload)} bytes, header dims {dims} of "
-                        f"{dtype} need {want} (truncated or padded file)")
+        raise DataError(
+            f"{path}: IDX payload is {len(payload)} bytes, header dims {dims} of "
+            f"{dtype} need {want} (truncated or padded file)"
+        )
     return np.frombuffer(payload, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
 
 
-def load_idx(images: str | os.PathLike, labels: str | os.PathLike | None = None,
-             scale: str = "unit") -> Dataset:
+def load_idx(
+    images: str | os.PathLike, labels: str | os.PathLike | None = None, scale: str = "unit"
+) -> Dataset:
     """MNIST-style images (N, H, W) uint8 [+ labels (N,)] -> Dataset (N, 1, H, W)."""
     x = read_idx(images)
     if x.ndim != 3:
@@ -190,8 +201,9 @@ def load(source: str = "digits", scale: str = "unit") -> Dataset:
     return load_idx(path, labels if labels.exists() and labels != path else None, scale)
 
 
-def batches(data: Dataset, batch_size: int, seed: int = 0, epochs: int | None = None,
-            drop_last: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+def batches(
+    data: Dataset, batch_size: int, seed: int = 0, epochs: int | None = None, drop_last: bool = True
+) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
     """Seeded shuffled batches (x, y), reshuffled every epoch; the same on every framework.
 
     Epoch e uses permutation PCG64([seed, e]). ``epochs=None`` repeats forever.
@@ -205,7 +217,7 @@ def batches(data: Dataset, batch_size: int, seed: int = 0, epochs: int | None = 
         order = np.random.Generator(np.random.PCG64([seed, epoch])).permutation(len(data))
         stop = len(order) - (len(order) % batch_size if drop_last else 0)
         for i in range(0, stop, batch_size):
-            idx = order[i:i + batch_size]
+            idx = order[i : i + batch_size]
             yield data.x[idx], (None if data.y is None else data.y[idx])
         epoch += 1
 

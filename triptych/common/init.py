@@ -32,8 +32,9 @@ def _rng(seed: int, name: str) -> np.random.Generator:
 def init_network(net: Network, seed: int = 0) -> dict[str, np.ndarray]:
     """Canonical tensors (parameters and buffers) of one network, float32."""
     if net.init not in INIT_SCHEMES:
-        raise ValueError(f"network {net.name!r}: unknown init {net.init!r}; "
-                         f"allowed: {', '.join(INIT_SCHEMES)}")
+        raise ValueError(
+            f"network {net.name!r}: unknown init {net.init!r}; allowed: {', '.join(INIT_SCHEMES)}"
+        )
     out: dict[str, np.ndarray] = {}
     for info in net.infos:
         prefix = f"{net.name}.{info.index}."
@@ -56,8 +57,9 @@ def init_network(net: Network, seed: int = 0) -> dict[str, np.ndarray]:
         for key, shape in shapes.items():
             rng = _rng(seed, prefix + key)
             if net.init == "dcgan":
-                out[prefix + key] = (rng.normal(0.0, 0.02, shape) if key == "weight"
-                                     else np.zeros(shape))
+                out[prefix + key] = (
+                    rng.normal(0.0, 0.02, shape) if key == "weight" else np.zeros(shape)
+                )
             else:
                 bound = 1.0 / np.sqrt(fan_in)
                 out[prefix + key] = rng.uniform(-bound, bound, shape)

@@ -20,6 +20,7 @@ Counting rules (per sample, i.e. batch 1, inference):
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
@@ -69,8 +70,9 @@ def _numel(shape: Shape) -> int:
 def _need_rank(layer: Layer, shape: Shape, ranks: tuple[int, ...], hint: str = "") -> None:
     if len(shape) not in ranks:
         want = " or ".join(f"{r}-D" for r in ranks)
-        raise SpecError(f"{layer.kind} needs a {want} input (batch excluded), got shape "
-                        f"{shape}{hint}")
+        raise SpecError(
+            f"{layer.kind} needs a {want} input (batch excluded), got shape {shape}{hint}"
+        )
 
 
 @dataclass(frozen=True)
@@ -114,11 +116,16 @@ class Conv2d(Layer):
         _need_rank(self, shape, (3,))
         _, h, w = shape
         if self.kernel > h + 2 * self.padding or self.kernel > w + 2 * self.padding:
-            raise SpecError(f"conv2d kernel {self.kernel} is larger than its padded input "
-                            f"{h + 2 * self.padding}x{w + 2 * self.padding} (input shape {shape},"
-                            f" padding {self.padding})")
-        return (self.out_channels, _conv_out(h, self.kernel, self.stride, self.padding),
-                _conv_out(w, self.kernel, self.stride, self.padding))
+            raise SpecError(
+                f"conv2d kernel {self.kernel} is larger than its padded input "
+                f"{h + 2 * self.padding}x{w + 2 * self.padding} (input shape {shape},"
+                f" padding {self.padding})"
+            )
+        return (
+            self.out_channels,
+            _conv_out(h, self.kernel, self.stride, self.padding),
+            _conv_out(w, self.kernel, self.stride, self.padding),
+        )
 
     def param_shapes(self, shape: Shape) -> dict[str, Shape]:
         p = {"weight": (self.out_channels, shape[0], self.kernel, self.kernel)}
@@ -150,10 +157,14 @@ class ConvTranspose2d(Layer):
         _need_rank(self, shape, (3,))
         _, h, w = shape
         if 2 * self.padding >= self.kernel:
-            raise SpecError(f"conv_transpose2d padding {self.padding} must be < kernel/2 "
-                            f"(kernel {self.kernel})")
-        return (self.out_channels, (h - 1) * self.stride - 2 * self.padding + self.kernel,
-                (w - 1) * self.stride - 2 * self.padding + self.kernel)
+            raise SpecError(
+                f"conv_transpose2d padding {self.padding} must be < kernel/2 (kernel {self.kernel})"
+            )
+        return (
+            self.out_channels,
+            (h - 1) * self.stride - 2 * self.padding + self.kernel,
+            (w - 1) * self.stride - 2 * self.padding + self.kernel,
+        )
 
     def param_shapes(self, shape: Shape) -> dict[str, Shape]:
         p = {"weight": (shape[0], self.out_channels, self.kernel, self.kernel)}
@@ -194,7 +205,7 @@ class BatchNorm(Layer):
         return 2 * _numel(shape)
 
 
-def BatchNorm1d(eps: float = 1e-5, momentum: float = 0.1) -> BatchNorm:  # noqa: N802
+def BatchNorm1d(eps: float = 1e-5, momentum: float = 0.1) -> BatchNorm:
     """Alias of `BatchNorm` for readers coming from PyTorch (rank is inferred)."""
     return BatchNorm(eps=eps, momentum=momentum)
 
@@ -277,8 +288,10 @@ class Unflatten(Layer):
         if len(self.shape) != 3:
             raise SpecError(f"unflatten target must be (C, H, W), got {self.shape}")
         if _numel(self.shape) != shape[0]:
-            raise SpecError(f"unflatten to {self.shape} needs {_numel(self.shape)} features, "
-                            f"input has {shape[0]} (input shape {shape})")
+            raise SpecError(
+                f"unflatten to {self.shape} needs {_numel(self.shape)} features, "
+                f"input has {shape[0]} (input shape {shape})"
+            )
         return self.shape
 
 
@@ -298,8 +311,10 @@ class MaxPool2d(Layer):
         _need_rank(self, shape, (3,))
         c, h, w = shape
         if self.kernel > h or self.kernel > w:
-            raise SpecError(f"maxpool2d kernel {self.kernel} is larger than its input "
-                            f"{h}x{w} (input shape {shape})")
+            raise SpecError(
+                f"maxpool2d kernel {self.kernel} is larger than its input "
+                f"{h}x{w} (input shape {shape})"
+            )
         s = self.effective_stride
         return (c, _conv_out(h, self.kernel, s, 0), _conv_out(w, self.kernel, s, 0))
 
@@ -309,8 +324,20 @@ class MaxPool2d(Layer):
 
 LAYER_TYPES: dict[str, type[Layer]] = {
     cls.kind: cls
-    for cls in (Dense, Conv2d, ConvTranspose2d, BatchNorm, ReLU, LeakyReLU, Sigmoid, Tanh,
-                Dropout, Flatten, Unflatten, MaxPool2d)
+    for cls in (
+        Dense,
+        Conv2d,
+        ConvTranspose2d,
+        BatchNorm,
+        ReLU,
+        LeakyReLU,
+        Sigmoid,
+        Tanh,
+        Dropout,
+        Flatten,
+        Unflatten,
+        MaxPool2d,
+    )
 }
 
 
@@ -361,8 +388,10 @@ class Network:
         self.input_shape = tuple(int(s) for s in self.input_shape)
         self.layers = list(self.layers)
         if len(self.input_shape) not in (1, 3):
-            raise SpecError(f"network {self.name!r}: input_shape must be (F,) or (C, H, W), "
-                            f"got {self.input_shape}")
+            raise SpecError(
+                f"network {self.name!r}: input_shape must be (F,) or (C, H, W), "
+                f"got {self.input_shape}"
+            )
         if not self.layers:
             raise SpecError(f"network {self.name!r} has no layers")
         infos, shape = [], self.input_shape
@@ -372,11 +401,14 @@ class Network:
             try:
                 out = layer.output_shape(shape)
             except SpecError as e:
-                raise SpecError(f"network {self.name!r}, layer {i} ({layer.kind}), input shape "
-                                f"{shape}: {e}") from None
+                raise SpecError(
+                    f"network {self.name!r}, layer {i} ({layer.kind}), input shape {shape}: {e}"
+                ) from None
             if any(s <= 0 for s in out):
-                raise SpecError(f"network {self.name!r}, layer {i} ({layer.kind}): input shape "
-                                f"{shape} gives empty output {out}")
+                raise SpecError(
+                    f"network {self.name!r}, layer {i} ({layer.kind}): input shape "
+                    f"{shape} gives empty output {out}"
+                )
             params = sum(_numel(s) for s in layer.param_shapes(shape).values())
             infos.append(LayerInfo(i, layer, shape, out, params, layer.flops(shape)))
             shape = out
@@ -397,25 +429,39 @@ class Network:
 
     def param_shapes(self) -> dict[str, Shape]:
         """Trainable tensors, named ``<network>.<layer index>.<weight|bias>``."""
-        return {f"{self.name}.{i.index}.{k}": s
-                for i in self.infos for k, s in i.layer.param_shapes(i.input_shape).items()}
+        return {
+            f"{self.name}.{i.index}.{k}": s
+            for i in self.infos
+            for k, s in i.layer.param_shapes(i.input_shape).items()
+        }
 
     def buffer_shapes(self) -> dict[str, Shape]:
-        return {f"{self.name}.{i.index}.{k}": s
-                for i in self.infos for k, s in i.layer.buffer_shapes(i.input_shape).items()}
+        return {
+            f"{self.name}.{i.index}.{k}": s
+            for i in self.infos
+            for k, s in i.layer.buffer_shapes(i.input_shape).items()
+        }
 
     def tensor_shapes(self) -> dict[str, Shape]:
         """Every canonical tensor (parameters then buffers), in a stable order."""
         return {**self.param_shapes(), **self.buffer_shapes()}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "input_shape": list(self.input_shape), "init": self.init,
-                "layers": [layer.to_dict() for layer in self.layers]}
+        return {
+            "name": self.name,
+            "input_shape": list(self.input_shape),
+            "init": self.init,
+            "layers": [layer.to_dict() for layer in self.layers],
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Network:
-        return cls(d["name"], tuple(d["input_shape"]), [layer_from_dict(x) for x in d["layers"]],
-                   init=d.get("init", "default"))
+        return cls(
+            d["name"],
+            tuple(d["input_shape"]),
+            [layer_from_dict(x) for x in d["layers"]],
+            init=d.get("init", "default"),
+        )
 
 
 @dataclass
@@ -436,18 +482,24 @@ class ModelSpec:
             raise SpecError(f"model {self.name!r} has no networks")
         for key, net in self.networks.items():
             if key != net.name:
-                raise SpecError(f"model {self.name!r}: network registered as {key!r} is named "
-                                f"{net.name!r}; use the same name")
+                raise SpecError(
+                    f"model {self.name!r}: network registered as {key!r} is named "
+                    f"{net.name!r}; use the same name"
+                )
         chain = self.main_chain
         for name in chain:
             if name not in self.networks:
-                raise SpecError(f"model {self.name!r}: main refers to unknown network {name!r};"
-                                f" networks: {', '.join(self.networks)}")
-        for a, b in zip(chain, chain[1:], strict=False):
+                raise SpecError(
+                    f"model {self.name!r}: main refers to unknown network {name!r};"
+                    f" networks: {', '.join(self.networks)}"
+                )
+        for a, b in itertools.pairwise(chain):
             if self.networks[a].output_shape != self.networks[b].input_shape:
-                raise SpecError(f"model {self.name!r}: main chains {a!r} (output "
-                                f"{self.networks[a].output_shape}) into {b!r} (input "
-                                f"{self.networks[b].input_shape})")
+                raise SpecError(
+                    f"model {self.name!r}: main chains {a!r} (output "
+                    f"{self.networks[a].output_shape}) into {b!r} (input "
+                    f"{self.networks[b].input_shape})"
+                )
 
     @property
     def main_chain(self) -> list[str]:
@@ -473,9 +525,12 @@ class ModelSpec:
         return sum(n.params for n in self.networks.values())
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "main": self.main,
-                "networks": [n.to_dict() for n in self.networks.values()],
-                "options": self.options}
+        return {
+            "name": self.name,
+            "main": self.main,
+            "networks": [n.to_dict() for n in self.networks.values()],
+            "options": self.options,
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
@@ -483,8 +538,12 @@ class ModelSpec:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
         nets = [Network.from_dict(n) for n in d["networks"]]
-        return cls(d["name"], {n.name: n for n in nets}, main=d.get("main"),
-                   options=dict(d.get("options") or {}))
+        return cls(
+            d["name"],
+            {n.name: n for n in nets},
+            main=d.get("main"),
+            options=dict(d.get("options") or {}),
+        )
 
     @classmethod
     def from_json(cls, text: str) -> ModelSpec:

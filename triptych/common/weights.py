@@ -38,8 +38,10 @@ def check_weights(spec: ModelSpec, weights: dict[str, np.ndarray]) -> None:
         if name not in expected:
             problems.append(f"unexpected {name} (shape {tuple(np.shape(weights[name]))})")
     if problems:
-        raise WeightsError(f"{len(problems)} weight(s) do not fit model {spec.name!r} "
-                           f"(spec {spec.hash}):\n  " + "\n  ".join(problems))
+        raise WeightsError(
+            f"{len(problems)} weight(s) do not fit model {spec.name!r} "
+            f"(spec {spec.hash}):\n  " + "\n  ".join(problems)
+        )
 
 
 def atomic_write(path: str | os.PathLike, write: Any) -> Path:
@@ -57,8 +59,13 @@ def atomic_write(path: str | os.PathLike, write: Any) -> Path:
     return path
 
 
-def save_weights(path: str | os.PathLike, spec: ModelSpec, weights: dict[str, np.ndarray],
-                 framework: str = "numpy", extra: dict[str, str] | None = None) -> Path:
+def save_weights(
+    path: str | os.PathLike,
+    spec: ModelSpec,
+    weights: dict[str, np.ndarray],
+    framework: str = "numpy",
+    extra: dict[str, str] | None = None,
+) -> Path:
     """Validate and write ``weights`` as safetensors (atomically) with the spec in metadata."""
     from safetensors.numpy import save_file
 
@@ -66,8 +73,14 @@ def save_weights(path: str | os.PathLike, spec: ModelSpec, weights: dict[str, np
 
     check_weights(spec, weights)
     tensors = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}
-    meta = {"format": FORMAT, "model": spec.name, "spec_hash": spec.hash,
-            "spec": spec.to_json(), "framework": framework, "triptych_version": __version__}
+    meta = {
+        "format": FORMAT,
+        "model": spec.name,
+        "spec_hash": spec.hash,
+        "spec": spec.to_json(),
+        "framework": framework,
+        "triptych_version": __version__,
+    }
     meta.update(extra or {})
     return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
@@ -85,21 +98,25 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     except Exception as e:  # safetensors raises its own error types for a corrupt header
         raise WeightsError(f"{path} is not a readable safetensors file: {e}") from None
     if meta.get("format") != FORMAT or "spec" not in meta:
-        raise WeightsError(f"{path} has no triptych metadata (format {meta.get('format')!r}); "
-                           f"write it with Model.save or triptych.common.weights.save_weights")
+        raise WeightsError(
+            f"{path} has no triptych metadata (format {meta.get('format')!r}); "
+            f"write it with Model.save or triptych.common.weights.save_weights"
+        )
     return meta
 
 
-def load_weights(path: str | os.PathLike) -> tuple[ModelSpec, dict[str, np.ndarray],
-                                                   dict[str, str]]:
+def load_weights(
+    path: str | os.PathLike,
+) -> tuple[ModelSpec, dict[str, np.ndarray], dict[str, str]]:
     """Read a file written by `save_weights`: (spec, weights, metadata), validated."""
     from safetensors.numpy import load_file
 
     meta = read_metadata(path)
     spec = ModelSpec.from_dict(json.loads(meta["spec"]))
     if spec.hash != meta.get("spec_hash"):
-        raise WeightsError(f"{path}: spec hash {spec.hash} does not match recorded "
-                           f"{meta.get('spec_hash')}")
+        raise WeightsError(
+            f"{path}: spec hash {spec.hash} does not match recorded {meta.get('spec_hash')}"
+        )
     weights = load_file(str(path))
     check_weights(spec, weights)
     return spec, weights, meta

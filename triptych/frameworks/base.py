@@ -33,8 +33,9 @@ class FrameworkInfo:
 
 FRAMEWORKS: dict[str, FrameworkInfo] = {
     "torch": FrameworkInfo("torch", ("pt", "pytorch"), "torch", "torch", "PyTorch"),
-    "tensorflow": FrameworkInfo("tensorflow", ("tf", "keras"), "tensorflow", "tensorflow",
-                                "TensorFlow/Keras"),
+    "tensorflow": FrameworkInfo(
+        "tensorflow", ("tf", "keras"), "tensorflow", "tensorflow", "TensorFlow/Keras"
+    ),
     "mxnet": FrameworkInfo("mxnet", ("mx", "gluon"), "mxnet", "mxnet", "MXNet/Gluon"),
 }
 
@@ -50,6 +51,7 @@ class Backend(Protocol):
     """What `triptych.Model` needs from a framework. Arrays in and out are numpy, NCHW."""
 
     name: str
+    bn_running_var: str  # "unbiased" (PyTorch's rule) or "biased"
 
     def version(self) -> str: ...
     def set_threads(self, n: int) -> None: ...
@@ -81,16 +83,19 @@ def get_backend(name: str) -> Backend:
         return _BACKENDS[fw]
     info = FRAMEWORKS[fw]
     if importlib.util.find_spec(info.import_name) is None:
-        raise FrameworkUnavailable(f"{info.display} is not installed; install it with "
-                                   f"pip install 'triptych[{info.extra}]'")
+        raise FrameworkUnavailable(
+            f"{info.display} is not installed; install it with pip install 'triptych[{info.extra}]'"
+        )
     try:
         module = importlib.import_module(f"triptych.frameworks.{fw}")
         backend = module.BACKEND
     except Exception as e:  # a broken install: say which and how to fix
         _FAILURES[fw] = f"{type(e).__name__}: {e}"
-        raise FrameworkUnavailable(f"{info.display} is installed but failed to import "
-                                   f"({type(e).__name__}: {e}); reinstall with "
-                                   f"pip install 'triptych[{info.extra}]'") from e
+        raise FrameworkUnavailable(
+            f"{info.display} is installed but failed to import "
+            f"({type(e).__name__}: {e}); reinstall with "
+            f"pip install 'triptych[{info.extra}]'"
+        ) from e
     _BACKENDS[fw] = backend
     return backend
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import ctypes
 
-from triptych.frameworks.mxnet import compat  # noqa: F401  (before mxnet)
-import mxnet as mx  # noqa: E402, I001
-
-from triptych.frameworks.mxnet import build as native_build  # noqa: E402
+from triptych.frameworks.mxnet import build as native_build
+from triptych.frameworks.mxnet.compat import mx
 
 
 class MxnetBackend:
     """Gluon HybridSequential blocks, NCHW and PyTorch layouts natively."""
 
     name = "mxnet"
+    #: Gluon tracks the biased batch variance; PyTorch the unbiased one (n/(n-1) ×)
+    bn_running_var = "biased"
     build = staticmethod(native_build.build_network)
     set_weights = staticmethod(native_build.set_weights)
     get_weights = staticmethod(native_build.get_weights)

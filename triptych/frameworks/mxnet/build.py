@@ -2,8 +2,9 @@
 
 Gluon's Dense (out, in), Conv2D OIHW and Conv2DTranspose IOHW match the canonical layouts.
 Gluon's BatchNorm tracks the *biased* batch variance (PyTorch: unbiased), so after a
-train-mode forward running_var differs by a factor n/(n-1) on the batch term; see
-`triptych.common.tolerances` for how comparisons account for it.
+train-mode step running_var gets momentum·var_b instead of momentum·var_b·n/(n-1): the
+backend says so with ``bn_running_var = "biased"`` and comparisons convert (see the tests).
+MXNet updates running statistics in the backward pass, not the forward.
 """
 
 from __future__ import annotations
@@ -12,11 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from triptych.frameworks.mxnet import compat  # noqa: F401  (before mxnet)
-import mxnet as mx  # noqa: E402, I001
-from mxnet.gluon import nn  # noqa: E402
-
-from triptych.common import spec as S  # noqa: E402
+from triptych.common import spec as S
+from triptych.frameworks.mxnet.compat import mx, nn
 
 
 @dataclass
@@ -29,7 +27,7 @@ class GluonBuilt:
 def _unflatten(shape: tuple[int, int, int]) -> nn.HybridLambda:
     c, h, w = shape
 
-    def reshape(F, x):  # noqa: N803  (Gluon's convention: F is mx.nd or mx.sym)
+    def reshape(F, x):
         return F.reshape(x, shape=(-1, c, h, w))
 
     return nn.HybridLambda(reshape)
@@ -39,14 +37,27 @@ def _block(layer: S.Layer, shape: S.Shape) -> nn.HybridBlock:
     if isinstance(layer, S.Dense):
         return nn.Dense(layer.units, use_bias=layer.bias, flatten=False, in_units=shape[0])
     if isinstance(layer, S.Conv2d):
-        return nn.Conv2D(layer.out_channels, layer.kernel, layer.stride, layer.padding,
-                         in_channels=shape[0], use_bias=layer.bias)
+        return nn.Conv2D(
+            layer.out_channels,
+            layer.kernel,
+            layer.stride,
+            layer.padding,
+            in_channels=shape[0],
+            use_bias=layer.bias,
+        )
     if isinstance(layer, S.ConvTranspose2d):
-        return nn.Conv2DTranspose(layer.out_channels, layer.kernel, layer.stride, layer.padding,
-                                  in_channels=shape[0], use_bias=layer.bias)
+        return nn.Conv2DTranspose(
+            layer.out_channels,
+            layer.kernel,
+            layer.stride,
+            layer.padding,
+            in_channels=shape[0],
+            use_bias=layer.bias,
+        )
     if isinstance(layer, S.BatchNorm):
-        return nn.BatchNorm(axis=1, momentum=1.0 - layer.momentum, epsilon=layer.eps,
-                            in_channels=shape[0])
+        return nn.BatchNorm(
+            axis=1, momentum=1.0 - layer.momentum, epsilon=layer.eps, in_channels=shape[0]
+        )
     if isinstance(layer, S.ReLU):
         return nn.Activation("relu")
     if isinstance(layer, S.LeakyReLU):
@@ -67,8 +78,12 @@ def _block(layer: S.Layer, shape: S.Shape) -> nn.HybridBlock:
 
 
 _PARAMS = {"weight": "weight", "bias": "bias"}
-_BN_PARAMS = {"weight": "gamma", "bias": "beta", "running_mean": "running_mean",
-              "running_var": "running_var"}
+_BN_PARAMS = {
+    "weight": "gamma",
+    "bias": "beta",
+    "running_mean": "running_mean",
+    "running_var": "running_var",
+}
 
 
 def _param_map(layer: S.Layer) -> dict[str, str]:
@@ -115,15 +130,24 @@ def get_weights(built: GluonBuilt) -> dict[str, np.ndarray]:
 def forward(built: GluonBuilt, x: np.ndarray, training: bool = False) -> np.ndarray:
     """Run on NCHW numpy; training=True uses batch statistics and updates running ones."""
     data = mx.nd.array(np.asarray(x, np.float32), dtype="float32")
-    if training:
+    if not training:
+        return built.native(data).asnumpy()
+    if not any(isinstance(layer, S.BatchNorm) for layer in built.network.layers):
         with mx.autograd.train_mode():
-            y = built.native(data)
-    else:
+            return built.native(data).asnumpy()
+    # MXNet updates BatchNorm running statistics in the *backward* pass; a zero-gradient
+    # backward makes a train-mode forward update them, as in PyTorch and Keras.
+    data.attach_grad()
+    with mx.autograd.record(train_mode=True):
         y = built.native(data)
+    y.backward(mx.nd.zeros_like(y))
     return y.asnumpy()
 
 
 def count_params(built: GluonBuilt) -> int:
     """Trainable parameters as Gluon counts them (grad_req != 'null')."""
-    return int(sum(np.prod(p.shape) for p in built.native.collect_params().values()
-                   if p.grad_req != "null"))
+    return int(
+        sum(
+            np.prod(p.shape) for p in built.native.collect_params().values() if p.grad_req != "null"
+        )
+    )

@@ -8,20 +8,24 @@ import warnings
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import tensorflow as tf
 
-from triptych.frameworks.tensorflow import build as native_build  # noqa: E402
+from triptych.frameworks.tensorflow import build as native_build
 
 if keras.backend.backend() != "tensorflow":
-    raise ImportError(f"KERAS_BACKEND is {keras.backend.backend()!r}; triptych's tensorflow "
-                      f"backend needs KERAS_BACKEND=tensorflow")
+    raise ImportError(
+        f"KERAS_BACKEND is {keras.backend.backend()!r}; triptych's tensorflow "
+        f"backend needs KERAS_BACKEND=tensorflow"
+    )
 
 
 class TensorflowBackend:
     """Keras 3 on TensorFlow, NHWC inside, converted at the boundary."""
 
     name = "tensorflow"
+    #: how BatchNorm tracks running variance: "unbiased" (PyTorch rule) or "biased"
+    bn_running_var = "unbiased"
     build = staticmethod(native_build.build_network)
     set_weights = staticmethod(native_build.set_weights)
     get_weights = staticmethod(native_build.get_weights)
@@ -39,8 +43,11 @@ class TensorflowBackend:
         except RuntimeError:
             current = tf.config.threading.get_intra_op_parallelism_threads()
             if current != int(n):
-                warnings.warn(f"TensorFlow already initialised with {current} intra-op "
-                              f"threads; cannot change to {n} in this process", stacklevel=2)
+                warnings.warn(
+                    f"TensorFlow already initialised with {current} intra-op "
+                    f"threads; cannot change to {n} in this process",
+                    stacklevel=2,
+                )
 
 
 BACKEND = TensorflowBackend()

@@ -37,10 +37,18 @@ class TorchStyleBatchNorm(keras.layers.BatchNormalization):
             n = n * float(d)
         unbiased = variance * n / ops.maximum(n - 1.0, 1.0)
         self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
-        self.moving_variance.assign(self.moving_variance * self.momentum
-                                    + unbiased * (1.0 - self.momentum))
-        return ops.batch_normalization(inputs, mean, variance, axis=self.axis, offset=self.beta,
-                                       scale=self.gamma, epsilon=self.epsilon)
+        self.moving_variance.assign(
+            self.moving_variance * self.momentum + unbiased * (1.0 - self.momentum)
+        )
+        return ops.batch_normalization(
+            inputs,
+            mean,
+            variance,
+            axis=self.axis,
+            offset=self.beta,
+            scale=self.gamma,
+            epsilon=self.epsilon,
+        )
 
 
 @dataclass
@@ -62,14 +70,19 @@ def _layers(i: int, info: S.LayerInfo, plan: layout.LayoutPlan) -> list[keras.la
         return [keras.layers.Dense(layer.units, use_bias=layer.bias)]
     if isinstance(layer, S.Conv2d):
         pad = [keras.layers.ZeroPadding2D(layer.padding)] if layer.padding else []
-        return [*pad, keras.layers.Conv2D(layer.out_channels, layer.kernel, layer.stride,
-                                          padding="valid", use_bias=layer.bias)]
+        return [
+            *pad,
+            keras.layers.Conv2D(
+                layer.out_channels, layer.kernel, layer.stride, padding="valid", use_bias=layer.bias
+            ),
+        ]
     if isinstance(layer, S.ConvTranspose2d):
         # "valid" gives H·s + max(k - s, 0); crop to PyTorch's (H-1)·s + k - 2p.
         extra = max(layer.stride - layer.kernel, 0)
         crop = ((layer.padding, layer.padding + extra),) * 2
-        conv = keras.layers.Conv2DTranspose(layer.out_channels, layer.kernel, layer.stride,
-                                            padding="valid", use_bias=layer.bias)
+        conv = keras.layers.Conv2DTranspose(
+            layer.out_channels, layer.kernel, layer.stride, padding="valid", use_bias=layer.bias
+        )
         return [conv, keras.layers.Cropping2D(crop)] if any(crop[0]) else [conv]
     if isinstance(layer, S.BatchNorm):
         return [TorchStyleBatchNorm(axis=-1, momentum=1.0 - layer.momentum, epsilon=layer.eps)]
@@ -108,8 +121,12 @@ def build_network(network: S.Network) -> KerasBuilt:
         made = _layers(i, info, plan)
         stack.extend(made)
         for k in made:
-            if k.__class__ in (keras.layers.Dense, keras.layers.Conv2D,
-                               keras.layers.Conv2DTranspose, TorchStyleBatchNorm):
+            if k.__class__ in (
+                keras.layers.Dense,
+                keras.layers.Conv2D,
+                keras.layers.Conv2DTranspose,
+                TorchStyleBatchNorm,
+            ):
                 holders[i] = k
     model = keras.Sequential(stack, name=f"{network.name}")
     return KerasBuilt(network, model, plan, holders)
@@ -119,13 +136,18 @@ def set_weights(built: KerasBuilt, weights: dict[str, np.ndarray]) -> None:
     """Load canonical tensors, converting layouts; values are moved, never recomputed."""
     name, plan = built.network.name, built.plan
     for i, holder in built.holders.items():
-        info = built.network.infos[i]
-        get = lambda k: np.asarray(weights[f"{name}.{i}.{k}"], np.float32)  # noqa: E731
-        layer = info.layer
+        layer = built.network.infos[i].layer
+
+        def get(k: str, i: int = i) -> np.ndarray:
+            return np.asarray(weights[f"{name}.{i}.{k}"], np.float32)
+
         if isinstance(layer, S.Dense):
-            kernel, bias = layout.to_keras_dense(get("weight"), get("bias") if layer.bias
-                                                 else None, plan.in_perm.get(i),
-                                                 plan.out_perm.get(i))
+            kernel, bias = layout.to_keras_dense(
+                get("weight"),
+                get("bias") if layer.bias else None,
+                plan.in_perm.get(i),
+                plan.out_perm.get(i),
+            )
             holder.kernel.assign(kernel)
             if bias is not None:
                 holder.bias.assign(bias)
@@ -147,9 +169,12 @@ def get_weights(built: KerasBuilt) -> dict[str, np.ndarray]:
     for i, holder in built.holders.items():
         layer, key = built.network.infos[i].layer, f"{name}.{i}."
         if isinstance(layer, S.Dense):
-            w, b = layout.from_keras_dense(np.asarray(holder.kernel.numpy()),
-                                           holder.bias.numpy() if layer.bias else None,
-                                           plan.in_perm.get(i), plan.out_perm.get(i))
+            w, b = layout.from_keras_dense(
+                np.asarray(holder.kernel.numpy()),
+                holder.bias.numpy() if layer.bias else None,
+                plan.in_perm.get(i),
+                plan.out_perm.get(i),
+            )
             out[key + "weight"] = w
             if b is not None:
                 out[key + "bias"] = b

@@ -59,8 +59,9 @@ def plan_layout(network: S.Network) -> LayoutPlan:
     return plan
 
 
-def to_keras_dense(w: np.ndarray, b: np.ndarray | None, p_in: np.ndarray | None,
-                   p_out: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+def to_keras_dense(
+    w: np.ndarray, b: np.ndarray | None, p_in: np.ndarray | None, p_out: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Canonical (out, in) weight -> Keras (in, out) kernel with permuted rows/columns."""
     rows = p_out if p_out is not None else np.arange(w.shape[0])
     cols = p_in if p_in is not None else np.arange(w.shape[1])
@@ -68,8 +69,9 @@ def to_keras_dense(w: np.ndarray, b: np.ndarray | None, p_in: np.ndarray | None,
     return kernel, (None if b is None else np.ascontiguousarray(b[rows]))
 
 
-def from_keras_dense(kernel: np.ndarray, bias: np.ndarray | None, p_in: np.ndarray | None,
-                     p_out: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+def from_keras_dense(
+    kernel: np.ndarray, bias: np.ndarray | None, p_in: np.ndarray | None, p_out: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Inverse of `to_keras_dense` (exact: only element moves)."""
     n_in, n_out = kernel.shape
     rows = p_out if p_out is not None else np.arange(n_out)

@@ -11,6 +11,8 @@ class TorchBackend:
     """PyTorch eager modules; canonical layout is PyTorch's own, so no conversion."""
 
     name = "torch"
+    #: how BatchNorm tracks running variance: "unbiased" (PyTorch rule) or "biased"
+    bn_running_var = "unbiased"
     build = staticmethod(native_build.build_network)
     set_weights = staticmethod(native_build.set_weights)
     get_weights = staticmethod(native_build.get_weights)

@@ -21,11 +21,23 @@ def _layer(layer: S.Layer, in_shape: S.Shape) -> nn.Module:
     if isinstance(layer, S.Dense):
         return nn.Linear(in_shape[0], layer.units, bias=layer.bias)
     if isinstance(layer, S.Conv2d):
-        return nn.Conv2d(in_shape[0], layer.out_channels, layer.kernel, layer.stride,
-                         layer.padding, bias=layer.bias)
+        return nn.Conv2d(
+            in_shape[0],
+            layer.out_channels,
+            layer.kernel,
+            layer.stride,
+            layer.padding,
+            bias=layer.bias,
+        )
     if isinstance(layer, S.ConvTranspose2d):
-        return nn.ConvTranspose2d(in_shape[0], layer.out_channels, layer.kernel, layer.stride,
-                                  layer.padding, bias=layer.bias)
+        return nn.ConvTranspose2d(
+            in_shape[0],
+            layer.out_channels,
+            layer.kernel,
+            layer.stride,
+            layer.padding,
+            bias=layer.bias,
+        )
     if isinstance(layer, S.BatchNorm):
         cls = nn.BatchNorm1d if len(in_shape) == 1 else nn.BatchNorm2d
         return cls(in_shape[0], eps=layer.eps, momentum=layer.momentum)
@@ -60,15 +72,18 @@ def set_weights(built: TorchBuilt, weights: dict[str, np.ndarray]) -> None:
     state = built.native.state_dict()
     with torch.no_grad():
         for key, value in weights.items():
-            local = key[len(prefix):]
+            local = key[len(prefix) :]
             state[local].copy_(torch.from_numpy(np.ascontiguousarray(value, np.float32)))
 
 
 def get_weights(built: TorchBuilt) -> dict[str, np.ndarray]:
     """Canonical tensors of the module (``num_batches_tracked`` is not canonical: dropped)."""
     prefix = built.network.name + "."
-    return {prefix + k: v.detach().cpu().numpy().copy()
-            for k, v in built.native.state_dict().items() if not k.endswith("num_batches_tracked")}
+    return {
+        prefix + k: v.detach().cpu().numpy().copy()
+        for k, v in built.native.state_dict().items()
+        if not k.endswith("num_batches_tracked")
+    }
 
 
 def forward(built: TorchBuilt, x: np.ndarray, training: bool = False) -> np.ndarray:

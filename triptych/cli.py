@@ -1,0 +1,51 @@
+"""The ``triptych`` command. Exit status: 0 ok, 1 a check failed, 2 usage or input error."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+USAGE_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,
+    TypeError,
+    FileNotFoundError,
+    ImportError,
+    KeyError,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from triptych import __version__
+    from triptych.commands import info, models, tour
+
+    parser = argparse.ArgumentParser(
+        prog="triptych", description="One model spec, three frameworks, ONNX, proven equal."
+    )
+    parser.add_argument("--version", action="version", version=f"triptych {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in (info, models, tour):
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except USAGE_ERRORS as e:
+        print(f"triptych {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""`triptych info`: frameworks and versions, ONNX Runtime and providers, CPU, matmul peak."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from triptych.report.console import console as make_console
+
+
+def collect(measure_peak: bool = True) -> dict[str, Any]:
+    """Everything `info` shows, as a dict (also recorded in run results)."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+
+    import triptych
+    from triptych.common import machine
+    from triptych.export.ort import cuda_loads
+    from triptych.frameworks.base import FRAMEWORKS, get_backend, unavailable_reason
+
+    fws = {}
+    for name, fw in FRAMEWORKS.items():
+        reason = unavailable_reason(name)
+        fws[name] = (
+            {"available": False, "reason": reason}
+            if reason
+            else {"available": True, "version": get_backend(name).version(), "display": fw.display}
+        )
+    return {
+        "triptych": triptych.__version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": ort.__version__,
+        "ort_available_providers": ort.get_available_providers(),
+        "ort_cuda_loads": cuda_loads(),
+        "frameworks": fws,
+        "cpu": machine.cpu_name(),
+        "cores": machine.cpu_count(),
+        "matmul_peak_gflops": machine.matmul_peak_gflops() if measure_peak else None,
+    }
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "info", help="frameworks, versions, ORT providers, CPU, matmul peak", description=__doc__
+    )
+    p.add_argument("--no-peak", action="store_true", help="skip the matmul peak measurement")
+    p.add_argument("--json", metavar="PATH", help="also write the facts as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    facts = collect(measure_peak=not args.no_peak)
+    console = make_console()
+    t = Table(title="triptych info")
+    t.add_column("component")
+    t.add_column("version / value")
+    for key in ("triptych", "python", "numpy", "onnx", "onnxruntime"):
+        t.add_row(key, facts[key])
+    for name, fw in facts["frameworks"].items():
+        t.add_row(name, fw["version"] if fw["available"] else f"[red]absent[/]: {fw['reason']}")
+    t.add_row("ORT providers offered", ", ".join(facts["ort_available_providers"]))
+    t.add_row("ORT CUDA really loads", "yes" if facts["ort_cuda_loads"] else "no (CPU fallback)")
+    t.add_row("CPU", f"{facts['cpu']} ({facts['cores']} cores usable)")
+    if facts["matmul_peak_gflops"] is not None:
+        t.add_row("fp32 matmul peak", f"{facts['matmul_peak_gflops']:.1f} GFLOP/s (numpy, 1024²)")
+    console.print(t)
+    if args.json:
+        from triptych.common.weights import atomic_write
+
+        text = json.dumps(facts, indent=2)
+        atomic_write(args.json, lambda tmp: Path(tmp).write_text(text))
+    return 0

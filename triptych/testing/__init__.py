@@ -1,0 +1,28 @@
+"""Parity assertions for users' own test suites.
+
+    from triptych.testing import assert_parity
+    assert_parity(model_tf, model_torch, atol=1e-5, rtol=1e-4)
+
+The pytest plugin (`triptych.testing.plugin`, registered automatically) adds a
+``triptych_framework`` fixture parametrised over every framework triptych knows, skipping
+absent ones with their reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from triptych.common.compare import Comparison
+
+
+def assert_parity(
+    a: Any, b: Any, atol: float = 1e-5, rtol: float = 1e-4, **kwargs: Any
+) -> Comparison:
+    """Assert two Models (every network, same seeded inputs) or arrays agree; ``b`` is the
+    reference. Raises AssertionError with the full table and every failure listed."""
+    import triptych
+
+    return triptych.compare(a, b, atol=atol, rtol=rtol, **kwargs).raise_if_failed()
+
+
+__all__ = ["assert_parity"]
