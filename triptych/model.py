@@ -116,6 +116,21 @@ class Model:
             prefix = name + "."
             self.backend.set_weights(b, {k: v for k, v in weights.items() if k.startswith(prefix)})
 
+    def export_onnx(
+        self,
+        out_dir: str | os.PathLike,
+        networks: list[str] | None = None,
+        opset: int = 18,
+        exporter: str | None = None,
+    ) -> dict[str, Path]:
+        """One checked .onnx per network (or per name in ``networks``): name -> path.
+
+        NCHW I/O, dynamic batch axis ``batch``, metadata; see `triptych.export`.
+        """
+        from triptych.export.onnx_export import export_model
+
+        return export_model(self, out_dir, networks, opset, exporter)
+
     def save(self, path: str | os.PathLike) -> Path:
         """Write canonical weights + spec to safetensors (atomically)."""
         return save_weights(path, self.spec, self.get_weights(), framework=self.framework)

@@ -27,5 +27,11 @@ class MxnetBackend:
         """OpenMP threads of MXNet's operators (``MXSetNumOMPThreads``)."""
         mx.base.check_call(mx.base._LIB.MXSetNumOMPThreads(ctypes.c_int(int(n))))
 
+    def export_network(self, built, opset: int, exporter: str | None = None):
+        """Raw ONNX (post-processing is common, in ``triptych.export``); imports lazily."""
+        from triptych.frameworks.mxnet.export import export_network
+
+        return export_network(built, opset, exporter)
+
 
 BACKEND = MxnetBackend()

@@ -49,5 +49,11 @@ class TensorflowBackend:
                     stacklevel=2,
                 )
 
+    def export_network(self, built, opset: int, exporter: str | None = None):
+        """Raw ONNX (post-processing is common, in ``triptych.export``); imports lazily."""
+        from triptych.frameworks.tensorflow.export import export_network
+
+        return export_network(built, opset, exporter)
+
 
 BACKEND = TensorflowBackend()

@@ -26,5 +26,11 @@ class TorchBackend:
         """Intra-op threads (``torch.set_num_threads``); inter-op is left at its default."""
         torch.set_num_threads(int(n))
 
+    def export_network(self, built, opset: int, exporter: str | None = None):
+        """Raw ONNX (post-processing is common, in ``triptych.export``); imports lazily."""
+        from triptych.frameworks.torch.export import export_network
+
+        return export_network(built, opset, exporter)
+
 
 BACKEND = TorchBackend()

@@ -1,0 +1,101 @@
+"""Export dispatch: any `Model` network, from any framework, to a checked ONNX file.
+
+Files are named ``<model>.<network>.<framework>.onnx``, written to a temporary name and
+renamed into place, so a failed export leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import onnx
+
+from triptych.common.weights import atomic_write
+from triptych.export.postprocess import ExportError, finalize
+
+if TYPE_CHECKING:
+    from triptych.model import Model
+
+DEFAULT_OPSET = 18
+
+
+def export_network(
+    model: Model,
+    network: str,
+    out_dir: str | os.PathLike,
+    opset: int = DEFAULT_OPSET,
+    exporter: str | None = None,
+) -> Path:
+    """Export one network of ``model`` to ``out_dir``; returns the file path.
+
+    ``exporter`` picks among a framework's exporters (torch: dynamo (default) or
+    torchscript); ``opset`` defaults to 18.
+    """
+    if network not in model.spec.networks:
+        raise ValueError(
+            f"model {model.spec.name!r} has no network {network!r}; networks: "
+            f"{', '.join(model.spec.networks)}"
+        )
+    if not 13 <= int(opset) <= 21:
+        raise ValueError(f"opset {opset} is not supported; allowed 13..21")
+    net = model.spec.networks[network]
+    try:
+        raw, exporter_name = model.backend.export_network(
+            model._built[network], int(opset), exporter
+        )
+    except ValueError:
+        raise
+    except Exception as e:  # exporter internals: report which exporter failed and why
+        raise ExportError(
+            f"{model.framework} exporter failed on {model.spec.name}.{network}: "
+            f"{type(e).__name__}: {e}"
+        ) from e
+    final = finalize(
+        raw,
+        net,
+        framework=model.framework,
+        model_name=model.spec.name,
+        spec_hash=model.spec.hash,
+        exporter=exporter_name,
+        opset=int(opset),
+    )
+    path = Path(out_dir) / f"{model.spec.name}.{network}.{model.framework}.onnx"
+    return atomic_write(path, lambda tmp: onnx.save(final, tmp))
+
+
+def export_model(
+    model: Model,
+    out_dir: str | os.PathLike,
+    networks: list[str] | None = None,
+    opset: int = DEFAULT_OPSET,
+    exporter: str | None = None,
+) -> dict[str, Path]:
+    """Export every network (or ``networks``) of ``model``: network name -> path."""
+    return {
+        name: export_network(model, name, out_dir, opset, exporter)
+        for name in (networks or list(model.spec.networks))
+    }
+
+
+def load_checked(path: str | os.PathLike) -> onnx.ModelProto:
+    """Load an ONNX file and run the full checker; one clear `ExportError` on any fault."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no ONNX file at {path}")
+    try:
+        model = onnx.load(str(path))
+    except Exception as e:  # protobuf DecodeError on corrupt or truncated files
+        raise ExportError(
+            f"{path} is not a valid ONNX file ({type(e).__name__}: {str(e) or 'cannot parse'})"
+        ) from None
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except Exception as e:
+        raise ExportError(f"{path} fails the ONNX checker: {e}") from None
+    return model
+
+
+def metadata(model: onnx.ModelProto) -> dict[str, str]:
+    return {p.key: p.value for p in model.metadata_props}

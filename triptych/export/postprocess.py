@@ -1,0 +1,123 @@
+"""Post-processing every raw export goes through, whichever framework produced it.
+
+1. one input and one output, renamed to the canonical names (`io_names`);
+2. dim 0 of input and output is the symbolic ``batch`` (tf2onnx's ``unk__N``, dynamo's
+   ``s0`` ... renamed), other dims fixed to the spec's shape (NCHW);
+3. initializers removed from the graph inputs (MXNet lists them; ORT cannot constant-fold);
+4. converted to the requested opset when the exporter wrote another one (mx2onnx: 13);
+   ``ir_version`` lowered to the minimum the opset needs (so older runtimes load it);
+5. ``metadata_props``: framework, model, network, spec hash, exporter and version, triptych
+   version, opset;
+6. ``onnx.checker.check_model(full_check=True)`` and shape inference.
+"""
+
+from __future__ import annotations
+
+import onnx
+from onnx import helper, shape_inference, version_converter
+
+from triptych.common import spec as S
+
+BATCH = "batch"
+#: networks whose final Dense output is a score (pre-sigmoid/softmax), named ``logits``
+LOGIT_NETWORKS = ("discriminator", "critic", "head", "classifier")
+
+
+class ExportError(RuntimeError):
+    """An export that could not be completed or did not pass the checks."""
+
+
+def io_names(network: S.Network) -> tuple[str, str]:
+    """Canonical (input, output) names: ``z`` into a generator else ``x``; ``logits`` out of
+    a network that ends in a Dense and is a scorer (`LOGIT_NETWORKS`), else ``y``."""
+    name_in = "z" if network.name == "generator" else "x"
+    scorer = network.name in LOGIT_NETWORKS and isinstance(network.layers[-1], S.Dense)
+    return name_in, "logits" if scorer else "y"
+
+
+def _rename(graph: onnx.GraphProto, old: str, new: str) -> None:
+    if old == new:
+        return
+    for node in graph.node:
+        node.input[:] = [new if i == old else i for i in node.input]
+        node.output[:] = [new if o == old else o for o in node.output]
+    for vi in [*graph.input, *graph.output, *graph.value_info]:
+        if vi.name == old:
+            vi.name = new
+
+
+def _set_shape(vi: onnx.ValueInfoProto, shape: S.Shape) -> None:
+    dims = vi.type.tensor_type.shape.dim
+    del dims[:]
+    first = dims.add()
+    first.dim_param = BATCH
+    for s in shape:
+        dims.add().dim_value = int(s)
+
+
+def finalize(
+    model: onnx.ModelProto,
+    network: S.Network,
+    *,
+    framework: str,
+    model_name: str,
+    spec_hash: str,
+    exporter: str,
+    opset: int,
+) -> onnx.ModelProto:
+    """Apply the steps in the module docstring; raises `ExportError` naming what failed."""
+    from triptych import __version__
+
+    graph = model.graph
+    init_names = {i.name for i in graph.initializer}
+    real_inputs = [i for i in graph.input if i.name not in init_names]
+    if len(real_inputs) != 1 or len(graph.output) != 1:
+        raise ExportError(
+            f"{framework} export of {network.name!r} has inputs "
+            f"{[i.name for i in real_inputs]} and outputs "
+            f"{[o.name for o in graph.output]}; expected one of each"
+        )
+    del graph.input[:]
+    graph.input.extend(real_inputs)
+    name_in, name_out = io_names(network)
+    _rename(graph, real_inputs[0].name, name_in)
+    _rename(graph, graph.output[0].name, name_out)
+    _set_shape(graph.input[0], network.input_shape)
+    _set_shape(graph.output[0], network.output_shape)
+    del graph.value_info[:]  # stale after renames; shape inference recomputes it
+
+    current = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    if current is not None and current != opset:
+        try:
+            model = version_converter.convert_version(model, opset)
+        except Exception as e:
+            raise ExportError(
+                f"{framework} export of {network.name!r}: cannot convert opset "
+                f"{current} to {opset} ({e})"
+            ) from None
+    model.ir_version = helper.find_min_ir_version_for(list(model.opset_import))
+    model.producer_name = "triptych"
+    model.producer_version = __version__
+    meta = {
+        "framework": framework,
+        "model": model_name,
+        "network": network.name,
+        "spec_hash": spec_hash,
+        "exporter": exporter,
+        "triptych_version": __version__,
+        "opset": str(opset),
+        "input": name_in,
+        "output": name_out,
+        "layout": "NCHW",
+    }
+    del model.metadata_props[:]
+    for key, value in meta.items():
+        model.metadata_props.add(key=key, value=value)
+    try:
+        onnx.checker.check_model(model, full_check=True)
+        model = shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+    except Exception as e:
+        raise ExportError(
+            f"{framework} export of {network.name!r} fails the ONNX checker: {e}"
+        ) from None
+    return model
