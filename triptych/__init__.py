@@ -33,6 +33,16 @@ def compare(a: Any, b: Any, atol: float = 1e-5, rtol: float = 1e-4, **kwargs: An
     return compare_outputs(a, b, atol=atol, rtol=rtol, **kwargs)
 
 
+def parity(model: Any, frameworks: list[str] | None = None, seed: int = 0, **kwargs: Any) -> Any:
+    """The cross-framework parity matrix (levels 1-4) of a zoo model, spec or checkpoint.
+
+    Returns a `ParityReport`: truthy on pass, printable; see `triptych.export.parity`.
+    """
+    from triptych.export.parity import parity as _parity
+
+    return _parity(model, frameworks, seed=seed, **kwargs)
+
+
 def models() -> list[str]:
     """Names of the zoo models."""
     return _zoo_names()

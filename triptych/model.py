@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,7 @@ import numpy as np
 
 from triptych.common import zoo
 from triptych.common.init import init_weights
+from triptych.common.recipe import Optimizer
 from triptych.common.spec import ModelSpec
 from triptych.common.weights import WeightsError, check_weights, load_weights, save_weights
 from triptych.frameworks.base import get_backend, resolve
@@ -101,6 +104,21 @@ class Model:
             arr = self.forward(arr, name, training=False)
         return arr
 
+    # -- training ---------------------------------------------------------------------------
+    def make_trainer(
+        self,
+        loss: str = "mse",
+        optimizer: Optimizer | None = None,
+        networks: list[str] | None = None,
+    ) -> Callable[[np.ndarray, Any], float]:
+        """``step(x, target) -> loss``: one train-mode step through ``networks`` (default the
+        main chain) with ``loss`` (mse|cross_entropy|bce_logits) and ``optimizer`` (default
+        plain SGD, lr 0.1). Targets are canonical (NCHW images or integer labels)."""
+        chain = [self._network_name(n) for n in (networks or self.spec.main_chain)]
+        return self.backend.make_trainer(
+            [self._built[n] for n in chain], loss, optimizer or Optimizer()
+        )
+
     # -- weights ----------------------------------------------------------------------------
     def get_weights(self) -> dict[str, np.ndarray]:
         """Canonical weights of every network (copies)."""
@@ -143,6 +161,30 @@ def spec_for(name_or_spec: str | ModelSpec, **kwargs: Any) -> ModelSpec:
             raise TypeError(f"options {sorted(kwargs)} only apply to zoo models, not to a spec")
         return name_or_spec
     return zoo.create_spec(str(name_or_spec), **kwargs)
+
+
+def resolve_spec(source: str | os.PathLike | ModelSpec) -> ModelSpec:
+    """A spec from a zoo name, a JSON spec file (``ModelSpec.to_json`` format) or a
+    ``.safetensors`` checkpoint written by `Model.save`."""
+    if isinstance(source, ModelSpec):
+        return source
+    text = str(source)
+    if text in zoo.names():
+        return zoo.create_spec(text)
+    path = Path(text)
+    if path.suffix == ".safetensors":
+        return load_weights(path)[0]
+    if path.suffix == ".json":
+        if not path.is_file():
+            raise FileNotFoundError(f"no spec file at {path}")
+        try:
+            return ModelSpec.from_json(path.read_text())
+        except (KeyError, TypeError, json.JSONDecodeError) as e:
+            raise ValueError(f"{path}: not a triptych spec ({type(e).__name__}: {e})") from None
+    raise ValueError(
+        f"unknown model {text!r}; valid: {', '.join(zoo.names())}, a spec .json "
+        f"file or a .safetensors checkpoint"
+    )
 
 
 def create(

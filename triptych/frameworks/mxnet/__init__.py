@@ -27,6 +27,12 @@ class MxnetBackend:
         """OpenMP threads of MXNet's operators (``MXSetNumOMPThreads``)."""
         mx.base.check_call(mx.base._LIB.MXSetNumOMPThreads(ctypes.c_int(int(n))))
 
+    def make_trainer(self, chain, loss: str, optimizer):
+        """``step(x, target) -> loss`` over a chain of built networks; imports lazily."""
+        from triptych.frameworks.mxnet.train import make_trainer
+
+        return make_trainer(chain, loss, optimizer)
+
     def export_network(self, built, opset: int, exporter: str | None = None):
         """Raw ONNX (post-processing is common, in ``triptych.export``); imports lazily."""
         from triptych.frameworks.mxnet.export import export_network

@@ -49,6 +49,12 @@ class TensorflowBackend:
                     stacklevel=2,
                 )
 
+    def make_trainer(self, chain, loss: str, optimizer):
+        """``step(x, target) -> loss`` over a chain of built networks; imports lazily."""
+        from triptych.frameworks.tensorflow.train import make_trainer
+
+        return make_trainer(chain, loss, optimizer)
+
     def export_network(self, built, opset: int, exporter: str | None = None):
         """Raw ONNX (post-processing is common, in ``triptych.export``); imports lazily."""
         from triptych.frameworks.tensorflow.export import export_network

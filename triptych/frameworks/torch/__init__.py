@@ -26,6 +26,12 @@ class TorchBackend:
         """Intra-op threads (``torch.set_num_threads``); inter-op is left at its default."""
         torch.set_num_threads(int(n))
 
+    def make_trainer(self, chain, loss: str, optimizer):
+        """``step(x, target) -> loss`` over a chain of built networks; imports lazily."""
+        from triptych.frameworks.torch.train import make_trainer
+
+        return make_trainer(chain, loss, optimizer)
+
     def export_network(self, built, opset: int, exporter: str | None = None):
         """Raw ONNX (post-processing is common, in ``triptych.export``); imports lazily."""
         from triptych.frameworks.torch.export import export_network
