@@ -9,24 +9,24 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 USAGE_ERRORS: tuple[type[BaseException], ...] = (
-    ValueError,
+    ValueError,  # includes SpecError, WeightsError, DataError
     TypeError,
     FileNotFoundError,
-    ImportError,
+    ImportError,  # includes FrameworkUnavailable
     KeyError,
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
     from triptych import __version__
-    from triptych.commands import info, models, tour
+    from triptych.commands import export, info, models, parity, tour
 
     parser = argparse.ArgumentParser(
         prog="triptych", description="One model spec, three frameworks, ONNX, proven equal."
     )
     parser.add_argument("--version", action="version", version=f"triptych {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (info, models, tour):
+    for module in (info, models, export, parity, tour):
         module.add_parser(sub)
     return parser
 
@@ -37,8 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from triptych.export.ort import ProviderError
+    from triptych.export.postprocess import ExportError
+
     try:
         return int(args.func(args) or 0)
+    except (ExportError, ProviderError) as e:
+        print(f"triptych {args.command}: error: {e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

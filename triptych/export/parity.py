@@ -111,7 +111,7 @@ class ParityReport:
         return "\n".join(rows + [f"  ! {f}" for f in self.failures()])
 
 
-def _inputs(spec: ModelSpec, network: str, batch: int, seed: int) -> np.ndarray:
+def parity_inputs(spec: ModelSpec, network: str, batch: int, seed: int) -> np.ndarray:
     shape = (batch, *spec.networks[network].input_shape)
     rng = noise_stream(seed, f"parity/{network}/{batch}")
     x = rng.random(shape) if len(shape) == 4 else rng.standard_normal(shape)
@@ -159,7 +159,7 @@ def run_parity(
                 report.providers = sess.get_providers()
                 tol = tolerance_for(spec.name, net, atol, rtol)
                 for b in batches:
-                    x = _inputs(spec, net, b, seed)
+                    x = parity_inputs(spec, net, b, seed)
                     key = (fw, net, b)
                     native[key] = model.forward(x, net)
                     ort[key] = run_ort(sess, x, f"{path}")

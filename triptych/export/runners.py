@@ -29,7 +29,7 @@ def check_feed(inputs: list[tuple[str, list[Any]]], x: np.ndarray, where: str) -
     if x.ndim != len(shape) or any(
         f is not None and f != s for f, s in zip(fixed, x.shape, strict=False)
     ):
-        want = ", ".join(str(d) if isinstance(d, int) and d > 0 else str(d) for d in shape)
+        want = ", ".join(str(d) if d not in (None, 0, "") else "?" for d in shape)
         raise ValueError(f"{where}: input {name!r} expects shape ({want}), got {x.shape}")
 
 
