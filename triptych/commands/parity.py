@@ -161,7 +161,7 @@ def checks_table(report: Any) -> Table:
 def matrix_table(report: Any) -> Table:
     """framework × framework: worst max |diff| over networks and batches, native / ONNX."""
     fws = report.frameworks
-    t = Table(title="cross-framework matrix: worst max |diff| native / ONNX (row vs column)")
+    t = Table(title=f"{report.model}: cross-framework worst max |diff|, native / ONNX")
     t.add_column("")
     for fw in fws:
         t.add_column(fw, no_wrap=True)
@@ -214,6 +214,7 @@ def training_table(training: Any) -> Table:
 
 def _check_file(args: argparse.Namespace) -> int:
     """--onnx FILE: the file against the model's native network in each framework."""
+    import triptych
     from triptych.common.compare import compare_outputs
     from triptych.common.tolerances import tolerance_for
     from triptych.export.onnx_export import load_checked, metadata
@@ -233,7 +234,7 @@ def _check_file(args: argparse.Namespace) -> int:
     sess = make_session(args.onnx, provider=args.provider, strict=args.strict_provider)
     tol = tolerance_for(spec.name, net, args.atol, args.rtol)
     ok = True
-    for fw in args.frameworks or ["torch"]:
+    for fw in args.frameworks or triptych.frameworks()[:1]:
         model = Model(spec, fw, seed=args.seed)
         for b in args.batch:
             x = parity_inputs(spec, net, b, args.seed)

@@ -1,6 +1,8 @@
-"""`triptych run`: the tour. Builds every zoo model in every installed framework from the same
-canonical weights, checks they agree, round-trips the weights through safetensors, and
-writes ``<out>/<timestamp>/`` (results.json, report.md, weights). It grows with the product.
+"""`triptych run`: the tour. For every zoo model in every installed framework, from the same
+canonical weights: ONNX export, the parity matrix (native vs ORT, ORT vs reference,
+cross-framework), training parity on the conv autoencoder, and a safetensors round trip.
+Writes ``<out>/<timestamp>/`` (results.json, report.md, onnx/, weights/, plots). It grows
+with the product.
 
 The run directory is assembled under a hidden temporary name and renamed into place at the
 end, so an interrupted run leaves no half-written report.
@@ -56,9 +58,11 @@ def _frameworks(requested: list[str] | None) -> tuple[list[str], dict[str, str]]
 def run(args: argparse.Namespace) -> int:
     import triptych
     from triptych.commands.info import collect
+    from triptych.commands.parity import matrix_table, training_table
     from triptych.common import zoo
     from triptych.common.compare import compare_outputs
-    from triptych.crosscheck import compare_models
+    from triptych.export.parity import run_parity
+    from triptych.report.plots import plot_training_parity
 
     console = make_console()
     fws, absent = _frameworks(args.frameworks)
@@ -77,32 +81,41 @@ def run(args: argparse.Namespace) -> int:
         "machine": collect(measure_peak=True),
         "models": {},
     }
-    failed = False
+    failed, reports = False, {}
     try:
         names = zoo.names()
         with Progress(console=console, transient=True) as bar:
-            task = bar.add_task("cross-framework checks", total=len(names) * len(fws))
+            task = bar.add_task("parity", total=len(names))
             for name in names:
-                built = {}
-                for fw in fws:
-                    bar.update(task, description=f"{name} · {fw}")
-                    built[fw] = triptych.create(name, framework=fw, seed=args.seed)
-                    bar.advance(task)
-                ref = built[fws[0]]
-                row: dict[str, Any] = {"params": ref.spec.param_count(), "pairs": {}}
-                for fw in fws[1:]:
-                    c = compare_models(built[fw], ref, batch=8, seed=args.seed)
-                    row["pairs"][f"{fw} vs {fws[0]}"] = c.to_dict()
-                    failed |= not c
+                bar.update(task, description=f"export + parity · {name}")
+                spec = zoo.create_spec(name)
+                # training parity once, on the conv autoencoder (conv + BN + convT), 20 steps
+                steps = 20 if name == "conv_autoencoder" else 0
+                report = run_parity(
+                    spec,
+                    fws,
+                    seed=args.seed,
+                    out_dir=work / "onnx",
+                    train_steps=steps,
+                    absent=absent,
+                )
+                reports[name] = report
+                row: dict[str, Any] = {"params": spec.param_count(), "parity": report.to_dict()}
+                failed |= not report
+                if report.training is not None:
+                    plot_training_parity(report.training, work / f"training_parity_{name}.png")
+                ref = triptych.create(spec, framework=fws[0], seed=args.seed)
                 path = ref.save(work / "weights" / f"{name}.safetensors")
-                back = {fw: triptych.load(path, framework=fw).get_weights() for fw in fws}
                 rt = [
-                    compare_outputs(w, ref.get_weights(), 0.0, 0.0, f"round trip {fw}")
-                    for fw, w in back.items()
+                    compare_outputs(
+                        triptych.load(path, framework=fw).get_weights(), ref.get_weights(), 0.0, 0.0
+                    )
+                    for fw in fws
                 ]
                 row["weights_round_trip_exact"] = all(bool(c) for c in rt)
                 failed |= not row["weights_round_trip_exact"]
                 results["models"][name] = row
+                bar.advance(task)
         (work / "results.json").write_text(json.dumps(results, indent=2, default=str))
         (work / "report.md").write_text(_markdown(results))
         work.rename(final)
@@ -110,31 +123,52 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(work, ignore_errors=True)
         raise
     console.print(_summary(results))
+    for report in reports.values():
+        if len(fws) > 1:
+            console.print(matrix_table(report))
+        if report.training is not None:
+            console.print(training_table(report.training))
     for fw, why in absent.items():
         console.print(f"[yellow]absent[/] {fw}: {why}")
     console.print(f"report: {final / 'report.md'}")
     return 1 if failed else 0
 
 
-def _pairs(results: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    return [
-        (m, pair, c) for m, row in results["models"].items() for pair, c in row["pairs"].items()
+def _worst(parity: dict[str, Any], level: int) -> float:
+    values = [
+        c["comparison"]["outputs"][0]["max_abs"]
+        for c in parity["checks"]
+        if c["level"] == level and c["comparison"]["outputs"]
     ]
+    return max(values, default=float("nan"))
 
 
 def _summary(results: dict[str, Any]) -> Table:
-    t = Table(title="cross-framework agreement (eval, same canonical weights, batch 8)")
-    for col in ("model", "pair", "max |diff|", "result", "weights round trip"):
+    t = Table(title="parity per model (worst max |diff| per level; all frameworks, batch 1 and 37)")
+    for col in (
+        "model",
+        "L1 native vs ORT",
+        "L2 ORT vs reference",
+        "L3 cross-framework",
+        "L4 training",
+        "weights round trip",
+        "result",
+    ):
         t.add_column(col, no_wrap=True)
-    for m, pair, c in _pairs(results):
-        worst = max((o["max_abs"] for o in c["outputs"]), default=float("nan"))
-        exact = results["models"][m]["weights_round_trip_exact"]
+    for m, row in results["models"].items():
+        p = row["parity"]
+        train = p["training"]
+        l4 = (
+            "-"
+            if train is None
+            else max((q["max_rel_loss"] for q in train["pairs"].values()), default=float("nan"))
+        )
         t.add_row(
             m,
-            pair,
-            f"{worst:.2e}",
-            "[green]pass[/]" if c["passed"] else "[red]FAIL[/]",
-            "bitwise" if exact else "[red]differs[/]",
+            *(f"{_worst(p, lv):.2e}" for lv in (1, 2, 3)),
+            l4 if isinstance(l4, str) else f"{l4:.2e} rel",
+            "bitwise" if row["weights_round_trip_exact"] else "[red]differs[/]",
+            "[green]pass[/]" if p["passed"] else "[red]FAIL[/]",
         )
     return t
 
@@ -145,14 +179,34 @@ def _markdown(results: dict[str, Any]) -> str:
         lines.append(f"- absent: **{fw}**: {why}")
     lines += [
         "",
-        "## Cross-framework agreement",
+        "## Parity",
         "",
-        "| model | pair | max abs diff | pass |",
-        "|---|---|---|---|",
+        "Worst max |diff| per level over every network, framework (pair) and batch (1 and 37).",
+        "",
+        "| model | L1 native vs ORT | L2 ORT vs reference | L3 cross-framework | pass |",
+        "|---|---|---|---|---|",
     ]
-    for m, pair, c in _pairs(results):
-        worst = max((o["max_abs"] for o in c["outputs"]), default=float("nan"))
-        lines.append(f"| {m} | {pair} | {worst:.2e} | {'yes' if c['passed'] else 'NO'} |")
+    for m, row in results["models"].items():
+        p = row["parity"]
+        lines.append(
+            f"| {m} | {_worst(p, 1):.2e} | {_worst(p, 2):.2e} | {_worst(p, 3):.2e} | "
+            f"{'yes' if p['passed'] else 'NO'} |"
+        )
+    for m, row in results["models"].items():
+        train = row["parity"]["training"]
+        if train:
+            lines += [
+                "",
+                f"## Training parity ({m}, {train['steps']} SGD steps)",
+                "",
+                "| pair | max loss rel diff | final weights max abs diff |",
+                "|---|---|---|",
+            ]
+            for pair, q in train["pairs"].items():
+                lines.append(
+                    f"| {pair} | {q['max_rel_loss']:.2e} | {q['final_weights_max_abs']:.2e} |"
+                )
+            lines += ["", f"![training parity](training_parity_{m}.png)"]
     mach = results["machine"]
     lines += [
         "",
