@@ -115,7 +115,7 @@ class Model:
         main chain) with ``loss`` (mse|cross_entropy|bce_logits) and ``optimizer`` (default
         plain SGD, lr 0.1). Targets are canonical (NCHW images or integer labels)."""
         chain = [self._network_name(n) for n in (networks or self.spec.main_chain)]
-        return self.backend.make_trainer(
+        return self.backend.train.make_trainer(
             [self._built[n] for n in chain], loss, optimizer or Optimizer()
         )
 

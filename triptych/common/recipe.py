@@ -1,17 +1,22 @@
-"""Training recipes: optimizer, learning rate, betas, eps, batch, steps, loss.
+"""Training recipes: optimizer, learning rate, betas, eps, batch, steps, loss terms, data.
 
 Defaults are explicit so every framework gets the same numbers: Adam eps is 1e-8 everywhere
 (Keras' default is 1e-7). Plain SGD (no momentum, no weight decay) is identical in all three
-frameworks and is what step-by-step training parity uses.
+frameworks and is what step-by-step training parity uses. Adam's update differs slightly
+between frameworks (PyTorch bias-corrects m and v; Keras and MXNet fold the correction into
+the step size, so eps acts at a different scale): losses agree closely, not to the ulp.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import json
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 OPTIMIZERS = ("sgd", "adam")
 LOSSES = ("mse", "cross_entropy", "bce_logits")
+KINDS = ("reconstruction", "adversarial", "supervised")
+CORRUPTIONS = ("none", "gaussian", "masking")
 
 
 @dataclass(frozen=True)
@@ -28,9 +33,70 @@ class Optimizer:
             raise ValueError(f"unknown optimizer {self.name!r}; allowed: {', '.join(OPTIMIZERS)}")
         if not self.lr > 0:
             raise ValueError(f"learning rate must be > 0, got {self.lr}")
+        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a zoo model trains. Units: steps are optimizer steps of the generator/main net;
+    ``batch`` samples; ``noise_std`` in pixel units of the [0, 1] data; ``mask_prob`` the
+    probability a pixel is zeroed; ``hole`` the side of the centre hole as a fraction of H/W.
+
+    Loss = rec_weight · MSE (on the hole only for context encoders) + l1 · mean|code| +
+    adv_weight · BCE(D(output), real). ``k`` discriminator steps per generator step.
+    """
+
+    kind: str = "reconstruction"
+    optimizer: Optimizer = field(default_factory=lambda: Optimizer("adam", 1e-3))
+    d_optimizer: Optimizer | None = None
+    batch: int = 64
+    steps: int = 1500
+    quick_steps: int = 300
+    scale: str = "unit"
+    l1: float = 0.0
+    corruption: str = "none"
+    noise_std: float = 0.3
+    mask_prob: float = 0.3
+    hole: float = 0.0
+    rec_weight: float = 1.0
+    adv_weight: float = 0.0
+    k: int = 1
+    log_every: int = 50
+    checkpoint_every: int = 500
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown recipe kind {self.kind!r}; allowed: {', '.join(KINDS)}")
+        if self.corruption not in CORRUPTIONS:
+            raise ValueError(
+                f"unknown corruption {self.corruption!r}; allowed: {', '.join(CORRUPTIONS)}"
+            )
+        for name in ("batch", "steps", "k"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"recipe {name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.hole < 1.0:
+            raise ValueError(f"hole must be a fraction in [0, 1), got {self.hole}")
+
+    def with_(self, **changes: Any) -> Recipe:
+        """A copy with ``changes`` (validated)."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Recipe:
+        d = dict(d)
+        d["optimizer"] = Optimizer(**d["optimizer"])
+        if d.get("d_optimizer"):
+            d["d_optimizer"] = Optimizer(**d["d_optimizer"])
+        return cls(**d)
 
 
 def check_loss(loss: str) -> str:

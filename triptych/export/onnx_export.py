@@ -42,7 +42,7 @@ def export_network(
         raise ValueError(f"opset {opset} is not supported; allowed 13..21")
     net = model.spec.networks[network]
     try:
-        raw, exporter_name = model.backend.export_network(
+        raw, exporter_name = model.backend.export.export_network(
             model._built[network], int(opset), exporter
         )
     except ValueError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, Protocol
 
 import numpy as np
@@ -60,6 +61,10 @@ class Backend(Protocol):
     def get_weights(self, built: Built) -> dict[str, np.ndarray]: ...
     def forward(self, built: Built, x: np.ndarray, training: bool = False) -> np.ndarray: ...
     def count_params(self, built: Built) -> int: ...
+    @property
+    def train(self) -> ModuleType: ...  # make_trainer, make_generator_step, ...
+    @property
+    def export(self) -> ModuleType: ...  # export_network(built, opset, exporter)
 
 
 def resolve(name: str) -> str:

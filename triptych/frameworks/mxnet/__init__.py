@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+from types import ModuleType
 
 from triptych.frameworks.mxnet import build as native_build
 from triptych.frameworks.mxnet.compat import mx
@@ -27,17 +28,19 @@ class MxnetBackend:
         """OpenMP threads of MXNet's operators (``MXSetNumOMPThreads``)."""
         mx.base.check_call(mx.base._LIB.MXSetNumOMPThreads(ctypes.c_int(int(n))))
 
-    def make_trainer(self, chain, loss: str, optimizer):
-        """``step(x, target) -> loss`` over a chain of built networks; imports lazily."""
-        from triptych.frameworks.mxnet.train import make_trainer
+    @property
+    def train(self) -> ModuleType:
+        """Its ``train`` module (steps: make_trainer, make_generator_step, ...), lazily."""
+        from triptych.frameworks.mxnet import train
 
-        return make_trainer(chain, loss, optimizer)
+        return train
 
-    def export_network(self, built, opset: int, exporter: str | None = None):
-        """Raw ONNX (post-processing is common, in ``triptych.export``); imports lazily."""
-        from triptych.frameworks.mxnet.export import export_network
+    @property
+    def export(self) -> ModuleType:
+        """Its ``export`` module (``export_network``), imported lazily (tf2onnx is slow)."""
+        from triptych.frameworks.mxnet import export
 
-        return export_network(built, opset, exporter)
+        return export
 
 
 BACKEND = MxnetBackend()

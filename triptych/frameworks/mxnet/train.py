@@ -1,11 +1,14 @@
-"""Training steps with ``autograd.record``: a chain of networks, one loss, a Gluon Trainer.
+"""Training steps with ``autograd.record`` and Gluon Trainers. Same function names in every
+backend (see `triptych.frameworks.torch.train`).
 
 MXNet's BatchNorm updates running statistics during ``backward``, so they follow the step.
+Losses are batch means already, so ``Trainer.step(1)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import tempfile
 
 import numpy as np
 
@@ -13,48 +16,165 @@ from triptych.common.recipe import Optimizer, check_loss
 from triptych.frameworks.mxnet.build import GluonBuilt
 from triptych.frameworks.mxnet.compat import mx
 
-
-def _loss(kind: str, out, target):
-    nd = mx.nd
-    if kind == "mse":
-        return nd.mean(nd.square(out - target))
-    if kind == "cross_entropy":
-        logp = nd.log_softmax(out, axis=1)
-        return -nd.mean(nd.pick(logp, target, axis=1))
-    return nd.mean(nd.relu(out) - out * target + nd.log1p(nd.exp(-nd.abs(out))))
+nd = mx.nd
 
 
-def make_trainer(
-    chain: list[GluonBuilt], loss: str, optimizer: Optimizer
-) -> Callable[[np.ndarray, np.ndarray], float]:
-    """``step(x, target) -> loss``: train-mode forward through ``chain``, backward, update."""
-    kind = check_loss(loss)
-    blocks = [b.native for b in chain]
-    params = [p for b in blocks for p in b.collect_params().values() if p.grad_req != "null"]
-    if optimizer.name == "sgd":
-        trainer = mx.gluon.Trainer(params, "sgd", {"learning_rate": optimizer.lr, "wd": 0.0})
-    else:
-        trainer = mx.gluon.Trainer(
-            params,
-            "adam",
-            {
-                "learning_rate": optimizer.lr,
-                "beta1": optimizer.betas[0],
-                "beta2": optimizer.betas[1],
-                "epsilon": optimizer.eps,
-                "wd": 0.0,
-            },
-        )
+def _trainer(params: list, opt: Optimizer) -> mx.gluon.Trainer:
+    if opt.name == "sgd":
+        return mx.gluon.Trainer(params, "sgd", {"learning_rate": opt.lr, "wd": 0.0})
+    return mx.gluon.Trainer(
+        params,
+        "adam",
+        {
+            "learning_rate": opt.lr,
+            "beta1": opt.betas[0],
+            "beta2": opt.betas[1],
+            "epsilon": opt.eps,
+            "wd": 0.0,
+        },
+    )
 
-    def step(x: np.ndarray, target: np.ndarray) -> float:
-        h = mx.nd.array(np.asarray(x, np.float32), dtype="float32")
-        t = mx.nd.array(np.asarray(target, np.float32), dtype="float32")
+
+def _trainable(blocks: list) -> list:
+    return [p for b in blocks for p in b.collect_params().values() if p.grad_req != "null"]
+
+
+def _nd(x: np.ndarray | None):
+    return None if x is None else nd.array(np.asarray(x, np.float32), dtype="float32")
+
+
+def _bce_logits(logits, label: float):
+    return nd.mean(nd.relu(logits) - logits * label + nd.log1p(nd.exp(-nd.abs(logits))))
+
+
+class _Step:
+    trainer: mx.gluon.Trainer
+
+    def state(self) -> bytes:
+        fd, path = tempfile.mkstemp(suffix=".states")
+        os.close(fd)
+        try:
+            self.trainer.save_states(path)
+            with open(path, "rb") as f:
+                return f.read()
+        finally:
+            os.unlink(path)
+
+    def load_state(self, blob: bytes) -> None:
+        fd, path = tempfile.mkstemp(suffix=".states")
+        os.close(fd)
+        try:
+            with open(path, "wb") as f:
+                f.write(blob)
+            self.trainer.load_states(path)
+        finally:
+            os.unlink(path)
+
+
+class SupervisedStep(_Step):
+    def __init__(self, chain: list[GluonBuilt], loss: str, optimizer: Optimizer) -> None:
+        self.kind = check_loss(loss)
+        self.blocks = [b.native for b in chain]
+        self.trainer = _trainer(_trainable(self.blocks), optimizer)
+
+    def __call__(self, x: np.ndarray, target: np.ndarray) -> float:
+        h, t = _nd(x), _nd(target)
         with mx.autograd.record(train_mode=True):
-            for b in blocks:
+            for b in self.blocks:
                 h = b(h)
-            value = _loss(kind, h, t)
+            if self.kind == "mse":
+                value = nd.mean(nd.square(h - t))
+            elif self.kind == "cross_entropy":
+                value = -nd.mean(nd.pick(nd.log_softmax(h, axis=1), t, axis=1))
+            else:
+                value = nd.mean(nd.relu(h) - h * t + nd.log1p(nd.exp(-nd.abs(h))))
         value.backward()
-        trainer.step(1)  # the loss is already a batch mean
+        self.trainer.step(1)
         return float(value.asscalar())
 
-    return step
+
+class GeneratorStep(_Step):
+    def __init__(
+        self,
+        chain: list[GluonBuilt],
+        optimizer: Optimizer,
+        *,
+        rec_weight: float,
+        l1: float,
+        disc: GluonBuilt | None,
+        adv_weight: float,
+    ) -> None:
+        self.blocks = [b.native for b in chain]
+        self.disc = disc.native if disc is not None and adv_weight > 0 else None
+        self.rec_weight, self.l1, self.adv_weight = rec_weight, l1, adv_weight
+        self.trainer = _trainer(_trainable(self.blocks), optimizer)
+
+    def __call__(
+        self, x_in: np.ndarray, target: np.ndarray | None = None, weight: np.ndarray | None = None
+    ) -> dict[str, float]:
+        h, t, w, code = _nd(x_in), _nd(target), _nd(weight), None
+        with mx.autograd.record(train_mode=True):
+            for i, b in enumerate(self.blocks):
+                h = b(h)
+                if i == 0 and len(self.blocks) > 1:
+                    code = h
+            zero = nd.zeros((1,))
+            rec = zero
+            if t is not None:
+                sq = nd.square(h - t)
+                rec = nd.mean(sq) if w is None else nd.sum(sq * w) / nd.sum(w)
+            l1 = nd.mean(nd.abs(code)) if (self.l1 > 0 and code is not None) else zero
+            adv = _bce_logits(self.disc(h), 1.0) if self.disc is not None else zero
+            value = self.rec_weight * rec + self.l1 * l1 + self.adv_weight * adv
+        value.backward()
+        self.trainer.step(1)
+        return {
+            "loss": float(value.asscalar()),
+            "rec": float(rec.asscalar()),
+            "l1": float(l1.asscalar()),
+            "adv": float(adv.asscalar()),
+        }
+
+
+class DiscriminatorStep(_Step):
+    def __init__(self, disc: GluonBuilt, optimizer: Optimizer) -> None:
+        self.disc = disc.native
+        self.trainer = _trainer(_trainable([self.disc]), optimizer)
+
+    def __call__(self, real: np.ndarray, fake: np.ndarray) -> dict[str, float]:
+        with mx.autograd.record(train_mode=True):
+            lr_ = self.disc(_nd(real))
+            lf = self.disc(_nd(fake))
+            value = _bce_logits(lr_, 1.0) + _bce_logits(lf, 0.0)
+        value.backward()
+        self.trainer.step(1)
+        return {
+            "d_loss": float(value.asscalar()),
+            "acc_real": float((lr_ > 0).mean().asscalar()),
+            "acc_fake": float((lf < 0).mean().asscalar()),
+        }
+
+
+def make_trainer(chain: list[GluonBuilt], loss: str, optimizer: Optimizer) -> SupervisedStep:
+    """``step(x, target) -> loss``: train-mode forward through ``chain``, backward, update."""
+    return SupervisedStep(chain, loss, optimizer)
+
+
+def make_generator_step(
+    chain: list[GluonBuilt],
+    optimizer: Optimizer,
+    *,
+    rec_weight: float = 1.0,
+    l1: float = 0.0,
+    disc: GluonBuilt | None = None,
+    adv_weight: float = 0.0,
+) -> GeneratorStep:
+    """Reconstruction/generator step; only ``chain``'s parameters are updated."""
+    return GeneratorStep(
+        chain, optimizer, rec_weight=rec_weight, l1=l1, disc=disc, adv_weight=adv_weight
+    )
+
+
+def make_discriminator_step(disc: GluonBuilt, optimizer: Optimizer) -> DiscriminatorStep:
+    """Real labelled 1, fake labelled 0, BCE with logits summed; only ``disc`` updates."""
+    return DiscriminatorStep(disc, optimizer)

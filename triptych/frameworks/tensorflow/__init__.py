@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from types import ModuleType
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -49,17 +50,19 @@ class TensorflowBackend:
                     stacklevel=2,
                 )
 
-    def make_trainer(self, chain, loss: str, optimizer):
-        """``step(x, target) -> loss`` over a chain of built networks; imports lazily."""
-        from triptych.frameworks.tensorflow.train import make_trainer
+    @property
+    def train(self) -> ModuleType:
+        """Its ``train`` module (steps: make_trainer, make_generator_step, ...), lazily."""
+        from triptych.frameworks.tensorflow import train
 
-        return make_trainer(chain, loss, optimizer)
+        return train
 
-    def export_network(self, built, opset: int, exporter: str | None = None):
-        """Raw ONNX (post-processing is common, in ``triptych.export``); imports lazily."""
-        from triptych.frameworks.tensorflow.export import export_network
+    @property
+    def export(self) -> ModuleType:
+        """Its ``export`` module (``export_network``), imported lazily (tf2onnx is slow)."""
+        from triptych.frameworks.tensorflow import export
 
-        return export_network(built, opset, exporter)
+        return export
 
 
 BACKEND = TensorflowBackend()

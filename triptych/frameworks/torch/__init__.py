@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import torch
 
 from triptych.frameworks.torch import build as native_build
@@ -26,17 +28,19 @@ class TorchBackend:
         """Intra-op threads (``torch.set_num_threads``); inter-op is left at its default."""
         torch.set_num_threads(int(n))
 
-    def make_trainer(self, chain, loss: str, optimizer):
-        """``step(x, target) -> loss`` over a chain of built networks; imports lazily."""
-        from triptych.frameworks.torch.train import make_trainer
+    @property
+    def train(self) -> ModuleType:
+        """Its ``train`` module (steps: make_trainer, make_generator_step, ...), lazily."""
+        from triptych.frameworks.torch import train
 
-        return make_trainer(chain, loss, optimizer)
+        return train
 
-    def export_network(self, built, opset: int, exporter: str | None = None):
-        """Raw ONNX (post-processing is common, in ``triptych.export``); imports lazily."""
-        from triptych.frameworks.torch.export import export_network
+    @property
+    def export(self) -> ModuleType:
+        """Its ``export`` module (``export_network``), imported lazily (tf2onnx is slow)."""
+        from triptych.frameworks.torch import export
 
-        return export_network(built, opset, exporter)
+        return export
 
 
 BACKEND = TorchBackend()

@@ -1,8 +1,16 @@
-"""Training steps with autograd: a chain of networks, one loss, one optimizer."""
+"""Training steps with autograd. Same function names in every backend:
+
+* ``make_trainer(chain, loss, optimizer)``: supervised step ``step(x, target) -> loss``;
+* ``make_generator_step(chain, optimizer, ...)``: reconstruction / generator step
+  ``step(x_in, target, weight) -> {"loss", "rec", "l1", "adv"}`` updating only ``chain``;
+* ``make_discriminator_step(disc, optimizer)``: ``step(real, fake) -> {"d_loss",
+  "acc_real", "acc_fake"}`` updating only ``disc``.
+Each step object has ``state() -> bytes`` / ``load_state(bytes)`` for the optimizer state.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import io
 
 import numpy as np
 import torch
@@ -12,38 +20,151 @@ from triptych.common.recipe import Optimizer, check_loss
 from triptych.frameworks.torch.build import TorchBuilt
 
 
-def _loss(kind: str, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    if kind == "mse":
-        return F.mse_loss(out, target)
-    if kind == "cross_entropy":
-        return F.cross_entropy(out, target.long())
-    return F.binary_cross_entropy_with_logits(out, target)
+def _optimizer(params: list[torch.nn.Parameter], opt: Optimizer) -> torch.optim.Optimizer:
+    if opt.name == "sgd":
+        return torch.optim.SGD(params, lr=opt.lr)
+    return torch.optim.Adam(params, lr=opt.lr, betas=opt.betas, eps=opt.eps)
 
 
-def make_trainer(
-    chain: list[TorchBuilt], loss: str, optimizer: Optimizer
-) -> Callable[[np.ndarray, np.ndarray], float]:
-    """``step(x, target) -> loss``: train-mode forward through ``chain``, backward, update."""
-    kind = check_loss(loss)
-    modules = [b.native for b in chain]
-    params = [p for m in modules for p in m.parameters() if p.requires_grad]
-    if optimizer.name == "sgd":
-        opt = torch.optim.SGD(params, lr=optimizer.lr)
-    else:
-        opt = torch.optim.Adam(params, lr=optimizer.lr, betas=optimizer.betas, eps=optimizer.eps)
+def _t(x: np.ndarray | None) -> torch.Tensor | None:
+    return None if x is None else torch.from_numpy(np.ascontiguousarray(x, np.float32))
 
-    def step(x: np.ndarray, target: np.ndarray) -> float:
-        for m in modules:
+
+class _Step:
+    opt: torch.optim.Optimizer
+
+    def state(self) -> bytes:
+        buf = io.BytesIO()
+        torch.save(self.opt.state_dict(), buf)
+        return buf.getvalue()
+
+    def load_state(self, blob: bytes) -> None:
+        self.opt.load_state_dict(torch.load(io.BytesIO(blob), weights_only=True))
+
+
+class SupervisedStep(_Step):
+    def __init__(self, chain: list[TorchBuilt], loss: str, optimizer: Optimizer) -> None:
+        self.kind = check_loss(loss)
+        self.modules = [b.native for b in chain]
+        self.opt = _optimizer(
+            [p for m in self.modules for p in m.parameters() if p.requires_grad], optimizer
+        )
+
+    def __call__(self, x: np.ndarray, target: np.ndarray) -> float:
+        for m in self.modules:
             m.train()
-        h = torch.from_numpy(np.ascontiguousarray(x, np.float32))
-        for m in modules:
+        h = _t(x)
+        for m in self.modules:
             h = m(h)
-        value = _loss(kind, h, torch.from_numpy(np.ascontiguousarray(target)))
-        opt.zero_grad(set_to_none=True)
+        t = torch.from_numpy(np.ascontiguousarray(target))
+        if self.kind == "mse":
+            value = F.mse_loss(h, t)
+        elif self.kind == "cross_entropy":
+            value = F.cross_entropy(h, t.long())
+        else:
+            value = F.binary_cross_entropy_with_logits(h, t)
+        self.opt.zero_grad(set_to_none=True)
         value.backward()
-        opt.step()
-        for m in modules:
+        self.opt.step()
+        for m in self.modules:
             m.eval()
         return float(value.detach())
 
-    return step
+
+class GeneratorStep(_Step):
+    def __init__(
+        self,
+        chain: list[TorchBuilt],
+        optimizer: Optimizer,
+        *,
+        rec_weight: float,
+        l1: float,
+        disc: TorchBuilt | None,
+        adv_weight: float,
+    ) -> None:
+        self.modules = [b.native for b in chain]
+        self.disc = disc.native if disc is not None and adv_weight > 0 else None
+        self.rec_weight, self.l1, self.adv_weight = rec_weight, l1, adv_weight
+        self.opt = _optimizer([p for m in self.modules for p in m.parameters()], optimizer)
+
+    def __call__(
+        self, x_in: np.ndarray, target: np.ndarray | None = None, weight: np.ndarray | None = None
+    ) -> dict[str, float]:
+        for m in self.modules:
+            m.train()
+        h, code = _t(x_in), None
+        for i, m in enumerate(self.modules):
+            h = m(h)
+            if i == 0 and len(self.modules) > 1:
+                code = h
+        zero = h.new_zeros(())
+        rec = zero
+        if target is not None:
+            sq = (h - _t(target)) ** 2
+            w = _t(weight)
+            rec = sq.mean() if w is None else (sq * w).sum() / w.sum()
+        l1 = code.abs().mean() if (self.l1 > 0 and code is not None) else zero
+        adv = zero
+        if self.disc is not None:
+            self.disc.train()
+            logits = self.disc(h)
+            adv = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+        value = self.rec_weight * rec + self.l1 * l1 + self.adv_weight * adv
+        self.opt.zero_grad(set_to_none=True)
+        value.backward()
+        self.opt.step()
+        for m in [*self.modules, *([self.disc] if self.disc is not None else [])]:
+            m.eval()
+        return {
+            "loss": float(value.detach()),
+            "rec": float(rec.detach()),
+            "l1": float(l1.detach()),
+            "adv": float(adv.detach()),
+        }
+
+
+class DiscriminatorStep(_Step):
+    def __init__(self, disc: TorchBuilt, optimizer: Optimizer) -> None:
+        self.disc = disc.native
+        self.opt = _optimizer(list(self.disc.parameters()), optimizer)
+
+    def __call__(self, real: np.ndarray, fake: np.ndarray) -> dict[str, float]:
+        self.disc.train()
+        lr_, lf = self.disc(_t(real)), self.disc(_t(fake))
+        loss_real = F.binary_cross_entropy_with_logits(lr_, torch.ones_like(lr_))
+        loss_fake = F.binary_cross_entropy_with_logits(lf, torch.zeros_like(lf))
+        value = loss_real + loss_fake
+        self.opt.zero_grad(set_to_none=True)
+        value.backward()
+        self.opt.step()
+        self.disc.eval()
+        return {
+            "d_loss": float(value.detach()),
+            "acc_real": float((lr_.detach() > 0).float().mean()),
+            "acc_fake": float((lf.detach() < 0).float().mean()),
+        }
+
+
+def make_trainer(chain: list[TorchBuilt], loss: str, optimizer: Optimizer) -> SupervisedStep:
+    """``step(x, target) -> loss``: train-mode forward through ``chain``, backward, update."""
+    return SupervisedStep(chain, loss, optimizer)
+
+
+def make_generator_step(
+    chain: list[TorchBuilt],
+    optimizer: Optimizer,
+    *,
+    rec_weight: float = 1.0,
+    l1: float = 0.0,
+    disc: TorchBuilt | None = None,
+    adv_weight: float = 0.0,
+) -> GeneratorStep:
+    """Reconstruction/generator step; only ``chain``'s parameters are updated."""
+    return GeneratorStep(
+        chain, optimizer, rec_weight=rec_weight, l1=l1, disc=disc, adv_weight=adv_weight
+    )
+
+
+def make_discriminator_step(disc: TorchBuilt, optimizer: Optimizer) -> DiscriminatorStep:
+    """Real labelled 1, fake labelled 0, BCE with logits summed; only ``disc`` updates."""
+    return DiscriminatorStep(disc, optimizer)
