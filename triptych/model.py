@@ -12,10 +12,11 @@ import numpy as np
 
 from triptych.common import zoo
 from triptych.common.init import init_weights
-from triptych.common.recipe import Optimizer
+from triptych.common.recipe import Optimizer, Recipe
 from triptych.common.spec import ModelSpec
 from triptych.common.weights import WeightsError, check_weights, load_weights, save_weights
 from triptych.frameworks.base import get_backend, resolve
+from triptych.training.history import History
 
 
 class Model:
@@ -100,8 +101,16 @@ class Model:
                     for i in range(0, len(arr), batch_size)
                 ]
             )
+        hole = self.spec.options.get("inpaint_hole") if network is None else None
+        if hole:  # context encoder: mask the hole, fill it with the decoder's output
+            from triptych.training.corrupt import apply_hole, hole_mask
+
+            mask = hole_mask(arr.shape, float(hole))
+            original, arr = arr, apply_hole(arr, mask)
         for name in chain:
             arr = self.forward(arr, name, training=False)
+        if hole:
+            arr = (original * (1.0 - mask) + arr * mask).astype(np.float32)
         return arr
 
     # -- training ---------------------------------------------------------------------------
@@ -117,6 +126,36 @@ class Model:
         chain = [self._network_name(n) for n in (networks or self.spec.main_chain)]
         return self.backend.train.make_trainer(
             [self._built[n] for n in chain], loss, optimizer or Optimizer()
+        )
+
+    def fit(
+        self,
+        data: Any = "digits",
+        steps: int | None = None,
+        recipe: Recipe | None = None,
+        progress: bool = True,
+        seed: int | None = None,
+        out_dir: str | os.PathLike | None = None,
+        resume: bool = False,
+    ) -> History:
+        """Train with ``recipe`` (default: the zoo model's own, else a reconstruction recipe)
+        on ``data`` (a `Dataset`, "digits" or a file path) for ``steps`` (default the
+        recipe's). Returns the per-step history; the same on every framework."""
+        from triptych.common.data import Dataset
+        from triptych.common.data import load as load_data
+        from triptych.training.loop import fit
+
+        recipe = recipe or default_recipe(self.spec)
+        dataset = data if isinstance(data, Dataset) else load_data(str(data), recipe.scale)
+        return fit(
+            self,
+            dataset,
+            recipe,
+            steps,
+            seed=self.seed if seed is None else seed,
+            progress=progress,
+            out_dir=out_dir,
+            resume=resume,
         )
 
     # -- weights ----------------------------------------------------------------------------
@@ -161,6 +200,11 @@ def spec_for(name_or_spec: str | ModelSpec, **kwargs: Any) -> ModelSpec:
             raise TypeError(f"options {sorted(kwargs)} only apply to zoo models, not to a spec")
         return name_or_spec
     return zoo.create_spec(str(name_or_spec), **kwargs)
+
+
+def default_recipe(spec: ModelSpec) -> Recipe:
+    """The zoo recipe of ``spec``'s model name, else the default reconstruction recipe."""
+    return zoo.entry(spec.name).recipe if spec.name in zoo.names() else Recipe()
 
 
 def resolve_spec(source: str | os.PathLike | ModelSpec) -> ModelSpec:

@@ -1,0 +1,211 @@
+"""`fit`: the training loop every framework shares.
+
+Per step s (1-based): the next batch of the seeded stream (`data.batches`, reshuffled every
+epoch) and a per-step noise stream ``noise_stream(seed, f"step/{s}")`` for corruptions and
+GAN z, so a resumed run sees exactly the numbers an uninterrupted one would. The framework
+only supplies the step objects (see each backend's ``train.py``).
+
+Kinds:
+  * ``reconstruction``: encoder → decoder on the (corrupted) input, loss against the clean
+    image (on the hole only for context encoders), optional L1 on the code, optional
+    adversarial term (then k discriminator steps per generator step);
+  * ``adversarial`` (GAN): k discriminator steps on (real batch, G(z) in train mode), then
+    one generator step through D with D's weights fixed (non-saturating loss);
+  * ``supervised``: cross-entropy on labels through the main chain.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from triptych.common import data as D
+from triptych.common.recipe import Recipe
+from triptych.training.checkpoint import load_checkpoint, save_checkpoint
+from triptych.training.corrupt import corrupt
+from triptych.training.history import History
+
+if TYPE_CHECKING:
+    from triptych.model import Model
+
+
+class Trainer:
+    """Builds the step objects for ``recipe`` once and runs numbered steps."""
+
+    def __init__(self, model: Model, recipe: Recipe, seed: int = 0) -> None:
+        self.model, self.recipe, self.seed = model, recipe, seed
+        train = model.backend.train
+        built = model._built
+        nets = model.spec.networks
+        self.steps: dict[str, Any] = {}
+        if recipe.kind == "supervised":
+            self.steps["main"] = train.make_trainer(
+                [built[n] for n in model.spec.main_chain], "cross_entropy", recipe.optimizer
+            )
+            return
+        disc_name = "discriminator" if "discriminator" in nets else None
+        adversarial = recipe.kind == "adversarial" or recipe.adv_weight > 0
+        if adversarial and disc_name is None:
+            raise ValueError(
+                f"recipe needs a 'discriminator' network; {model.spec.name} has {', '.join(nets)}"
+            )
+        self.gen_chain = [n for n in model.spec.main_chain if n != disc_name]
+        adv_weight = 1.0 if recipe.kind == "adversarial" else recipe.adv_weight
+        rec_weight = 0.0 if recipe.kind == "adversarial" else recipe.rec_weight
+        self.steps["g"] = train.make_generator_step(
+            [built[n] for n in self.gen_chain],
+            recipe.optimizer,
+            rec_weight=rec_weight,
+            l1=recipe.l1,
+            disc=built[disc_name] if adversarial else None,
+            adv_weight=adv_weight,
+        )
+        if adversarial:
+            self.steps["d"] = train.make_discriminator_step(
+                built[disc_name], recipe.d_optimizer or recipe.optimizer
+            )
+
+    def _generate(self, x_in: np.ndarray) -> np.ndarray:
+        """Generator output in train mode (batch statistics), as PyTorch's DCGAN does."""
+        h = x_in
+        for name in self.gen_chain:
+            h = self.model.forward(h, name, training=True)
+        return h
+
+    def step(
+        self,
+        s: int,
+        batch: tuple[np.ndarray, np.ndarray | None],
+        next_batch: Callable[[], tuple[np.ndarray, np.ndarray | None]],
+    ) -> dict[str, Any]:
+        """One numbered step; ``next_batch`` gives the extra real batches of k > 1."""
+        rng = D.noise_stream(self.seed, f"step/{s}")
+        x, y = batch
+        r = self.recipe
+        if r.kind == "supervised":
+            return {"loss": self.steps["main"](x, y)}
+        out: dict[str, Any] = {}
+        if r.kind == "adversarial":
+            latent = self.model.spec.networks[self.gen_chain[0]].input_shape
+            for i in range(r.k):
+                real = x if i == 0 else next_batch()[0]
+                z = rng.standard_normal((len(real), *latent)).astype(np.float32)
+                out.update(self.steps["d"](real, self._generate(z)))
+            z = rng.standard_normal((len(x), *latent)).astype(np.float32)
+            g = self.steps["g"](z)
+            out.update({"g_loss": g["adv"], "loss": g["loss"]})
+            return out
+        x_in, weight = corrupt(x, r, rng)
+        if "d" in self.steps:
+            for i in range(r.k):
+                real = x if i == 0 else next_batch()[0]
+                real_in, _ = corrupt(real, r, rng) if i else (x_in, None)
+                out.update(self.steps["d"](real, self._generate(real_in)))
+        out.update(self.steps["g"](x_in, x, weight))
+        return out
+
+
+def fit(
+    model: Model,
+    data: D.Dataset,
+    recipe: Recipe,
+    steps: int | None = None,
+    *,
+    seed: int = 0,
+    progress: bool = True,
+    out_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+) -> History:
+    """Train ``model`` for ``steps`` (default ``recipe.steps``) steps; returns the history.
+
+    With ``out_dir``: checkpoints every ``recipe.checkpoint_every`` steps and at the end,
+    history JSON/CSV beside them; ``resume=True`` continues from the checkpoint there.
+    """
+    total = int(steps or recipe.steps)
+    trainer = Trainer(model, recipe, seed)
+    history, start = History(), 0
+    if resume:
+        if out_dir is None:
+            raise ValueError("resume needs the run directory (out_dir) of the earlier run")
+        start = load_checkpoint(out_dir, model, trainer.steps)
+        history = History(r for r in History.load(out_dir) if r["step"] <= start)
+    stream = D.batches(data, recipe.batch, seed=seed)
+    for _ in range(_batches_used(recipe, start)):
+        next(stream)
+    bar = _progress(progress, total, start, model)
+    try:
+        for s in range(start + 1, total + 1):
+            t0 = time.perf_counter()
+            record = trainer.step(s, next(stream), lambda: next(stream))
+            record = {
+                "step": s,
+                **{k: float(v) for k, v in record.items()},
+                "seconds": time.perf_counter() - t0,
+            }
+            history.append(record)
+            if bar is not None:
+                bar.update(1, record)
+            if out_dir is not None and (s % recipe.checkpoint_every == 0 or s == total):
+                save_checkpoint(out_dir, model, s, recipe.to_json(), trainer.steps, seed)
+                history.save(out_dir)
+    finally:
+        if bar is not None:
+            bar.close()
+    return history
+
+
+def _batches_used(recipe: Recipe, steps_done: int) -> int:
+    """Real batches consumed by ``steps_done`` steps (k per step when a D trains)."""
+    per_step = recipe.k if (recipe.kind == "adversarial" or recipe.adv_weight > 0) else 1
+    return steps_done * per_step
+
+
+class _Bar:
+    def __init__(self, total: int, start: int, label: str) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        from triptych.report.console import console
+
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[metrics]}"),
+            TimeRemainingColumn(),
+            console=console(),
+            transient=False,
+        )
+        self.progress.start()
+        self.task = self.progress.add_task(label, total=total, completed=start, metrics="")
+
+    def update(self, n: int, record: dict[str, Any]) -> None:
+        shown = " ".join(
+            f"{k} {v:.4f}"
+            for k, v in record.items()
+            if k in ("loss", "rec", "d_loss", "g_loss", "acc_real", "acc_fake")
+        )
+        self.progress.update(self.task, advance=n, metrics=shown)
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+def _progress(enabled: bool, total: int, start: int, model: Model) -> _Bar | None:
+    if not enabled:
+        return None
+    return _Bar(total, start, f"train {model.spec.name} · {model.framework}")
+
+
+def default_out_dir(model: Model) -> Path:
+    return Path("runs") / "train" / f"{model.spec.name}-{model.framework}"

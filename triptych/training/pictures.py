@@ -1,0 +1,40 @@
+"""The pictures of a reconstruction run: reconstruction grid (input / corrupted / output) or
+inpainting grid (masked / filled / original)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from triptych.common import data as D
+from triptych.common.recipe import Recipe
+from triptych.report.grids import save_grid
+from triptych.training.corrupt import apply_hole, corrupt, hole_mask
+from triptych.training.evaluate import EVAL_SEED
+
+if TYPE_CHECKING:
+    from triptych.model import Model
+
+
+def reconstruction_pictures(
+    model: Model, test: D.Dataset, recipe: Recipe, out_dir: str | os.PathLike, n: int = 10
+) -> Path:
+    """Write ``reconstructions.png`` or ``inpainting.png`` for the first ``n`` test images."""
+    x = test.x[:n]
+    title = f"{model.spec.name} · {model.framework}"
+    if recipe.hole > 0:
+        masked = apply_hole(x, hole_mask(x.shape, recipe.hole))
+        return save_grid(
+            {"masked": masked, "filled": model.predict(x), "original": x},
+            Path(out_dir) / "inpainting.png",
+            title,
+        )
+    rows = {"input": x}
+    if recipe.corruption != "none":
+        noisy, _ = corrupt(x, recipe, D.noise_stream(EVAL_SEED, "pictures"))
+        rows["corrupted"] = noisy
+        rows["output"] = model.predict(noisy)
+    else:
+        rows["output"] = model.predict(x)
+    return save_grid(rows, Path(out_dir) / "reconstructions.png", title)
