@@ -89,7 +89,7 @@ def autoencoder(
 @register(
     "linear_autoencoder",
     "no non-linearity: the PCA case",
-    Recipe(optimizer=Optimizer("adam", 5e-3), steps=3000, quick_steps=1500),
+    Recipe(optimizer=Optimizer("adam", 1e-2), steps=3000, quick_steps=1500),
 )
 def linear_autoencoder(
     image_shape: tuple[int, int, int] = DIGITS_SHAPE, code_size: int = 8

@@ -72,4 +72,4 @@ def load_checkpoint(out_dir: str | os.PathLike, model: Model, optimizers: dict[s
         if role not in names:
             raise ValueError(f"--resume: {path} has no optimizer state for {role!r}")
         step_obj.load_state((Path(out_dir) / names[role]).read_bytes())
-    return int(meta["step"])
+    return int(meta["step"]), int(meta["seed"])

@@ -132,7 +132,8 @@ def fit(
     if resume:
         if out_dir is None:
             raise ValueError("resume needs the run directory (out_dir) of the earlier run")
-        start = load_checkpoint(out_dir, model, trainer.steps)
+        start, seed = load_checkpoint(out_dir, model, trainer.steps)
+        trainer.seed = seed  # the checkpoint's streams, whatever seed the caller passed
         history = History(r for r in History.load(out_dir) if r["step"] <= start)
     stream = D.batches(data, recipe.batch, seed=seed)
     for _ in range(_batches_used(recipe, start)):
