@@ -67,7 +67,7 @@ def _check_div4(name: str, image_shape: tuple[int, int, int]) -> None:
     "dense undercomplete autoencoder, sigmoid output",
     # lr 1e-3: at 2e-3 the sigmoid code's plateaus make the three Adams drift apart (final
     # losses 10 % apart); at 1e-3 they end within 4 %
-    Recipe(optimizer=Optimizer("adam", 1e-3), steps=3000, quick_steps=1500),
+    Recipe(optimizer=Optimizer("adam", 1e-3), steps=3000, quick_steps=3000),
 )
 def autoencoder(
     image_shape: tuple[int, int, int] = DIGITS_SHAPE, code_size: int = 16, hidden: int = 64

@@ -1,0 +1,95 @@
+"""report.md of a tour run: parity, training, pictures (relative links), machine."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from triptych.report.tables import TRAIN_COLUMNS, training_loss_spread, worst
+
+
+def _rel(path: str, root: Path) -> str:
+    return os.path.relpath(path, root)
+
+
+def parity_markdown(part: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Parity",
+        "",
+        "Worst max |diff| per level over every network, framework (pair) and batch "
+        "(1 and 37). L1 native vs ONNX Runtime, L2 ORT vs the ONNX reference evaluator, "
+        "L3 every framework pair (native and ONNX), L4 training parity (max relative "
+        "loss difference over 20 SGD steps).",
+        "",
+        "| model | L1 | L2 | L3 | L4 | weights round trip | pass |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    plots = []
+    for m, row in part["models"].items():
+        p = row["parity"]
+        l4 = training_loss_spread(p)
+        lines.append(
+            f"| {m} | {worst(p, 1):.2e} | {worst(p, 2):.2e} | {worst(p, 3):.2e} | "
+            f"{'-' if l4 is None else f'{l4:.2e}'} | "
+            f"{'bitwise' if row['weights_round_trip_exact'] else 'DIFFERS'} | "
+            f"{'yes' if p['passed'] else 'NO'} |"
+        )
+        if row.get("training_parity_plot"):
+            plots.append(f"![training parity {m}]({row['training_parity_plot']})")
+    return [*lines, "", *plots, ""]
+
+
+def training_markdown(part: dict[str, Any], root: Path) -> list[str]:
+    mode = "quick" if part["quick"] else "full"
+    lines = [
+        "## Autoencoders",
+        "",
+        f"Each trained in every framework with its own recipe ({mode} step counts), from "
+        "the same initial weights on the same batches; evaluated on the held-out 20 % of "
+        f"the digits. PCA with {part['pca']['code']} components (numpy SVD on the same "
+        f"split): test MSE **{part['pca']['test_mse']:.5f}**.",
+        "",
+        "| model | framework | steps | "
+        + " | ".join(lbl for _, lbl in TRAIN_COLUMNS)
+        + " | extra |",
+        "|---" * (4 + len(TRAIN_COLUMNS)) + "|",
+    ]
+    pictures = []
+    for name, model in part["models"].items():
+        for fw, m in model["runs"].items():
+            cells = [f"{m[k]:.4g}" if k in m else "" for k, _ in TRAIN_COLUMNS]
+            extra = ""
+            if "mse_over_pca" in m:
+                extra = f"MSE/PCA {m['mse_over_pca']:.4f}, max angle {m['max_angle_deg']:.1f}°"
+            lines.append(f"| {name} | {fw} | {m['steps']} | " + " | ".join(cells) + f" | {extra} |")
+            pictures.append(f"![{name} {fw}]({_rel(m['picture'], root)})")
+        lines.append(
+            f"| {name} | spread of final losses | | "
+            f"{model['final_loss_spread']:.1%} |" + " |" * len(TRAIN_COLUMNS)
+        )
+    return [*lines, "", "### Pictures", "", *pictures, ""]
+
+
+def tour_markdown(results: dict[str, Any], root: Path) -> str:
+    lines = [
+        "# triptych run",
+        "",
+        f"Frameworks: {', '.join(results['frameworks'])} ({results['mode']} mode)",
+        "",
+    ]
+    for fw, why in results["absent"].items():
+        lines.append(f"- absent: **{fw}**: {why}")
+    lines += ["", *parity_markdown(results["parity"])]
+    lines += training_markdown(results["training"], root)
+    mach = results["machine"]
+    lines += [
+        "## Machine",
+        "",
+        f"- CPU: {mach['cpu']} ({mach['cores']} cores)",
+        f"- fp32 matmul peak: {mach['matmul_peak_gflops']:.1f} GFLOP/s",
+        f"- onnxruntime {mach['onnxruntime']}, onnx {mach['onnx']}, numpy {mach['numpy']}",
+        *[f"- {fw}: {v.get('version', v.get('reason'))}" for fw, v in mach["frameworks"].items()],
+        "",
+    ]
+    return "\n".join(lines)
