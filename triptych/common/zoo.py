@@ -147,7 +147,7 @@ def sparse_autoencoder(
     Recipe(
         optimizer=Optimizer("adam", 2e-3),
         steps=2000,
-        quick_steps=1000,
+        quick_steps=2000,
         corruption="gaussian",
         noise_std=0.3,
     ),
