@@ -137,10 +137,12 @@ class Model:
         seed: int | None = None,
         out_dir: str | os.PathLike | None = None,
         resume: bool = False,
+        callback: Callable[[int, dict[str, Any]], None] | None = None,
     ) -> History:
         """Train with ``recipe`` (default: the zoo model's own, else a reconstruction recipe)
         on ``data`` (a `Dataset`, "digits" or a file path) for ``steps`` (default the
-        recipe's). Returns the per-step history; the same on every framework."""
+        recipe's). Returns the per-step history; the same on every framework.
+        ``callback(step, record)`` runs after each step."""
         from triptych.common.data import Dataset
         from triptych.common.data import load as load_data
         from triptych.training.loop import fit
@@ -156,6 +158,7 @@ class Model:
             progress=progress,
             out_dir=out_dir,
             resume=resume,
+            callback=callback,
         )
 
     # -- weights ----------------------------------------------------------------------------

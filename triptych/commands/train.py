@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         out_dir=out,
         resume=args.resume,
+        callback=_sampler(model, recipe, out),
     )
     metrics = summarise(model, recipe, train, test, out)
     metrics.update(
@@ -90,6 +91,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sampler(model: Any, recipe: Any, out: Path) -> Any:
+    """For GANs: a fixed-noise sample grid every ``recipe.checkpoint_every`` steps."""
+    if recipe.kind != "adversarial":
+        return None
+    from triptych.training.gan_pictures import sample_grid
+
+    def sample(step: int, _record: dict[str, Any]) -> None:
+        if step % recipe.checkpoint_every == 0:
+            sample_grid(model, out / "samples" / f"step{step:06d}.png")
+
+    return sample
+
+
 def summarise(model: Any, recipe: Any, train: Any, test: Any, out: Path) -> dict[str, Any]:
     """Evaluate and draw the pictures for the recipe's kind; returns the metrics."""
     from triptych.training.evaluate import evaluate
@@ -102,9 +116,10 @@ def summarise(model: Any, recipe: Any, train: Any, test: Any, out: Path) -> dict
     if recipe.kind == "supervised":
         logits = model.predict(test.x)
         return {"test_accuracy": float((logits.argmax(axis=1) == test.y).mean())}
-    from triptych.training.gan_pictures import gan_pictures
+    from triptych.training.gan_pictures import gan_summary
+    from triptych.training.history import History
 
-    return gan_pictures(model, out)
+    return gan_summary(model, History.load(out), out, seed=model.seed)
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

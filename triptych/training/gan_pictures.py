@@ -57,12 +57,65 @@ def accuracy_plot(history: History, path: str | os.PathLike, title: str = "") ->
         plt.close(fig)
 
 
-def gan_pictures(model: Model, out: Path) -> dict[str, Any]:
-    """samples.png and d_accuracy.png in ``out``; returns late-training D accuracies."""
+def loss_curves_plot(
+    histories: dict[str, History], path: str | os.PathLike, title: str = ""
+) -> Path:
+    """D and G loss per step of several frameworks side by side (moving average of 25)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharex=True)
+    for ax, key, label in (
+        (axes[0], "d_loss", "discriminator loss"),
+        (axes[1], "g_loss", "generator loss"),
+    ):
+        for fw, history in histories.items():
+            values = np.array(history.column(key))
+            if len(values):
+                window = min(25, len(values))
+                smooth = np.convolve(values, np.ones(window) / window, mode="valid")
+                ax.plot(np.arange(window, len(values) + 1), smooth, label=fw)
+        ax.set(xlabel="step", ylabel=label, title=f"{title} {label}".strip())
+        ax.legend()
+    fig.tight_layout()
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    finally:
+        plt.close(fig)
+
+
+def accuracy_trend(history: History, window: int = 100) -> dict[str, float]:
+    """D accuracy on real/fake over the first and the last ``window`` steps, and whether the
+    average distance from 50 % shrank (the lecture: D's accuracy falls toward chance)."""
+    out: dict[str, float] = {}
+    for key in ("acc_real", "acc_fake"):
+        values = history.column(key)
+        w = min(window, max(1, len(values) // 2))
+        out[f"{key}_first"] = float(np.mean(values[:w]))
+        out[f"{key}_last"] = float(np.mean(values[-w:]))
+    first = abs(out["acc_real_first"] - 0.5) + abs(out["acc_fake_first"] - 0.5)
+    last = abs(out["acc_real_last"] - 0.5) + abs(out["acc_fake_last"] - 0.5)
+    out["toward_50_percent"] = float(last < first)
+    return out
+
+
+def gan_summary(model: Model, history: History, out: Path, seed: int = 0) -> dict[str, Any]:
+    """samples.png, d_accuracy.png, FD-digits of trained vs untrained generator, D trend."""
+    import triptych
+    from triptych.training.fd import CLASSIFIER_FILE, fd_digits, load_or_train_classifier
+
     sample_grid(model, out / "samples.png")
-    history = History.load(out)
     accuracy_plot(history, out / "d_accuracy.png", f"{model.spec.name} · {model.framework}")
+    classifier = load_or_train_classifier(out / CLASSIFIER_FILE)
+    untrained = triptych.create(model.spec, framework=model.framework, seed=seed)
+    trained_fd, untrained_fd = fd_digits(model, classifier), fd_digits(untrained, classifier)
     return {
-        "d_acc_real_last100": history.last("acc_real", 100),
-        "d_acc_fake_last100": history.last("acc_fake", 100),
+        "fd_digits": trained_fd.fd,
+        "fd_digits_untrained": untrained_fd.fd,
+        "fd_improvement": untrained_fd.fd / max(trained_fd.fd, 1e-12),
+        "mean_max_confidence": trained_fd.confidence,
+        "mean_max_confidence_untrained": untrained_fd.confidence,
+        **accuracy_trend(history),
     }

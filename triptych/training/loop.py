@@ -16,9 +16,10 @@ Kinds:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,9 @@ from triptych.training.history import History
 
 if TYPE_CHECKING:
     from triptych.model import Model
+
+#: BatchNorm running statistics (buffers, not parameters)
+BUFFERS = ("running_mean", "running_var")
 
 
 class Trainer:
@@ -71,11 +75,34 @@ class Trainer:
             )
 
     def _generate(self, x_in: np.ndarray) -> np.ndarray:
-        """Generator output in train mode (batch statistics), as PyTorch's DCGAN does."""
-        h = x_in
-        for name in self.gen_chain:
-            h = self.model.forward(h, name, training=True)
+        """Generator output in train mode (batch statistics), as PyTorch's DCGAN does, for a
+        discriminator step: the generator's BatchNorm running statistics are left as they
+        were (they update only in its own step)."""
+        with self._frozen_buffers(self.gen_chain):
+            h = x_in
+            for name in self.gen_chain:
+                h = self.model.forward(h, name, training=True)
         return h
+
+    @contextlib.contextmanager
+    def _frozen_buffers(self, networks: list[str]) -> Iterator[None]:
+        """Restore the BatchNorm running statistics of ``networks`` afterwards, so a step of
+        one network changes nothing of the other (bitwise), in every framework alike."""
+        names = set(networks)
+        keep = {
+            k: v
+            for k, v in self.model.get_weights().items()
+            if k.split(".", 1)[0] in names and k.endswith(BUFFERS)
+        }
+        try:
+            yield
+        finally:
+            if keep:
+                for name in names:
+                    self.model.backend.set_weights(
+                        self.model._built[name],
+                        {k: v for k, v in keep.items() if k.startswith(name + ".")},
+                    )
 
     def step(
         self,
@@ -97,7 +124,8 @@ class Trainer:
                 z = rng.standard_normal((len(real), *latent)).astype(np.float32)
                 out.update(self.steps["d"](real, self._generate(z)))
             z = rng.standard_normal((len(x), *latent)).astype(np.float32)
-            g = self.steps["g"](z)
+            with self._frozen_buffers(["discriminator"]):
+                g = self.steps["g"](z)
             out.update({"g_loss": g["adv"], "loss": g["loss"]})
             return out
         x_in, weight = corrupt(x, r, rng)
@@ -106,7 +134,8 @@ class Trainer:
                 real = x if i == 0 else next_batch()[0]
                 real_in, _ = corrupt(real, r, rng) if i else (x_in, None)
                 out.update(self.steps["d"](real, self._generate(real_in)))
-        out.update(self.steps["g"](x_in, x, weight))
+        with self._frozen_buffers(["discriminator"] if "d" in self.steps else []):
+            out.update(self.steps["g"](x_in, x, weight))
         return out
 
 
@@ -120,11 +149,13 @@ def fit(
     progress: bool = True,
     out_dir: str | os.PathLike | None = None,
     resume: bool = False,
+    callback: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> History:
     """Train ``model`` for ``steps`` (default ``recipe.steps``) steps; returns the history.
 
     With ``out_dir``: checkpoints every ``recipe.checkpoint_every`` steps and at the end,
     history JSON/CSV beside them; ``resume=True`` continues from the checkpoint there.
+    ``callback(step, record)`` runs after every step (sample grids, logging).
     """
     total = int(steps or recipe.steps)
     trainer = Trainer(model, recipe, seed)
@@ -149,6 +180,8 @@ def fit(
                 "seconds": time.perf_counter() - t0,
             }
             history.append(record)
+            if callback is not None:
+                callback(s, record)
             if bar is not None:
                 bar.update(1, record)
             if out_dir is not None and (s % recipe.checkpoint_every == 0 or s == total):
