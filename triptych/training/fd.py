@@ -48,16 +48,24 @@ def load_or_train_classifier(cache: str | os.PathLike, framework: str | None = N
     return model
 
 
-def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Fréchet distance between Gaussians fitted to the rows of ``a`` and ``b``."""
-    from scipy import linalg
+def _sqrtm_psd(m: np.ndarray) -> np.ndarray:
+    values, vectors = np.linalg.eigh(m)
+    return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
 
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to the rows of ``a`` and ``b``.
+
+    Tr((Σa Σb)^½) is computed as Σ √λ(Σa^½ Σb Σa^½), symmetric and PSD, so it stays stable
+    when ReLU features make the covariances singular.
+    """
     mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
     cov_a = np.cov(a.astype(np.float64), rowvar=False)
     cov_b = np.cov(b.astype(np.float64), rowvar=False)
-    root, _ = linalg.sqrtm(cov_a @ cov_b, disp=False)
-    root = root.real
-    value = ((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2.0 * root)
+    root_a = _sqrtm_psd(cov_a)
+    middle = root_a @ cov_b @ root_a
+    trace_root = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
+    value = ((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2.0 * trace_root
     return float(max(value, 0.0))
 
 

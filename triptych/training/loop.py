@@ -122,10 +122,9 @@ class Trainer:
             for i in range(r.k):
                 real = x if i == 0 else next_batch()[0]
                 z = rng.standard_normal((len(real), *latent)).astype(np.float32)
-                out.update(self.steps["d"](real, self._generate(z)))
+                out.update(self.discriminator_update(real, z))
             z = rng.standard_normal((len(x), *latent)).astype(np.float32)
-            with self._frozen_buffers(["discriminator"]):
-                g = self.steps["g"](z)
+            g = self.generator_update(z)
             out.update({"g_loss": g["adv"], "loss": g["loss"]})
             return out
         x_in, weight = corrupt(x, r, rng)
@@ -133,10 +132,25 @@ class Trainer:
             for i in range(r.k):
                 real = x if i == 0 else next_batch()[0]
                 real_in, _ = corrupt(real, r, rng) if i else (x_in, None)
-                out.update(self.steps["d"](real, self._generate(real_in)))
-        with self._frozen_buffers(["discriminator"] if "d" in self.steps else []):
-            out.update(self.steps["g"](x_in, x, weight))
+                out.update(self.discriminator_update(real, real_in))
+        out.update(self.generator_update(x_in, x, weight))
         return out
+
+    def discriminator_update(self, real: np.ndarray, g_input: np.ndarray) -> dict[str, float]:
+        """One D step: ``real`` labelled real, G(``g_input``) labelled fake; only D changes
+        (G runs in train mode, its BN statistics restored)."""
+        return self.steps["d"](real, self._generate(g_input))
+
+    def generator_update(
+        self,
+        g_input: np.ndarray,
+        target: np.ndarray | None = None,
+        weight: np.ndarray | None = None,
+    ) -> dict[str, float]:
+        """One G step (through D when adversarial): only G changes; D's parameters are not
+        in G's optimizer and D's BN statistics are restored afterwards."""
+        with self._frozen_buffers(["discriminator"] if "d" in self.steps else []):
+            return self.steps["g"](g_input, target, weight)
 
 
 def fit(

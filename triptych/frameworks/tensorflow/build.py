@@ -136,34 +136,38 @@ def build_network(network: S.Network) -> KerasBuilt:
 
 
 def set_weights(built: KerasBuilt, weights: dict[str, np.ndarray]) -> None:
-    """Load canonical tensors, converting layouts; values are moved, never recomputed."""
+    """Load canonical tensors (all of the network, or any subset such as only the BatchNorm
+    statistics), converting layouts; values are moved, never recomputed."""
     name, plan = built.network.name, built.plan
     for i, holder in built.holders.items():
         layer = built.network.infos[i].layer
-
-        def get(k: str, i: int = i) -> np.ndarray:
-            return np.asarray(weights[f"{name}.{i}.{k}"], np.float32)
-
+        given = {
+            k.rsplit(".", 1)[1]: np.asarray(v, np.float32)
+            for k, v in weights.items()
+            if k.startswith(f"{name}.{i}.")
+        }
+        if not given:
+            continue
+        p_in, p_out = plan.in_perm.get(i), plan.out_perm.get(i)
         if isinstance(layer, S.Dense):
-            kernel, bias = layout.to_keras_dense(
-                get("weight"),
-                get("bias") if layer.bias else None,
-                plan.in_perm.get(i),
-                plan.out_perm.get(i),
-            )
-            holder.kernel.assign(kernel)
-            if bias is not None:
-                holder.bias.assign(bias)
+            if "weight" in given:
+                holder.kernel.assign(layout.to_keras_dense(given["weight"], None, p_in, p_out)[0])
+            if "bias" in given:
+                holder.bias.assign(layout.permute_vector(given["bias"], p_out))
         elif isinstance(layer, S.Conv2d | S.ConvTranspose2d):
-            holder.kernel.assign(np.ascontiguousarray(get("weight").transpose(2, 3, 1, 0)))
-            if layer.bias:
-                holder.bias.assign(get("bias"))
+            if "weight" in given:
+                holder.kernel.assign(np.ascontiguousarray(given["weight"].transpose(2, 3, 1, 0)))
+            if "bias" in given:
+                holder.bias.assign(given["bias"])
         elif isinstance(layer, S.BatchNorm):
-            p = plan.in_perm.get(i)
-            holder.gamma.assign(layout.permute_vector(get("weight"), p))
-            holder.beta.assign(layout.permute_vector(get("bias"), p))
-            holder.moving_mean.assign(layout.permute_vector(get("running_mean"), p))
-            holder.moving_variance.assign(layout.permute_vector(get("running_var"), p))
+            targets = {
+                "weight": holder.gamma,
+                "bias": holder.beta,
+                "running_mean": holder.moving_mean,
+                "running_var": holder.moving_variance,
+            }
+            for key, value in given.items():
+                targets[key].assign(layout.permute_vector(value, p_in))
 
 
 def get_weights(built: KerasBuilt) -> dict[str, np.ndarray]:
