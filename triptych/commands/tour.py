@@ -84,10 +84,11 @@ def run(args: argparse.Namespace) -> int:
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    from triptych.report.tables import parity_summary, training_summary
+    from triptych.report.tables import gan_summary_table, parity_summary, training_summary
 
     console.print(parity_summary(results["parity"]))
     console.print(training_summary(results["training"]))
+    console.print(gan_summary_table(results["training"]["gan"]))
     for fw, why in absent.items():
         console.print(f"[yellow]absent[/] {fw}: {why}")
     console.print(f"report: {final / 'report.md'}")
@@ -143,7 +144,7 @@ def _parity_part(
 def _training_part(
     fws: list[str], out_dir: Path, quick: bool, seed: int, console: Any
 ) -> dict[str, Any]:
-    from triptych.training.suite import count_runs, train_autoencoders
+    from triptych.training.suite import count_runs, train_autoencoders, train_gans
 
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("training", total=count_runs(fws))
@@ -151,4 +152,6 @@ def _training_part(
         def done(name: str, fw: str) -> None:
             bar.update(task, advance=1, description=f"trained {name} · {fw}")
 
-        return train_autoencoders(fws, out_dir, quick=quick, seed=seed, on_done=done)
+        part = train_autoencoders(fws, out_dir, quick=quick, seed=seed, on_done=done)
+        part["gan"] = train_gans(fws, out_dir, quick=quick, seed=seed, on_done=done)
+        return part

@@ -71,6 +71,38 @@ def training_markdown(part: dict[str, Any], root: Path) -> list[str]:
     return [*lines, "", "### Pictures", "", *pictures, ""]
 
 
+def gan_markdown(part: dict[str, Any], root: Path) -> list[str]:
+    lines = [
+        "## GAN",
+        "",
+        f"DCGAN-style generator and discriminator trained {part['steps']} steps in every "
+        "framework from the same weights, on the same batches and the same noise: k "
+        "discriminator steps (real labelled real, G(z) labelled fake, BCE with logits, "
+        "only D updated), then one generator step through D with D fixed "
+        "(non-saturating loss), Adam(2e-4, β1 0.5, eps 1e-8). FD-digits: Fréchet "
+        "distance in the penultimate features of a digits classifier trained with "
+        "triptych (not FID); confidence: its mean max-class probability on samples.",
+        "",
+        "| framework | FD-digits | untrained | improvement | confidence | "
+        "D acc real first→last | D acc fake first→last | toward 50 % |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    pictures = [f"![GAN losses]({_rel(part['loss_curves'], root)})", ""]
+    for fw, m in part["runs"].items():
+        lines.append(
+            f"| {fw} | {m['fd_digits']:.2f} | {m['fd_digits_untrained']:.1f} | "
+            f"{m['fd_improvement']:.1f}× | {m['mean_max_confidence']:.3f} | "
+            f"{m['acc_real_first']:.2f}→{m['acc_real_last']:.2f} | "
+            f"{m['acc_fake_first']:.2f}→{m['acc_fake_last']:.2f} | "
+            f"{'yes' if m['toward_50_percent'] else 'no'} |"
+        )
+        pictures += [
+            f"![GAN samples {fw}]({_rel(m['samples'], root)}) "
+            f"![D accuracy {fw}]({_rel(m['d_accuracy'], root)})"
+        ]
+    return [*lines, "", *pictures, ""]
+
+
 def tour_markdown(results: dict[str, Any], root: Path) -> str:
     lines = [
         "# triptych run",
@@ -82,6 +114,8 @@ def tour_markdown(results: dict[str, Any], root: Path) -> str:
         lines.append(f"- absent: **{fw}**: {why}")
     lines += ["", *parity_markdown(results["parity"])]
     lines += training_markdown(results["training"], root)
+    if results["training"].get("gan"):
+        lines += gan_markdown(results["training"]["gan"], root)
     mach = results["machine"]
     lines += [
         "## Machine",

@@ -84,3 +84,30 @@ def training_summary(part: dict[str, Any]) -> Table:
                 f"{model['final_loss_spread']:.1%}" if i == 0 else "",
             )
     return t
+
+
+def gan_summary_table(part: dict[str, Any]) -> Table:
+    t = Table(title=f"GAN in every framework ({part['steps']} steps, same weights, noise, batches)")
+    for col in (
+        "framework",
+        "FD-digits",
+        "untrained",
+        "improvement",
+        "confidence",
+        "D acc real first→last",
+        "D acc fake first→last",
+        "toward 50 %",
+    ):
+        t.add_column(col, no_wrap=True)
+    for fw, m in part["runs"].items():
+        t.add_row(
+            fw,
+            f"{m['fd_digits']:.2f}",
+            f"{m['fd_digits_untrained']:.1f}",
+            f"{m['fd_improvement']:.1f}×",
+            f"{m['mean_max_confidence']:.3f}",
+            f"{m['acc_real_first']:.2f}→{m['acc_real_last']:.2f}",
+            f"{m['acc_fake_first']:.2f}→{m['acc_fake_last']:.2f}",
+            "yes" if m["toward_50_percent"] else "no",
+        )
+    return t

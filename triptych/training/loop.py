@@ -89,11 +89,11 @@ class Trainer:
         """Restore the BatchNorm running statistics of ``networks`` afterwards, so a step of
         one network changes nothing of the other (bitwise), in every framework alike."""
         names = set(networks)
-        keep = {
-            k: v
-            for k, v in self.model.get_weights().items()
-            if k.split(".", 1)[0] in names and k.endswith(BUFFERS)
-        }
+        keep = {}
+        for name in names:
+            for k, v in self.model.backend.get_weights(self.model._built[name]).items():
+                if k.endswith(BUFFERS):
+                    keep[k] = v
         try:
             yield
         finally:

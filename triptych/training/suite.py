@@ -1,6 +1,6 @@
-"""Train every reconstruction model of the zoo in every framework with its recipe (the tour's
-training part): metrics, pictures, the linear-AE-vs-PCA numbers and the cross-framework
-spread of final losses."""
+"""The tour's training part: every autoencoder and the GAN of the zoo in every framework
+with its recipe: metrics, pictures, the linear-AE-vs-PCA numbers, the cross-framework spread
+of final losses, FD-digits and the GAN loss curves side by side."""
 
 from __future__ import annotations
 
@@ -73,6 +73,37 @@ def train_autoencoders(
 
 
 def count_runs(frameworks: list[str]) -> int:
-    """How many (model, variant, framework) runs `train_autoencoders` makes."""
+    """How many (model, variant, framework) runs `train_autoencoders` + `train_gans` make."""
     variants = sum(2 if zoo.entry(n).recipe.l1 > 0 else 1 for n in AUTOENCODERS)
-    return variants * len(frameworks)
+    return (variants + 1) * len(frameworks)
+
+
+def train_gans(
+    frameworks: list[str], out_dir: Path, *, quick: bool = True, seed: int = 0, on_done: Any = None
+) -> dict[str, Any]:
+    """The GAN in every framework from the same weights, noise and batches: FD-digits vs the
+    untrained generator, D-accuracy trend, sample grids, and the loss curves side by side."""
+    import triptych
+    from triptych.training.gan_pictures import gan_summary, loss_curves_plot
+
+    recipe = zoo.entry("gan").recipe
+    steps = recipe.quick_steps if quick else recipe.steps
+    data = D.load_digits(recipe.scale)
+    runs, histories = {}, {}
+    for fw in frameworks:
+        model = triptych.create("gan", framework=fw, seed=seed)
+        run_dir = out_dir / f"gan-{fw}"
+        t0 = time.perf_counter()
+        history = model.fit(data, steps=steps, recipe=recipe, progress=False, out_dir=run_dir)
+        metrics = gan_summary(model, history, run_dir, seed=seed)
+        metrics.update(
+            steps=steps,
+            seconds=time.perf_counter() - t0,
+            samples=str(run_dir / "samples.png"),
+            d_accuracy=str(run_dir / "d_accuracy.png"),
+        )
+        runs[fw], histories[fw] = metrics, history
+        if on_done is not None:
+            on_done("gan", fw)
+    curves = loss_curves_plot(histories, out_dir / "gan_losses.png", "GAN")
+    return {"steps": steps, "runs": runs, "loss_curves": str(curves)}
