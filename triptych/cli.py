@@ -19,14 +19,23 @@ USAGE_ERRORS: tuple[type[BaseException], ...] = (
 
 def build_parser() -> argparse.ArgumentParser:
     from triptych import __version__
-    from triptych.commands import evaluate, export, info, models, parity, tour, train
+    from triptych.commands import (
+        evaluate,
+        export,
+        info,
+        models,
+        parity,
+        tour,
+        train,
+        transfer,
+    )
 
     parser = argparse.ArgumentParser(
         prog="triptych", description="One model spec, three frameworks, ONNX, proven equal."
     )
     parser.add_argument("--version", action="version", version=f"triptych {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (info, models, train, evaluate, export, parity, tour):
+    for module in (info, models, train, evaluate, transfer, export, parity, tour):
         module.add_parser(sub)
     return parser
 

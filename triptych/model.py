@@ -138,11 +138,15 @@ class Model:
         out_dir: str | os.PathLike | None = None,
         resume: bool = False,
         callback: Callable[[int, dict[str, Any]], None] | None = None,
+        frozen: set[tuple[str, int]] | None = None,
+        lr_mult: dict[tuple[str, int], float] | None = None,
     ) -> History:
         """Train with ``recipe`` (default: the zoo model's own, else a reconstruction recipe)
         on ``data`` (a `Dataset`, "digits" or a file path) for ``steps`` (default the
         recipe's). Returns the per-step history; the same on every framework.
-        ``callback(step, record)`` runs after each step."""
+        ``callback(step, record)`` runs after each step; ``frozen`` (network, layer index)
+        pairs stay fixed and ``lr_mult`` scales learning rates per layer (supervised only;
+        see `triptych.training.transfer` for the policies)."""
         from triptych.common.data import Dataset
         from triptych.common.data import load as load_data
         from triptych.training.loop import fit
@@ -159,6 +163,8 @@ class Model:
             out_dir=out_dir,
             resume=resume,
             callback=callback,
+            frozen=frozen,
+            lr_mult=lr_mult,
         )
 
     # -- weights ----------------------------------------------------------------------------

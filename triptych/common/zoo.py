@@ -57,6 +57,22 @@ def _flat(shape: tuple[int, ...]) -> int:
     return n
 
 
+def conv_blocks(width: int = 16) -> list[S.Layer]:
+    """Three conv + BN + ReLU blocks (stride 1, 2, 2): H×W -> H/4×W/4, 2·width channels.
+    Shared by the conv autoencoder's encoder and the classifier's backbone."""
+    return [
+        S.Conv2d(width, 3, 1, 1),
+        S.BatchNorm(),
+        S.ReLU(),
+        S.Conv2d(2 * width, 3, 2, 1),
+        S.BatchNorm(),
+        S.ReLU(),
+        S.Conv2d(2 * width, 3, 2, 1),
+        S.BatchNorm(),
+        S.ReLU(),
+    ]
+
+
 def _check_div4(name: str, image_shape: tuple[int, int, int]) -> None:
     if image_shape[1] % 4 or image_shape[2] % 4:
         raise ValueError(f"{name}: image H and W must be divisible by 4, got {image_shape}")
@@ -241,18 +257,9 @@ def conv_autoencoder(
 ) -> S.ModelSpec:
     _check_div4("conv_autoencoder", image_shape)
     c = image_shape[0]
-    enc = S.Network(
-        "encoder",
-        image_shape,
-        [
-            S.Conv2d(width, 3, 2, 1),
-            S.BatchNorm(),
-            S.ReLU(),
-            S.Conv2d(2 * width, 3, 2, 1),
-            S.BatchNorm(),
-            S.ReLU(),
-        ],
-    )
+    # the encoder is exactly the classifier's backbone (without its Flatten), so it can
+    # initialise the classifier for transfer learning
+    enc = S.Network("encoder", image_shape, conv_blocks(width))
     dec = S.Network(
         "decoder",
         enc.output_shape,
@@ -333,23 +340,12 @@ def gan(
 def classifier(
     image_shape: tuple[int, int, int] = DIGITS_SHAPE, num_classes: int = 10, width: int = 16
 ) -> S.ModelSpec:
+    """Backbone: three conv+BN+ReLU blocks (layers 0-2, 3-5, 6-8) and a Flatten; head:
+    Dropout(0.2) and a Dense to ``num_classes`` logits. Freeze policies act on the blocks."""
     _check_div4("classifier", image_shape)
-    backbone = S.Network(
-        "backbone",
-        image_shape,
-        [
-            S.Conv2d(width, 3, 1, 1),
-            S.BatchNorm(),
-            S.ReLU(),
-            S.Conv2d(2 * width, 3, 2, 1),
-            S.BatchNorm(),
-            S.ReLU(),
-            S.Conv2d(2 * width, 3, 2, 1),
-            S.BatchNorm(),
-            S.ReLU(),
-            S.Flatten(),
-        ],
-    )
+    if num_classes < 2:
+        raise ValueError(f"classifier: num_classes must be >= 2, got {num_classes}")
+    backbone = S.Network("backbone", image_shape, [*conv_blocks(width), S.Flatten()])
     head = S.Network("head", backbone.output_shape, [S.Dropout(0.2), S.Dense(num_classes)])
     return S.ModelSpec(
         "classifier",

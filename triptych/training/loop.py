@@ -41,15 +41,31 @@ BUFFERS = ("running_mean", "running_var")
 class Trainer:
     """Builds the step objects for ``recipe`` once and runs numbered steps."""
 
-    def __init__(self, model: Model, recipe: Recipe, seed: int = 0) -> None:
+    def __init__(
+        self,
+        model: Model,
+        recipe: Recipe,
+        seed: int = 0,
+        frozen: set[tuple[str, int]] | None = None,
+        lr_mult: dict[tuple[str, int], float] | None = None,
+    ) -> None:
         self.model, self.recipe, self.seed = model, recipe, seed
+        if (frozen or lr_mult) and recipe.kind != "supervised":
+            raise ValueError(
+                "freezing and learning-rate multipliers apply to supervised "
+                "(classifier) training only"
+            )
         train = model.backend.train
         built = model._built
         nets = model.spec.networks
         self.steps: dict[str, Any] = {}
         if recipe.kind == "supervised":
             self.steps["main"] = train.make_trainer(
-                [built[n] for n in model.spec.main_chain], "cross_entropy", recipe.optimizer
+                [built[n] for n in model.spec.main_chain],
+                "cross_entropy",
+                recipe.optimizer,
+                frozenset(frozen or ()),
+                lr_mult or {},
             )
             return
         disc_name = "discriminator" if "discriminator" in nets else None
@@ -164,15 +180,18 @@ def fit(
     out_dir: str | os.PathLike | None = None,
     resume: bool = False,
     callback: Callable[[int, dict[str, Any]], None] | None = None,
+    frozen: set[tuple[str, int]] | None = None,
+    lr_mult: dict[tuple[str, int], float] | None = None,
 ) -> History:
     """Train ``model`` for ``steps`` (default ``recipe.steps``) steps; returns the history.
 
     With ``out_dir``: checkpoints every ``recipe.checkpoint_every`` steps and at the end,
     history JSON/CSV beside them; ``resume=True`` continues from the checkpoint there.
-    ``callback(step, record)`` runs after every step (sample grids, logging).
+    ``callback(step, record)`` runs after every step (sample grids, logging). ``frozen``
+    (network, layer) pairs and ``lr_mult`` apply to supervised training (transfer learning).
     """
     total = int(steps or recipe.steps)
-    trainer = Trainer(model, recipe, seed)
+    trainer = Trainer(model, recipe, seed, frozen, lr_mult)
     history, start = History(), 0
     if resume:
         if out_dir is None:

@@ -19,6 +19,10 @@ from triptych.frameworks.mxnet.compat import mx
 nd = mx.nd
 
 
+Frozen = frozenset[tuple[str, int]] | set[tuple[str, int]]
+LrMult = dict[tuple[str, int], float]
+
+
 def _trainer(params: list, opt: Optimizer) -> mx.gluon.Trainer:
     if opt.name == "sgd":
         return mx.gluon.Trainer(params, "sgd", {"learning_rate": opt.lr, "wd": 0.0})
@@ -72,10 +76,32 @@ class _Step:
 
 
 class SupervisedStep(_Step):
-    def __init__(self, chain: list[GluonBuilt], loss: str, optimizer: Optimizer) -> None:
+    def __init__(
+        self,
+        chain: list[GluonBuilt],
+        loss: str,
+        optimizer: Optimizer,
+        frozen: Frozen = frozenset(),
+        lr_mult: LrMult | None = None,
+    ) -> None:
         self.kind = check_loss(loss)
         self.blocks = [b.native for b in chain]
-        self.trainer = _trainer(_trainable(self.blocks), optimizer)
+        for b in chain:
+            for i, block in b.holders.items():
+                key = (b.network.name, i)
+                params = block.collect_params().values()
+                if key in frozen:  # no gradient; a frozen BN uses its running statistics
+                    for p in params:
+                        p.grad_req = "null"
+                    if isinstance(block, mx.gluon.nn.BatchNorm):
+                        block._kwargs["use_global_stats"] = True
+                    continue
+                for p in params:
+                    p.lr_mult = (lr_mult or {}).get(key, 1.0)
+        trainable = _trainable(self.blocks)
+        if not trainable:
+            raise ValueError("every layer is frozen: nothing to train")
+        self.trainer = _trainer(trainable, optimizer)
 
     def __call__(self, x: np.ndarray, target: np.ndarray) -> float:
         h, t = _nd(x), _nd(target)
@@ -155,9 +181,19 @@ class DiscriminatorStep(_Step):
         }
 
 
-def make_trainer(chain: list[GluonBuilt], loss: str, optimizer: Optimizer) -> SupervisedStep:
-    """``step(x, target) -> loss``: train-mode forward through ``chain``, backward, update."""
-    return SupervisedStep(chain, loss, optimizer)
+def make_trainer(
+    chain: list[GluonBuilt],
+    loss: str,
+    optimizer: Optimizer,
+    frozen: Frozen = frozenset(),
+    lr_mult: LrMult | None = None,
+) -> SupervisedStep:
+    """``step(x, target) -> loss``: train-mode forward through ``chain``, backward, update.
+
+    ``frozen`` layers: ``grad_req='null'`` and, for BatchNorm, ``use_global_stats`` (running
+    statistics used, not updated). ``lr_mult``: Gluon's per-parameter ``lr_mult``.
+    """
+    return SupervisedStep(chain, loss, optimizer, frozen, lr_mult)
 
 
 def make_generator_step(

@@ -6,6 +6,7 @@ NHWC at the boundary; every loss term is a mean, so the layout does not change i
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import keras
 import numpy as np
@@ -13,6 +14,9 @@ import tensorflow as tf
 
 from triptych.common.recipe import Optimizer, check_loss
 from triptych.frameworks.tensorflow.build import KerasBuilt, to_native_input
+
+Frozen = frozenset[tuple[str, int]] | set[tuple[str, int]]
+LrMult = dict[tuple[str, int], float]
 
 
 def _optimizer(opt: Optimizer, variables: list[tf.Variable]) -> keras.optimizers.Optimizer:
@@ -58,12 +62,51 @@ class _Step:
 
 
 class SupervisedStep(_Step):
-    def __init__(self, chain: list[KerasBuilt], loss: str, optimizer: Optimizer) -> None:
+    def __init__(
+        self,
+        chain: list[KerasBuilt],
+        loss: str,
+        optimizer: Optimizer,
+        frozen: Frozen = frozenset(),
+        lr_mult: LrMult | None = None,
+    ) -> None:
         self.kind = check_loss(loss)
         self.models = [b.native for b in chain]
-        self.variables = [v for m in self.models for v in m.trainable_variables]
-        self.opt = _optimizer(optimizer, self.variables)
+        groups: dict[float, list[tf.Variable]] = {}
+        for b in chain:
+            for i, holder in b.holders.items():
+                key = (b.network.name, i)
+                if key in frozen:  # Keras: not trainable; a frozen BN runs in inference mode
+                    holder.trainable = False
+                    continue
+                groups.setdefault((lr_mult or {}).get(key, 1.0), []).extend(
+                    holder.trainable_variables
+                )
+        self.groups = [
+            (vs, _optimizer(replace(optimizer, lr=optimizer.lr * mult), vs))
+            for mult, vs in groups.items()
+            if vs
+        ]
+        if not self.groups:
+            raise ValueError("every layer is frozen: nothing to train")
+        self.variables = [v for vs, _ in self.groups for v in vs]
+        self.opt = self.groups[0][1]
         self._step = tf.function(self._graph_step, reduce_retracing=True)
+
+    def state(self) -> bytes:  # every group's optimizer, in order
+        buf = io.BytesIO()
+        arrays = [np.asarray(v.numpy()) for _, opt in self.groups for v in opt.variables]
+        np.savez(buf, *arrays)
+        return buf.getvalue()
+
+    def load_state(self, blob: bytes) -> None:
+        with np.load(io.BytesIO(blob)) as f:
+            values = [f[f"arr_{i}"] for i in range(len(f.files))]
+        targets = [v for _, opt in self.groups for v in opt.variables]
+        if len(values) != len(targets):
+            raise ValueError(f"optimizer state has {len(values)} tensors, expected {len(targets)}")
+        for var, value in zip(targets, values, strict=True):
+            var.assign(value)
 
     def _graph_step(self, x: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
@@ -81,7 +124,10 @@ class SupervisedStep(_Step):
             else:
                 value = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(target, h))
         grads = tape.gradient(value, self.variables)
-        self.opt.apply_gradients(zip(grads, self.variables, strict=True))
+        start = 0
+        for vs, opt in self.groups:  # one optimizer per learning-rate multiplier
+            opt.apply_gradients(zip(grads[start : start + len(vs)], vs, strict=True))
+            start += len(vs)
         return value
 
     def __call__(self, x: np.ndarray, target: np.ndarray) -> float:
@@ -167,9 +213,19 @@ class DiscriminatorStep(_Step):
         return {k: float(v) for k, v in self._step(_f32(real), _f32(fake)).items()}
 
 
-def make_trainer(chain: list[KerasBuilt], loss: str, optimizer: Optimizer) -> SupervisedStep:
-    """``step(x, target) -> loss``: train-mode forward through ``chain``, backward, update."""
-    return SupervisedStep(chain, loss, optimizer)
+def make_trainer(
+    chain: list[KerasBuilt],
+    loss: str,
+    optimizer: Optimizer,
+    frozen: Frozen = frozenset(),
+    lr_mult: LrMult | None = None,
+) -> SupervisedStep:
+    """``step(x, target) -> loss``: train-mode forward through ``chain``, backward, update.
+
+    ``frozen`` layers: ``trainable=False`` (a frozen BatchNorm then runs in inference mode:
+    running statistics used, not updated). ``lr_mult``: one optimizer per multiplier.
+    """
+    return SupervisedStep(chain, loss, optimizer, frozen, lr_mult)
 
 
 def make_generator_step(

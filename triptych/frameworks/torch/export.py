@@ -6,7 +6,9 @@ the older tracer (~0.05 s), kept as a fallback option.
 
 from __future__ import annotations
 
+import logging
 import tempfile
+import warnings
 from pathlib import Path
 
 import onnx
@@ -24,6 +26,9 @@ def export_network(
     exporter = exporter or "dynamo"
     if exporter not in EXPORTERS:
         raise ValueError(f"unknown torch exporter {exporter!r}; allowed: {', '.join(EXPORTERS)}")
+    # the dynamo exporter logs a warning per missing torchvision op, on every export
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=FutureWarning, module="copyreg")
     module = built.native.eval()
     example = (torch.zeros((2, *built.network.input_shape)),)
     with tempfile.TemporaryDirectory() as tmp:

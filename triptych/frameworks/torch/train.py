@@ -19,8 +19,13 @@ import torch.nn.functional as F
 from triptych.common.recipe import Optimizer, check_loss
 from triptych.frameworks.torch.build import TorchBuilt
 
+#: (network name, layer index) of layers whose parameters (and BN statistics) stay fixed
+Frozen = frozenset[tuple[str, int]] | set[tuple[str, int]]
+#: (network name, layer index) -> learning-rate multiplier
+LrMult = dict[tuple[str, int], float]
 
-def _optimizer(params: list[torch.nn.Parameter], opt: Optimizer) -> torch.optim.Optimizer:
+
+def _optimizer(params: list, opt: Optimizer) -> torch.optim.Optimizer:
     if opt.name == "sgd":
         return torch.optim.SGD(params, lr=opt.lr)
     return torch.optim.Adam(params, lr=opt.lr, betas=opt.betas, eps=opt.eps)
@@ -43,16 +48,42 @@ class _Step:
 
 
 class SupervisedStep(_Step):
-    def __init__(self, chain: list[TorchBuilt], loss: str, optimizer: Optimizer) -> None:
+    def __init__(
+        self,
+        chain: list[TorchBuilt],
+        loss: str,
+        optimizer: Optimizer,
+        frozen: Frozen = frozenset(),
+        lr_mult: LrMult | None = None,
+    ) -> None:
         self.kind = check_loss(loss)
         self.modules = [b.native for b in chain]
-        self.opt = _optimizer(
-            [p for m in self.modules for p in m.parameters() if p.requires_grad], optimizer
-        )
+        self.frozen_bn: list[torch.nn.Module] = []
+        groups: dict[float, list[torch.nn.Parameter]] = {}
+        for b in chain:
+            for i, module in enumerate(b.native):
+                key = (b.network.name, i)
+                if key in frozen:  # requires_grad off; frozen BN runs in eval mode
+                    module.requires_grad_(False)
+                    if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                        self.frozen_bn.append(module)
+                    continue
+                mult = (lr_mult or {}).get(key, 1.0)
+                groups.setdefault(mult, []).extend(
+                    p for p in module.parameters() if p.requires_grad
+                )
+        param_groups = [
+            {"params": ps, "lr": optimizer.lr * mult} for mult, ps in groups.items() if ps
+        ]
+        if not param_groups:
+            raise ValueError("every layer is frozen: nothing to train")
+        self.opt = _optimizer(param_groups, optimizer)
 
     def __call__(self, x: np.ndarray, target: np.ndarray) -> float:
         for m in self.modules:
             m.train()
+        for m in self.frozen_bn:
+            m.eval()
         h = _t(x)
         for m in self.modules:
             h = m(h)
@@ -145,9 +176,19 @@ class DiscriminatorStep(_Step):
         }
 
 
-def make_trainer(chain: list[TorchBuilt], loss: str, optimizer: Optimizer) -> SupervisedStep:
-    """``step(x, target) -> loss``: train-mode forward through ``chain``, backward, update."""
-    return SupervisedStep(chain, loss, optimizer)
+def make_trainer(
+    chain: list[TorchBuilt],
+    loss: str,
+    optimizer: Optimizer,
+    frozen: Frozen = frozenset(),
+    lr_mult: LrMult | None = None,
+) -> SupervisedStep:
+    """``step(x, target) -> loss``: train-mode forward through ``chain``, backward, update.
+
+    ``frozen`` layers: ``requires_grad=False`` and, for BatchNorm, eval mode (running
+    statistics used, not updated). ``lr_mult``: one parameter group per multiplier.
+    """
+    return SupervisedStep(chain, loss, optimizer, frozen, lr_mult)
 
 
 def make_generator_step(

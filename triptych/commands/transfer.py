@@ -1,0 +1,50 @@
+"""`triptych transfer`: the transfer-learning table (scratch, freeze policies, AE init; k
+labels per class; mean ± std over seeds; per framework; two variations). Writes
+transfer.json and transfer.md to --out (default benchmarks/)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("transfer", help="the transfer-learning table", description=__doc__)
+    p.add_argument(
+        "-f",
+        "--framework",
+        action="append",
+        dest="frameworks",
+        metavar="FW",
+        help="framework (repeatable; default every installed one)",
+    )
+    p.add_argument("--quick", action="store_true", help="k 5 and all, one seed, 4 variants")
+    p.add_argument("--out", default="benchmarks", help="output directory (default benchmarks/)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    import triptych
+    from triptych.common.weights import atomic_write
+    from triptych.frameworks.base import resolve
+    from triptych.report.console import console
+    from triptych.training.transfer_table import QUICK, TableConfig, cell_count, markdown, run_table
+
+    fws = [resolve(f) for f in args.frameworks] if args.frameworks else triptych.frameworks()
+    config = QUICK if args.quick else TableConfig()
+    con = console()
+    with Progress(console=con, transient=True) as bar:
+        task = bar.add_task("transfer table", total=cell_count(fws, config))
+        results = run_table(fws, config, lambda key: bar.update(task, advance=1, description=key))
+    out = Path(args.out)
+    text = json.dumps(results, indent=1, default=str)
+    atomic_write(out / "transfer.json", lambda tmp: Path(tmp).write_text(text))
+    md = markdown(results)
+    atomic_write(out / "transfer.md", lambda tmp: Path(tmp).write_text(md))
+    con.print(md)
+    con.print(f"written: {out / 'transfer.md'}, {out / 'transfer.json'}")
+    return 0
