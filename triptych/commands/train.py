@@ -35,6 +35,25 @@ def add_parser(sub: Any) -> None:
         choices=("none", "gaussian", "masking"),
         help="input corruption (denoising autoencoder)",
     )
+    p.add_argument("--classes", help="classifier: class filter, e.g. 0-4 (relabelled 0..n-1)")
+    p.add_argument(
+        "--init",
+        help="classifier: backbone from a classifier or conv-autoencoder "
+        "checkpoint (the head is re-initialised)",
+    )
+    p.add_argument(
+        "--labels-per-class",
+        type=int,
+        metavar="K",
+        help="classifier: train on K labelled examples per class",
+    )
+    p.add_argument("--freeze", default=None, help="classifier: head|most|few|none|auto")
+    p.add_argument(
+        "--lr-mult",
+        action="append",
+        metavar="LAYER=F",
+        help="classifier: learning-rate multiplier, e.g. backbone.0=0.1",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -60,6 +79,16 @@ def run(args: argparse.Namespace) -> int:
     recipe = recipe.with_(**changes)
     steps = args.steps or (recipe.quick_steps if args.quick else recipe.steps)
     train, test = load_split(args.data, recipe.scale)
+    if recipe.kind == "supervised":
+        return _train_classifier(args, recipe, steps, train, test)
+    if any(
+        v is not None
+        for v in (args.classes, args.init, args.labels_per_class, args.freeze, args.lr_mult)
+    ):
+        raise ValueError(
+            "--classes/--init/--labels-per-class/--freeze/--lr-mult apply to "
+            f"the classifier, not to {spec.name}"
+        )
     if train.image_shape != spec.input_shape and recipe.kind != "adversarial":
         raise ValueError(
             f"{spec.name} takes images {spec.input_shape}, the data has "
@@ -88,6 +117,56 @@ def run(args: argparse.Namespace) -> int:
     con = console()
     con.print(metrics_table(f"{spec.name} · {model.framework} · {steps} steps", metrics))
     con.print(f"run directory: {out}")
+    return 0
+
+
+def _train_classifier(
+    args: argparse.Namespace, recipe: Any, steps: int, train: Any, test: Any
+) -> int:
+    """Pretrain (``--classes``) or transfer (``--init``, ``--freeze``, ``--lr-mult``,
+    ``--labels-per-class``) the classifier."""
+    from triptych.report.console import console
+    from triptych.training import transfer as T
+    from triptych.training.loop import default_out_dir
+
+    if args.classes:
+        classes = T.class_range(args.classes)
+        train, test = train.filter_classes(classes), test.filter_classes(classes)
+    k = args.labels_per_class
+    if k is not None:
+        train = train.per_class(k, seed=args.seed)
+    model = T.make_target_model(
+        args.framework, len(train.classes), args.seed, args.init, image_shape=train.image_shape
+    )
+    policy = args.freeze or "none"
+    frozen = T.frozen_layers(model.spec, policy, k or float("inf"))
+    lr_mult = T.expand_lr_mult(model.spec, T.parse_lr_mult(args.lr_mult))
+    out = Path(args.out) if args.out else default_out_dir(model)
+    history = model.fit(
+        train,
+        steps=steps,
+        recipe=recipe.with_(batch=min(recipe.batch, len(train))),
+        progress=not args.no_progress,
+        out_dir=out,
+        frozen=frozen,
+        lr_mult=lr_mult,
+        resume=args.resume,
+    )
+    metrics = {
+        "test_accuracy": T.accuracy(model, test),
+        "classes": list(train.classes),
+        "train_examples": len(train),
+        "policy": T.resolve_policy(policy, k or 1e9),
+        "frozen_layers": len(frozen),
+        "init": args.init or "scratch",
+        "steps": steps,
+        "final_loss": history.last("loss", 10),
+        "framework": model.framework,
+        "seed": args.seed,
+    }
+    write_json(out / "metrics.json", metrics)
+    console().print(metrics_table(f"classifier · {model.framework} · {steps} steps", metrics))
+    console().print(f"run directory: {out}")
     return 0
 
 

@@ -82,10 +82,11 @@ class SupervisedStep(_Step):
                 groups.setdefault((lr_mult or {}).get(key, 1.0), []).extend(
                     holder.trainable_variables
                 )
+        # a multiplier of 0 keeps the layer's parameters fixed (it still runs in train mode)
         self.groups = [
             (vs, _optimizer(replace(optimizer, lr=optimizer.lr * mult), vs))
             for mult, vs in groups.items()
-            if vs
+            if vs and mult > 0
         ]
         if not self.groups:
             raise ValueError("every layer is frozen: nothing to train")
