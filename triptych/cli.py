@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         info,
         models,
         parity,
+        serve,
         tour,
         train,
         transfer,
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"triptych {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (info, models, train, evaluate, transfer, export, parity, tour):
+    for module in (info, models, train, evaluate, transfer, export, parity, serve, tour):
         module.add_parser(sub)
     return parser
 

@@ -19,6 +19,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--network", action="append", help="only this network (repeatable)")
     p.add_argument("--exporter", help="torch: dynamo (default) or torchscript")
     p.add_argument("--seed", type=int, default=0, help="seed of initial weights (default 0)")
+    p.add_argument(
+        "--triton-repo", metavar="DIR", help="also write a Triton/KServe model repository there"
+    )
     p.set_defaults(func=run)
 
 
@@ -45,4 +48,10 @@ def run(args: argparse.Namespace) -> int:
         meta = metadata(load_checked(path))
         t.add_row(net, str(path), meta["input"], meta["output"], meta["exporter"])
     console().print(t)
+    if args.triton_repo:
+        from triptych.serve.triton import write_triton_repo
+
+        names = {p.stem.replace(".", "_"): p for p in paths.values()}
+        dirs = write_triton_repo(names, args.triton_repo)
+        console().print(f"Triton repository: {', '.join(str(d) for d in dirs)}")
     return 0

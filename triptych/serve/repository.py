@@ -1,0 +1,132 @@
+"""Find the models to serve: one .onnx file, a directory of .onnx files, or a Triton model
+repository (``<name>/config.pbtxt`` + ``<name>/<version>/model.onnx``). One onnxruntime
+session per model version, made once."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from triptych.serve.datatypes import FROM_ORT
+from triptych.serve.errors import ServeError
+
+
+@dataclass(frozen=True)
+class TensorMeta:
+    name: str
+    datatype: str
+    shape: list[int]  # -1 for dynamic dimensions
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "datatype": self.datatype, "shape": self.shape}
+
+
+@dataclass
+class ServedModel:
+    name: str
+    version: str
+    path: Path
+    session: Any
+    inputs: list[TensorMeta] = field(default_factory=list)
+    outputs: list[TensorMeta] = field(default_factory=list)
+
+    @property
+    def batched(self) -> bool:
+        """Dim 0 of every input and output is dynamic (the batch axis)."""
+        return all(t.shape and t.shape[0] == -1 for t in [*self.inputs, *self.outputs])
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "versions": [self.version],
+            "platform": "onnxruntime_onnx",
+            "inputs": [t.to_dict() for t in self.inputs],
+            "outputs": [t.to_dict() for t in self.outputs],
+        }
+
+
+def _meta(node: Any) -> TensorMeta:
+    if node.type not in FROM_ORT:
+        raise ValueError(
+            f"tensor {node.name!r} has type {node.type}, which is not served "
+            f"(allowed: {', '.join(sorted(FROM_ORT))})"
+        )
+    shape = [d if isinstance(d, int) and d > 0 else -1 for d in node.shape]
+    return TensorMeta(node.name, FROM_ORT[node.type], shape)
+
+
+def load_model(name: str, version: str, path: Path, threads: int | None) -> ServedModel:
+    from triptych.export.onnx_export import load_checked
+    from triptych.export.ort import make_session
+
+    load_checked(path)  # a corrupt file fails here with one clear message
+    session = make_session(path, provider="auto", threads=threads)
+    return ServedModel(
+        name,
+        version,
+        path,
+        session,
+        [_meta(i) for i in session.get_inputs()],
+        [_meta(o) for o in session.get_outputs()],
+    )
+
+
+_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+class Repository:
+    """name -> version -> `ServedModel`."""
+
+    def __init__(self, models: dict[str, dict[str, ServedModel]]) -> None:
+        if not models:
+            raise ValueError("no models to serve")
+        self.models = models
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike, threads: int | None = None) -> Repository:
+        """Models from a file, a directory of files, or a Triton repository."""
+        root = Path(path)
+        found: dict[str, dict[str, ServedModel]] = {}
+        if root.is_file():
+            if root.suffix != ".onnx":
+                raise ValueError(f"{root} is not an .onnx file")
+            found[root.stem] = {"1": load_model(root.stem, "1", root, threads)}
+        elif root.is_dir():
+            for sub in sorted(p for p in root.iterdir() if p.is_dir()):  # Triton layout
+                for ver in sorted(v for v in sub.iterdir() if v.is_dir() and v.name.isdigit()):
+                    if (ver / "model.onnx").is_file():
+                        found.setdefault(sub.name, {})[ver.name] = load_model(
+                            sub.name, ver.name, ver / "model.onnx", threads
+                        )
+            for file in sorted(root.glob("*.onnx")):
+                found[file.stem] = {"1": load_model(file.stem, "1", file, threads)}
+        else:
+            raise FileNotFoundError(f"nothing to serve at {root}")
+        bad = [n for n in found if not _NAME.match(n)]
+        if bad:
+            raise ValueError(f"model names must match {_NAME.pattern}: {bad}")
+        if not found:
+            raise ValueError(
+                f"no .onnx models under {root} (expected *.onnx or <name>/<version>/model.onnx)"
+            )
+        return cls(found)
+
+    def get(self, name: str, version: str | None = None) -> ServedModel:
+        """The model (latest version when ``version`` is None); 404 when unknown."""
+        versions = self.models.get(name)
+        if versions is None:
+            raise ServeError(
+                404, f"unknown model {name!r}; served: {', '.join(sorted(self.models))}"
+            )
+        if version is None:
+            return versions[max(versions, key=int)]
+        if version not in versions:
+            raise ServeError(
+                404,
+                f"model {name!r} has no version {version!r}; versions: "
+                f"{', '.join(sorted(versions, key=int))}",
+            )
+        return versions[version]
