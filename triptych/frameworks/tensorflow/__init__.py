@@ -14,6 +14,8 @@ import tensorflow as tf
 
 from triptych.frameworks.tensorflow import build as native_build
 
+tf.get_logger().setLevel("ERROR")  # retracing notices on every new model are noise here
+
 if keras.backend.backend() != "tensorflow":
     raise ImportError(
         f"KERAS_BACKEND is {keras.backend.backend()!r}; triptych's tensorflow "
