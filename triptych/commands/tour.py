@@ -96,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         m["parity"]["passed"] and m["weights_round_trip_exact"]
         for m in results["parity"]["models"].values()
     )
+    failed |= results["serving"].get("exact") is False
     return 1 if failed else 0
 
 
@@ -155,3 +156,44 @@ def _training_part(
         part = train_autoencoders(fws, out_dir, quick=quick, seed=seed, on_done=done)
         part["gan"] = train_gans(fws, out_dir, quick=quick, seed=seed, on_done=done)
         return part
+
+
+def _transfer_part(fws: list[str], quick: bool, console: Any) -> dict[str, Any]:
+    from triptych.training.transfer_table import QUICK, TableConfig, cell_count, run_table
+
+    config = QUICK if quick else TableConfig()
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("transfer", total=cell_count(fws, config))
+        return run_table(fws, config, lambda key: bar.update(task, advance=1, description=key))
+
+
+def _serving_part(onnx_dir: Path, fw: str) -> dict[str, Any]:
+    """Serve the exported GAN generator on loopback and ask it once with tritonclient."""
+    import numpy as np
+
+    try:
+        import tritonclient.http as httpclient
+    except ImportError as e:
+        return {"skipped": f"tritonclient not installed ({e})"}
+    from triptych.serve.app import create_app
+    from triptych.serve.repository import Repository
+    from triptych.serve.server import serving
+
+    path = onnx_dir / f"gan.generator.{fw}.onnx"
+    repo = Repository.from_path(path)
+    z = np.random.default_rng(0).standard_normal((4, 32)).astype(np.float32)
+    with serving(create_app(repo)) as url:
+        client = httpclient.InferenceServerClient(url=url)
+        inp = httpclient.InferInput("z", [4, 32], "FP32")
+        inp.set_data_from_numpy(z, binary_data=True)
+        t0 = time.perf_counter()
+        y = client.infer(path.stem, [inp]).as_numpy("y")
+        seconds = time.perf_counter() - t0
+    reference = repo.get(path.stem).session.run(None, {"z": z})[0]
+    return {
+        "model": path.stem,
+        "url": url,
+        "output_shape": list(y.shape),
+        "exact": bool(np.array_equal(y, reference)),
+        "latency_ms": seconds * 1000,
+    }

@@ -116,6 +116,32 @@ def tour_markdown(results: dict[str, Any], root: Path) -> str:
     lines += training_markdown(results["training"], root)
     if results["training"].get("gan"):
         lines += gan_markdown(results["training"]["gan"], root)
+    if results.get("transfer"):
+        from triptych.training.transfer_table import markdown as transfer_md
+
+        lines += [
+            "## Transfer learning",
+            "",
+            "Target test accuracy, mean ± std over seeds (quick mode: fewer k, seeds and "
+            "variants; the full table is in benchmarks/transfer.md).",
+            "",
+            transfer_md(results["transfer"]),
+            "",
+        ]
+    serving = results.get("serving") or {}
+    if serving:
+        lines += ["## Serving", ""]
+        if "skipped" in serving:
+            lines.append(f"Skipped: {serving['skipped']}")
+        else:
+            lines.append(
+                f"`{serving['model']}` served on {serving['url']} (KServe v2); one "
+                f"request with tritonclient (binary tensors): output "
+                f"{serving['output_shape']}, equal to in-process ORT: "
+                f"{'yes' if serving['exact'] else 'NO'}, "
+                f"{serving['latency_ms']:.1f} ms."
+            )
+        lines.append("")
     mach = results["machine"]
     lines += [
         "## Machine",
