@@ -78,8 +78,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         results["parity"] = _parity_part(fws, absent, work, args.seed, console)
         results["training"] = _training_part(fws, work / "train", not args.full, args.seed, console)
-        (work / "results.json").write_text(json.dumps(results, indent=2, default=str))
+        from triptych.report.html import tour_html
+
         (work / "report.md").write_text(tour_markdown(results, work))
+        (work / "report.html").write_text(tour_html(results, work))
+        # paths inside the results point into the final directory, not the partial one
+        text = json.dumps(results, indent=2, default=str).replace(str(work), str(final))
+        (work / "results.json").write_text(text)
         work.rename(final)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -91,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     console.print(gan_summary_table(results["training"]["gan"]))
     for fw, why in absent.items():
         console.print(f"[yellow]absent[/] {fw}: {why}")
-    console.print(f"report: {final / 'report.md'}")
+    console.print(f"report: {final / 'report.html'} (and report.md)")
     failed = not all(
         m["parity"]["passed"] and m["weights_round_trip_exact"]
         for m in results["parity"]["models"].values()
