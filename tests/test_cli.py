@@ -36,13 +36,3 @@ def test_usage_errors_exit_2_without_traceback():
         timeout=120,
     )
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
-
-
-def test_tour_with_one_framework_names_the_absent_ones(tmp_path, capsys):
-    assert main(["run", "--frameworks", "torch", "--out", str(tmp_path)]) == 0
-    runs = [p for p in tmp_path.iterdir()]
-    assert len(runs) == 1 and not runs[0].name.startswith(".")
-    results = json.loads((runs[0] / "results.json").read_text())
-    assert results["frameworks"] == ["torch"]
-    assert results["absent"]["mxnet"] == "not selected (--frameworks)"
-    assert "absent: **tensorflow**" in (runs[0] / "report.md").read_text()

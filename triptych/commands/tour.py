@@ -67,17 +67,19 @@ def run(args: argparse.Namespace) -> int:
     final = Path(args.out) / stamp
     work = Path(args.out) / f".{stamp}.partial"
     shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
     results: dict[str, Any] = {
         "started": stamp,
         "frameworks": fws,
         "absent": absent,
         "mode": "full" if args.full else "quick",
-        "machine": collect(measure_peak=True),
     }
-    try:
+    work.mkdir(parents=True)
+    try:  # from here on, any exit (Ctrl-C included) removes the partial directory
+        results["machine"] = collect(measure_peak=True)
         results["parity"] = _parity_part(fws, absent, work, args.seed, console)
         results["training"] = _training_part(fws, work / "train", not args.full, args.seed, console)
+        results["transfer"] = _transfer_part(fws, not args.full, console)
+        results["serving"] = _serving_part(work / "onnx", fws[0])
         from triptych.report.html import tour_html
 
         (work / "report.md").write_text(tour_markdown(results, work))
