@@ -199,6 +199,9 @@ def fit(
         start, seed = load_checkpoint(out_dir, model, trainer.steps)
         trainer.seed = seed  # the checkpoint's streams, whatever seed the caller passed
         history = History(r for r in History.load(out_dir) if r["step"] <= start)
+    # Dropout masks come from the framework's own RNG: seeded here, so a run is repeatable
+    # in its framework (not comparable across frameworks; a resumed run draws new masks)
+    model.backend.seed_rng(list(model._built.values()), seed * 1_000_003 + start)
     stream = D.batches(data, recipe.batch, seed=seed)
     for _ in range(_batches_used(recipe, start)):
         next(stream)

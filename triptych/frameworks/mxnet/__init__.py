@@ -28,6 +28,10 @@ class MxnetBackend:
         """OpenMP threads of MXNet's operators (``MXSetNumOMPThreads``)."""
         mx.base.check_call(mx.base._LIB.MXSetNumOMPThreads(ctypes.c_int(int(n))))
 
+    def seed_rng(self, built: list, seed: int) -> None:
+        """Seed MXNet's RNG that draws Dropout masks (``mx.random.seed``)."""
+        mx.random.seed(int(seed) % (1 << 31))
+
     @property
     def train(self) -> ModuleType:
         """Its ``train`` module (steps: make_trainer, make_generator_step, ...), lazily."""

@@ -52,6 +52,14 @@ class TensorflowBackend:
                     stacklevel=2,
                 )
 
+    def seed_rng(self, built: list, seed: int) -> None:
+        """Reset the Dropout layers' Keras seed generators to ``[seed, 0]``."""
+        for b in built:
+            for layer in b.native.layers:
+                generator = getattr(layer, "seed_generator", None)
+                if generator is not None:
+                    generator.state.assign([int(seed) % (1 << 31), 0])
+
     @property
     def train(self) -> ModuleType:
         """Its ``train`` module (steps: make_trainer, make_generator_step, ...), lazily."""

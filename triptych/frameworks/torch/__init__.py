@@ -28,6 +28,10 @@ class TorchBackend:
         """Intra-op threads (``torch.set_num_threads``); inter-op is left at its default."""
         torch.set_num_threads(int(n))
 
+    def seed_rng(self, built: list, seed: int) -> None:
+        """Seed the framework RNG that draws Dropout masks (``torch.manual_seed``)."""
+        torch.manual_seed(int(seed))
+
     @property
     def train(self) -> ModuleType:
         """Its ``train`` module (steps: make_trainer, make_generator_step, ...), lazily."""
