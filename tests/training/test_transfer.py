@@ -118,3 +118,13 @@ def test_bad_transfer_inputs_give_clear_errors(tmp_path, capsys):
         == 2
     )
     assert "asked for 500" in capsys.readouterr().err
+
+
+def test_fine_tuning_with_dropout_is_repeatable(framework):
+    """The head's Dropout draws from the framework RNG, seeded at the start of every fit."""
+    runs = []
+    for _ in range(2):
+        model = T.make_target_model(framework, 5, seed=3, init=pretrained(framework))
+        T.fine_tune(model, TARGET.per_class(2, seed=3), "none", 2, steps=8, seed=3)
+        runs.append(model.get_weights())
+    assert all(np.array_equal(runs[0][k], runs[1][k]) for k in runs[0])
