@@ -129,8 +129,8 @@ def _gan(part: dict[str, Any]) -> str:
                 f"{m['fd_digits_untrained']:.1f}",
                 f"{m['fd_improvement']:.1f}×",
                 f"{m['mean_max_confidence']:.3f}",
-                f"{m['acc_real_first']:.2f}→{m['acc_real_last']:.2f}",
-                f"{m['acc_fake_first']:.2f}→{m['acc_fake_last']:.2f}",
+                f"{m['acc_real_peak']:.2f}→{m['acc_real_last']:.2f}",
+                f"{m['acc_fake_peak']:.2f}→{m['acc_fake_last']:.2f}",
             ]
         )
         figures += [

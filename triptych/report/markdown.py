@@ -84,7 +84,7 @@ def gan_markdown(part: dict[str, Any], root: Path) -> list[str]:
         "triptych (not FID); confidence: its mean max-class probability on samples.",
         "",
         "| framework | FD-digits | untrained | improvement | confidence | "
-        "D acc real first→last | D acc fake first→last | toward 50 % |",
+        "D acc real peak→last | D acc fake peak→last | toward 50 % |",
         "|---|---|---|---|---|---|---|---|",
     ]
     pictures = [f"![GAN losses]({_rel(part['loss_curves'], root)})", ""]
@@ -92,8 +92,8 @@ def gan_markdown(part: dict[str, Any], root: Path) -> list[str]:
         lines.append(
             f"| {fw} | {m['fd_digits']:.2f} | {m['fd_digits_untrained']:.1f} | "
             f"{m['fd_improvement']:.1f}× | {m['mean_max_confidence']:.3f} | "
-            f"{m['acc_real_first']:.2f}→{m['acc_real_last']:.2f} | "
-            f"{m['acc_fake_first']:.2f}→{m['acc_fake_last']:.2f} | "
+            f"{m['acc_real_peak']:.2f}→{m['acc_real_last']:.2f} | "
+            f"{m['acc_fake_peak']:.2f}→{m['acc_fake_last']:.2f} | "
             f"{'yes' if m['toward_50_percent'] else 'no'} |"
         )
         pictures += [

@@ -94,8 +94,8 @@ def gan_summary_table(part: dict[str, Any]) -> Table:
         "untrained",
         "improvement",
         "confidence",
-        "D acc real first→last",
-        "D acc fake first→last",
+        "D acc real peak→last",
+        "D acc fake peak→last",
         "toward 50 %",
     ):
         t.add_column(col, no_wrap=True)
@@ -106,8 +106,8 @@ def gan_summary_table(part: dict[str, Any]) -> Table:
             f"{m['fd_digits_untrained']:.1f}",
             f"{m['fd_improvement']:.1f}×",
             f"{m['mean_max_confidence']:.3f}",
-            f"{m['acc_real_first']:.2f}→{m['acc_real_last']:.2f}",
-            f"{m['acc_fake_first']:.2f}→{m['acc_fake_last']:.2f}",
+            f"{m['acc_real_peak']:.2f}→{m['acc_real_last']:.2f}",
+            f"{m['acc_fake_peak']:.2f}→{m['acc_fake_last']:.2f}",
             "yes" if m["toward_50_percent"] else "no",
         )
     return t
