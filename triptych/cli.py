@@ -20,6 +20,7 @@ USAGE_ERRORS: tuple[type[BaseException], ...] = (
 def build_parser() -> argparse.ArgumentParser:
     from triptych import __version__
     from triptych.commands import (
+        bench,
         evaluate,
         export,
         info,
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"triptych {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (info, models, train, evaluate, transfer, export, parity, serve, tour):
+    for module in (info, models, train, evaluate, transfer, export, parity, bench, serve, tour):
         module.add_parser(sub)
     return parser
 

@@ -83,9 +83,13 @@ class SupervisedStep(_Step):
         optimizer: Optimizer,
         frozen: Frozen = frozenset(),
         lr_mult: LrMult | None = None,
+        tuned: bool = False,
     ) -> None:
         self.kind = check_loss(loss)
         self.blocks = [b.native for b in chain]
+        if tuned:  # Gluon's recommended speed option: a static cached graph
+            for block in self.blocks:
+                block.hybridize(static_alloc=True, static_shape=True)
         for b in chain:
             for i, block in b.holders.items():
                 key = (b.network.name, i)
@@ -187,13 +191,15 @@ def make_trainer(
     optimizer: Optimizer,
     frozen: Frozen = frozenset(),
     lr_mult: LrMult | None = None,
+    tuned: bool = False,
 ) -> SupervisedStep:
     """``step(x, target) -> loss``: train-mode forward through ``chain``, backward, update.
 
     ``frozen`` layers: ``grad_req='null'`` and, for BatchNorm, ``use_global_stats`` (running
     statistics used, not updated). ``lr_mult``: Gluon's per-parameter ``lr_mult``.
+    ``tuned``: ``hybridize(static_alloc, static_shape)`` (benchmarks' tuned variant).
     """
-    return SupervisedStep(chain, loss, optimizer, frozen, lr_mult)
+    return SupervisedStep(chain, loss, optimizer, frozen, lr_mult, tuned)
 
 
 def make_generator_step(

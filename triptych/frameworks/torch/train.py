@@ -55,9 +55,14 @@ class SupervisedStep(_Step):
         optimizer: Optimizer,
         frozen: Frozen = frozenset(),
         lr_mult: LrMult | None = None,
+        tuned: bool = False,
     ) -> None:
         self.kind = check_loss(loss)
         self.modules = [b.native for b in chain]
+        self.channels_last = tuned and len(chain[0].network.input_shape) == 3
+        if self.channels_last:  # PyTorch's recommended CPU layout for convolutions
+            for m in self.modules:
+                m.to(memory_format=torch.channels_last)
         self.frozen_bn: list[torch.nn.Module] = []
         groups: dict[float, list[torch.nn.Parameter]] = {}
         for b in chain:
@@ -85,6 +90,8 @@ class SupervisedStep(_Step):
         for m in self.frozen_bn:
             m.eval()
         h = _t(x)
+        if self.channels_last:
+            h = h.contiguous(memory_format=torch.channels_last)
         for m in self.modules:
             h = m(h)
         t = torch.from_numpy(np.ascontiguousarray(target))
@@ -182,13 +189,15 @@ def make_trainer(
     optimizer: Optimizer,
     frozen: Frozen = frozenset(),
     lr_mult: LrMult | None = None,
+    tuned: bool = False,
 ) -> SupervisedStep:
     """``step(x, target) -> loss``: train-mode forward through ``chain``, backward, update.
 
     ``frozen`` layers: ``requires_grad=False`` and, for BatchNorm, eval mode (running
     statistics used, not updated). ``lr_mult``: one parameter group per multiplier.
+    ``tuned``: channels_last memory format (benchmarks' tuned variant).
     """
-    return SupervisedStep(chain, loss, optimizer, frozen, lr_mult)
+    return SupervisedStep(chain, loss, optimizer, frozen, lr_mult, tuned)
 
 
 def make_generator_step(

@@ -1,0 +1,73 @@
+"""Run cells, each in its own subprocess with a timeout; a failed or timed-out cell is
+recorded with its error and the run goes on."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from triptych.bench.cell import Cell
+
+CELL_TIMEOUT_S = 300
+
+
+def run_one(cell: Cell, timeout: float = CELL_TIMEOUT_S) -> dict[str, Any]:
+    """The worker's result, or ``{"status": "failed" | "timeout", "error": ...}``."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "triptych.bench.worker"],
+            input=cell.to_json(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+        )
+    except subprocess.TimeoutExpired:
+        return {
+            "cell": json.loads(cell.to_json()),
+            "status": "timeout",
+            "error": f"no result within {timeout:.0f} s",
+        }
+    wall = time.perf_counter() - t0
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        err = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        return {
+            "cell": json.loads(cell.to_json()),
+            "status": "failed",
+            "error": (err[-1] if err else f"exit {proc.returncode}")[:500],
+            "wall_s": wall,
+        }
+    result = json.loads(lines[-1][len("RESULT ") :])
+    result["wall_s"] = wall
+    return result
+
+
+def environment(threads: int, peak: float) -> dict[str, Any]:
+    from triptych.commands.info import collect
+
+    facts = collect(measure_peak=False)
+    facts.update(threads=threads, matmul_peak_gflops=peak, platform=platform.platform())
+    return facts
+
+
+def run_cells(
+    cells: list[Cell], peak: float, on_done: Callable[[dict[str, Any]], None] | None = None
+) -> list[dict[str, Any]]:
+    """Every cell (with the machine's peak filled in), in order."""
+    results = []
+    for cell in cells:
+        result = run_one(replace(cell, peak_gflops=peak))
+        results.append(result)
+        if on_done is not None:
+            on_done(result)
+    return results
