@@ -105,7 +105,7 @@ def autoencoder(
 @register(
     "linear_autoencoder",
     "no non-linearity: the PCA case",
-    Recipe(optimizer=Optimizer("adam", 1e-2), steps=3000, quick_steps=1500),
+    Recipe(optimizer=Optimizer("adam", 1e-2), steps=3000, quick_steps=3000),
 )
 def linear_autoencoder(
     image_shape: tuple[int, int, int] = DIGITS_SHAPE, code_size: int = 8
@@ -284,7 +284,7 @@ def conv_autoencoder(
         optimizer=Optimizer("adam", 2e-4, (0.5, 0.999)),
         scale="symmetric",
         steps=1500,
-        quick_steps=300,
+        quick_steps=600,
         k=1,
     ),
 )
