@@ -20,7 +20,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 def tour(tmp_path_factory):
     fw = "torch" if "torch" in __import__("triptych").frameworks() else None
     if fw is None:
-        pytest.skip("the single-framework tour test uses torch, which is not installed")
+        pytest.skip(reason="the single-framework tour test uses torch, which is not installed")
     out = tmp_path_factory.mktemp("runs")
     assert main(["run", "--frameworks", fw, "--out", str(out)]) == 0
     runs = list(out.iterdir())

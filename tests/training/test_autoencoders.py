@@ -73,7 +73,7 @@ def test_context_encoder_beats_mean_fill(framework):
 def test_final_losses_agree_across_frameworks(name):
     frameworks = triptych.frameworks()
     if len(frameworks) < 2:
-        pytest.skip(f"needs two frameworks, have {frameworks}")
+        pytest.skip(reason=f"needs two frameworks, have {frameworks}")
     finals = {fw: trained(name, fw)[1].last("loss", 20) for fw in frameworks}
     spread = (max(finals.values()) - min(finals.values())) / min(finals.values())
     assert spread <= 0.05, finals
@@ -105,7 +105,7 @@ def test_resume_continues_bit_for_bit(framework, tmp_path):
 def test_resume_in_another_framework_is_refused(tmp_path):
     frameworks = triptych.frameworks()
     if len(frameworks) < 2:
-        pytest.skip(f"needs two frameworks, have {frameworks}")
+        pytest.skip(reason=f"needs two frameworks, have {frameworks}")
     a = triptych.create("linear_autoencoder", framework=frameworks[0])
     a.fit(TRAIN, steps=3, progress=False, out_dir=tmp_path)
     b = triptych.create("linear_autoencoder", framework=frameworks[1])

@@ -71,7 +71,7 @@ def test_lr_multiplier_zero_keeps_a_layer_and_one_half_moves_it_less(framework):
 def test_pretrain_in_one_framework_fine_tune_in_another(source, target):
     available = triptych.frameworks()
     if source not in available or target not in available:
-        pytest.skip(f"needs {source} and {target}; have {available}")
+        pytest.skip(reason=f"needs {source} and {target}; have {available}")
     data = TARGET.per_class(10, seed=0)
     accs = {}
     for origin in (source, target):
