@@ -88,5 +88,9 @@ def test_interrupt_leaves_no_partial_report(tmp_path):
     time.sleep(2.0)  # well inside the run
     proc.send_signal(signal.SIGINT)
     proc.wait(120)
-    assert proc.returncode == 130, proc.stderr.read()[-2000:]
-    assert list(tmp_path.iterdir()) == []
+    err = proc.stderr.read().decode(errors="replace")
+    assert list(tmp_path.iterdir()) == [], err[-2000:]
+    # 130 from triptych's handler; a framework's own SIGINT hook can turn the same exit
+    # into "killed by SIGINT" (-2) after triptych has cleaned up and said so
+    assert proc.returncode in (130, -signal.SIGINT), err[-2000:]
+    assert "interrupted" in err
