@@ -14,6 +14,7 @@ import pytest
 from triptych.cli import main
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+NO_CHROMIUM = "Chromium not installed (apt-get install chromium) for the headless screenshot"
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +41,7 @@ def test_tour_with_one_framework_names_the_absent_ones(tour):
     assert page.count("data:image/png;base64,") >= 10
 
 
-@pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="Chromium not installed (apt-get install chromium) for the headless screenshot",
-)
+@pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 def test_report_renders_in_headless_chromium(tour, tmp_path):
     shot = tmp_path / "report.png"
     cmd = [
