@@ -9,7 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from triptych.common.weights import atomic_write
+from triptych.common.weights import atomic_write, write_text_atomic
 
 COLUMNS = (
     "model",
@@ -63,14 +63,14 @@ def write_all(
     out.mkdir(parents=True, exist_ok=True)
     doc = {"command": command, "environment": env, "results": results, **(extra or {})}
     text = json.dumps(doc, indent=1, default=str)
-    paths = {"json": atomic_write(out / "bench.json", lambda t: Path(t).write_text(text))}
+    paths = {"json": write_text_atomic(out / "bench.json", text)}
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COLUMNS)
     writer.writeheader()
     writer.writerows(rows(results))
-    paths["csv"] = atomic_write(out / "bench.csv", lambda t: Path(t).write_text(buf.getvalue()))
+    paths["csv"] = write_text_atomic(out / "bench.csv", buf.getvalue())
     md = markdown(results, env, command, extra)
-    paths["md"] = atomic_write(out / "bench.md", lambda t: Path(t).write_text(md))
+    paths["md"] = write_text_atomic(out / "bench.md", md)
     paths.update(plots(results, out))
     return paths
 

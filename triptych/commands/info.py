@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-from pathlib import Path
 from typing import Any
 
 from rich.table import Table
@@ -74,8 +73,8 @@ def run(args: argparse.Namespace) -> int:
         t.add_row("fp32 matmul peak", f"{facts['matmul_peak_gflops']:.1f} GFLOP/s (numpy, 1024²)")
     console.print(t)
     if args.json:
-        from triptych.common.weights import atomic_write
+        from triptych.common.weights import write_text_atomic
 
         text = json.dumps(facts, indent=2)
-        atomic_write(args.json, lambda tmp: Path(tmp).write_text(text))
+        write_text_atomic(args.json, text)
     return 0

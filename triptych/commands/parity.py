@@ -86,7 +86,7 @@ def _exporters(items: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from triptych.common.weights import atomic_write
+    from triptych.common.weights import write_text_atomic
     from triptych.export.ort import resolve_providers
     from triptych.export.parity import parity
     from triptych.model import resolve_spec
@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         con.print(f"[yellow]absent[/] {fw}: {why}")
     if args.json:
         text = json.dumps(report.to_dict(), indent=2)
-        atomic_write(args.json, lambda tmp: Path(tmp).write_text(text))
+        write_text_atomic(args.json, text)
     for line in report.failures():
         con.print(f"[red]FAIL[/] {line}")
     con.print(

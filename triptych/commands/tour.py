@@ -41,25 +41,14 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _frameworks(requested: list[str] | None) -> tuple[list[str], dict[str, str]]:
-    from triptych.frameworks.base import FRAMEWORKS, resolve, unavailable_reason
-
-    names = [resolve(f) for f in requested] if requested else list(FRAMEWORKS)
-    absent = {}
-    for name in list(FRAMEWORKS):
-        if name not in names:
-            absent[name] = "not selected (--frameworks)"
-        elif (reason := unavailable_reason(name)) is not None:
-            absent[name] = reason
-    return [n for n in names if n not in absent], absent
-
-
 def run(args: argparse.Namespace) -> int:
     from triptych.commands.info import collect
     from triptych.report.markdown import tour_markdown
 
     console = make_console()
-    fws, absent = _frameworks(args.frameworks)
+    from triptych.frameworks.base import select
+
+    fws, absent = select(args.frameworks)
     if not fws:
         console.print(f"[red]no usable framework[/]: {absent}")
         return 2

@@ -202,10 +202,10 @@ def summarise(model: Any, recipe: Any, train: Any, test: Any, out: Path) -> dict
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    from triptych.common.weights import atomic_write
+    from triptych.common.weights import write_text_atomic
 
     text = json.dumps(data, indent=2, default=float)
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    write_text_atomic(path, text)
 
 
 def metrics_table(title: str, metrics: dict[str, Any]) -> Table:

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
     import triptych
-    from triptych.common.weights import atomic_write
+    from triptych.common.weights import write_text_atomic
     from triptych.frameworks.base import resolve
     from triptych.report.console import console
     from triptych.training.transfer_table import QUICK, TableConfig, cell_count, markdown, run_table
@@ -42,9 +42,9 @@ def run(args: argparse.Namespace) -> int:
         results = run_table(fws, config, lambda key: bar.update(task, advance=1, description=key))
     out = Path(args.out)
     text = json.dumps(results, indent=1, default=str)
-    atomic_write(out / "transfer.json", lambda tmp: Path(tmp).write_text(text))
+    write_text_atomic(out / "transfer.json", text)
     md = markdown(results)
-    atomic_write(out / "transfer.md", lambda tmp: Path(tmp).write_text(md))
+    write_text_atomic(out / "transfer.md", md)
     con.print(md)
     con.print(f"written: {out / 'transfer.md'}, {out / 'transfer.json'}")
     return 0

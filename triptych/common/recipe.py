@@ -13,6 +13,11 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+#: (network name, layer index) of layers kept fixed while training (transfer learning)
+Frozen = frozenset[tuple[str, int]] | set[tuple[str, int]]
+#: (network name, layer index) -> learning-rate multiplier
+LrMult = dict[tuple[str, int], float]
+
 OPTIMIZERS = ("sgd", "adam")
 LOSSES = ("mse", "cross_entropy", "bce_logits")
 KINDS = ("reconstruction", "adversarial", "supervised")

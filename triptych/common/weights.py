@@ -59,6 +59,11 @@ def atomic_write(path: str | os.PathLike, write: Any) -> Path:
     return path
 
 
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """`atomic_write` for text: the file appears whole or not at all."""
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
 def save_weights(
     path: str | os.PathLike,
     spec: ModelSpec,

@@ -223,13 +223,13 @@ def parity(
 ) -> ParityReport:
     """`run_parity` for a zoo name, a spec file (.json), a checkpoint (.safetensors) or a
     `ModelSpec`, over ``frameworks`` (default: every usable one; absent ones are recorded)."""
-    from triptych.frameworks.base import FRAMEWORKS, resolve, unavailable_reason
+    from triptych.frameworks.base import select
     from triptych.model import resolve_spec
 
     spec = resolve_spec(model)
-    wanted = [resolve(f) for f in frameworks] if frameworks else list(FRAMEWORKS)
-    absent = {fw: r for fw in wanted if (r := unavailable_reason(fw)) is not None}
-    usable = [fw for fw in wanted if fw not in absent]
+    usable, absent = select(frameworks)
+    if frameworks:  # only what was asked for counts as absent here
+        absent = {fw: r for fw, r in absent.items() if not r.startswith("not selected")}
     if not usable:
-        raise ValueError(f"no usable framework among {wanted}: {absent}")
+        raise ValueError(f"no usable framework among {frameworks or 'all'}: {absent}")
     return run_parity(spec, usable, seed=seed, absent=absent, **kwargs)

@@ -118,3 +118,16 @@ def unavailable_reason(name: str) -> str | None:
 def available() -> list[str]:
     """Installed and importable frameworks, in the canonical order torch, tensorflow, mxnet."""
     return [fw for fw in FRAMEWORKS if unavailable_reason(fw) is None]
+
+
+def select(requested: list[str] | None) -> tuple[list[str], dict[str, str]]:
+    """(usable frameworks in the order asked, absent ones -> why) for ``requested`` names or
+    aliases; None means every registered framework. Not-requested ones are absent too."""
+    names = [resolve(f) for f in requested] if requested else list(FRAMEWORKS)
+    absent = {}
+    for name in FRAMEWORKS:
+        if name not in names:
+            absent[name] = "not selected (--frameworks)"
+        elif (reason := unavailable_reason(name)) is not None:
+            absent[name] = reason
+    return [n for n in names if n not in absent], absent

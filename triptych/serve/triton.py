@@ -10,7 +10,7 @@ import os
 import shutil
 from pathlib import Path
 
-from triptych.common.weights import atomic_write
+from triptych.common.weights import atomic_write, write_text_atomic
 from triptych.serve.datatypes import TO_TRITON
 from triptych.serve.repository import load_model
 
@@ -57,6 +57,6 @@ def write_triton_repo(
         text = config_pbtxt(name, Path(src), max_batch)
         model_dir = root / name
         atomic_write(model_dir / "1" / "model.onnx", lambda tmp, s=src: shutil.copyfile(s, tmp))
-        atomic_write(model_dir / "config.pbtxt", lambda tmp, t=text: Path(tmp).write_text(t))
+        write_text_atomic(model_dir / "config.pbtxt", text)
         out.append(model_dir)
     return out

@@ -19,6 +19,11 @@ if TYPE_CHECKING:
 FIXED_Z_SEED = 2024
 
 
+def moving_average(values: np.ndarray, window: int) -> np.ndarray:
+    """Mean over each full window of ``window`` consecutive values ("valid" positions)."""
+    return np.convolve(values, np.ones(window) / window, mode="valid")
+
+
 def fixed_noise(model: Model, n: int = 40) -> np.ndarray:
     """The same z for every framework and run (seed `FIXED_Z_SEED`)."""
     latent = model.spec.networks["generator"].input_shape
@@ -45,7 +50,7 @@ def accuracy_plot(history: History, path: str | os.PathLike, title: str = "") ->
         values = np.array(history.column(key))
         if len(values):
             window = min(25, len(values))
-            smooth = np.convolve(values, np.ones(window) / window, mode="valid")
+            smooth = moving_average(values, window)
             ax.plot(np.arange(window, len(values) + 1), smooth, label=label)
     ax.axhline(0.5, color="grey", ls=":", lw=1)
     ax.set(xlabel="step", ylabel="accuracy", ylim=(0, 1.02), title=title)
@@ -75,7 +80,7 @@ def loss_curves_plot(
             values = np.array(history.column(key))
             if len(values):
                 window = min(25, len(values))
-                smooth = np.convolve(values, np.ones(window) / window, mode="valid")
+                smooth = moving_average(values, window)
                 ax.plot(np.arange(window, len(values) + 1), smooth, label=fw)
         ax.set(xlabel="step", ylabel=label, title=f"{title} {label}".strip())
         ax.legend()
@@ -95,7 +100,7 @@ def accuracy_trend(history: History, window: int = 100) -> dict[str, float]:
     for key in ("acc_real", "acc_fake"):
         values = np.array(history.column(key))
         w = min(window, max(1, len(values) // 2))
-        smooth = np.convolve(values, np.ones(w) / w, mode="valid")
+        smooth = moving_average(values, w)
         out[f"{key}_peak"] = float(smooth.max())
         out[f"{key}_last"] = float(values[-w:].mean())
         closer.append(abs(out[f"{key}_last"] - 0.5) <= abs(out[f"{key}_peak"] - 0.5) - 0.05)

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from triptych.common.weights import atomic_write
+from triptych.common.weights import write_text_atomic
 
 
 class History(list):
@@ -28,7 +28,7 @@ class History(list):
     def save(self, out_dir: str | os.PathLike) -> tuple[Path, Path]:
         out = Path(out_dir)
         text = json.dumps(list(self), indent=1)
-        j = atomic_write(out / "history.json", lambda tmp: Path(tmp).write_text(text))
+        j = write_text_atomic(out / "history.json", text)
         keys: list[str] = []
         for r in self:
             keys += [k for k in r if k not in keys]
@@ -36,7 +36,7 @@ class History(list):
         writer = csv.DictWriter(buf, fieldnames=keys)
         writer.writeheader()
         writer.writerows(self)
-        c = atomic_write(out / "history.csv", lambda tmp: Path(tmp).write_text(buf.getvalue()))
+        c = write_text_atomic(out / "history.csv", buf.getvalue())
         return j, c
 
     @classmethod

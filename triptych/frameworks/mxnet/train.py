@@ -12,15 +12,11 @@ import tempfile
 
 import numpy as np
 
-from triptych.common.recipe import Optimizer, check_loss
+from triptych.common.recipe import Frozen, LrMult, Optimizer, check_loss
 from triptych.frameworks.mxnet.build import GluonBuilt
 from triptych.frameworks.mxnet.compat import mx
 
 nd = mx.nd
-
-
-Frozen = frozenset[tuple[str, int]] | set[tuple[str, int]]
-LrMult = dict[tuple[str, int], float]
 
 
 def _trainer(params: list, opt: Optimizer) -> mx.gluon.Trainer:

@@ -12,11 +12,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from triptych.common.recipe import Optimizer, check_loss
+from triptych.common.recipe import Frozen, LrMult, Optimizer, check_loss
 from triptych.frameworks.tensorflow.build import KerasBuilt, to_native_input
-
-Frozen = frozenset[tuple[str, int]] | set[tuple[str, int]]
-LrMult = dict[tuple[str, int], float]
 
 
 def _optimizer(opt: Optimizer, variables: list[tf.Variable]) -> keras.optimizers.Optimizer:

@@ -16,13 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from triptych.common.recipe import Optimizer, check_loss
+from triptych.common.recipe import Frozen, LrMult, Optimizer, check_loss
 from triptych.frameworks.torch.build import TorchBuilt
-
-#: (network name, layer index) of layers whose parameters (and BN statistics) stay fixed
-Frozen = frozenset[tuple[str, int]] | set[tuple[str, int]]
-#: (network name, layer index) -> learning-rate multiplier
-LrMult = dict[tuple[str, int], float]
 
 
 def _optimizer(params: list, opt: Optimizer) -> torch.optim.Optimizer:
