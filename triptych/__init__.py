@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
-
+from triptych.common.version import __version__
 from triptych.common.zoo import names as _zoo_names
 from triptych.frameworks.base import FrameworkUnavailable, available
 from triptych.model import Model, create, load

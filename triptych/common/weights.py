@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from triptych.common.spec import ModelSpec
+from triptych.common.version import __version__
 
 FORMAT = "triptych.weights/1"
 
@@ -74,7 +75,6 @@ def save_weights(
     """Validate and write ``weights`` as safetensors (atomically) with the spec in metadata."""
     from safetensors.numpy import save_file
 
-    from triptych import __version__
 
     check_weights(spec, weights)
     tensors = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}
