@@ -46,7 +46,9 @@ def parse_mnist5k(text: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
     """(images (N, 1, 28, 28) uint8, labels (N,) int64) from the CSV bytes; DataError
     naming ``where`` when rows, pixel values or labels are malformed."""
     try:
-        table = np.loadtxt(text.decode("ascii").splitlines(), delimiter=",", dtype=np.int64)
+        table = np.loadtxt(
+            text.decode("ascii").splitlines(), delimiter=",", dtype=np.int64, ndmin=2
+        )
     except (ValueError, UnicodeDecodeError) as e:
         raise DataError(f"{where}: not a CSV of integers ({describe(e)})") from None
     if table.ndim != 2 or table.shape[1] != SIDE * SIDE + 1:
