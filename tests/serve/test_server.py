@@ -1,14 +1,13 @@
 """The KServe v2 server over a real loopback socket, with the standard tritonclient."""
 
-import http.client
 import json
 
 import numpy as np
 import pytest
+from serve_wire import raw as _raw
+from serve_wire import reply_body, send_streaming
 
-import triptych
 from triptych.serve.app import ServeConfig, create_app
-from triptych.serve.repository import Repository
 from triptych.serve.server import serving
 
 httpclient = pytest.importorskip(
@@ -17,15 +16,8 @@ httpclient = pytest.importorskip(
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    fw = triptych.frameworks()[0]
-    root = tmp_path_factory.mktemp("models")
-    exporter = "torchscript" if fw == "torch" else None
-    triptych.create("gan", framework=fw, seed=1).export_onnx(
-        root, networks=["generator"], exporter=exporter
-    )
-    triptych.create("conv_autoencoder", framework=fw, seed=1).export_onnx(root, exporter=exporter)
-    repo = Repository.from_path(root)
+def served(repo, onnx_root):
+    fw = onnx_root[1]
     with serving(create_app(repo, ServeConfig(max_batch=64, max_body=1 << 20))) as url:
         yield url, repo, fw
 
@@ -61,16 +53,6 @@ def test_tritonclient_health_metadata_and_exact_outputs(served, binary):
         )
         assert result.get_response()["id"] == "r-7"
         np.testing.assert_array_equal(result.as_numpy(out_name), _reference(repo, name, x))
-
-
-def _raw(url, method, path, body=b"", headers=None):
-    host, port = url.split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=30)
-    conn.request(method, path, body=body, headers=headers or {})
-    resp = conn.getresponse()
-    data = resp.read()
-    conn.close()
-    return resp.status, data
 
 
 def _infer_doc(name="z", shape=(2, 32), datatype="FP32", data=None, **extra):
@@ -193,8 +175,13 @@ def test_404_405_413_and_metrics(served):
     assert code == 404 and "no version '7'" in json.loads(data)["error"]
     code, data = _raw(url, "GET", f"/v2/models/gan.generator.{fw}/infer")
     assert code == 405 and "error" in json.loads(data)
-    code, data = _raw(url, "POST", f"/v2/models/gan.generator.{fw}/infer", b"x" * (2 << 20))
-    assert code == 413 and "over the limit" in json.loads(data)["error"]
+    head = (
+        f"POST /v2/models/gan.generator.{fw}/infer HTTP/1.1\r\nHost: x\r\n"
+        f"Content-Length: {2 << 20}\r\n\r\n"
+    ).encode()
+    code, reply, sent = send_streaming(url, head, [b"x" * 65536] * 32)
+    assert code == 413 and "over the limit" in json.loads(reply_body(reply))["error"]
+    assert b"connection: close" in reply.lower() and sent < 2 << 20  # refused before the body
     code, data = _raw(url, "GET", "/metrics")
     text = data.decode()
     assert code == 200 and f'triptych_requests_total{{model="gan.generator.{fw}"}}' in text

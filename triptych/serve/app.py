@@ -1,8 +1,11 @@
-"""The ASGI app: KServe v2 endpoints over a `Repository`.
+"""The ASGI app (Starlette): KServe v2 endpoints over a `Repository`.
 
 Errors are ``{"error": msg}`` with 400 (bad request), 404 (unknown model/version/route), 405
-(wrong method), 413 (body over the limit); 500 only for onnxruntime failures. No Content-Type
-is required (the standard tritonclient sends none).
+(wrong method), 408 (body stalled), 413 (body over the limit); 500 only for onnxruntime
+failures. A response sent before the request body was read whole says ``Connection: close``.
+No Content-Type is required (the standard tritonclient sends none). Requests with bodies over
+`INLINE_BYTES` are parsed, and outputs over `INLINE_ELEMENTS` encoded, in the thread pool so
+health checks keep answering meanwhile.
 """
 
 from __future__ import annotations
@@ -11,117 +14,182 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+import numpy as np
+from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
+from triptych.common.version import __version__
+from triptych.serve import jsoncodec
 from triptych.serve.batcher import Batcher, run_session
+from triptych.serve.body import read_body
 from triptych.serve.errors import ServeError
 from triptych.serve.metrics import Metrics
-from triptych.serve.protocol import encode_response, parse_request, split_body
-from triptych.serve.repository import Repository
+from triptych.serve.protocol import InferRequest, encode_response, parse_request, split_body
+from triptych.serve.repository import Repository, ServedModel
 
 HEADER = "Inference-Header-Content-Length"
+INLINE_BYTES = 64 << 10  # bodies up to this are parsed on the event loop
+INLINE_ELEMENTS = 1 << 14  # outputs up to this many elements are encoded on the event loop
 
 
 @dataclass(frozen=True)
 class ServeConfig:
-    """``max_batch``: rows per request and per merged batch (default 256);
-    ``max_delay_ms``: dynamic batching window, 0 = off; ``max_body``: bytes (64 MiB)."""
+    """``max_batch``: rows per request and per merged batch (default 256); ``batching``:
+    merge requests that arrive while a model is busy (default on; Triton-style, see
+    `Batcher`); ``max_delay_ms``: how long a merged batch may wait to fill (default 0);
+    ``max_body``: bytes (64 MiB); ``body_timeout``: seconds to wait for each piece of a
+    body (30)."""
 
     max_batch: int = 256
+    batching: bool = True
     max_delay_ms: float = 0.0
     max_body: int = 64 << 20
+    body_timeout: float = 30.0
 
 
-def create_app(repo: Repository, config: ServeConfig = ServeConfig()) -> FastAPI:
-    from triptych import __version__
+def json_response(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(jsoncodec.dumps(doc), status, headers, media_type="application/json")
 
-    app = FastAPI(title="triptych", version=__version__, docs_url=None, redoc_url=None)
-    metrics = Metrics()
-    batchers: dict[tuple[str, str], Batcher] = {}
-    app.state.repo, app.state.metrics, app.state.batchers = repo, metrics, batchers
 
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+def _error(status: int, message: str, close: bool = False) -> Response:
+    return json_response({"error": message}, status, {"Connection": "close"} if close else None)
 
-    @app.exception_handler(ServeError)
-    async def serve_error(_: Request, exc: ServeError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=exc.status)
 
-    @app.get("/v2/health/live")
-    async def live() -> dict[str, bool]:
-        return {"live": True}
+class _Server:
+    """The endpoints, holding the repository, config, metrics and one batcher per model."""
 
-    @app.get("/v2/health/ready")
-    async def ready() -> dict[str, bool]:
-        return {"ready": True}
+    def __init__(self, repo: Repository, config: ServeConfig) -> None:
+        self.repo, self.config = repo, config
+        self.metrics = Metrics(repo.models)
+        self.batchers: dict[tuple[str, str], Batcher] = {}
 
-    @app.get("/v2")
-    async def server_metadata() -> dict[str, Any]:
-        return {
-            "name": "triptych",
-            "version": __version__,
-            "extensions": ["binary_tensor_data", "model_repository"],
-        }
+    async def live(self, _: Request) -> Response:
+        return json_response({"live": True})
 
-    @app.get("/v2/models/{name}")
-    @app.get("/v2/models/{name}/versions/{version}")
-    async def model_metadata(name: str, version: str | None = None) -> dict[str, Any]:
-        return repo.get(name, version).metadata()
+    async def ready(self, _: Request) -> Response:
+        return json_response({"ready": True})
 
-    @app.get("/v2/models/{name}/ready")
-    @app.get("/v2/models/{name}/versions/{version}/ready")
-    async def model_ready(name: str, version: str | None = None) -> dict[str, Any]:
-        model = repo.get(name, version)
-        return {"name": model.name, "ready": True}
+    async def server_metadata(self, _: Request) -> Response:
+        return json_response(
+            {
+                "name": "triptych",
+                "version": __version__,
+                "extensions": ["binary_tensor_data", "model_repository"],
+            }
+        )
 
-    @app.get("/metrics")
-    async def prometheus() -> PlainTextResponse:
-        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+    def _model(self, request: Request) -> ServedModel:
+        params = request.path_params
+        return self.repo.get(params["name"], params.get("version"))
 
-    @app.post("/v2/models/{name}/infer")
-    @app.post("/v2/models/{name}/versions/{version}/infer")
-    async def infer(request: Request, name: str, version: str | None = None) -> Response:
+    async def model_metadata(self, request: Request) -> Response:
+        return json_response(self._model(request).metadata())
+
+    async def model_ready(self, request: Request) -> Response:
+        return json_response({"name": self._model(request).name, "ready": True})
+
+    async def prometheus(self, _: Request) -> Response:
+        return PlainTextResponse(self.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    async def infer(self, request: Request) -> Response:
         t0 = time.perf_counter()
-        status = 500
+        status, body_read = 500, False
         try:
-            response = await _infer(request, name, version)
+            model = self._model(request)
+            body = await read_body(
+                request.receive,
+                request.scope["headers"],
+                self.config.max_body,
+                self.config.body_timeout,
+            )
+            body_read = True
+            response = await self._infer(model, body, request.headers.get(HEADER))
             status = 200
             return response
         except ServeError as e:
             status = e.status
-            raise
+            return _error(e.status, str(e), close=not body_read)
         finally:
-            metrics.observe(name, time.perf_counter() - t0, status)
+            self.metrics.observe(request.path_params["name"], time.perf_counter() - t0, status)
 
-    async def _infer(request: Request, name: str, version: str | None) -> Response:
-        model = repo.get(name, version)
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > config.max_body:
-            raise ServeError(413, f"body of {declared} bytes is over the limit {config.max_body}")
-        body = await request.body()
-        if len(body) > config.max_body:
-            raise ServeError(413, f"body of {len(body)} bytes is over the limit {config.max_body}")
-        header, binary = split_body(body, request.headers.get(HEADER))
-        req = parse_request(header, binary, model, config.max_batch if model.batched else None)
+    def _parse(
+        self, model: ServedModel, body: bytearray, header_length: str | None
+    ) -> InferRequest:
+        header, binary = split_body(body, header_length)
+        max_batch = self.config.max_batch if model.batched else None
+        return parse_request(header, binary, model, max_batch)
+
+    async def _infer(
+        self, model: ServedModel, body: bytearray, header_length: str | None
+    ) -> Response:
+        if len(body) > INLINE_BYTES:
+            req = await run_in_threadpool(self._parse, model, body, header_length)
+        else:
+            req = self._parse(model, body, header_length)
         try:
-            if config.max_delay_ms > 0 and model.batched:
-                key = (model.name, model.version)
-                if key not in batchers:
-                    batchers[key] = Batcher(model, config.max_batch, config.max_delay_ms / 1000.0)
-                results = await batchers[key].submit(req.inputs)
-            else:
-                results = await run_in_threadpool(run_session, model, req.inputs)
+            results = await self._run(model, req.inputs)
         except Exception as e:  # a real runtime failure inside onnxruntime
             raise ServeError(500, f"onnxruntime failed: {type(e).__name__}: {e}") from e
-        body, header_length = encode_response(model, req, results)
-        if header_length is None:
-            return Response(body, media_type="application/json")
+        if sum(np.size(a) for a in results.values()) > INLINE_ELEMENTS:
+            data, header_len = await run_in_threadpool(encode_response, model, req, results)
+        else:
+            data, header_len = encode_response(model, req, results)
+        if header_len is None:
+            return Response(data, media_type="application/json")
         return Response(
-            body, media_type="application/octet-stream", headers={HEADER: str(header_length)}
+            data, media_type="application/octet-stream", headers={HEADER: str(header_len)}
         )
 
+    async def _run(self, model: ServedModel, feeds: dict[str, np.ndarray]) -> dict[str, Any]:
+        if not (self.config.batching and model.batched and self.config.max_batch > 1):
+            return await run_in_threadpool(run_session, model, feeds)
+        key = (model.name, model.version)
+        if key not in self.batchers:
+            self.batchers[key] = Batcher(
+                model, self.config.max_batch, self.config.max_delay_ms / 1000.0
+            )
+        return await self.batchers[key].submit(feeds)
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return _error(exc.status_code, str(exc.detail), close=exc.status_code == 405)
+
+
+async def _serve_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServeError)
+    return _error(exc.status, str(exc))
+
+
+async def _internal_error(_: Request, exc: Exception) -> Response:
+    return _error(500, f"internal error: {type(exc).__name__}", close=True)
+
+
+def create_app(repo: Repository, config: ServeConfig = ServeConfig()) -> Starlette:
+    """The ASGI app; ``app.state.repo``, ``.metrics`` and ``.batchers`` for inspection."""
+    s = _Server(repo, config)
+    m = "/v2/models/{name}"
+    v = "/v2/models/{name}/versions/{version}"
+    routes = [
+        Route("/v2/health/live", s.live, methods=["GET"]),
+        Route("/v2/health/ready", s.ready, methods=["GET"]),
+        Route("/v2", s.server_metadata, methods=["GET"]),
+        Route("/metrics", s.prometheus, methods=["GET"]),
+        *(Route(p, s.model_metadata, methods=["GET"]) for p in (m, v)),
+        *(Route(f"{p}/ready", s.model_ready, methods=["GET"]) for p in (m, v)),
+        *(Route(f"{p}/infer", s.infer, methods=["POST"]) for p in (m, v)),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={
+            HTTPException: _http_error,
+            ServeError: _serve_error,
+            Exception: _internal_error,
+        },
+    )
+    app.state.repo, app.state.metrics, app.state.batchers = repo, s.metrics, s.batchers
     return app

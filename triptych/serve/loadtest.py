@@ -1,6 +1,6 @@
 """A bounded load test of `triptych serve` on loopback: N requests at concurrency C from
 persistent HTTP connections, the server in its own process. Records throughput, p50/p90/p99
-latency and errors, with and without dynamic batching.
+latency and errors, with dynamic batching off (``--no-batching``) and on (the default).
 
     python -m triptych.serve.loadtest --requests 20000 --concurrency 16 --out benchmarks
 """
@@ -20,6 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from triptych.frameworks.base import available
+from triptych.model import create
+from triptych.serve.server import free_port
 
 
 def _wait_live(port: int, proc: subprocess.Popen, timeout: float = 120.0) -> None:
@@ -82,22 +86,15 @@ def run_load(port: int, model: str, body: bytes, requests: int, concurrency: int
 
 
 def main(argv: list[str] | None = None) -> int:
-    import triptych
-
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--requests", type=int, default=20000)
     p.add_argument("--concurrency", type=int, default=16)
-    p.add_argument("--delay-ms", type=float, default=2.0, help="batching window when on")
     p.add_argument("--out", default="benchmarks")
     args = p.parse_args(argv)
-    from triptych.serve.server import free_port
-
-    fw = triptych.frameworks()[0]
+    fw = available()[0]
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        path = triptych.create("gan", framework=fw).export_onnx(tmp, networks=["generator"])[
-            "generator"
-        ]
+        path = create("gan", framework=fw).export_onnx(tmp, networks=["generator"])["generator"]
         z = np.random.default_rng(0).standard_normal((1, 32)).astype(np.float32)
         body = json.dumps(
             {
@@ -106,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                 ]
             }
         ).encode()
-        for delay in (0.0, args.delay_ms):
+        for batching in (False, True):
             port = free_port()
             cmd = [
                 sys.executable,
@@ -116,10 +113,9 @@ def main(argv: list[str] | None = None) -> int:
                 str(path),
                 "--port",
                 str(port),
-                "--max-delay-ms",
-                str(delay),
                 "--threads",
                 "1",
+                *([] if batching else ["--no-batching"]),
             ]
             proc = subprocess.Popen(
                 cmd,
@@ -134,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 proc.terminate()
                 proc.wait(30)
-            r.update(model=path.stem, dynamic_batching_ms=delay)
+            r.update(model=path.stem, dynamic_batching=batching)
             results.append(r)
             print(json.dumps(r))
     out = Path(args.out)
@@ -153,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        mode = f"{r['dynamic_batching_ms']:g} ms window" if r["dynamic_batching_ms"] else "off"
+        mode = "on (Triton-style)" if r["dynamic_batching"] else "off"
         lines.append(
             f"| {mode} | {r['requests']} | {r['errors']} | "
             f"{r['throughput_rps']:.0f} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | "

@@ -1,53 +1,74 @@
 """KServe v2 inference requests and responses: JSON tensors and the binary tensor extension.
 
 A request body is a JSON header, optionally followed by raw tensor bytes; when it is, the
-``Inference-Header-Content-Length`` header gives the JSON's length. Every fault raises
-`ServeError(400, ...)` naming what was wrong and what is allowed, before onnxruntime runs.
+``Inference-Header-Content-Length`` header gives the JSON's length in bytes (ASCII digits).
+Every fault raises `ServeError(400, ...)` naming what was wrong and what is allowed, before
+onnxruntime runs. Types are checked strictly: ``parameters`` must be objects, booleans
+(``binary_data``, ``binary_data_output``) must be JSON ``true``/``false``, sizes and shape
+dimensions JSON integers. Non-finite floats in JSON responses: see `jsoncodec`.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from triptych.serve import jsoncodec
 from triptych.serve.datatypes import FROM_NUMPY, TO_NUMPY
 from triptych.serve.errors import ServeError
-from triptych.serve.repository import ServedModel
+from triptych.serve.repository import ServedModel, TensorMeta
+from triptych.serve.tensors import MAX_ELEMENTS, element_count, from_binary, from_json, short
 
-MAX_ELEMENTS = 1 << 26  # per tensor: 64 Mi elements (256 MiB of FP32)
+MAX_HEADER_DIGITS = 19  # Inference-Header-Content-Length: up to 10**19 - 1 bytes
 
 
 @dataclass
 class InferRequest:
+    """A validated request: numpy ``inputs``, the ``outputs`` wanted as (name, binary)."""
+
     id: str | None
     inputs: dict[str, np.ndarray]
-    outputs: list[tuple[str, bool]]  # (name, binary)
+    outputs: list[tuple[str, bool]]
     batch: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _bad(msg: str) -> ServeError:
     return ServeError(400, msg)
 
 
-def split_body(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
-    """(JSON part, binary part) of a request body."""
+def split_body(body: bytes | bytearray, header_length: str | None) -> tuple[memoryview, memoryview]:
+    """(JSON part, binary part) of a request body, as zero-copy views."""
+    view = memoryview(body)
     if header_length is None:
-        return body, b""
+        return view, view[len(view) :]
     text = header_length.strip()
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit() and len(text) <= MAX_HEADER_DIGITS):
         raise _bad(
-            f"Inference-Header-Content-Length must be a non-negative integer, got {header_length!r}"
+            "Inference-Header-Content-Length must be a non-negative integer (ASCII digits), "
+            f"got {short(header_length)}"
         )
     n = int(text)
-    if n > len(body):
+    if n > len(view):
         raise _bad(
-            f"Inference-Header-Content-Length {n} is longer than the body ({len(body)} bytes)"
+            f"Inference-Header-Content-Length {n} is longer than the body ({len(view)} bytes)"
         )
-    return body[:n], body[n:]
+    return view[:n], view[n:]
+
+
+def _params(spec: dict[str, Any], where: str) -> dict[str, Any]:
+    params = spec.get("parameters", {})
+    if not isinstance(params, dict):
+        raise _bad(f"{where}: 'parameters' must be a JSON object, got {type(params).__name__}")
+    return params
+
+
+def _flag(params: dict[str, Any], key: str, default: bool, where: str) -> bool:
+    value = params.get(key, default)
+    if not isinstance(value, bool):
+        raise _bad(f"{where}: parameters.{key} must be true or false, got {short(value)}")
+    return value
 
 
 def _shape(spec: dict[str, Any], name: str) -> list[int]:
@@ -55,22 +76,23 @@ def _shape(spec: dict[str, Any], name: str) -> list[int]:
     if not isinstance(shape, list) or not all(
         isinstance(d, int) and not isinstance(d, bool) for d in shape
     ):
-        raise _bad(f"input {name!r}: shape must be a list of integers, got {shape!r}")
+        raise _bad(f"input {name!r}: shape must be a list of integers, got {short(shape)}")
+    if len(shape) > 32:
+        raise _bad(f"input {name!r}: rank {len(shape)} is over 32")
     if any(d < 0 for d in shape):
-        raise _bad(f"input {name!r}: negative dimension in shape {shape}")
-    if int(np.prod(shape, dtype=np.float64)) > MAX_ELEMENTS:
-        raise _bad(f"input {name!r}: shape {shape} has more than {MAX_ELEMENTS} elements")
+        raise _bad(f"input {name!r}: negative dimension in shape {short(shape)}")
+    element_count(shape, name)  # 400 when over MAX_ELEMENTS, before any product overflows
     return shape
 
 
 def _check_against_model(
-    name: str, datatype: str, shape: list[int], meta: Any, max_batch: int | None
+    name: str, datatype: str, shape: list[int], meta: TensorMeta, max_batch: int | None
 ) -> None:
     if datatype != meta.datatype:
         raise _bad(f"input {name!r}: datatype {datatype} but the model takes {meta.datatype}")
     if len(shape) != len(meta.shape):
         raise _bad(
-            f"input {name!r}: rank {len(shape)} (shape {shape}) but the model takes "
+            f"input {name!r}: rank {len(shape)} (shape {short(shape)}) but the model takes "
             f"rank {len(meta.shape)} {meta.shape}"
         )
     for i, (got, want) in enumerate(zip(shape, meta.shape, strict=True)):
@@ -83,97 +105,87 @@ def _check_against_model(
         raise _bad(f"input {name!r}: batch {shape[0]} is over the limit {max_batch}")
 
 
-def _json_data(spec: dict[str, Any], name: str, dtype: np.dtype, shape: list[int]) -> np.ndarray:
-    if "data" not in spec:
-        raise _bad(f"input {name!r}: no 'data' and no parameters.binary_data_size")
-    data = spec["data"]
-    try:
-        flat = np.asarray(data, dtype=object).ravel() if isinstance(data, list) else None
-    except ValueError:  # ragged nesting
-        flat = None
-    if flat is None:
-        raise _bad(f"input {name!r}: 'data' must be a (flat or nested) list of numbers")
-    ok = bool if dtype == np.dtype(bool) else (int, float)
-    if not all(
-        isinstance(v, ok) and (dtype == np.dtype(bool) or not isinstance(v, bool)) for v in flat
-    ):
+def _input(
+    spec: Any, wanted: dict[str, TensorMeta], max_batch: int | None
+) -> tuple[str, np.dtype, list[int], int | None, Any]:
+    """(name, dtype, shape, binary size or None, JSON data) of one validated input spec."""
+    if not isinstance(spec, dict):
+        raise _bad(f"each input must be an object, got {type(spec).__name__}")
+    missing = [k for k in ("name", "shape", "datatype") if k not in spec]
+    name = spec.get("name", "?")
+    if missing:
+        raise _bad(f"input {short(name)}: missing {', '.join(missing)}")
+    datatype = spec["datatype"]
+    if not isinstance(name, str) or name not in wanted:
+        raise _bad(f"unknown input {short(name)}; the model takes {', '.join(wanted)}")
+    if not isinstance(datatype, str) or datatype not in TO_NUMPY:
         raise _bad(
-            f"input {name!r}: 'data' holds non-numeric values for datatype {FROM_NUMPY[dtype]}"
+            f"input {name!r}: unknown datatype {short(datatype)}; allowed: {', '.join(TO_NUMPY)}"
         )
-    expected = int(np.prod(shape))
-    if flat.size != expected:
-        raise _bad(
-            f"input {name!r}: {flat.size} elements of data for shape {shape} ({expected} expected)"
-        )
-    return np.array(flat.tolist(), dtype=dtype).reshape(shape)
+    shape = _shape(spec, name)
+    _check_against_model(name, datatype, shape, wanted[name], max_batch)
+    size = _params(spec, f"input {name!r}").get("binary_data_size")
+    if size is None:
+        if "data" not in spec:
+            raise _bad(f"input {name!r}: no 'data' and no parameters.binary_data_size")
+        return name, TO_NUMPY[datatype], shape, None, spec["data"]
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise _bad(f"input {name!r}: binary_data_size must be a non-negative integer")
+    return name, TO_NUMPY[datatype], shape, size, None
 
 
 def parse_request(
-    header: bytes, binary: bytes, model: ServedModel, max_batch: int | None
+    header: bytes | memoryview,
+    binary: bytes | memoryview,
+    model: ServedModel,
+    max_batch: int | None,
 ) -> InferRequest:
-    """Validate a request against ``model`` and return its numpy inputs."""
-    try:
-        doc = json.loads(header)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise _bad(f"malformed JSON: {e}") from None
+    """Validate a request against ``model`` and return its numpy inputs (binary ones are
+    read-only views of ``binary``)."""
+    doc = jsoncodec.loads(header)
     if not isinstance(doc, dict):
         raise _bad(f"the request must be a JSON object, got {type(doc).__name__}")
     specs = doc.get("inputs")
     if not isinstance(specs, list) or not specs:
         raise _bad("the request needs a non-empty 'inputs' list")
+    request_id = doc.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise _bad(f"'id' must be a string, got {type(request_id).__name__}")
+    binary_default = _flag(_params(doc, "request"), "binary_data_output", False, "request")
+    outputs = _outputs(doc, model, binary_default)
     wanted = {m.name: m for m in model.inputs}
+    binary_view = memoryview(binary)
     inputs: dict[str, np.ndarray] = {}
     offset = 0
     for spec in specs:
-        if not isinstance(spec, dict):
-            raise _bad(f"each input must be an object, got {type(spec).__name__}")
-        missing = [k for k in ("name", "shape", "datatype") if k not in spec]
-        if missing:
-            raise _bad(f"input {spec.get('name', '?')!r}: missing {', '.join(missing)}")
-        name, datatype = spec["name"], spec["datatype"]
-        if not isinstance(name, str) or name not in wanted:
-            raise _bad(f"unknown input {name!r}; the model takes {', '.join(wanted)}")
+        name, dtype, shape, size, data = _input(spec, wanted, max_batch)
         if name in inputs:
             raise _bad(f"duplicate input {name!r}")
-        if datatype not in TO_NUMPY:
-            raise _bad(
-                f"input {name!r}: unknown datatype {datatype!r}; allowed: {', '.join(TO_NUMPY)}"
-            )
-        shape = _shape(spec, name)
-        _check_against_model(name, datatype, shape, wanted[name], max_batch)
-        dtype = TO_NUMPY[datatype]
-        size = (spec.get("parameters") or {}).get("binary_data_size")
         if size is None:
-            inputs[name] = _json_data(spec, name, dtype, shape)
+            inputs[name] = from_json(data, dtype, shape, name)
             continue
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise _bad(f"input {name!r}: binary_data_size must be a non-negative integer")
-        need = int(np.prod(shape)) * dtype.itemsize
+        need = element_count(shape, name) * dtype.itemsize
         if size != need:
             raise _bad(
                 f"input {name!r}: binary_data_size {size} but shape {shape} of "
-                f"{datatype} needs {need} bytes"
+                f"{FROM_NUMPY[dtype]} needs {need} bytes"
             )
-        if offset + size > len(binary):
+        if offset + size > len(binary_view):
             raise _bad(
                 f"input {name!r}: binary_data_size {size} but only "
-                f"{len(binary) - offset} bytes are left in the body"
+                f"{len(binary_view) - offset} bytes are left in the body"
             )
-        inputs[name] = np.frombuffer(binary[offset : offset + size], dtype=dtype).reshape(shape)
+        inputs[name] = from_binary(binary_view[offset : offset + size], dtype, shape)
         offset += size
-    if offset != len(binary):
-        raise _bad(f"{len(binary) - offset} bytes of binary data left over after the inputs")
+    if offset != len(binary_view):
+        raise _bad(f"{len(binary_view) - offset} bytes of binary data left over after the inputs")
     absent = [n for n in wanted if n not in inputs]
     if absent:
         raise _bad(f"missing input(s) {', '.join(absent)}")
     batches = {a.shape[0] for a in inputs.values() if a.ndim}
     if len(batches) > 1:
         raise _bad(f"inputs disagree on the batch size: {sorted(batches)}")
-    params = doc.get("parameters") or {}
-    binary_default = bool(params.get("binary_data_output", False))
-    return InferRequest(
-        doc.get("id"), inputs, _outputs(doc, model, binary_default), batches.pop() if batches else 0
-    )
+    return InferRequest(request_id, inputs, outputs, batches.pop() if batches else 0)
 
 
 def _outputs(
@@ -188,12 +200,14 @@ def _outputs(
     out: list[tuple[str, bool]] = []
     for spec in requested:
         name = spec.get("name") if isinstance(spec, dict) else None
-        if name not in names:
-            raise _bad(f"unknown requested output {name!r}; the model gives {', '.join(names)}")
+        if not isinstance(name, str) or name not in names:
+            raise _bad(
+                f"unknown requested output {short(name)}; the model gives {', '.join(names)}"
+            )
         if any(n == name for n, _ in out):
             raise _bad(f"duplicate requested output {name!r}")
-        binary = (spec.get("parameters") or {}).get("binary_data", binary_default)
-        out.append((name, bool(binary)))
+        where = f"output {name!r}"
+        out.append((name, _flag(_params(spec, where), "binary_data", binary_default, where)))
     return out
 
 
@@ -214,7 +228,7 @@ def encode_response(
             entry["parameters"] = {"binary_data_size": len(blob)}
             blobs.append(blob)
         else:
-            entry["data"] = array.ravel().tolist()
+            entry["data"] = array.reshape(-1)
         outputs.append(entry)
     doc: dict[str, Any] = {
         "model_name": model.name,
@@ -223,7 +237,10 @@ def encode_response(
     }
     if request.id is not None:
         doc["id"] = request.id
-    header = json.dumps(doc, separators=(",", ":")).encode()
+    header = jsoncodec.dumps(doc)
     if not blobs:
         return header, None
-    return header + b"".join(blobs), len(header)
+    return b"".join([header, *blobs]), len(header)
+
+
+__all__ = ["MAX_ELEMENTS", "InferRequest", "encode_response", "parse_request", "split_body"]

@@ -10,8 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from triptych.export.onnx_export import load_checked
+from triptych.export.ort import make_session
 from triptych.serve.datatypes import FROM_ORT
 from triptych.serve.errors import ServeError
+from triptych.serve.tensors import short
 
 
 @dataclass(frozen=True)
@@ -59,9 +62,7 @@ def _meta(node: Any) -> TensorMeta:
 
 
 def load_model(name: str, version: str, path: Path, threads: int | None) -> ServedModel:
-    from triptych.export.onnx_export import load_checked
-    from triptych.export.ort import make_session
-
+    """A checked ONNX file with its onnxruntime session (``threads``: intra-op, None = ORT's)."""
     load_checked(path)  # a corrupt file fails here with one clear message
     session = make_session(path, provider="auto", threads=threads)
     return ServedModel(
@@ -119,14 +120,14 @@ class Repository:
         versions = self.models.get(name)
         if versions is None:
             raise ServeError(
-                404, f"unknown model {name!r}; served: {', '.join(sorted(self.models))}"
+                404, f"unknown model {short(name)}; served: {', '.join(sorted(self.models))}"
             )
         if version is None:
             return versions[max(versions, key=int)]
         if version not in versions:
             raise ServeError(
                 404,
-                f"model {name!r} has no version {version!r}; versions: "
+                f"model {name!r} has no version {short(version)}; versions: "
                 f"{', '.join(sorted(versions, key=int))}",
             )
         return versions[version]

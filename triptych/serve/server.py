@@ -1,16 +1,70 @@
-"""Run the app under uvicorn in a background thread (tests, the tour, the load test)."""
+"""uvicorn settings for the server, and running it in a background thread (tests, the tour,
+the load test).
+
+`uvicorn_config` picks httptools (with `httpguard`'s header timeout and size cap) and uvloop
+when they are installed (the ``serve`` extra pins both), h11 and asyncio otherwise, and sets
+the connection limits in `Limits`.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
+
+import uvicorn
+
+HAVE_HTTPTOOLS = importlib.util.find_spec("httptools") is not None
+HAVE_UVLOOP = importlib.util.find_spec("uvloop") is not None
+if HAVE_HTTPTOOLS:  # httpguard subclasses uvicorn's httptools protocol
+    from triptych.serve.httpguard import GuardedHttpToolsProtocol
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Connection limits. ``header_timeout``: seconds to receive a request's headers (10);
+    ``keep_alive``: seconds an idle keep-alive connection stays open (5); ``max_connections``:
+    open connections + running requests before new requests get 503 (1024);
+    ``max_header_bytes``: request header bytes (64 KiB)."""
+
+    header_timeout: float = 10.0
+    keep_alive: int = 5
+    max_connections: int = 1024
+    max_header_bytes: int = 64 << 10
+
+
+def uvicorn_config(
+    app: Any, host: str, port: int, limits: Limits = Limits(), log_level: str = "warning"
+) -> uvicorn.Config:
+    """A uvicorn `Config` for ``app`` on ``host:port`` with these limits."""
+    http: Any = (
+        GuardedHttpToolsProtocol.with_limits(limits.header_timeout, limits.max_header_bytes)
+        if HAVE_HTTPTOOLS
+        else "h11"
+    )
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=http,
+        loop="uvloop" if HAVE_UVLOOP else "asyncio",
+        log_level=log_level,
+        access_log=False,
+        lifespan="off",
+        server_header=False,
+        timeout_keep_alive=limits.keep_alive,
+        limit_concurrency=limits.max_connections,
+        h11_max_incomplete_event_size=limits.max_header_bytes,
+    )
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A port that was free a moment ago."""
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
@@ -18,15 +72,16 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 @contextmanager
 def serving(
-    app: Any, host: str = "127.0.0.1", port: int | None = None, timeout: float = 30.0
+    app: Any,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    timeout: float = 30.0,
+    limits: Limits = Limits(),
 ) -> Iterator[str]:
-    """Serve ``app`` on a real loopback socket until the block exits; yields "host:port"."""
-    import uvicorn
-
+    """Serve ``app`` on a real loopback socket until the block exits; yields "host:port".
+    ``timeout``: seconds to wait for start and for shutdown."""
     port = port or free_port(host)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_level="error", lifespan="off")
-    )
+    server = uvicorn.Server(uvicorn_config(app, host, port, limits, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout

@@ -1,0 +1,88 @@
+"""uvicorn's httptools protocol with the two limits it lacks: a header read timeout and a
+header size cap.
+
+uvicorn's keep-alive timer is cancelled by the first byte of a new request, so a client that
+sends half a request line and stalls (slowloris) would hold its connection forever, and
+llhttp does not bound header size. Here a connection that has not completed its request
+headers ``header_timeout`` seconds (default 10) after it opened or after its last response is
+closed, and one whose pending headers pass ``max_header_bytes`` (default 64 KiB) gets 431 and
+is closed. Body reads are bounded in the ASGI layer (`triptych.serve.body`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """`HttpToolsProtocol` + header timeout (seconds) + header size cap (bytes)."""
+
+    header_timeout: float = 10.0
+    max_header_bytes: int = 64 << 10
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._header_bytes = 0
+        self._awaiting_headers = True
+
+    @classmethod
+    def with_limits(cls, header_timeout: float, max_header_bytes: int) -> type[HttpToolsProtocol]:
+        """A subclass with these limits (uvicorn takes a protocol class, not an instance)."""
+        return type(
+            cls.__name__,
+            (cls,),
+            {"header_timeout": header_timeout, "max_header_bytes": max_header_bytes},
+        )
+
+    def _arm(self) -> None:
+        self._cancel()
+        self._awaiting_headers, self._header_bytes = True, 0
+        self._header_timer = self.loop.call_later(self.header_timeout, self._header_timed_out)
+
+    def _cancel(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _header_timed_out(self) -> None:
+        if self._awaiting_headers and not self.transport.is_closing():
+            self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if not self._awaiting_headers or self.transport.is_closing():
+            return
+        self._header_bytes += len(data)
+        if self._header_bytes > self.max_header_bytes:
+            self._cancel()
+            body = b'{"error":"request headers over the limit"}'
+            self.transport.write(
+                b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                b"content-type: application/json\r\n"
+                b"content-length: " + str(len(body)).encode() + b"\r\n"
+                b"connection: close\r\n\r\n" + body
+            )
+            self.transport.close()
+
+    def on_headers_complete(self) -> None:
+        self._awaiting_headers = False
+        self._cancel()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        in_flight = self.cycle is not None and not self.cycle.response_complete
+        if not self.transport.is_closing() and not in_flight:
+            self._arm()
