@@ -49,10 +49,15 @@ def _read_member(zf: zipfile.ZipFile, key: str, limit: int, where: str) -> np.nd
                 "more than the file can hold"
             )
         data = fh.read(nbytes + 1)  # one byte more: reaches the end, so the CRC is checked
-    if len(data) != nbytes:
+    if len(data) < nbytes:
         raise DataError(
             f"{where}: array '{key}' has {len(data)} data bytes, its header "
-            f"{shape} of {dtype} needs {nbytes} (truncated or padded)"
+            f"{shape} of {dtype} needs {nbytes} (truncated)"
+        )
+    if len(data) > nbytes:
+        raise DataError(
+            f"{where}: array '{key}' has data after the {nbytes} bytes its header "
+            f"{shape} of {dtype} needs (padded)"
         )
     return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
 
