@@ -73,11 +73,13 @@ def test_stratified_split_keeps_every_class_share_and_plain_split_is_unchanged()
     assert len(plain_train) == len(digits) - 359
     with pytest.raises(D.DataError, match="needs labels"):
         D.Dataset(digits.x, None).split(0.2, stratified=True)
+    tiny = D.Dataset(digits.x[:3], np.array([0, 1, 2]), "tiny")
+    with pytest.raises(D.DataError, match="tiny: a stratified split .* puts no example"):
+        tiny.split(0.2, stratified=True)
 
 
-@pytest.mark.parametrize("source", ["digits28"])
-def test_digits28_matches_mnist_geometry(source):
-    small, big = D.load_digits(), D.load(source)
+def test_digits28_matches_mnist_geometry():
+    small, big = D.load_digits(), D.load("digits28")
     assert big.x.shape == (1797, 1, 28, 28) and big.name == "digits28"
     assert big.x.dtype == np.float32 and big.x.min() >= 0.0 and big.x.max() <= 1.0
     assert np.array_equal(big.y, small.y) and big.classes == tuple(range(10))

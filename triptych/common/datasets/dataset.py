@@ -14,10 +14,11 @@ SCALES = ("unit", "symmetric")
 
 
 def rescale(x01: np.ndarray, scale: str) -> np.ndarray:
-    """float32 pixels in [0, 1] -> float32 in the range named by ``scale`` (see SCALES)."""
+    """Pixels in [0, 1] -> float32 in the range named by ``scale`` (see SCALES); a float32
+    input is returned as it is for "unit" (no copy)."""
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; allowed: {', '.join(SCALES)}")
-    x = x01.astype(np.float32)
+    x = x01.astype(np.float32, copy=False)
     return x if scale == "unit" else (x * 2.0 - 1.0).astype(np.float32)
 
 
@@ -118,4 +119,10 @@ class Dataset:
         for c in np.unique(self.y):
             members = np.flatnonzero(self.y == c)
             picks.append(rng.permutation(members)[: round(len(members) * test_fraction)])
-        return np.sort(np.concatenate(picks))
+        test_index = np.sort(np.concatenate(picks))
+        if len(test_index) == 0:
+            raise DataError(
+                f"{self.name}: a stratified split with test_fraction {test_fraction} puts no "
+                "example of any class in test (too few per class)"
+            )
+        return test_index
