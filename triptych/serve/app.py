@@ -4,8 +4,8 @@ Errors are ``{"error": msg}`` with 400 (bad request), 404 (unknown model/version
 (wrong method), 408 (body stalled), 413 (body over the limit); 500 only for onnxruntime
 failures. A response sent before the request body was read whole says ``Connection: close``.
 No Content-Type is required (the standard tritonclient sends none). Requests with bodies over
-`INLINE_BYTES` are parsed, and outputs over `INLINE_ELEMENTS` encoded, in the thread pool so
-health checks keep answering meanwhile.
+`INLINE_BYTES` are parsed (at most `HEAVY_PARSES` at once), and outputs over
+`INLINE_ELEMENTS` encoded, in the thread pool so health checks keep answering meanwhile.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import numpy as np
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -28,12 +30,19 @@ from triptych.serve.batcher import Batcher, run_session
 from triptych.serve.body import read_body
 from triptych.serve.errors import ServeError
 from triptych.serve.metrics import Metrics
-from triptych.serve.protocol import InferRequest, encode_response, parse_request, split_body
+from triptych.serve.protocol import (
+    InferRequest,
+    encode_response,
+    json_too_big,
+    parse_request,
+    split_body,
+)
 from triptych.serve.repository import Repository, ServedModel
 
 HEADER = "Inference-Header-Content-Length"
 INLINE_BYTES = 64 << 10  # bodies up to this are parsed on the event loop
 INLINE_ELEMENTS = 1 << 14  # outputs up to this many elements are encoded on the event loop
+HEAVY_PARSES = 2  # big bodies parsed at once (each JSON byte can cost ~16 bytes of objects)
 
 
 @dataclass(frozen=True)
@@ -41,13 +50,16 @@ class ServeConfig:
     """``max_batch``: rows per request and per merged batch (default 256); ``batching``:
     merge requests that arrive while a model is busy (default on; Triton-style, see
     `Batcher`); ``max_delay_ms``: how long a merged batch may wait to fill (default 0);
-    ``max_body``: bytes (64 MiB); ``body_timeout``: seconds to wait for each piece of a
-    body (30)."""
+    ``max_body``: bytes (64 MiB); ``max_json``: bytes of JSON per request (8 MiB: parsing
+    JSON builds Python objects while holding the GIL, ~0.3 s for 8 MiB of numbers, so bigger
+    tensors must come in binary, which is zero-copy); ``body_timeout``: seconds to wait for
+    each piece of a body (30)."""
 
     max_batch: int = 256
     batching: bool = True
     max_delay_ms: float = 0.0
     max_body: int = 64 << 20
+    max_json: int = 8 << 20
     body_timeout: float = 30.0
 
 
@@ -66,6 +78,7 @@ class _Server:
         self.repo, self.config = repo, config
         self.metrics = Metrics(repo.models)
         self.batchers: dict[tuple[str, str], Batcher] = {}
+        self.heavy: anyio.CapacityLimiter | None = None  # bounds concurrent big parses
 
     async def live(self, _: Request) -> Response:
         return json_response({"live": True})
@@ -100,14 +113,20 @@ class _Server:
         status, body_read = 500, False
         try:
             model = self._model(request)
-            body = await read_body(
-                request.receive,
-                request.scope["headers"],
-                self.config.max_body,
-                self.config.body_timeout,
-            )
+            header_length = request.headers.get(HEADER)
+            limit = self.config.max_body
+            if header_length is None:  # all JSON
+                limit = min(limit, self.config.max_json)
+            try:
+                body = await read_body(
+                    request.receive, request.scope["headers"], limit, self.config.body_timeout
+                )
+            except ServeError as e:
+                if e.status == 413 and limit == self.config.max_json:
+                    raise json_too_big("more than " + str(limit), limit) from None
+                raise
             body_read = True
-            response = await self._infer(model, body, request.headers.get(HEADER))
+            response = await self._infer(model, body, header_length)
             status = 200
             return response
         except ServeError as e:
@@ -119,7 +138,7 @@ class _Server:
     def _parse(
         self, model: ServedModel, body: bytearray, header_length: str | None
     ) -> InferRequest:
-        header, binary = split_body(body, header_length)
+        header, binary = split_body(body, header_length, self.config.max_json)
         max_batch = self.config.max_batch if model.batched else None
         return parse_request(header, binary, model, max_batch)
 
@@ -127,7 +146,11 @@ class _Server:
         self, model: ServedModel, body: bytearray, header_length: str | None
     ) -> Response:
         if len(body) > INLINE_BYTES:
-            req = await run_in_threadpool(self._parse, model, body, header_length)
+            if self.heavy is None:  # made on the loop (anyio needs a running one)
+                self.heavy = anyio.CapacityLimiter(HEAVY_PARSES)
+            req = await anyio.to_thread.run_sync(
+                self._parse, model, body, header_length, limiter=self.heavy
+            )
         else:
             req = self._parse(model, body, header_length)
         try:

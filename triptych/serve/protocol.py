@@ -38,10 +38,14 @@ def _bad(msg: str) -> ServeError:
     return ServeError(400, msg)
 
 
-def split_body(body: bytes | bytearray, header_length: str | None) -> tuple[memoryview, memoryview]:
-    """(JSON part, binary part) of a request body, as zero-copy views."""
+def split_body(
+    body: bytes | bytearray, header_length: str | None, max_json: int | None = None
+) -> tuple[memoryview, memoryview]:
+    """(JSON part, binary part) of a request body, as zero-copy views; 413 when the JSON part
+    is over ``max_json`` bytes (None: no limit)."""
     view = memoryview(body)
     if header_length is None:
+        _check_json_size(len(view), max_json)
         return view, view[len(view) :]
     text = header_length.strip()
     if not (text.isascii() and text.isdigit() and len(text) <= MAX_HEADER_DIGITS):
@@ -54,7 +58,22 @@ def split_body(body: bytes | bytearray, header_length: str | None) -> tuple[memo
         raise _bad(
             f"Inference-Header-Content-Length {n} is longer than the body ({len(view)} bytes)"
         )
+    _check_json_size(n, max_json)
     return view[:n], view[n:]
+
+
+def _check_json_size(n: int, max_json: int | None) -> None:
+    if max_json is not None and n > max_json:
+        raise json_too_big(n, max_json)
+
+
+def json_too_big(n: int | str, max_json: int) -> ServeError:
+    """413 for a JSON part of ``n`` bytes over ``max_json``."""
+    return ServeError(
+        413,
+        f"JSON of {n} bytes is over the JSON limit {max_json}: send big tensors with the "
+        "binary tensor extension (Inference-Header-Content-Length, binary_data_size)",
+    )
 
 
 def _params(spec: dict[str, Any], where: str) -> dict[str, Any]:
