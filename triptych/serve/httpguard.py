@@ -6,12 +6,14 @@ sends half a request line and stalls (slowloris) would hold its connection forev
 llhttp does not bound header size. Here a connection that has not completed its request
 headers ``header_timeout`` seconds (default 10) after it opened or after its last response is
 closed, and one whose pending headers pass ``max_header_bytes`` (default 64 KiB) gets 431 and
-is closed. Body reads are bounded in the ASGI layer (`triptych.serve.body`).
+is closed. Requests httptools cannot parse get 400 with a JSON ``{"error": msg}`` like every
+other error. Body reads are bounded in the ASGI layer (`triptych.serve.body`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -66,15 +68,21 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._header_bytes += len(data)
         if self._header_bytes > self.max_header_bytes:
-            self._cancel()
-            body = b'{"error":"request headers over the limit"}'
-            self.transport.write(
-                b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-                b"content-type: application/json\r\n"
-                b"content-length: " + str(len(body)).encode() + b"\r\n"
-                b"connection: close\r\n\r\n" + body
-            )
-            self.transport.close()
+            self._reply_and_close(b"431 Request Header Fields Too Large", "headers over the limit")
+
+    def send_400_response(self, msg: str) -> None:
+        """A request httptools cannot parse: 400 with a JSON error (uvicorn sends text)."""
+        self._reply_and_close(b"400 Bad Request", f"invalid HTTP request: {msg}")
+
+    def _reply_and_close(self, status: bytes, message: str) -> None:
+        self._cancel()
+        body = json.dumps({"error": message}).encode()
+        self.transport.write(
+            b"HTTP/1.1 " + status + b"\r\ncontent-type: application/json\r\n"
+            b"content-length: " + str(len(body)).encode() + b"\r\n"
+            b"connection: close\r\n\r\n" + body
+        )
+        self.transport.close()
 
     def on_headers_complete(self) -> None:
         self._awaiting_headers = False

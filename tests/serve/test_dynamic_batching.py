@@ -1,0 +1,99 @@
+"""Triton-style dynamic batching over a real socket: an idle model runs a request at once
+(no window), requests arriving while it is busy are merged (counted) and split exactly."""
+
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from triptych.serve.app import ServeConfig, create_app
+from triptych.serve.batcher import Batcher
+from triptych.serve.repository import Repository, ServedModel, TensorMeta
+from triptych.serve.server import serving
+
+httpclient = pytest.importorskip(
+    "tritonclient.http", reason="tritonclient not installed (pip install 'triptych[dev]')"
+)
+RUN_S = 0.05  # the fake model's run time
+
+
+class SlowDouble:
+    """A stand-in onnxruntime session: y = 2 x after RUN_S seconds; records batch sizes."""
+
+    def __init__(self) -> None:
+        self.rows: list[int] = []
+        self.lock = threading.Lock()
+
+    def run(self, names, feeds):
+        time.sleep(RUN_S)
+        with self.lock:
+            self.rows.append(feeds["x"].shape[0])
+        return [feeds["x"] * 2]
+
+
+def _served(max_delay_ms: float = 0.0):
+    session = SlowDouble()
+    model = ServedModel(
+        "slow",
+        "1",
+        Path("slow.onnx"),
+        session,
+        [TensorMeta("x", "FP32", [-1, 4])],
+        [TensorMeta("y", "FP32", [-1, 4])],
+    )
+    app = create_app(Repository({"slow": {"1": model}}), ServeConfig(max_delay_ms=max_delay_ms))
+    return app, session
+
+
+def _call(url: str, x: np.ndarray) -> tuple[np.ndarray, float]:
+    client = httpclient.InferenceServerClient(url=url)
+    inp = httpclient.InferInput("x", list(x.shape), "FP32")
+    inp.set_data_from_numpy(x, binary_data=True)
+    t0 = time.perf_counter()
+    y = client.infer("slow", [inp]).as_numpy("y")
+    return y, time.perf_counter() - t0
+
+
+@pytest.mark.parametrize("max_delay_ms", [0.0, 500.0])
+def test_idle_model_runs_a_request_at_once(max_delay_ms):
+    app, session = _served(max_delay_ms)
+    with serving(app) as url:
+        _call(url, np.ones((1, 4), np.float32))  # warm the connection path
+        times = [_call(url, np.full((2, 4), i, np.float32))[1] for i in range(5)]
+    assert min(times) < RUN_S + 0.1, times  # no batching window, even with max_delay 500 ms
+    assert session.rows == [1] + [2] * 5  # concurrency 1: every request ran alone
+    assert app.state.batchers[("slow", "1")].batch_requests == {1: 6}
+
+
+def test_requests_arriving_while_busy_are_merged_and_split_exactly():
+    app, session = _served()
+    xs = [np.full((i % 3 + 1, 4), i, np.float32) for i in range(12)]
+    with serving(app) as url, ThreadPoolExecutor(12) as pool:
+        outs = list(pool.map(lambda x: _call(url, x)[0], xs))
+    for x, y in zip(xs, outs, strict=True):
+        np.testing.assert_array_equal(y, x * 2)
+    batcher = app.state.batchers[("slow", "1")]
+    merged = {n: c for n, c in batcher.batch_requests.items() if n > 1}
+    assert merged, batcher.batch_requests  # some runs carried several requests
+    assert sum(n * c for n, c in batcher.batch_requests.items()) == 12
+    assert batcher.batches_run < 12 and sum(session.rows) == sum(len(x) for x in xs)
+    assert max(session.rows) <= 256
+
+
+def test_merged_batches_respect_max_batch_and_trailing_shapes():
+    app, session = _served()
+    model = app.state.repo.get("slow")
+    batcher = Batcher(model, max_batch=5)
+
+    async def go():
+        feeds = [{"x": np.full((2, 4), i, np.float32)} for i in range(6)]
+        return await asyncio.gather(*(batcher.submit(f) for f in feeds))
+
+    outs = asyncio.run(go())
+    for i, out in enumerate(outs):
+        np.testing.assert_array_equal(out["y"], np.full((2, 4), 2 * i, np.float32))
+    assert session.rows[0] == 2 and max(session.rows) <= 5  # alone first, then pairs
