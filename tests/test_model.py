@@ -38,12 +38,40 @@ def test_aliases_resolve(alias, name):
 
 
 def test_missing_framework_names_the_extra(monkeypatch):
-    fake = base.FrameworkInfo("torch", ("pt",), "no_such_module_for_triptych", "torch", "PyTorch")
+    fake = base.FrameworkInfo(
+        "torch", ("pt",), "no_such_module_for_triptych", "torch", "PyTorch", "no.such.package"
+    )
     monkeypatch.setitem(base.FRAMEWORKS, "torch", fake)
     monkeypatch.setattr(base, "_BACKENDS", {})
     with pytest.raises(base.FrameworkUnavailable, match=r"pip install 'triptych\[torch\]'"):
         triptych.create("gan", framework="pt")
     assert "torch" not in triptych.frameworks()
+
+
+class _EntryPoint:
+    """Stands in for an installed package's ``triptych.frameworks`` entry point."""
+
+    def __init__(self, info):
+        self.info = info
+
+    def load(self):
+        return self.info
+
+
+def test_a_backend_registers_through_the_entry_point_group(monkeypatch, framework):
+    """A third-party package adds a backend without editing triptych: its FrameworkInfo
+    names a package with the five modules; the one generic adapter does the rest. Here the
+    package is an installed backend's own, registered again under a new name."""
+    plugin = base.FrameworkInfo(
+        "plugin", ("plug",), framework, framework, "Plugin", f"triptych.frameworks.{framework}"
+    )
+    monkeypatch.setattr(base, "entry_points", lambda group: [_EntryPoint(plugin)])
+    monkeypatch.setattr(base, "FRAMEWORKS", base._discover())
+    assert list(base.FRAMEWORKS)[-1] == "plugin" and base.resolve("plug") == "plugin"
+    model = triptych.create("linear_autoencoder", framework="plug")
+    reference = triptych.create("linear_autoencoder", framework=framework)
+    assert model.framework == "plugin" and triptych.compare(model, reference, atol=1e-6, rtol=0)
+    assert isinstance(model.backend, base.PackageBackend)
 
 
 def test_wrong_input_shape_names_expected_and_received(framework):

@@ -1,44 +1,51 @@
 """triptych: write a model once, run it identically in PyTorch, TensorFlow/Keras and
 MXNet/Gluon, export every build to ONNX and prove with numbers that they agree.
 
-Importing triptych imports no framework; each is imported when first used.
+Importing triptych imports no framework; each is imported when first used. This module is
+the public facade: library code never imports it (see tests/architecture/test_layers.py).
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+from triptych.common.compare import Comparison, compare_outputs
+from triptych.common.spec import ModelSpec
 from triptych.common.version import __version__
 from triptych.common.zoo import names as _zoo_names
 from triptych.frameworks.base import FrameworkUnavailable, available
 from triptych.model import Model, create, load
+from triptych.verify.checks import ParityReport
+from triptych.verify.engine import parity as _parity
+from triptych.verify.models import compare_models
 
 
 def frameworks() -> list[str]:
-    """Installed and usable frameworks: a subset of ["torch", "tensorflow", "mxnet"]."""
+    """Installed and usable frameworks: a subset of ["torch", "tensorflow", "mxnet"] plus
+    any registered through the ``triptych.frameworks`` entry-point group."""
     return available()
 
 
-def compare(a: Any, b: Any, atol: float = 1e-5, rtol: float = 1e-4, **kwargs: Any) -> Any:
+def compare(a: Any, b: Any, atol: float = 1e-5, rtol: float = 1e-4, **kwargs: Any) -> Comparison:
     """Compare two `Model`s (every network, same seeded inputs) or arrays/dicts of arrays.
 
     ``b`` is the reference. Returns a `Comparison`: truthy on pass, printable, with numbers.
     """
-    from triptych.common.compare import compare_outputs
-    from triptych.crosscheck import compare_models
-
     if isinstance(a, Model) and isinstance(b, Model):
         return compare_models(a, b, atol=atol, rtol=rtol, **kwargs)
     return compare_outputs(a, b, atol=atol, rtol=rtol, **kwargs)
 
 
-def parity(model: Any, frameworks: list[str] | None = None, seed: int = 0, **kwargs: Any) -> Any:
-    """The cross-framework parity matrix (levels 1-4) of a zoo model, spec or checkpoint.
-
-    Returns a `ParityReport`: truthy on pass, printable; see `triptych.export.parity`.
-    """
-    from triptych.export.parity import parity as _parity
-
+def parity(
+    model: str | os.PathLike | ModelSpec,
+    frameworks: list[str] | None = None,
+    seed: int = 0,
+    **kwargs: Any,
+) -> ParityReport:
+    """The cross-framework parity matrix (levels 1-4) of a zoo model, spec or checkpoint
+    (a checkpoint's own weights are checked). Returns a `ParityReport`: truthy on pass,
+    printable; keyword options are those of `triptych.verify.engine.run_parity`."""
     return _parity(model, frameworks, seed=seed, **kwargs)
 
 
@@ -48,12 +55,15 @@ def models() -> list[str]:
 
 
 __all__ = [
+    "Comparison",
     "FrameworkUnavailable",
     "Model",
+    "ParityReport",
     "__version__",
     "compare",
     "create",
     "frameworks",
     "load",
     "models",
+    "parity",
 ]

@@ -6,6 +6,10 @@ import argparse
 import os
 import sys
 
+from triptych.common.version import __version__
+from triptych.export.ort import ProviderError
+from triptych.export.postprocess import ExportError
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 USAGE_ERRORS: tuple[type[BaseException], ...] = (
@@ -13,12 +17,10 @@ USAGE_ERRORS: tuple[type[BaseException], ...] = (
     TypeError,
     FileNotFoundError,
     ImportError,  # includes FrameworkUnavailable
-    KeyError,
-)
+)  # KeyError is not here: a missing key is a bug and keeps its traceback
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from triptych import __version__
     from triptych.commands import (
         bench,
         evaluate,
@@ -48,9 +50,6 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from triptych.export.ort import ProviderError
-    from triptych.export.postprocess import ExportError
-
     try:
         return int(args.func(args) or 0)
     except (ExportError, ProviderError) as e:

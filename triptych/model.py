@@ -11,12 +11,17 @@ from typing import Any
 import numpy as np
 
 from triptych.common import zoo
+from triptych.common.data import Dataset
+from triptych.common.data import load as load_data
 from triptych.common.init import init_weights
 from triptych.common.recipe import Optimizer, Recipe
 from triptych.common.spec import ModelSpec
 from triptych.common.weights import WeightsError, check_weights, load_weights, save_weights
-from triptych.frameworks.base import get_backend, resolve
+from triptych.export.onnx_export import export_model
+from triptych.frameworks.base import Built, get_backend, resolve
+from triptych.training.corrupt import apply_hole, hole_mask
 from triptych.training.history import History
+from triptych.training.loop import fit as run_fit
 
 
 class Model:
@@ -50,6 +55,19 @@ class Model:
     def native(self, network: str | None = None) -> Any:
         """The framework's own module/model/block for ``network`` (default: first of main)."""
         return self._built[self._network_name(network)].native
+
+    def built(self, network: str | None = None) -> Built:
+        """The backend's built network (what `Backend` methods take) for ``network``
+        (default: first of the main chain)."""
+        return self._built[self._network_name(network)]
+
+    def built_chain(self, networks: list[str] | None = None) -> list[Built]:
+        """Built networks for ``networks`` in order (default: the main chain)."""
+        return [self.built(n) for n in (networks or self.spec.main_chain)]
+
+    def built_networks(self) -> dict[str, Built]:
+        """Every built network by name, in spec order."""
+        return dict(self._built)
 
     def param_counts(self) -> dict[str, int]:
         """Trainable parameters per network, as the framework itself counts them."""
@@ -103,8 +121,6 @@ class Model:
             )
         hole = self.spec.options.get("inpaint_hole") if network is None else None
         if hole:  # context encoder: mask the hole, fill it with the decoder's output
-            from triptych.training.corrupt import apply_hole, hole_mask
-
             mask = hole_mask(arr.shape, float(hole))
             original, arr = arr, apply_hole(arr, mask)
         for name in chain:
@@ -147,13 +163,9 @@ class Model:
         ``callback(step, record)`` runs after each step; ``frozen`` (network, layer index)
         pairs stay fixed and ``lr_mult`` scales learning rates per layer (supervised only;
         see `triptych.training.transfer` for the policies)."""
-        from triptych.common.data import Dataset
-        from triptych.common.data import load as load_data
-        from triptych.training.loop import fit
-
         recipe = recipe or default_recipe(self.spec)
         dataset = data if isinstance(data, Dataset) else load_data(str(data), recipe.scale)
-        return fit(
+        return run_fit(
             self,
             dataset,
             recipe,
@@ -193,8 +205,6 @@ class Model:
 
         NCHW I/O, dynamic batch axis ``batch``, metadata; see `triptych.export`.
         """
-        from triptych.export.onnx_export import export_model
-
         return export_model(self, out_dir, networks, opset, exporter)
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -240,6 +250,17 @@ def resolve_spec(source: str | os.PathLike | ModelSpec) -> ModelSpec:
     )
 
 
+def resolve_source(
+    source: str | os.PathLike | ModelSpec,
+) -> tuple[ModelSpec, dict[str, np.ndarray] | None]:
+    """(spec, weights) from a zoo name, a spec .json, a `ModelSpec` (weights None: the
+    caller seeds them) or a ``.safetensors`` checkpoint (its own weights)."""
+    if not isinstance(source, ModelSpec) and Path(str(source)).suffix == ".safetensors":
+        spec, weights, _ = load_weights(source)
+        return spec, weights
+    return resolve_spec(source), None
+
+
 def create(
     name_or_spec: str | ModelSpec,
     framework: str = "torch",
@@ -260,4 +281,12 @@ def load(path: str | os.PathLike, framework: str = "torch") -> Model:
     return Model(spec, framework, weights=weights)
 
 
-__all__ = ["Model", "WeightsError", "create", "load", "spec_for"]
+__all__ = [
+    "Model",
+    "WeightsError",
+    "create",
+    "load",
+    "resolve_source",
+    "resolve_spec",
+    "spec_for",
+]

@@ -10,8 +10,8 @@ from triptych.common import spec as S
 from triptych.common import zoo
 from triptych.export.onnx_export import load_checked, metadata
 from triptych.export.ort import make_session
-from triptych.export.parity import parity_inputs
-from triptych.export.runners import run_ort, run_reference
+from triptych.verify.inputs import probe_batch
+from triptych.verify.runners import OrtRunner, ReferenceRunner
 
 META_KEYS = {
     "framework",
@@ -87,13 +87,14 @@ def test_export_runs_in_ort_and_reference_like_native(name, framework, tmp_path)
         sess = make_session(path, provider="cpu")
         assert sess.get_providers() == ["CPUExecutionProvider"]
         assert sess.get_inputs()[0].name == meta["input"]
+        ort_runner, reference = OrtRunner(path, net, provider="cpu"), ReferenceRunner(path, net)
         for batch in (1, 37):
-            x = parity_inputs(spec, net, batch, seed=1)
-            y_ort = run_ort(sess, x)
+            x = probe_batch(spec.networks[net].input_shape, batch, 1, net)
+            y_ort = ort_runner.run(x)
             y_native = model.forward(x, net)
             assert y_ort.shape == (batch, *spec.networks[net].output_shape)
             np.testing.assert_allclose(y_ort, y_native, rtol=0, atol=1e-5)
-            np.testing.assert_allclose(run_reference(proto, x), y_ort, rtol=0, atol=1e-5)
+            np.testing.assert_allclose(reference.run(x), y_ort, rtol=0, atol=1e-5)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files
 
 
@@ -104,8 +105,8 @@ def test_torch_dynamo_exporter(name, tmp_path):
     for net, path in model.export_onnx(tmp_path).items():
         meta = metadata(load_checked(path))
         assert "dynamo" in meta["exporter"]
-        x = parity_inputs(model.spec, net, 37, seed=0)
-        y = run_ort(make_session(path, provider="cpu"), x)
+        x = probe_batch(model.spec.networks[net].input_shape, 37, 0, net)
+        y = OrtRunner(path, net, provider="cpu").run(x)
         np.testing.assert_allclose(y, model.forward(x, net), rtol=0, atol=1e-5)
 
 
@@ -124,15 +125,16 @@ def test_ort_validates_inputs_before_running(tmp_path):
     path = model.export_onnx(tmp_path, networks=["encoder"], exporter=_exporter(model.framework))[
         "encoder"
     ]
-    sess = make_session(path, provider="cpu")
-    with pytest.raises(
-        ValueError,
-        match=r"input 'x' expects shape \(batch, 1, 8, 8\), got "
-        r"\(2, 1, 9, 9\)",
-    ):
-        run_ort(sess, np.zeros((2, 1, 9, 9), np.float32))
-    with pytest.raises(ValueError, match="input 'x' is float32, got float64"):
-        run_ort(sess, np.zeros((2, 1, 8, 8)))
+    for runner in (OrtRunner(path, "encoder", provider="cpu"), ReferenceRunner(path, "encoder")):
+        with pytest.raises(
+            ValueError,
+            match=r"input 'x' expects shape \(batch, 1, 8, 8\), got "
+            r"\(2, 1, 9, 9\)",
+        ):
+            runner.run(np.zeros((2, 1, 9, 9), np.float32))
+        with pytest.raises(ValueError, match="input 'x' is float32, got float64"):
+            runner.run(np.zeros((2, 1, 8, 8)))
+    assert runner.id.kind == "reference" and runner.id.file == str(path)
 
 
 def test_unknown_network_or_exporter_writes_nothing(tmp_path):

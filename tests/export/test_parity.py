@@ -2,15 +2,14 @@
 
 import json
 
-import numpy as np
 import pytest
 
 import triptych
 from triptych.cli import main
 from triptych.common import spec as S
 from triptych.export.ort import ProviderError, cuda_loads, make_session
-from triptych.export.training_parity import training_parity
 from triptych.testing import assert_parity
+from triptych.verify.training import training_parity
 
 CONV_BN = S.single(
     S.Network(
@@ -33,23 +32,32 @@ def test_parity_matrix_all_levels_pass_on_gan(tmp_path):
     )
     assert report, str(report)
     fws = report.frameworks
-    levels = {c.level for c in report.checks}
-    assert levels == {1, 2, 3}
+    assert {c.level for c in report.checks} == {1, 2, 3, 4}
     # 2 networks x 2 batches: L1 + L2 per framework, native + ONNX per pair
     n_pairs = len(fws) * (len(fws) - 1) // 2
-    assert len(report.checks) == 2 * 2 * (2 * len(fws) + 2 * n_pairs)
-    assert all(c.comparison.max_abs <= 1e-5 for c in report.checks)
+    assert len([c for c in report.checks if c.level < 4]) == 2 * 2 * (2 * len(fws) + 2 * n_pairs)
+    # level 4 per pair: the loss per step, the final weights, BN statistics (both nets have BN)
+    assert len(report.level(4)) == 3 * n_pairs
+    assert all(c.max_abs <= 1e-5 for c in report.checks if c.level < 4)
+    kinds = {(c.a.kind, c.b.kind) for c in report.level(1)}
+    assert kinds == {("native", "ort")}
+    assert all(c.b.file and c.b.provider == "CPUExecutionProvider" for c in report.level(1))
     assert report.training and report.providers
     assert json.loads(json.dumps(report.to_dict()))["passed"] is True
 
 
 def test_training_parity_20_sgd_steps_conv_bn():
     _need_two()
-    result = training_parity(CONV_BN, triptych.frameworks(), steps=20, lr=0.1, batch=16)
+    result, checks = training_parity(CONV_BN, triptych.frameworks(), steps=20, lr=0.1, batch=16)
     assert result.loss == "cross_entropy" and len(result.losses[result.frameworks[0]]) == 20
-    for pair, p in result.pairs.items():
-        assert p["max_rel_loss"] <= 1e-4, pair
-        assert np.isfinite(p["final_weights_max_abs"])
+    for c in checks:
+        assert c.level == 4 and c.a.kind == "train"
+        if c.network == "loss":
+            assert c.passed and c.max_rel <= 1e-4, c.pair
+        if c.network == "weights":
+            assert c.passed and c.max_abs <= 1e-5, c.pair
+        if c.network == "bn_stats":  # gates only between frameworks with one estimator
+            assert c.gating == ("mxnet" not in (c.a.framework, c.b.framework))
     losses = result.losses[result.frameworks[0]]
     assert losses[-1] < losses[0]  # it did learn
 

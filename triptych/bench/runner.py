@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from triptych.bench.cell import Cell
+from triptych.info import collect
 
 CELL_TIMEOUT_S = 300
 
@@ -53,8 +54,6 @@ def run_one(cell: Cell, timeout: float = CELL_TIMEOUT_S) -> dict[str, Any]:
 
 
 def environment(threads: int, peak: float) -> dict[str, Any]:
-    from triptych.commands.info import collect
-
     facts = collect(measure_peak=False)
     facts.update(threads=threads, matmul_peak_gflops=peak, platform=platform.platform())
     return facts

@@ -16,9 +16,13 @@ from typing import Any
 import numpy as np
 
 from triptych.bench.cell import Cell
+from triptych.common import zoo
+from triptych.common.recipe import Optimizer
+from triptych.export.ort import make_session
+from triptych.model import Model, create
 
 
-def _limit_threads(n: int) -> None:
+def limit_threads(n: int) -> None:
     for var in (
         "OMP_NUM_THREADS",
         "MKL_NUM_THREADS",
@@ -29,64 +33,16 @@ def _limit_threads(n: int) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def _tuned_infer(model: Any, x: np.ndarray) -> Callable[[], Any]:
-    """Each framework's recommended inference speed options on the main chain."""
-    chain = [model.native(n) for n in model.spec.main_chain]
-    fw = model.framework
-    if fw == "torch":
-        import torch
-
-        mods = [
-            m.eval().to(memory_format=torch.channels_last) if x.ndim == 4 else m.eval()
-            for m in chain
-        ]
-        t = torch.from_numpy(x)
-        if t.ndim == 4:
-            t = t.contiguous(memory_format=torch.channels_last)
-
-        def run() -> Any:
-            with torch.inference_mode():
-                h = t
-                for m in mods:
-                    h = m(h)
-                return h.numpy()
-
-        return run
-    if fw == "tensorflow":
-        import tensorflow as tf
-
-        from triptych.frameworks.tensorflow.build import to_native_input
-
-        @tf.function(jit_compile=True)
-        def chain_fn(h: Any) -> Any:
-            for m in chain:
-                h = m(h, training=False)
-            return h
-
-        xin = tf.constant(to_native_input(x))
-        return lambda: chain_fn(xin).numpy()
-    from triptych.frameworks.mxnet.compat import mx
-
-    for block in chain:
-        block.hybridize(static_alloc=True, static_shape=True)
-    data = mx.nd.array(x)
-
-    def run_mx() -> Any:
-        h = data
-        for block in chain:
-            h = block(h)
-        return h.asnumpy()
-
-    return run_mx
+def _tuned_infer(model: Model, x: np.ndarray) -> Callable[[], Any]:
+    """The framework's recommended inference speed options on the main chain."""
+    return model.backend.fast_infer(model.built_chain(), x)
 
 
-def _ort_fn(model: Any, x: np.ndarray, cell: Cell, tmp: str) -> Callable[[], Any]:
-    from triptych.export.ort import make_session
-
+def _ort_fn(model: Model, x: np.ndarray, cell: Cell, tmp: str) -> Callable[[], Any]:
     paths = model.export_onnx(
         tmp,
         networks=model.spec.main_chain,
-        exporter="torchscript" if model.framework == "torch" else None,
+        exporter=model.backend.fast_exporter,
     )
     sessions = [
         make_session(
@@ -108,14 +64,12 @@ def _ort_fn(model: Any, x: np.ndarray, cell: Cell, tmp: str) -> Callable[[], Any
     return run
 
 
-def _train_fn(model: Any, x: np.ndarray, cell: Cell) -> Callable[[], Any]:
-    from triptych.common.recipe import Optimizer
-
+def _train_fn(model: Model, x: np.ndarray, cell: Cell) -> Callable[[], Any]:
     target = np.random.default_rng(1).random(
         (cell.batch, *model.spec.output_shape), dtype=np.float32
     )
     step = model.backend.train.make_trainer(
-        [model._built[n] for n in model.spec.main_chain],
+        model.built_chain(),
         "mse",
         Optimizer("adam", 1e-4),
         tuned=cell.variant == "tuned",
@@ -124,12 +78,9 @@ def _train_fn(model: Any, x: np.ndarray, cell: Cell) -> Callable[[], Any]:
 
 
 def run_cell(cell: Cell) -> dict[str, Any]:
-    _limit_threads(cell.threads)
-    import triptych
-    from triptych.common import zoo
-
+    limit_threads(cell.threads)
     spec = zoo.create_spec(cell.model)
-    model = triptych.create(spec, framework=cell.framework, seed=0)
+    model = create(spec, framework=cell.framework, seed=0)
     model.backend.set_threads(cell.threads)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((cell.batch, *spec.input_shape)).astype(np.float32)

@@ -16,39 +16,45 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rich.progress import Progress
 
-def _csv(kind: type) -> Any:
-    return lambda text: [kind(v) for v in text.split(",") if v.strip()]
+from triptych.bench.cell import MODES, VARIANTS, expand, load_suite
+from triptych.bench.report import write_all
+from triptych.bench.runner import environment, run_cells
+from triptych.commands import options
+from triptych.common import machine, zoo
+from triptych.common.console import console
+from triptych.frameworks.base import available, resolve
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("bench", help="cross-framework benchmarks", description=__doc__)
     p.add_argument("models", nargs="*", help="zoo models (default: all)")
-    p.add_argument(
-        "-f",
-        "--framework",
-        action="append",
-        dest="frameworks",
-        metavar="FW",
-        help="framework (repeatable; default every installed one)",
-    )
+    options.add_frameworks_option(p)
     p.add_argument(
         "--mode",
-        type=_csv(str),
-        default=["train", "infer", "ort"],
+        type=options.comma_choices("--mode", MODES),
+        default=MODES,
         help="train,infer,ort (default all)",
     )
     p.add_argument(
-        "--batch", type=_csv(int), default=[1, 8, 64, 256], help="batch sizes (default 1,8,64,256)"
+        "--batch",
+        type=options.comma_ints("--batch"),
+        default=(1, 8, 64, 256),
+        help="batch sizes (default 1,8,64,256)",
     )
     p.add_argument(
         "--variant",
-        type=_csv(str),
-        default=["default", "tuned"],
+        type=options.comma_choices("--variant", VARIANTS),
+        default=VARIANTS,
         help="default,tuned (default both)",
     )
-    p.add_argument("--threads", type=int, default=2, help="threads per cell (default 2)")
-    p.add_argument("--repeats", type=int, default=20, help="timed repeats (default 20)")
+    p.add_argument(
+        "--threads", type=options.positive_int("--threads"), default=2, help="threads (default 2)"
+    )
+    p.add_argument(
+        "--repeats", type=options.positive_int("--repeats"), default=20, help="repeats (default 20)"
+    )
     p.add_argument("--suite", help="a suite JSON file (overrides the options above)")
     p.add_argument("--no-overhead", action="store_true", help="skip the harness overhead")
     p.add_argument("--out", default="benchmarks/results", help="output directory")
@@ -56,16 +62,6 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.progress import Progress
-
-    import triptych
-    from triptych.bench.cell import expand, load_suite
-    from triptych.bench.report import write_all
-    from triptych.bench.runner import environment, run_cells
-    from triptych.common import machine, zoo
-    from triptych.frameworks.base import resolve
-    from triptych.report.console import console
-
     if args.suite:
         s = load_suite(args.suite)
         models, fws = s["models"], [resolve(f) for f in s["frameworks"]]
@@ -73,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         threads, repeats = s["threads"], s["repeats"]
     else:
         models = args.models or zoo.names()
-        fws = [resolve(f) for f in args.frameworks] if args.frameworks else triptych.frameworks()
+        fws = args.frameworks or available()
         modes, batches, variants = args.mode, args.batch, args.variant
         threads, repeats = args.threads, args.repeats
     for m in models:

@@ -28,10 +28,10 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
+    from triptych.common.console import console
     from triptych.common.weights import load_weights
     from triptych.export.onnx_export import load_checked, metadata
     from triptych.model import Model, resolve_spec
-    from triptych.report.console import console
 
     if str(args.model).endswith(".safetensors"):
         spec, weights, _ = load_weights(args.model)

@@ -3,46 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import platform
+import json
 from typing import Any
 
 from rich.table import Table
 
-from triptych.report.console import console as make_console
-
-
-def collect(measure_peak: bool = True) -> dict[str, Any]:
-    """Everything `info` shows, as a dict (also recorded in run results)."""
-    import numpy as np
-    import onnx
-    import onnxruntime as ort
-
-    import triptych
-    from triptych.common import machine
-    from triptych.export.ort import cuda_loads
-    from triptych.frameworks.base import FRAMEWORKS, get_backend, unavailable_reason
-
-    fws = {}
-    for name, fw in FRAMEWORKS.items():
-        reason = unavailable_reason(name)
-        fws[name] = (
-            {"available": False, "reason": reason}
-            if reason
-            else {"available": True, "version": get_backend(name).version(), "display": fw.display}
-        )
-    return {
-        "triptych": triptych.__version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "onnx": onnx.__version__,
-        "onnxruntime": ort.__version__,
-        "ort_available_providers": ort.get_available_providers(),
-        "ort_cuda_loads": cuda_loads(),
-        "frameworks": fws,
-        "cpu": machine.cpu_name(),
-        "cores": machine.cpu_count(),
-        "matmul_peak_gflops": machine.matmul_peak_gflops() if measure_peak else None,
-    }
+from triptych.common.console import console as make_console
+from triptych.common.weights import write_text_atomic
+from triptych.info import collect
 
 
 def add_parser(sub: Any) -> None:
@@ -55,8 +23,6 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
     facts = collect(measure_peak=not args.no_peak)
     console = make_console()
     t = Table(title="triptych info")
@@ -73,8 +39,6 @@ def run(args: argparse.Namespace) -> int:
         t.add_row("fp32 matmul peak", f"{facts['matmul_peak_gflops']:.1f} GFLOP/s (numpy, 1024²)")
     console.print(t)
     if args.json:
-        from triptych.common.weights import write_text_atomic
-
         text = json.dumps(facts, indent=2)
         write_text_atomic(args.json, text)
     return 0

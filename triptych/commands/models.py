@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
-from triptych.report.console import console as make_console
+from triptych.common.console import console as make_console
 
 
 def add_parser(sub: Any) -> None:

@@ -75,7 +75,6 @@ def save_weights(
     """Validate and write ``weights`` as safetensors (atomically) with the spec in metadata."""
     from safetensors.numpy import save_file
 
-
     check_weights(spec, weights)
     tensors = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}
     meta = {

@@ -7,32 +7,11 @@ own keyword arguments and returns a `ModelSpec`; each entry carries its default 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 from triptych.common import spec as S
-from triptych.common.recipe import Recipe
+from triptych.common import zoo_models  # noqa: F401  (its factories register themselves)
+from triptych.common.zoo_registry import _ZOO, DIGITS_SHAPE, ZooEntry, register
 
-DIGITS_SHAPE = (1, 8, 8)
-
-
-@dataclass(frozen=True)
-class ZooEntry:
-    name: str
-    factory: Callable[..., S.ModelSpec]
-    description: str
-    recipe: Recipe
-
-
-_ZOO: dict[str, ZooEntry] = {}
-
-
-def register(name: str, description: str, recipe: Recipe | None = None) -> Callable:
-    def wrap(factory: Callable[..., S.ModelSpec]) -> Callable[..., S.ModelSpec]:
-        _ZOO[name] = ZooEntry(name, factory, description, recipe or Recipe())
-        return factory
-
-    return wrap
+__all__ = ["DIGITS_SHAPE", "ZooEntry", "create_spec", "entry", "names", "register"]
 
 
 def names() -> list[str]:
@@ -48,7 +27,3 @@ def entry(name: str) -> ZooEntry:
 def create_spec(name: str, **kwargs: object) -> S.ModelSpec:
     """The spec of zoo model ``name``; unknown keyword arguments raise `TypeError`."""
     return entry(name).factory(**kwargs)
-
-
-# the factories register themselves on import; at the end because they import `register`
-from triptych.common import zoo_models  # noqa: E402, F401

@@ -1,13 +1,13 @@
 """The zoo's model factories: each registers its spec factory and default recipe.
 
-Imported by `triptych.common.zoo`, which owns the registry.
+Imported by `triptych.common.zoo`; the registry is `triptych.common.zoo_registry`.
 """
 
 from __future__ import annotations
 
 from triptych.common import spec as S
 from triptych.common.recipe import Optimizer, Recipe
-from triptych.common.zoo import DIGITS_SHAPE, register
+from triptych.common.zoo_registry import DIGITS_SHAPE, register
 
 
 def _flat(shape: tuple[int, ...]) -> int:

@@ -43,7 +43,7 @@ def export_network(
     net = model.spec.networks[network]
     try:
         raw, exporter_name = model.backend.export.export_network(
-            model._built[network], int(opset), exporter
+            model.built(network), int(opset), exporter
         )
     except ValueError:
         raise

@@ -17,6 +17,7 @@ import onnx
 from onnx import helper, shape_inference, version_converter
 
 from triptych.common import spec as S
+from triptych.common.version import __version__
 
 BATCH = "batch"
 #: networks whose final Dense output is a score (pre-sigmoid/softmax), named ``logits``
@@ -66,8 +67,6 @@ def finalize(
     opset: int,
 ) -> onnx.ModelProto:
     """Apply the steps in the module docstring; raises `ExportError` naming what failed."""
-    from triptych import __version__
-
     graph = model.graph
     init_names = {i.name for i in graph.initializer}
     real_inputs = [i for i in graph.input if i.name not in init_names]

@@ -1,20 +1,35 @@
 """The protocol every framework backend implements, and the registry of backends.
 
-Backends live in ``triptych.frameworks.<name>`` and are imported only when asked for, so
-``import triptych`` never imports torch, tensorflow or mxnet.
+A backend is a package with five modules of the same names in every framework (read them
+side by side): ``build`` (spec -> native network, canonical <-> native weights, forward),
+``train`` (supervised, generator and discriminator steps), ``export`` (native -> ONNX),
+``runtime`` (version, threads, the Dropout RNG, BatchNorm's running-variance estimator,
+the fast exporter) and ``speed`` (numpy -> native tensor, the recommended fast inference
+path, a minimal hand-written train step for the harness-overhead measurement).
+`PackageBackend` adapts such a package into one `Backend`; nothing imports torch,
+tensorflow or mxnet until a backend is first asked for.
+
+Third-party backends register a `FrameworkInfo` under the entry-point group
+``triptych.frameworks`` (``name = "package.module:INFO"``), e.g. a JAX/Flax backend; the
+built-in ones are listed in `BUILTIN`.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
+from importlib.metadata import entry_points
 from types import ModuleType
 from typing import Any, Protocol
 
 import numpy as np
 
 from triptych.common.spec import Network
+
+ENTRY_POINT_GROUP = "triptych.frameworks"
 
 
 class FrameworkUnavailable(ImportError):
@@ -23,22 +38,49 @@ class FrameworkUnavailable(ImportError):
 
 @dataclass(frozen=True)
 class FrameworkInfo:
-    """Static facts about a framework: its canonical name, aliases, import and pip extra."""
+    """Static facts about a framework: its canonical name, aliases, the module that tells
+    whether it is installed, the pip extra, a display name and the backend package."""
 
     name: str
     aliases: tuple[str, ...]
     import_name: str
     extra: str
     display: str
+    package: str
 
 
-FRAMEWORKS: dict[str, FrameworkInfo] = {
-    "torch": FrameworkInfo("torch", ("pt", "pytorch"), "torch", "torch", "PyTorch"),
-    "tensorflow": FrameworkInfo(
-        "tensorflow", ("tf", "keras"), "tensorflow", "tensorflow", "TensorFlow/Keras"
+BUILTIN: tuple[FrameworkInfo, ...] = (
+    FrameworkInfo(
+        "torch", ("pt", "pytorch"), "torch", "torch", "PyTorch", "triptych.frameworks.torch"
     ),
-    "mxnet": FrameworkInfo("mxnet", ("mx", "gluon"), "mxnet", "mxnet", "MXNet/Gluon"),
-}
+    FrameworkInfo(
+        "tensorflow",
+        ("tf", "keras"),
+        "tensorflow",
+        "tensorflow",
+        "TensorFlow/Keras",
+        "triptych.frameworks.tensorflow",
+    ),
+    FrameworkInfo(
+        "mxnet", ("mx", "gluon"), "mxnet", "mxnet", "MXNet/Gluon", "triptych.frameworks.mxnet"
+    ),
+)
+
+
+def _discover() -> dict[str, FrameworkInfo]:
+    """Built-in frameworks, then those registered by other packages' entry points."""
+    found = {info.name: info for info in BUILTIN}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            info = ep.load()
+        except Exception:  # a broken plugin must not take the built-in backends down
+            continue
+        if isinstance(info, FrameworkInfo) and info.name not in found:
+            found[info.name] = info
+    return found
+
+
+FRAMEWORKS: dict[str, FrameworkInfo] = _discover()
 
 
 class Built(Protocol):
@@ -49,23 +91,104 @@ class Built(Protocol):
 
 
 class Backend(Protocol):
-    """What `triptych.Model` needs from a framework. Arrays in and out are numpy, NCHW."""
+    """What triptych needs from a framework. Arrays in and out are numpy, NCHW."""
 
     name: str
+    info: FrameworkInfo
     bn_running_var: str  # "unbiased" (PyTorch's rule) or "biased"
+    fast_exporter: str | None  # the exporter to use where export time matters
 
     def version(self) -> str: ...
     def set_threads(self, n: int) -> None: ...
+    def seed_rng(self, built: list[Built], seed: int) -> None: ...  # Dropout masks
     def build(self, network: Network) -> Built: ...
     def set_weights(self, built: Built, weights: dict[str, np.ndarray]) -> None: ...
     def get_weights(self, built: Built) -> dict[str, np.ndarray]: ...
     def forward(self, built: Built, x: np.ndarray, training: bool = False) -> np.ndarray: ...
     def count_params(self, built: Built) -> int: ...
-    def seed_rng(self, built: list[Built], seed: int) -> None: ...  # Dropout masks
+    def to_native(self, x: np.ndarray) -> Any: ...
+    def fast_infer(self, chain: list[Built], x: np.ndarray) -> Callable[[], np.ndarray]: ...
+    def plain_train_step(
+        self, chain: list[Built], x: np.ndarray, target: np.ndarray, lr: float = 1e-4
+    ) -> Callable[[], Any]: ...
     @property
     def train(self) -> ModuleType: ...  # make_trainer, make_generator_step, ...
     @property
     def export(self) -> ModuleType: ...  # export_network(built, opset, exporter)
+
+
+class PackageBackend:
+    """The one adapter from a backend package (build/train/export/runtime/speed) to
+    `Backend`. ``runtime`` and ``build`` are imported at construction (that imports the
+    framework); ``train``, ``export`` and ``speed`` when first used."""
+
+    def __init__(self, info: FrameworkInfo) -> None:
+        self.info = info
+        self.name = info.name
+        self._runtime = self._module("runtime")
+        self._build = self._module("build")
+        self.bn_running_var: str = self._runtime.BN_RUNNING_VAR
+        self.fast_exporter: str | None = self._runtime.FAST_EXPORTER
+
+    def __repr__(self) -> str:
+        return f"<{self.info.display} backend ({self.info.package})>"
+
+    def _module(self, name: str) -> ModuleType:
+        return importlib.import_module(f"{self.info.package}.{name}")
+
+    # runtime
+    def version(self) -> str:
+        return self._runtime.version()
+
+    def set_threads(self, n: int) -> None:
+        self._runtime.set_threads(n)
+
+    def seed_rng(self, built: list[Built], seed: int) -> None:
+        self._runtime.seed_rng(built, seed)
+
+    # build
+    def build(self, network: Network) -> Built:
+        return self._build.build_network(network)
+
+    def set_weights(self, built: Built, weights: dict[str, np.ndarray]) -> None:
+        self._build.set_weights(built, weights)
+
+    def get_weights(self, built: Built) -> dict[str, np.ndarray]:
+        return self._build.get_weights(built)
+
+    def forward(self, built: Built, x: np.ndarray, training: bool = False) -> np.ndarray:
+        return self._build.forward(built, x, training)
+
+    def count_params(self, built: Built) -> int:
+        return self._build.count_params(built)
+
+    # speed (benchmarks)
+    def to_native(self, x: np.ndarray) -> Any:
+        return self.speed.to_native(x)
+
+    def fast_infer(self, chain: list[Built], x: np.ndarray) -> Callable[[], np.ndarray]:
+        return self.speed.fast_infer(chain, x)
+
+    def plain_train_step(
+        self, chain: list[Built], x: np.ndarray, target: np.ndarray, lr: float = 1e-4
+    ) -> Callable[[], Any]:
+        return self.speed.plain_train_step(chain, x, target, lr)
+
+    # lazily imported modules
+    @cached_property
+    def train(self) -> ModuleType:
+        """The ``train`` module: make_trainer, make_generator_step, make_discriminator_step."""
+        return self._module("train")
+
+    @cached_property
+    def export(self) -> ModuleType:
+        """The ``export`` module: export_network(built, opset, exporter)."""
+        return self._module("export")
+
+    @cached_property
+    def speed(self) -> ModuleType:
+        """The ``speed`` module: to_native, fast_infer, plain_train_step."""
+        return self._module("speed")
 
 
 def resolve(name: str) -> str:
@@ -79,7 +202,6 @@ def resolve(name: str) -> str:
 
 
 _BACKENDS: dict[str, Backend] = {}
-_FAILURES: dict[str, str] = {}
 
 
 def get_backend(name: str) -> Backend:
@@ -93,10 +215,8 @@ def get_backend(name: str) -> Backend:
             f"{info.display} is not installed; install it with pip install 'triptych[{info.extra}]'"
         )
     try:
-        module = importlib.import_module(f"triptych.frameworks.{fw}")
-        backend = module.BACKEND
+        backend = PackageBackend(info)
     except Exception as e:  # a broken install: say which and how to fix
-        _FAILURES[fw] = f"{type(e).__name__}: {e}"
         raise FrameworkUnavailable(
             f"{info.display} is installed but failed to import "
             f"({type(e).__name__}: {e}); reinstall with "
@@ -116,18 +236,24 @@ def unavailable_reason(name: str) -> str | None:
 
 
 def available() -> list[str]:
-    """Installed and importable frameworks, in the canonical order torch, tensorflow, mxnet."""
+    """Installed and importable frameworks, in registry order (torch, tensorflow, mxnet, ...)."""
     return [fw for fw in FRAMEWORKS if unavailable_reason(fw) is None]
 
 
-def select(requested: list[str] | None) -> tuple[list[str], dict[str, str]]:
-    """(usable frameworks in the order asked, absent ones -> why) for ``requested`` names or
-    aliases; None means every registered framework. Not-requested ones are absent too."""
-    names = [resolve(f) for f in requested] if requested else list(FRAMEWORKS)
-    absent = {}
-    for name in FRAMEWORKS:
-        if name not in names:
-            absent[name] = "not selected (--frameworks)"
-        elif (reason := unavailable_reason(name)) is not None:
-            absent[name] = reason
-    return [n for n in names if n not in absent], absent
+@dataclass(frozen=True)
+class Selection:
+    """The frameworks a command will use, in the order asked, and why the others are not
+    used: ``absent`` has the asked-for ones that cannot be used, ``unselected`` the rest."""
+
+    usable: list[str]
+    absent: dict[str, str]
+    unselected: list[str]
+
+
+def select(requested: list[str] | None) -> Selection:
+    """A `Selection` for ``requested`` names or aliases (None or empty: every registered
+    framework, the absent ones with their reason)."""
+    names = list(dict.fromkeys(resolve(f) for f in requested)) if requested else list(FRAMEWORKS)
+    absent = {n: r for n in names if (r := unavailable_reason(n)) is not None}
+    unselected = [n for n in FRAMEWORKS if n not in names]
+    return Selection([n for n in names if n not in absent], absent, unselected)

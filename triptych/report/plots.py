@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from triptych.common.weights import atomic_write
-
-if TYPE_CHECKING:
-    from triptych.export.training_parity import TrainingParity
+from triptych.verify.training import TrainingRun
 
 
-def plot_training_parity(result: TrainingParity, path: str | os.PathLike) -> Path:
+def plot_training_parity(result: TrainingRun, path: str | os.PathLike) -> Path:
     """Left: per-step loss per framework. Right: per-step relative loss difference per pair
     (log scale) with the pass bound."""
     import matplotlib
@@ -25,14 +22,15 @@ def plot_training_parity(result: TrainingParity, path: str | os.PathLike) -> Pat
     for fw, losses in result.losses.items():
         left.plot(steps, losses, marker="o", ms=3, label=fw)
     left.set(
-        title=f"{result.model}: {result.loss} loss, SGD lr {result.lr}, batch {result.batch}",
+        title=f"{result.model}: {result.loss} loss, {result.optimizer} lr {result.lr}, "
+        f"batch {result.batch}",
         xlabel="step",
         ylabel="loss",
     )
     left.legend()
-    for pair, p in result.pairs.items():
-        rel = [max(v, 1e-12) for v in p["per_step_rel"]]
-        right.semilogy(steps, rel, marker="o", ms=3, label=pair)
+    for a, b in result.pairs():
+        rel = [max(v, 1e-12) for v in result.per_step_rel(a, b)]
+        right.semilogy(steps, rel, marker="o", ms=3, label=f"{a} vs {b}")
     right.axhline(result.rtol, color="red", ls="--", label=f"bound {result.rtol:g}")
     right.set(
         title="relative loss difference per step",

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from triptych.common.compare import Comparison
+from triptych.common.compare import Comparison, compare_outputs
+from triptych.model import Model
+from triptych.verify.models import compare_models
 
 
 def assert_parity(
@@ -20,9 +22,11 @@ def assert_parity(
 ) -> Comparison:
     """Assert two Models (every network, same seeded inputs) or arrays agree; ``b`` is the
     reference. Raises AssertionError with the full table and every failure listed."""
-    import triptych
-
-    return triptych.compare(a, b, atol=atol, rtol=rtol, **kwargs).raise_if_failed()
+    if isinstance(a, Model) and isinstance(b, Model):
+        result = compare_models(a, b, atol=atol, rtol=rtol, **kwargs)
+    else:
+        result = compare_outputs(a, b, atol=atol, rtol=rtol, **kwargs)
+    return result.raise_if_failed()
 
 
 __all__ = ["assert_parity"]

@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from triptych.common import data as D
+from triptych.frameworks.base import available
+from triptych.model import create
+from triptych.model import load as load_model
 
 if TYPE_CHECKING:
     from triptych.model import Model
@@ -36,13 +39,11 @@ class FDScore:
 
 def load_or_train_classifier(cache: str | os.PathLike, framework: str | None = None) -> Model:
     """The cached feature classifier at ``cache``, trained first if it is not there."""
-    import triptych
-
     path = Path(cache)
-    fw = framework or triptych.frameworks()[0]
+    fw = framework or available()[0]
     if path.exists():
-        return triptych.load(path, framework=fw)
-    model = triptych.create("classifier", framework=fw, seed=0)
+        return load_model(path, framework=fw)
+    model = create("classifier", framework=fw, seed=0)
     model.fit(D.load_digits("unit"), progress=False)
     model.save(path)
     return model

@@ -10,7 +10,8 @@ import numpy as np
 
 from triptych.common import data as D
 from triptych.common.weights import atomic_write
-from triptych.report.grids import save_grid
+from triptych.model import create
+from triptych.training.grids import save_grid
 from triptych.training.history import History
 
 if TYPE_CHECKING:
@@ -110,13 +111,12 @@ def accuracy_trend(history: History, window: int = 100) -> dict[str, float]:
 
 def gan_summary(model: Model, history: History, out: Path, seed: int = 0) -> dict[str, Any]:
     """samples.png, d_accuracy.png, FD-digits of trained vs untrained generator, D trend."""
-    import triptych
     from triptych.training.fd import CLASSIFIER_FILE, fd_digits, load_or_train_classifier
 
     sample_grid(model, out / "samples.png")
     accuracy_plot(history, out / "d_accuracy.png", f"{model.spec.name} · {model.framework}")
     classifier = load_or_train_classifier(out / CLASSIFIER_FILE)
-    untrained = triptych.create(model.spec, framework=model.framework, seed=seed)
+    untrained = create(model.spec, framework=model.framework, seed=seed)
     trained_fd, untrained_fd = fd_digits(model, classifier), fd_digits(untrained, classifier)
     return {
         "fd_digits": trained_fd.fd,

@@ -56,7 +56,7 @@ class Trainer:
                 "(classifier) training only"
             )
         train = model.backend.train
-        built = model._built
+        built = model.built_networks()
         nets = model.spec.networks
         self.steps: dict[str, Any] = {}
         if recipe.kind == "supervised":
@@ -107,7 +107,7 @@ class Trainer:
         names = set(networks)
         keep = {}
         for name in names:
-            for k, v in self.model.backend.get_weights(self.model._built[name]).items():
+            for k, v in self.model.backend.get_weights(self.model.built(name)).items():
                 if k.endswith(BUFFERS):
                     keep[k] = v
         try:
@@ -116,7 +116,7 @@ class Trainer:
             if keep:
                 for name in names:
                     self.model.backend.set_weights(
-                        self.model._built[name],
+                        self.model.built(name),
                         {k: v for k, v in keep.items() if k.startswith(name + ".")},
                     )
 
@@ -201,7 +201,7 @@ def fit(
         history = History(r for r in History.load(out_dir) if r["step"] <= start)
     # Dropout masks come from the framework's own RNG: seeded here, so a run is repeatable
     # in its framework (not comparable across frameworks; a resumed run draws new masks)
-    model.backend.seed_rng(list(model._built.values()), seed * 1_000_003 + start)
+    model.backend.seed_rng(list(model.built_networks().values()), seed * 1_000_003 + start)
     stream = D.batches(data, recipe.batch, seed=seed)
     for _ in range(_batches_used(recipe, start)):
         next(stream)
@@ -245,7 +245,7 @@ class _Bar:
             TimeRemainingColumn,
         )
 
-        from triptych.report.console import console
+        from triptych.common.console import console
 
         self.progress = Progress(
             TextColumn("{task.description}"),

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 from triptych.common import data as D
 from triptych.common.recipe import Recipe
-from triptych.report.grids import save_grid
 from triptych.training.corrupt import apply_hole, corrupt, hole_mask
 from triptych.training.evaluate import EVAL_SEED
+from triptych.training.grids import save_grid
 
 if TYPE_CHECKING:
     from triptych.model import Model

@@ -25,6 +25,7 @@ import numpy as np
 from triptych.common import data as D
 from triptych.common.spec import Conv2d, ModelSpec
 from triptych.common.weights import WeightsError, load_weights
+from triptych.model import create
 
 if TYPE_CHECKING:
     from triptych.model import Model
@@ -137,9 +138,7 @@ def make_target_model(
 ) -> Model:
     """A classifier for the target task: head freshly initialised from ``seed``, backbone
     from ``init`` when given."""
-    import triptych
-
-    model = triptych.create(
+    model = create(
         "classifier",
         framework=framework,
         seed=seed,

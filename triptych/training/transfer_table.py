@@ -13,12 +13,13 @@ number of steps on the same k-per-class subset (drawn with the seed).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from triptych.common import data as D
+from triptych.model import create
 from triptych.training import transfer as T
 
 VARIANTS = ("scratch", "head", "most", "few", "none", "auto", "ae")
@@ -68,25 +69,68 @@ def variation_data(variation: str) -> tuple[D.Dataset, D.Dataset, D.Dataset, int
     raise ValueError(f"unknown variation {variation!r}; allowed: task, domain")
 
 
+@dataclass(frozen=True)
+class TransferCell:
+    """Target test accuracy of one (framework, variation, k, variant), one run per seed."""
+
+    framework: str
+    variation: str
+    k: int | None  # labels per class; None = every label
+    variant: str
+    runs: tuple[float, ...]
+
+    @property
+    def k_label(self) -> str:
+        return "all" if self.k is None else str(self.k)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.runs))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.runs))
+
+    @property
+    def label(self) -> str:
+        return f"{self.framework} {self.variation} k={self.k_label} {self.variant}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "mean": self.mean, "std": self.std}
+
+
+@dataclass
+class TransferTable:
+    """Every cell of the table and the configuration that produced it."""
+
+    config: TableConfig
+    cells: list[TransferCell] = field(default_factory=list)
+
+    def cell(self, framework: str, variation: str, k: int | None, variant: str) -> TransferCell:
+        for c in self.cells:
+            if (c.framework, c.variation, c.k, c.variant) == (framework, variation, k, variant):
+                return c
+        raise KeyError(f"no transfer cell {framework} {variation} k={k} {variant}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"config": asdict(self.config), "cells": [c.to_dict() for c in self.cells]}
+
+
 def run_table(
     frameworks: list[str],
     config: TableConfig = TableConfig(),
-    on_cell: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
-    """Every cell of the table; ``on_cell(label)`` after each (progress bars)."""
-    import triptych
-
+    on_cell: Callable[[TransferCell], None] | None = None,
+) -> TransferTable:
+    """Every cell of the table; ``on_cell(cell)`` after each (progress bars)."""
     train_all, _ = D.load_digits().split(0.2, seed=0)
-    results: dict[str, Any] = {"config": config.__dict__, "cells": {}}
+    table = TransferTable(config)
     for fw in frameworks:
-        ae = triptych.create("conv_autoencoder", framework=fw, seed=0)
+        ae = create("conv_autoencoder", framework=fw, seed=0)
         ae.fit(train_all, steps=config.ae_steps, progress=False)
         ae_weights = ae.get_weights()
         for variation in config.variations:
             source, target, test, n_classes = variation_data(variation)
-            src = triptych.create(
-                "classifier", framework=fw, seed=0, num_classes=len(source.classes)
-            )
+            src = create("classifier", framework=fw, seed=0, num_classes=len(source.classes))
             src.fit(source, steps=config.source_steps, progress=False)
             src_weights = src.get_weights()
             for k in config.ks:
@@ -99,56 +143,52 @@ def run_table(
                         policy = "none" if variant in ("scratch", "ae") else variant
                         T.fine_tune(model, data, policy, k or float("inf"), config.steps, seed)
                         accs.append(T.accuracy(model, test))
-                    key = f"{fw}|{variation}|{k or 'all'}|{variant}"
-                    results["cells"][key] = {
-                        "mean": float(np.mean(accs)),
-                        "std": float(np.std(accs)),
-                        "runs": accs,
-                    }
+                    cell = TransferCell(fw, variation, k, variant, tuple(accs))
+                    table.cells.append(cell)
                     if on_cell is not None:
-                        on_cell(key)
-    return results
+                        on_cell(cell)
+    return table
 
 
 def cell_count(frameworks: list[str], config: TableConfig) -> int:
     return len(frameworks) * len(config.variations) * len(config.ks) * len(config.variants)
 
 
-def markdown(results: dict[str, Any]) -> str:
+TITLES = {
+    "task": "same domain, different task: digits 0-4 -> 5-9",
+    "domain": "different domain, same task: digits -> inverted digits",
+}
+
+
+def markdown(table: TransferTable) -> str:
     """One table per (framework, variation): rows k, columns variants, mean ± std; the best
     transfer variant per row in bold, with its margin over scratch."""
-    cells = results["cells"]
-    keys = [k.split("|") for k in cells]
-    fws = list(dict.fromkeys(k[0] for k in keys))
-    variations = list(dict.fromkeys(k[1] for k in keys))
-    ks = list(dict.fromkeys(k[2] for k in keys))
-    variants = list(dict.fromkeys(k[3] for k in keys))
+    fws = list(dict.fromkeys(c.framework for c in table.cells))
+    variations = list(dict.fromkeys(c.variation for c in table.cells))
+    ks = list(dict.fromkeys(c.k for c in table.cells))
+    variants = list(dict.fromkeys(c.variant for c in table.cells))
     lines: list[str] = []
     for fw in fws:
         for variation in variations:
-            title = {
-                "task": "same domain, different task: digits 0-4 -> 5-9",
-                "domain": "different domain, same task: digits -> inverted digits",
-            }
             lines += [
-                f"### {fw}: {title.get(variation, variation)}",
+                f"### {fw}: {TITLES.get(variation, variation)}",
                 "",
                 "| k per class | " + " | ".join(variants) + " | best transfer vs scratch |",
                 "|---" * (len(variants) + 2) + "|",
             ]
             for k in ks:
-                row = {v: cells[f"{fw}|{variation}|{k}|{v}"] for v in variants}
+                row = {v: table.cell(fw, variation, k, v) for v in variants}
                 transfer = {v: c for v, c in row.items() if v != "scratch"}
-                best = max(transfer, key=lambda v: transfer[v]["mean"])
-                margin = transfer[best]["mean"] - row.get("scratch", {"mean": np.nan})["mean"]
+                best = max(transfer, key=lambda v: transfer[v].mean)
+                scratch = row["scratch"].mean if "scratch" in row else float("nan")
+                margin = transfer[best].mean - scratch
                 shown = [
-                    (
-                        f"**{c['mean']:.3f} ± {c['std']:.3f}**"
-                        if v == best
-                        else f"{c['mean']:.3f} ± {c['std']:.3f}"
-                    )
+                    f"**{c.mean:.3f} ± {c.std:.3f}**"
+                    if v == best
+                    else f"{c.mean:.3f} ± {c.std:.3f}"
                     for v, c in row.items()
                 ]
-                lines.append(f"| {k} | " + " | ".join(shown) + f" | {best} {margin:+.3f} |")
+                label = "all" if k is None else str(k)
+                lines.append(f"| {label} | " + " | ".join(shown) + f" | {best} {margin:+.3f} |")
             lines.append("")
     return "\n".join(lines)

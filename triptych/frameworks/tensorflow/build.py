@@ -11,13 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from triptych.common import spec as S
 from triptych.frameworks.tensorflow import layout
+from triptych.frameworks.tensorflow.compat import keras, tf
 
 
 class TorchStyleBatchNorm(keras.layers.BatchNormalization):

@@ -8,10 +8,10 @@
 from __future__ import annotations
 
 import onnx
-import tensorflow as tf
 import tf2onnx
 
 from triptych.frameworks.tensorflow.build import KerasBuilt
+from triptych.frameworks.tensorflow.compat import tf
 
 EXPORTERS = ("tf2onnx",)
 

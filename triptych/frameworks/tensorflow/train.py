@@ -8,12 +8,11 @@ from __future__ import annotations
 import io
 from dataclasses import replace
 
-import keras
 import numpy as np
-import tensorflow as tf
 
 from triptych.common.recipe import Frozen, LrMult, Optimizer, check_loss
 from triptych.frameworks.tensorflow.build import KerasBuilt, to_native_input
+from triptych.frameworks.tensorflow.compat import keras, tf
 
 
 def _optimizer(opt: Optimizer, variables: list[tf.Variable]) -> keras.optimizers.Optimizer:

@@ -1,23 +1,12 @@
-"""Native cross-framework checks: two `Model`s with the same spec, same inputs, every network."""
+"""Two `Model`s of the same spec compared natively: every network on the same probe batch
+(and optionally their canonical weights). What `triptych.compare(a, b)` does for models."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from triptych.common.compare import Comparison, compare_outputs
-from triptych.common.data import noise_stream
 from triptych.model import Model
-
-
-def probe_inputs(model: Model, batch: int = 4, seed: int = 0) -> dict[str, np.ndarray]:
-    """A seeded input batch per network: U[0, 1) for images, N(0, 1) for flat inputs."""
-    out = {}
-    for name, net in model.spec.networks.items():
-        rng = noise_stream(seed, f"probe/{name}")
-        shape = (batch, *net.input_shape)
-        x = rng.random(shape) if len(net.input_shape) == 3 else rng.standard_normal(shape)
-        out[name] = x.astype(np.float32)
-    return out
+from triptych.verify.inputs import probe_batch
+from triptych.verify.runners import NativeRunner
 
 
 def compare_models(
@@ -38,9 +27,11 @@ def compare_models(
         return Comparison(
             label, [], atol, rtol, [f"different specs ({a.spec.hash} vs {b.spec.hash})"]
         )
-    xs = probe_inputs(b, batch, seed)
-    out_a = {n: a.forward(x, n) for n, x in xs.items()}
-    out_b = {n: b.forward(x, n) for n, x in xs.items()}
+    out_a, out_b = {}, {}
+    for name, net in b.spec.networks.items():
+        x = probe_batch(net.input_shape, batch, seed, name)
+        out_a[name] = NativeRunner(a, name).run(x)
+        out_b[name] = NativeRunner(b, name).run(x)
     if weights:
         out_a.update({f"w:{k}": v for k, v in a.get_weights().items()})
         out_b.update({f"w:{k}": v for k, v in b.get_weights().items()})

@@ -1,0 +1,27 @@
+"""MXNet/Gluon runtime facts: version, threads, the RNG behind Dropout, BatchNorm's
+estimator. Importing it imports mxnet after its cures (`compat`)."""
+
+from __future__ import annotations
+
+import ctypes
+
+from triptych.frameworks.mxnet.compat import mx
+
+#: Gluon tracks the biased batch variance; PyTorch the unbiased one (n/(n-1) ×)
+BN_RUNNING_VAR = "biased"
+#: exporter to use where export time matters (benchmarks): mx2onnx, the only one
+FAST_EXPORTER: str | None = None
+
+
+def version() -> str:
+    return mx.__version__
+
+
+def set_threads(n: int) -> None:
+    """OpenMP threads of MXNet's operators (``MXSetNumOMPThreads``)."""
+    mx.base.check_call(mx.base._LIB.MXSetNumOMPThreads(ctypes.c_int(int(n))))
+
+
+def seed_rng(built: list, seed: int) -> None:
+    """Seed MXNet's RNG that draws Dropout masks (``mx.random.seed``)."""
+    mx.random.seed(int(seed) % (1 << 31))

@@ -1,0 +1,56 @@
+"""What the benchmarks need from MXNet/Gluon: numpy -> NDArray, the recommended fast
+inference path (``hybridize(static_alloc, static_shape)``) and a minimal hand-written train
+step (the yardstick of triptych's own step in the harness-overhead measurement)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from triptych.frameworks.mxnet.build import GluonBuilt
+from triptych.frameworks.mxnet.compat import mx
+
+
+def to_native(x: np.ndarray) -> Any:
+    """A canonical NCHW (or flat) float32 batch as an ``mx.nd.NDArray`` on the CPU."""
+    return mx.nd.array(np.asarray(x, dtype=np.float32), dtype="float32")
+
+
+def fast_infer(chain: list[GluonBuilt], x: np.ndarray) -> Callable[[], np.ndarray]:
+    """Eval-mode forward of ``chain`` on ``x`` with static hybridized graphs."""
+    blocks = [b.native for b in chain]
+    for block in blocks:
+        block.hybridize(static_alloc=True, static_shape=True)
+    data = to_native(x)
+
+    def run() -> np.ndarray:
+        h = data
+        for block in blocks:
+            h = block(h)
+        return h.asnumpy()
+
+    return run
+
+
+def plain_train_step(
+    chain: list[GluonBuilt], x: np.ndarray, target: np.ndarray, lr: float = 1e-4
+) -> Callable[[], Any]:
+    """The textbook loop: ``autograd.record``, Adam(lr, eps 1e-8) Trainer, MSE."""
+    blocks = [b.native for b in chain]
+    params = [p for b in blocks for p in b.collect_params().values() if p.grad_req != "null"]
+    trainer = mx.gluon.Trainer(params, "adam", {"learning_rate": lr, "epsilon": 1e-8})
+    xt, tt = to_native(x), to_native(target)
+
+    def step() -> Any:
+        with mx.autograd.record():
+            h = xt
+            for b in blocks:
+                h = b(h)
+            loss = mx.nd.mean(mx.nd.square(h - tt))
+        loss.backward()
+        trainer.step(1)
+        return float(loss.asscalar())
+
+    return step

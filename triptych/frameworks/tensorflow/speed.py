@@ -1,0 +1,54 @@
+"""What the benchmarks need from TensorFlow/Keras: numpy -> tensor (NHWC inside), the
+recommended fast inference path (XLA ``jit_compile``) and a minimal hand-written train step
+(the yardstick of triptych's own step in the harness-overhead measurement)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from triptych.frameworks.tensorflow.build import KerasBuilt, to_native_input
+from triptych.frameworks.tensorflow.compat import keras, tf
+
+
+def to_native(x: np.ndarray) -> tf.Tensor:
+    """A canonical NCHW (or flat) float32 batch as a tensor in Keras's NHWC layout."""
+    return tf.constant(to_native_input(np.asarray(x, dtype=np.float32)))
+
+
+def fast_infer(chain: list[KerasBuilt], x: np.ndarray) -> Callable[[], np.ndarray]:
+    """Eval-mode forward of ``chain`` on ``x`` as one XLA-compiled ``tf.function``."""
+    models = [b.native for b in chain]
+
+    @tf.function(jit_compile=True)
+    def chain_fn(h: Any) -> Any:
+        for m in models:
+            h = m(h, training=False)
+        return h
+
+    xin = to_native(x)
+    return lambda: chain_fn(xin).numpy()
+
+
+def plain_train_step(
+    chain: list[KerasBuilt], x: np.ndarray, target: np.ndarray, lr: float = 1e-4
+) -> Callable[[], Any]:
+    """The textbook loop: GradientTape in a ``tf.function``, Adam(lr, eps 1e-8), MSE."""
+    models = [b.native for b in chain]
+    variables = [v for m in models for v in m.trainable_variables]
+    opt = keras.optimizers.Adam(lr, epsilon=1e-8)
+    xt, tt = to_native(x), to_native(target)
+
+    @tf.function
+    def step() -> Any:
+        with tf.GradientTape() as tape:
+            h = xt
+            for m in models:
+                h = m(h, training=True)
+            loss = tf.reduce_mean(tf.square(h - tt))
+        opt.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+        return loss
+
+    return lambda: float(step())

@@ -1,0 +1,96 @@
+"""Terminal tables (rich) of a `ParityReport`, rendered from its `Check` objects."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from triptych.verify.checks import Check, ParityReport
+
+
+def colour(value: float) -> str:
+    """An error magnitude coloured green (<= 1e-6), yellow (<= 1e-5) or red."""
+    style = "green" if value <= 1e-6 else "yellow" if value <= 1e-5 else "red"
+    return f"[{style}]{value:.2e}[/]"
+
+
+def _result(c: Check) -> str:
+    if c.passed:
+        return "[green]ok[/]"
+    return "[red]FAIL[/]" if c.gating else "[yellow]differs (reported apart)[/]"
+
+
+def checks_table(report: ParityReport) -> Table:
+    """One row per check of levels 1-3 (max |diff|, minimum rtol that passes)."""
+    t = Table(title=f"parity {report.model}: levels 1-3 (max |diff| per check)")
+    for col in ("level", "network", "batch", "a", "b", "max |diff|", "min rtol", "result"):
+        t.add_column(col, no_wrap=True)
+    for c in report.checks:
+        if c.level > 3:
+            continue
+        o = c.comparison.outputs[0] if c.comparison.outputs else None
+        t.add_row(
+            f"L{c.level}",
+            c.network,
+            str(c.batch),
+            c.a.label,
+            c.b.label,
+            colour(c.max_abs),
+            f"{o.min_rtol:.1e}" if o else "-",
+            _result(c),
+        )
+    return t
+
+
+def matrix_table(report: ParityReport) -> Table:
+    """framework × framework: worst max |diff| over networks and batches, native / ONNX."""
+    fws = report.frameworks
+    t = Table(title=f"{report.model}: cross-framework worst max |diff|, native / ONNX")
+    t.add_column("")
+    for fw in fws:
+        t.add_column(fw, no_wrap=True)
+    worst: dict[tuple[str | None, str | None, str], float] = {}
+    for c in report.level(3):
+        for key in (
+            (c.a.framework, c.b.framework, c.a.kind),
+            (c.b.framework, c.a.framework, c.a.kind),
+        ):
+            worst[key] = max(worst.get(key, 0.0), c.max_abs)
+    for a in fws:
+        cells = [
+            "·"
+            if a == b
+            else f"{colour(worst.get((a, b, 'native'), float('nan')))} / "
+            f"{colour(worst.get((a, b, 'ort'), float('nan')))}"
+            for b in fws
+        ]
+        t.add_row(a, *cells)
+    return t
+
+
+def training_table(report: ParityReport) -> Table:
+    """Level 4 per framework pair: loss per step (max relative difference, worst step),
+    final weights and BatchNorm statistics (max |diff|)."""
+    run = report.training
+    t = Table(
+        title=f"training parity: {run.steps} {run.optimizer} steps (lr {run.lr}, batch "
+        f"{run.batch}, {run.loss}), same weights, same batches"
+    )
+    for col in ("pair", "what", "max rel diff", "max |diff|", "worst at", "result"):
+        t.add_column(col, no_wrap=True)
+    for c in report.level(4):
+        o = max(c.comparison.outputs, key=lambda o: o.max_abs, default=None)
+        where = "-"
+        if o is not None and c.network == "loss":
+            rel = run.per_step_rel(c.a.framework, c.b.framework)
+            where = f"step {rel.index(max(rel)) + 1}"
+        elif o is not None:
+            where = o.name
+        t.add_row(
+            f"{c.a.framework} vs {c.b.framework}",
+            c.network + (f" ({c.note})" if c.note else ""),
+            f"{c.max_rel:.2e}",
+            f"{c.max_abs:.2e}",
+            where,
+            _result(c),
+        )
+    return t

@@ -1,0 +1,211 @@
+"""One training run as `triptych train` does it: the model's recipe (with overrides), the
+data split, fit with checkpoints, evaluation on the held-out part, pictures and
+``metrics.json`` in the run directory. The CLI only parses arguments and prints."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from triptych.common import data as D
+from triptych.common.recipe import Recipe
+from triptych.common.weights import load_weights, write_text_atomic
+from triptych.model import Model, default_recipe, resolve_spec
+from triptych.training import transfer as T
+from triptych.training.evaluate import evaluate
+from triptych.training.gan_pictures import gan_summary, sample_grid
+from triptych.training.history import History
+from triptych.training.loop import default_out_dir
+from triptych.training.pictures import reconstruction_pictures
+
+TEST_FRACTION = 0.2
+SPLIT_SEED = 0  # the train/test split never depends on the training seed
+
+
+@dataclass(frozen=True)
+class TransferOptions:
+    """Classifier-only options: class filter (``0-4``), backbone checkpoint, k labels per
+    class, freeze policy (head|most|few|none|auto) and ``LAYER=F`` lr multipliers."""
+
+    classes: str | None = None
+    init: str | None = None
+    labels_per_class: int | None = None
+    freeze: str | None = None
+    lr_mult: tuple[str, ...] | None = None
+
+    def any(self) -> bool:
+        return any(v is not None for v in self.__dict__.values())
+
+
+def load_split(source: str, scale: str) -> tuple[D.Dataset, D.Dataset]:
+    """(train, test) of ``source``: MNIST-5k's fixed stratified 4,000/1,000 split, an IDX
+    directory's shipped train/t10k split, otherwise the fixed 80/20 split."""
+    return D.load_train_test(source, scale, TEST_FRACTION, SPLIT_SEED)
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, default=float))
+
+
+def train(
+    model_source: str,
+    framework: str,
+    *,
+    data: str = "digits",
+    steps: int | None = None,
+    quick: bool = False,
+    seed: int = 0,
+    out: str | None = None,
+    resume: bool = False,
+    l1: float | None = None,
+    corruption: str | None = None,
+    transfer: TransferOptions | None = None,
+    progress: bool = True,
+) -> tuple[dict[str, Any], Path]:
+    """Train ``model_source`` (zoo name or spec .json) in ``framework``; returns the metrics
+    (also written to ``metrics.json``) and the run directory."""
+    spec = resolve_spec(model_source)
+    changes: dict[str, Any] = {}
+    if l1 is not None:
+        changes["l1"] = l1
+    if corruption is not None:
+        changes["corruption"] = corruption
+    recipe = default_recipe(spec).with_(**changes)
+    n_steps = steps or (recipe.quick_steps if quick else recipe.steps)
+    train_set, test_set = load_split(data, recipe.scale)
+    transfer = transfer or TransferOptions()
+    if recipe.kind == "supervised":
+        return _train_classifier(
+            framework, recipe, n_steps, train_set, test_set, seed, out, resume, transfer, progress
+        )
+    if transfer.any():
+        raise ValueError(
+            "--classes/--init/--labels-per-class/--freeze/--lr-mult apply to "
+            f"the classifier, not to {spec.name}"
+        )
+    if train_set.image_shape != spec.input_shape and recipe.kind != "adversarial":
+        raise ValueError(
+            f"{spec.name} takes images {spec.input_shape}, the data has "
+            f"{train_set.image_shape}; build the model for it (image_shape=...)"
+        )
+    model = Model(spec, framework, seed=seed)
+    run_dir = Path(out) if out else default_out_dir(model)
+    history = model.fit(
+        train_set,
+        steps=n_steps,
+        recipe=recipe,
+        progress=progress,
+        out_dir=run_dir,
+        resume=resume,
+        callback=_sampler(model, recipe, run_dir),
+    )
+    metrics = summarise(model, recipe, train_set, test_set, run_dir)
+    metrics.update(
+        steps=n_steps,
+        final_loss=history.last("loss", 20),
+        framework=model.framework,
+        seed=seed,
+        data=data,
+    )
+    write_json(run_dir / "metrics.json", metrics)
+    return metrics, run_dir
+
+
+def _train_classifier(
+    framework: str,
+    recipe: Recipe,
+    steps: int,
+    train_set: D.Dataset,
+    test_set: D.Dataset,
+    seed: int,
+    out: str | None,
+    resume: bool,
+    options: TransferOptions,
+    progress: bool,
+) -> tuple[dict[str, Any], Path]:
+    """Pretrain (``classes``) or transfer (``init``, ``freeze``, ``lr_mult``,
+    ``labels_per_class``) the classifier."""
+    if options.classes:
+        classes = T.class_range(options.classes)
+        train_set, test_set = train_set.filter_classes(classes), test_set.filter_classes(classes)
+    k = options.labels_per_class
+    if k is not None:
+        train_set = train_set.per_class(k, seed=seed)
+    model = T.make_target_model(
+        framework, len(train_set.classes), seed, options.init, image_shape=train_set.image_shape
+    )
+    policy = options.freeze or "none"
+    frozen = T.frozen_layers(model.spec, policy, k or float("inf"))
+    lr_mult = T.expand_lr_mult(model.spec, T.parse_lr_mult(list(options.lr_mult or ())))
+    run_dir = Path(out) if out else default_out_dir(model)
+    history = model.fit(
+        train_set,
+        steps=steps,
+        recipe=recipe.with_(batch=min(recipe.batch, len(train_set))),
+        progress=progress,
+        out_dir=run_dir,
+        frozen=frozen,
+        lr_mult=lr_mult,
+        resume=resume,
+    )
+    metrics = {
+        "test_accuracy": T.accuracy(model, test_set),
+        "classes": list(train_set.classes),
+        "train_examples": len(train_set),
+        "policy": T.resolve_policy(policy, k or 1e9),
+        "frozen_layers": len(frozen),
+        "init": options.init or "scratch",
+        "steps": steps,
+        "final_loss": history.last("loss", 10),
+        "framework": model.framework,
+        "seed": seed,
+    }
+    write_json(run_dir / "metrics.json", metrics)
+    return metrics, run_dir
+
+
+def _sampler(model: Model, recipe: Recipe, out: Path) -> Callable[[int, Any], None] | None:
+    """For GANs: a fixed-noise sample grid every ``recipe.checkpoint_every`` steps."""
+    if recipe.kind != "adversarial":
+        return None
+
+    def sample(step: int, _record: dict[str, Any]) -> None:
+        if step % recipe.checkpoint_every == 0:
+            sample_grid(model, out / "samples" / f"step{step:06d}.png")
+
+    return sample
+
+
+def summarise(
+    model: Model, recipe: Recipe, train_set: D.Dataset, test_set: D.Dataset, out: Path
+) -> dict[str, Any]:
+    """Evaluate and draw the pictures for the recipe's kind; returns the metrics."""
+    if recipe.kind == "reconstruction":
+        metrics = evaluate(model, test_set, recipe, train_set)
+        reconstruction_pictures(model, test_set, recipe, out)
+        return metrics
+    if recipe.kind == "supervised":
+        logits = model.predict(test_set.x)
+        return {"test_accuracy": float((logits.argmax(axis=1) == test_set.y).mean())}
+    return gan_summary(model, History.load(out), out, seed=model.seed)
+
+
+def evaluate_checkpoint(
+    checkpoint: str, framework: str | None = None, data: str = "digits", out: str | None = None
+) -> tuple[dict[str, Any], Path, Model]:
+    """The metrics of a checkpoint (or run directory) on the held-out 20 %, built in
+    ``framework`` (default: the one that trained it); pictures go to ``out``."""
+    path = Path(checkpoint)
+    if path.is_dir():
+        path = path / "checkpoint.safetensors"
+    spec, weights, meta = load_weights(path)
+    recipe = (
+        Recipe.from_dict(json.loads(meta["recipe"])) if "recipe" in meta else default_recipe(spec)
+    )
+    model = Model(spec, framework or meta["framework"], weights=weights)
+    train_set, test_set = load_split(data, recipe.scale)
+    metrics = summarise(model, recipe, train_set, test_set, Path(out) if out else path.parent)
+    return metrics, path, model
