@@ -17,7 +17,6 @@ layer is therefore bitwise unchanged by fine-tuning, its statistics included.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -206,6 +205,3 @@ def class_range(text: str) -> list[int]:
         raise ValueError(f"--classes: empty class filter {text!r}; give e.g. 0-4 or 5,7,9")
     return out
 
-
-def save_path(out: Path) -> Path:
-    return out / "checkpoint.safetensors"
