@@ -37,14 +37,30 @@ class FDScore:
         return {"fd_digits": self.fd, "mean_max_confidence": self.confidence}
 
 
-def load_or_train_classifier(cache: str | os.PathLike, framework: str | None = None) -> Model:
-    """The cached feature classifier at ``cache``, trained first if it is not there."""
+def load_or_train_classifier(
+    cache: str | os.PathLike,
+    framework: str | None = None,
+    real: D.Dataset | None = None,
+    steps: int | None = None,
+) -> Model:
+    """The cached feature classifier at ``cache``, trained first if it is not there (or if
+    the cached one takes another image shape): the zoo ``classifier`` at the shape of
+    ``real`` (labelled images in [0, 1]; default the bundled digits), its recipe's steps
+    unless ``steps`` is given."""
+    real = real if real is not None else D.load_digits("unit")
+    if real.y is None:
+        raise ValueError(f"{real.name}: FD needs a labelled data set to train its classifier")
     path = Path(cache)
     fw = framework or available()[0]
     if path.exists():
-        return load_model(path, framework=fw)
-    model = create("classifier", framework=fw, seed=0)
-    model.fit(D.load_digits("unit"), progress=False)
+        model = load_model(path, framework=fw)
+        if model.spec.input_shape == real.image_shape:
+            return model
+    model = create(
+        "classifier", framework=fw, seed=0, image_shape=real.image_shape,
+        num_classes=int(real.y.max()) + 1,
+    )  # fmt: skip
+    model.fit(real, steps=steps, progress=False)
     model.save(path)
     return model
 
@@ -79,11 +95,19 @@ def features(classifier: Model, images01: np.ndarray) -> tuple[np.ndarray, np.nd
     return feats, probs
 
 
-def fd_digits(generator: Model, classifier: Model, n: int = N_GENERATED, seed: int = 7) -> FDScore:
-    """FD-digits and confidence of ``generator``'s samples (tanh output, [-1, 1])."""
+def fd_digits(
+    generator: Model,
+    classifier: Model,
+    n: int = N_GENERATED,
+    seed: int = 7,
+    real: D.Dataset | None = None,
+) -> FDScore:
+    """FD and confidence of ``generator``'s samples (tanh output, [-1, 1]) against ``real``
+    images in [0, 1] (default the bundled digits: FD-digits; MNIST-5k: FD-MNIST)."""
     latent = generator.spec.networks["generator"].input_shape
     z = D.noise_stream(seed, "fd/z").standard_normal((n, *latent)).astype(np.float32)
     fake01 = (generator.predict(z, network="generator", batch_size=250) + 1.0) / 2.0
-    real_feats, _ = features(classifier, D.load_digits("unit").x)
+    real_x = (real if real is not None else D.load_digits("unit")).x
+    real_feats, _ = features(classifier, real_x)
     fake_feats, probs = features(classifier, np.clip(fake01, 0.0, 1.0).astype(np.float32))
     return FDScore(frechet_distance(real_feats, fake_feats), float(probs.max(axis=1).mean()))

@@ -11,6 +11,7 @@ import numpy as np
 from triptych.common import data as D
 from triptych.common.weights import atomic_write
 from triptych.model import create
+from triptych.training.fd import CLASSIFIER_FILE, fd_digits, load_or_train_classifier
 from triptych.training.grids import save_grid
 from triptych.training.history import History
 
@@ -109,15 +110,22 @@ def accuracy_trend(history: History, window: int = 100) -> dict[str, float]:
     return out
 
 
-def gan_summary(model: Model, history: History, out: Path, seed: int = 0) -> dict[str, Any]:
-    """samples.png, d_accuracy.png, FD-digits of trained vs untrained generator, D trend."""
-    from triptych.training.fd import CLASSIFIER_FILE, fd_digits, load_or_train_classifier
-
+def gan_summary(
+    model: Model,
+    history: History,
+    out: Path,
+    seed: int = 0,
+    real: D.Dataset | None = None,
+    classifier_steps: int | None = None,
+) -> dict[str, Any]:
+    """samples.png, d_accuracy.png, FD of trained vs untrained generator against ``real``
+    (labelled images in [0, 1]; default the bundled digits), D trend."""
     sample_grid(model, out / "samples.png")
     accuracy_plot(history, out / "d_accuracy.png", f"{model.spec.name} · {model.framework}")
-    classifier = load_or_train_classifier(out / CLASSIFIER_FILE)
+    classifier = load_or_train_classifier(out / CLASSIFIER_FILE, real=real, steps=classifier_steps)
     untrained = create(model.spec, framework=model.framework, seed=seed)
-    trained_fd, untrained_fd = fd_digits(model, classifier), fd_digits(untrained, classifier)
+    trained_fd = fd_digits(model, classifier, real=real)
+    untrained_fd = fd_digits(untrained, classifier, real=real)
     return {
         "fd_digits": trained_fd.fd,
         "fd_digits_untrained": untrained_fd.fd,

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from triptych.common import data as D
+from triptych.common import zoo
 from triptych.common.recipe import Recipe
+from triptych.common.spec import ModelSpec
 from triptych.common.weights import load_weights, write_text_atomic
 from triptych.model import Model, default_recipe, resolve_spec
 from triptych.training import transfer as T
@@ -68,14 +70,16 @@ def train(
     """Train ``model_source`` (zoo name or spec .json) in ``framework``; returns the metrics
     (also written to ``metrics.json``) and the run directory."""
     spec = resolve_spec(model_source)
+    recipe = default_recipe(spec)
+    train_set, test_set = load_split(data, recipe.scale)
+    spec = fit_to_data(spec, model_source, train_set.image_shape)
     changes: dict[str, Any] = {}
     if l1 is not None:
         changes["l1"] = l1
     if corruption is not None:
         changes["corruption"] = corruption
-    recipe = default_recipe(spec).with_(**changes)
+    recipe = recipe.with_(**changes)
     n_steps = steps or (recipe.quick_steps if quick else recipe.steps)
-    train_set, test_set = load_split(data, recipe.scale)
     transfer = transfer or TransferOptions()
     if recipe.kind == "supervised":
         return _train_classifier(
@@ -85,11 +89,6 @@ def train(
         raise ValueError(
             "--classes/--init/--labels-per-class/--freeze/--lr-mult apply to "
             f"the classifier, not to {spec.name}"
-        )
-    if train_set.image_shape != spec.input_shape and recipe.kind != "adversarial":
-        raise ValueError(
-            f"{spec.name} takes images {spec.input_shape}, the data has "
-            f"{train_set.image_shape}; build the model for it (image_shape=...)"
         )
     model = Model(spec, framework, seed=seed)
     run_dir = Path(out) if out else default_out_dir(model)
@@ -102,7 +101,7 @@ def train(
         resume=resume,
         callback=_sampler(model, recipe, run_dir),
     )
-    metrics = summarise(model, recipe, train_set, test_set, run_dir)
+    metrics = summarise(model, recipe, train_set, test_set, run_dir, data, quick)
     metrics.update(
         steps=n_steps,
         final_loss=history.last("loss", 20),
@@ -179,10 +178,43 @@ def _sampler(model: Model, recipe: Recipe, out: Path) -> Callable[[int, Any], No
     return sample
 
 
+def fit_to_data(spec: ModelSpec, source: str, image_shape: tuple[int, ...]) -> ModelSpec:
+    """A zoo model rebuilt for the data's image shape (its factories take ``image_shape``);
+    a spec file must already match. `ValueError` naming both shapes otherwise."""
+    if _image_shape(spec) == tuple(image_shape):
+        return spec
+    if source in zoo.names():
+        try:
+            return zoo.create_spec(source, image_shape=tuple(image_shape))
+        except ValueError as e:
+            raise ValueError(
+                f"{spec.name} cannot take the data's images {tuple(image_shape)}: {e}"
+            ) from None
+    raise ValueError(
+        f"{spec.name} takes images {_image_shape(spec)}, the data has {tuple(image_shape)}; "
+        "build the spec for it"
+    )
+
+
+def _image_shape(spec: ModelSpec) -> tuple[int, ...]:
+    """The image shape a spec works on: its input, or a generator's output."""
+    if "discriminator" in spec.networks:
+        return spec.networks["discriminator"].input_shape
+    return spec.input_shape
+
+
 def summarise(
-    model: Model, recipe: Recipe, train_set: D.Dataset, test_set: D.Dataset, out: Path
+    model: Model,
+    recipe: Recipe,
+    train_set: D.Dataset,
+    test_set: D.Dataset,
+    out: Path,
+    source: str = "digits",
+    quick: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate and draw the pictures for the recipe's kind; returns the metrics."""
+    """Evaluate and draw the pictures for the recipe's kind; returns the metrics. A GAN's
+    FD is measured against ``source`` (the digits, MNIST-5k, a labelled file) in [0, 1] in
+    the features of a classifier trained on it (its quick recipe when ``quick``)."""
     if recipe.kind == "reconstruction":
         metrics = evaluate(model, test_set, recipe, train_set)
         reconstruction_pictures(model, test_set, recipe, out)
@@ -190,7 +222,13 @@ def summarise(
     if recipe.kind == "supervised":
         logits = model.predict(test_set.x)
         return {"test_accuracy": float((logits.argmax(axis=1) == test_set.y).mean())}
-    return gan_summary(model, History.load(out), out, seed=model.seed)
+    real = D.load(source, "unit")
+    if real.y is None:
+        return {"fd": f"not measured: {real.name} has no labels for the FD classifier"}
+    fd_steps = zoo.entry("classifier").recipe.quick_steps if quick else None
+    return gan_summary(
+        model, History.load(out), out, seed=model.seed, real=real, classifier_steps=fd_steps
+    )
 
 
 def evaluate_checkpoint(
@@ -207,5 +245,6 @@ def evaluate_checkpoint(
     )
     model = Model(spec, framework or meta["framework"], weights=weights)
     train_set, test_set = load_split(data, recipe.scale)
-    metrics = summarise(model, recipe, train_set, test_set, Path(out) if out else path.parent)
+    run_dir = Path(out) if out else path.parent
+    metrics = summarise(model, recipe, train_set, test_set, run_dir, data)
     return metrics, path, model
