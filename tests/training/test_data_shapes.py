@@ -46,7 +46,7 @@ def test_gan_trains_on_a_28x28_idx_directory(mnist_dir, framework, tmp_path, cap
     assert (out / "samples.png").stat().st_size > 1000
     from triptych.common.weights import load_weights
 
-    spec, weights, _ = load_weights(out / "checkpoint.safetensors")
+    spec = load_weights(out / "checkpoint.safetensors")[0]
     assert spec.networks["generator"].output_shape == (1, 28, 28)
     assert spec.networks["discriminator"].input_shape == (1, 28, 28)
 
