@@ -21,6 +21,7 @@ from triptych.export.onnx_export import export_model
 from triptych.frameworks.base import Built, get_backend, resolve
 from triptych.training.corrupt import apply_hole, hole_mask
 from triptych.training.history import History
+from triptych.training.loop import ExactDropoutStep
 from triptych.training.loop import fit as run_fit
 
 
@@ -135,14 +136,23 @@ class Model:
         loss: str = "mse",
         optimizer: Optimizer | None = None,
         networks: list[str] | None = None,
+        exact_dropout: bool = False,
+        start_step: int = 0,
     ) -> Callable[[np.ndarray, Any], float]:
         """``step(x, target) -> loss``: one train-mode step through ``networks`` (default the
         main chain) with ``loss`` (mse|cross_entropy|bce_logits) and ``optimizer`` (default
-        plain SGD, lr 0.1). Targets are canonical (NCHW images or integer labels)."""
+        plain SGD, lr 0.1). Targets are canonical (NCHW images or integer labels).
+
+        ``exact_dropout``: the k-th call uses the Dropout masks of step ``start_step + k``
+        drawn from the common stream with this model's seed (`triptych.common.dropout`), the
+        same in every framework; default: the framework's own RNG."""
         chain = [self._network_name(n) for n in (networks or self.spec.main_chain)]
-        return self.backend.train.make_trainer(
+        step = self.backend.train.make_trainer(
             [self._built[n] for n in chain], loss, optimizer or Optimizer()
         )
+        if exact_dropout:
+            return ExactDropoutStep(step, self, chain, self.seed, start_step)
+        return step
 
     def fit(
         self,
@@ -156,13 +166,16 @@ class Model:
         callback: Callable[[int, dict[str, Any]], None] | None = None,
         frozen: set[tuple[str, int]] | None = None,
         lr_mult: dict[tuple[str, int], float] | None = None,
+        exact_dropout: bool = False,
     ) -> History:
         """Train with ``recipe`` (default: the zoo model's own, else a reconstruction recipe)
         on ``data`` (a `Dataset`, "digits" or a file path) for ``steps`` (default the
         recipe's). Returns the per-step history; the same on every framework.
         ``callback(step, record)`` runs after each step; ``frozen`` (network, layer index)
         pairs stay fixed and ``lr_mult`` scales learning rates per layer (supervised only;
-        see `triptych.training.transfer` for the policies)."""
+        see `triptych.training.transfer` for the policies). ``exact_dropout``: Dropout masks
+        from the common stream per (seed, step), the same in every framework and on resume
+        (default: the framework's own RNG, faster)."""
         recipe = recipe or default_recipe(self.spec)
         dataset = data if isinstance(data, Dataset) else load_data(str(data), recipe.scale)
         return run_fit(
@@ -177,6 +190,7 @@ class Model:
             callback=callback,
             frozen=frozen,
             lr_mult=lr_mult,
+            exact_dropout=exact_dropout,
         )
 
     # -- weights ----------------------------------------------------------------------------

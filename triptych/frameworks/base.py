@@ -106,6 +106,9 @@ class Backend(Protocol):
     def get_weights(self, built: Built) -> dict[str, np.ndarray]: ...
     def forward(self, built: Built, x: np.ndarray, training: bool = False) -> np.ndarray: ...
     def count_params(self, built: Built) -> int: ...
+    def set_dropout_masks(  # exact Dropout (`triptych.common.dropout`); None: own RNG
+        self, built: Built, masks: dict[int, np.ndarray] | None
+    ) -> None: ...
     def to_native(self, x: np.ndarray) -> Any: ...
     def fast_infer(self, chain: list[Built], x: np.ndarray) -> Callable[[], np.ndarray]: ...
     def plain_train_step(
@@ -161,6 +164,11 @@ class PackageBackend:
 
     def count_params(self, built: Built) -> int:
         return self._build.count_params(built)
+
+    def set_dropout_masks(self, built: Built, masks: dict[int, np.ndarray] | None) -> None:
+        """Train-mode forwards of ``built`` multiply by these canonical masks (layer index ->
+        (N, *input shape)) until cleared with ``None`` (then the framework's own RNG)."""
+        self._build.set_dropout_masks(built, masks)
 
     # speed (benchmarks)
     def to_native(self, x: np.ndarray) -> Any:

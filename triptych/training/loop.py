@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from triptych.common import data as D
+from triptych.common.dropout import dropout_layers, dropout_masks
 from triptych.common.recipe import Recipe
-from triptych.training.checkpoint import load_checkpoint, save_checkpoint
+from triptych.training.checkpoint import load_checkpoint, one_writer, save_checkpoint
 from triptych.training.corrupt import corrupt
 from triptych.training.history import History
 
@@ -38,8 +39,55 @@ if TYPE_CHECKING:
 BUFFERS = ("running_mean", "running_var")
 
 
+@contextlib.contextmanager
+def exact_masks(
+    model: Model, networks: list[str], batch: int, seed: int, step: int
+) -> Iterator[None]:
+    """Exact Dropout for one numbered step: inside, train-mode forwards of ``networks`` use
+    the masks of `triptych.common.dropout` for (seed, step) and a batch of ``batch``; after,
+    each framework's own Dropout again. Networks without Dropout are left alone."""
+    nets = [n for n in dict.fromkeys(networks) if dropout_layers(model.spec.networks[n])]
+    for n in nets:
+        masks = dropout_masks(model.spec.networks[n], batch, seed, step)
+        model.backend.set_dropout_masks(model.built(n), masks)
+    try:
+        yield
+    finally:
+        for n in nets:
+            model.backend.set_dropout_masks(model.built(n), None)
+
+
+class ExactDropoutStep:
+    """``step(x, target) -> loss`` with exact Dropout: call k uses the masks of step
+    ``start + k`` (seed ``seed``), so a trainer restarted with ``start`` = steps done draws
+    what an uninterrupted one would. ``state()`` / ``load_state()`` pass through."""
+
+    def __init__(
+        self,
+        inner: Callable[[np.ndarray, Any], float],
+        model: Model,
+        networks: list[str],
+        seed: int,
+        start: int = 0,
+    ) -> None:
+        self.inner, self.model, self.networks = inner, model, list(networks)
+        self.seed, self.step = seed, start
+
+    def __call__(self, x: np.ndarray, target: Any) -> float:
+        self.step += 1
+        with exact_masks(self.model, self.networks, len(x), self.seed, self.step):
+            return self.inner(x, target)
+
+    def state(self) -> bytes:
+        return self.inner.state()
+
+    def load_state(self, blob: bytes) -> None:
+        self.inner.load_state(blob)
+
+
 class Trainer:
-    """Builds the step objects for ``recipe`` once and runs numbered steps."""
+    """Builds the step objects for ``recipe`` once and runs numbered steps (with
+    ``exact_dropout``, each step under `exact_masks` for its number)."""
 
     def __init__(
         self,
@@ -48,8 +96,10 @@ class Trainer:
         seed: int = 0,
         frozen: set[tuple[str, int]] | None = None,
         lr_mult: dict[tuple[str, int], float] | None = None,
+        exact_dropout: bool = False,
     ) -> None:
         self.model, self.recipe, self.seed = model, recipe, seed
+        self.exact_dropout = exact_dropout
         if (frozen or lr_mult) and recipe.kind != "supervised":
             raise ValueError(
                 "freezing and learning-rate multipliers apply to supervised "
@@ -127,6 +177,18 @@ class Trainer:
         next_batch: Callable[[], tuple[np.ndarray, np.ndarray | None]],
     ) -> dict[str, Any]:
         """One numbered step; ``next_batch`` gives the extra real batches of k > 1."""
+        if self.exact_dropout:
+            nets = list(self.model.spec.networks)
+            with exact_masks(self.model, nets, len(batch[0]), self.seed, s):
+                return self._step(s, batch, next_batch)
+        return self._step(s, batch, next_batch)
+
+    def _step(
+        self,
+        s: int,
+        batch: tuple[np.ndarray, np.ndarray | None],
+        next_batch: Callable[[], tuple[np.ndarray, np.ndarray | None]],
+    ) -> dict[str, Any]:
         rng = D.noise_stream(self.seed, f"step/{s}")
         x, y = batch
         r = self.recipe
@@ -169,6 +231,7 @@ class Trainer:
             return self.steps["g"](g_input, target, weight)
 
 
+@one_writer  # one process per run directory: run_dir/.lock, held for the whole fit
 def fit(
     model: Model,
     data: D.Dataset,
@@ -182,6 +245,7 @@ def fit(
     callback: Callable[[int, dict[str, Any]], None] | None = None,
     frozen: set[tuple[str, int]] | None = None,
     lr_mult: dict[tuple[str, int], float] | None = None,
+    exact_dropout: bool = False,
 ) -> History:
     """Train ``model`` for ``steps`` (default ``recipe.steps``) steps; returns the history.
 
@@ -189,18 +253,20 @@ def fit(
     history JSON/CSV beside them; ``resume=True`` continues from the checkpoint there.
     ``callback(step, record)`` runs after every step (sample grids, logging). ``frozen``
     (network, layer) pairs and ``lr_mult`` apply to supervised training (transfer learning).
+    ``exact_dropout``: Dropout masks from the common stream per (seed, step, network, layer),
+    the same in every framework and after a resume (default: the framework's own RNG).
     """
     total = int(steps or recipe.steps)
-    trainer = Trainer(model, recipe, seed, frozen, lr_mult)
+    trainer = Trainer(model, recipe, seed, frozen, lr_mult, exact_dropout)
     history, start = History(), 0
     if resume:
         if out_dir is None:
             raise ValueError("resume needs the run directory (out_dir) of the earlier run")
-        start, seed = load_checkpoint(out_dir, model, trainer.steps)
+        start, seed, records = load_checkpoint(out_dir, model, trainer.steps)
         trainer.seed = seed  # the checkpoint's streams, whatever seed the caller passed
-        history = History(r for r in History.load(out_dir) if r["step"] <= start)
-    # Dropout masks come from the framework's own RNG: seeded here, so a run is repeatable
-    # in its framework (not comparable across frameworks; a resumed run draws new masks)
+        history = History(records)  # the checkpoint's own history, up to its step
+    # Without exact_dropout, Dropout masks come from the framework's own RNG: seeded here, so
+    # a run is repeatable in its framework (not across frameworks; a resume draws new masks)
     model.backend.seed_rng(list(model.built_networks().values()), seed * 1_000_003 + start)
     stream = D.batches(data, recipe.batch, seed=seed)
     for _ in range(_batches_used(recipe, start)):
@@ -221,8 +287,8 @@ def fit(
             if bar is not None:
                 bar.update(1, record)
             if out_dir is not None and (s % recipe.checkpoint_every == 0 or s == total):
-                save_checkpoint(out_dir, model, s, recipe.to_json(), trainer.steps, seed)
-                history.save(out_dir)
+                save_checkpoint(out_dir, model, s, recipe.to_json(), trainer.steps, seed, history)
+                history.save(out_dir)  # the user's copy; resume reads the checkpoint's
     finally:
         if bar is not None:
             bar.close()

@@ -7,6 +7,10 @@ parameters (the default tolerance), and the BatchNorm running statistics, which 
 when both frameworks use the same running-variance estimator (Gluon's is biased).
 `TrainingRun` keeps the per-step curves for the plot.
 
+Dropout is exact (`triptych.common.dropout`): step k of every framework multiplies by the
+same numpy masks, drawn per (seed, k, network, layer index). With ``exact_dropout=False``
+each framework draws its own masks and a failure on a spec with Dropout says so.
+
 Data and loss, chosen from the spec so any model works:
   * main input (1, 8, 8): batches of the bundled digits; otherwise seeded N(0, 1) inputs;
   * output shape == input shape: reconstruction MSE (target = input);
@@ -23,11 +27,12 @@ from typing import Any
 import numpy as np
 
 from triptych.common import data as D
-from triptych.common.compare import compare_outputs
+from triptych.common.compare import Comparison, compare_outputs
+from triptych.common.dropout import has_dropout
 from triptych.common.init import init_weights
 from triptych.common.recipe import Optimizer
 from triptych.common.spec import ModelSpec
-from triptych.common.tolerances import DEFAULT, TRAINING_LOSS_RTOL
+from triptych.common.tolerances import DEFAULT, TRAINING_LOSS_RTOL, training_loss_rtol
 from triptych.model import Model
 from triptych.verify.checks import Check
 from triptych.verify.runners import RunnerId
@@ -48,7 +53,8 @@ class TrainingRun:
     batch: int
     optimizer: str = "sgd"
     losses: dict[str, list[float]] = field(default_factory=dict)
-    rtol: float = TRAINING_LOSS_RTOL
+    rtol: float = TRAINING_LOSS_RTOL  # `training_loss_rtol(model)` in `training_parity`
+    exact_dropout: bool = True
 
     def per_step_rel(self, a: str, b: str) -> list[float]:
         """|loss_a - loss_b| / |loss_b| per step."""
@@ -92,17 +98,21 @@ def training_parity(
     seed: int = 0,
     weights: dict[str, np.ndarray] | None = None,
     optimizer: str = "sgd",
+    exact_dropout: bool = True,
 ) -> tuple[TrainingRun, list[Check]]:
     """``steps`` steps (SGD lr 0.1, batch 16 by default) in every framework from
-    ``weights`` (default ``init_weights(spec, seed)``): the curves and the level-4 checks."""
+    ``weights`` (default ``init_weights(spec, seed)``): the curves and the level-4 checks.
+    ``exact_dropout`` (default on): the same Dropout masks in every framework."""
     loss, data = training_batches(spec, batch, steps, seed)
     start = init_weights(spec, seed) if weights is None else weights
     run = TrainingRun(spec.name, list(frameworks), steps, loss, lr, batch, optimizer)
+    run.rtol, run.exact_dropout = training_loss_rtol(spec.name), exact_dropout
+    own_masks = not exact_dropout and has_dropout(spec)
     finals: dict[str, dict[str, np.ndarray]] = {}
     estimators: dict[str, str] = {}
     for fw in frameworks:
-        model = Model(spec, fw, weights=start)
-        step = model.make_trainer(loss, Optimizer(optimizer, lr))
+        model = Model(spec, fw, weights=start, seed=seed)
+        step = model.make_trainer(loss, Optimizer(optimizer, lr), exact_dropout=exact_dropout)
         run.losses[fw] = [float(step(x, t)) for x, t in data]
         finals[fw] = model.get_weights()
         estimators[fw] = model.backend.bn_running_var
@@ -117,7 +127,7 @@ def training_parity(
             run.rtol,
             label=f"{steps} {optimizer} steps: loss per step",
         )
-        checks.append(Check(4, "loss", batch, ida, idb, losses))
+        checks.append(Check(4, "loss", batch, ida, idb, _dropout_hint(losses, own_masks)))
         params = [k for k in finals[b] if not k.endswith(BUFFERS)]
         weights_cmp = compare_outputs(
             {k: finals[a][k] for k in params},
@@ -126,7 +136,7 @@ def training_parity(
             DEFAULT.rtol,
             label=f"weights after {steps} steps",
         )
-        checks.append(Check(4, "weights", batch, ida, idb, weights_cmp))
+        checks.append(Check(4, "weights", batch, ida, idb, _dropout_hint(weights_cmp, own_masks)))
         stats = [k for k in finals[b] if k.endswith(BUFFERS)]
         if stats:
             same = estimators[a] == estimators[b]
@@ -140,3 +150,17 @@ def training_parity(
             note = "" if same else f"running_var: {estimators[a]} vs {estimators[b]} estimator"
             checks.append(Check(4, "bn_stats", batch, ida, idb, stats_cmp, same, note))
     return run, checks
+
+
+#: the line a level-4 failure gets when each framework drew its own Dropout masks
+DROPOUT_HINT = (
+    "Dropout masks differ: each framework drew its own (exact_dropout off); training "
+    "parity of a spec with Dropout needs exact_dropout=True"
+)
+
+
+def _dropout_hint(cmp: Comparison, own_masks: bool) -> Comparison:
+    """``cmp``, with `DROPOUT_HINT` among its failures when it failed on own masks."""
+    if own_masks and not cmp:
+        cmp.problems.append(DROPOUT_HINT)
+    return cmp

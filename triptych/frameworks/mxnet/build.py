@@ -17,6 +17,27 @@ from triptych.common import spec as S
 from triptych.frameworks.mxnet.compat import mx, nn
 
 
+class MaskedDropout(nn.Dropout):
+    """Gluon Dropout that, recording in train mode with a mask set (`set_dropout_masks`),
+    multiplies by that mask (exact Dropout, `triptych.common.dropout`); otherwise MXNet's own
+    Dropout. Inference is the identity. The mask applies on the imperative path only (these
+    blocks are not hybridized in training, except the benchmarks' tuned step); symbolic
+    calls, the ONNX export included, see plain ``nn.Dropout``. Its name prefix stays
+    ``dropout`` so exported node names do not change."""
+
+    def __init__(self, rate: float, **kwargs: object) -> None:
+        super().__init__(rate, **kwargs)
+        self.mask = None
+
+    def _alias(self) -> str:
+        return "dropout"
+
+    def hybrid_forward(self, F, x):  # Gluon passes the namespace as F
+        if self.mask is not None and F is mx.nd and mx.autograd.is_training():
+            return x * self.mask
+        return super().hybrid_forward(F, x)
+
+
 @dataclass
 class GluonBuilt:
     network: S.Network
@@ -67,7 +88,7 @@ def _block(layer: S.Layer, shape: S.Shape) -> nn.HybridBlock:
     if isinstance(layer, S.Tanh):
         return nn.Activation("tanh")
     if isinstance(layer, S.Dropout):
-        return nn.Dropout(layer.p)
+        return MaskedDropout(layer.p)
     if isinstance(layer, S.Flatten):
         return nn.Flatten() if len(shape) == 3 else nn.HybridLambda(lambda F, x: x)
     if isinstance(layer, S.Unflatten):
@@ -142,6 +163,15 @@ def forward(built: GluonBuilt, x: np.ndarray, training: bool = False) -> np.ndar
         y = built.native(data)
     y.backward(mx.nd.zeros_like(y))
     return y.asnumpy()
+
+
+def set_dropout_masks(built: GluonBuilt, masks: dict[int, np.ndarray] | None) -> None:
+    """Exact Dropout: canonical masks (layer index -> (N, *input shape)) for the next
+    train-mode forwards; ``None`` clears them (MXNet's own RNG again)."""
+    for i, block in enumerate(built.native):
+        if isinstance(block, MaskedDropout):
+            m = None if masks is None else masks.get(i)
+            block.mask = None if m is None else mx.nd.array(m, dtype="float32")
 
 
 def count_params(built: GluonBuilt) -> int:

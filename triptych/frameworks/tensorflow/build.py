@@ -51,14 +51,41 @@ class TorchStyleBatchNorm(keras.layers.BatchNormalization):
         )
 
 
+class MaskedDropout(keras.layers.Dropout):
+    """Keras Dropout that, in training with ``exact`` on (`set_dropout_masks`), multiplies
+    by the mask held in a shape-less ``tf.Variable`` (exact Dropout,
+    `triptych.common.dropout`); otherwise Keras's own Dropout. Inference is the identity.
+
+    ``exact`` is read when a ``tf.function`` traces; a new mask is a variable assignment, so
+    a traced train step does not retrace. The variable is set with ``object.__setattr__``
+    so Keras does not track it (it is no weight of the model).
+    """
+
+    def __init__(self, rate: float, **kwargs: Any) -> None:
+        super().__init__(rate, **kwargs)
+        object.__setattr__(self, "exact", False)
+        object.__setattr__(
+            self,
+            "mask_var",
+            tf.Variable(np.ones((1,), np.float32), shape=tf.TensorShape(None), trainable=False),
+        )
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        if training and self.exact:
+            return inputs * tf.reshape(self.mask_var, tf.shape(inputs))
+        return super().call(inputs, training=training)
+
+
 @dataclass
 class KerasBuilt:
     network: S.Network
     native: keras.Sequential
     plan: layout.LayoutPlan
     holders: dict[int, keras.layers.Layer] = field(default_factory=dict)
-    #: tf.function per training flag (eager Keras calls cost ~ms each)
-    compiled: dict[bool, Any] = field(default_factory=dict)
+    #: tf.function per (training, exact Dropout) (eager Keras calls cost ~ms each)
+    compiled: dict[tuple[bool, bool], Any] = field(default_factory=dict)
+    #: canonical layer index -> its MaskedDropout (exact Dropout)
+    dropouts: dict[int, MaskedDropout] = field(default_factory=dict)
 
 
 def _nhwc(shape: S.Shape) -> S.Shape:
@@ -97,7 +124,7 @@ def _layers(i: int, info: S.LayerInfo, plan: layout.LayoutPlan) -> list[keras.la
     if isinstance(layer, S.Tanh):
         return [keras.layers.Activation("tanh")]
     if isinstance(layer, S.Dropout):
-        return [keras.layers.Dropout(layer.p)]
+        return [MaskedDropout(layer.p)]
     if isinstance(layer, S.Flatten):
         if len(shape) == 1:
             return [keras.layers.Identity()]
@@ -119,6 +146,7 @@ def build_network(network: S.Network) -> KerasBuilt:
     plan = layout.plan_layout(network)
     stack: list[keras.layers.Layer] = [keras.Input(shape=_nhwc(network.input_shape))]
     holders: dict[int, keras.layers.Layer] = {}
+    dropouts: dict[int, MaskedDropout] = {}
     for i, info in enumerate(network.infos):
         made = _layers(i, info, plan)
         stack.extend(made)
@@ -130,8 +158,10 @@ def build_network(network: S.Network) -> KerasBuilt:
                 TorchStyleBatchNorm,
             ):
                 holders[i] = k
+            if isinstance(k, MaskedDropout):
+                dropouts[i] = k
     model = keras.Sequential(stack, name=f"{network.name}")
-    return KerasBuilt(network, model, plan, holders)
+    return KerasBuilt(network, model, plan, holders, dropouts=dropouts)
 
 
 def set_weights(built: KerasBuilt, weights: dict[str, np.ndarray]) -> None:
@@ -209,13 +239,32 @@ def to_canonical_output(y: np.ndarray) -> np.ndarray:
 
 def forward(built: KerasBuilt, x: np.ndarray, training: bool = False) -> np.ndarray:
     """Run on NCHW numpy; training=True uses batch statistics and updates moving ones."""
-    fn = built.compiled.get(training)
+    key = (training, any(d.exact for d in built.dropouts.values()))
+    fn = built.compiled.get(key)
     if fn is None:
         model = built.native
         fn = tf.function(lambda t: model(t, training=training), reduce_retracing=True)
-        built.compiled[training] = fn
+        built.compiled[key] = fn
     y = fn(to_native_input(np.asarray(x, np.float32)))
     return to_canonical_output(np.asarray(y))
+
+
+def set_dropout_masks(built: KerasBuilt, masks: dict[int, np.ndarray] | None) -> None:
+    """Exact Dropout: canonical masks (layer index -> (N, *input shape), NCHW and canonical
+    feature order) moved to Keras's layout (NHWC, the plan's feature permutation) and
+    assigned; ``None`` turns exact Dropout off (Keras's own RNG again)."""
+    for i, layer in built.dropouts.items():
+        m = None if masks is None else masks.get(i)
+        if m is None:
+            object.__setattr__(layer, "exact", False)
+            continue
+        m = np.asarray(m, np.float32)
+        if m.ndim == 4:
+            m = m.transpose(0, 2, 3, 1)
+        elif (perm := built.plan.in_perm.get(i)) is not None:
+            m = m[:, perm]
+        layer.mask_var.assign(np.ascontiguousarray(m))
+        object.__setattr__(layer, "exact", True)
 
 
 def count_params(built: KerasBuilt) -> int:

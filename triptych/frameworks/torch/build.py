@@ -11,10 +11,40 @@ from torch import nn
 from triptych.common import spec as S
 
 
+class MaskedDropout(nn.Dropout):
+    """``nn.Dropout`` that, in train mode with a mask set (`set_dropout_masks`), multiplies
+    by that mask (exact Dropout, `triptych.common.dropout`); otherwise PyTorch's own Dropout.
+    Eval mode is the identity, and export sees plain ``nn.Dropout`` behaviour. The mask is a
+    plain attribute, not a buffer: the state_dict is unchanged."""
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__(p)
+        self.mask: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and self.mask is not None:
+            return x * self.mask
+        return super().forward(x)
+
+
 @dataclass
 class TorchBuilt:
     network: S.Network
     native: nn.Sequential
+
+
+class ConstantUnflatten(nn.Module):
+    """(N, C·H·W) -> (N, C, H, W) as ``reshape(-1, C, H, W)``: the exporters then write a
+    Reshape to a constant shape that shape inference (and onnx2torch) can follow;
+    ``nn.Unflatten`` exports through a Shape/Gather/Mod chain that leaves every value
+    after it without a shape."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.shape = tuple(int(s) for s in shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(-1, *self.shape)
 
 
 def _layer(layer: S.Layer, in_shape: S.Shape) -> nn.Module:
@@ -50,11 +80,11 @@ def _layer(layer: S.Layer, in_shape: S.Shape) -> nn.Module:
     if isinstance(layer, S.Tanh):
         return nn.Tanh()
     if isinstance(layer, S.Dropout):
-        return nn.Dropout(layer.p)
+        return MaskedDropout(layer.p)
     if isinstance(layer, S.Flatten):
         return nn.Flatten() if len(in_shape) == 3 else nn.Identity()
     if isinstance(layer, S.Unflatten):
-        return nn.Unflatten(1, layer.shape)
+        return ConstantUnflatten(layer.shape)
     if isinstance(layer, S.MaxPool2d):
         return nn.MaxPool2d(layer.kernel, layer.effective_stride)
     raise TypeError(f"torch backend cannot build layer {layer!r}")
@@ -94,6 +124,15 @@ def forward(built: TorchBuilt, x: np.ndarray, training: bool = False) -> np.ndar
         y = module(torch.from_numpy(np.ascontiguousarray(x, np.float32)))
     module.train(False)
     return y.numpy()
+
+
+def set_dropout_masks(built: TorchBuilt, masks: dict[int, np.ndarray] | None) -> None:
+    """Exact Dropout: the canonical masks (layer index -> (N, *input shape)) for the next
+    train-mode forwards; ``None`` clears them (PyTorch's own RNG again)."""
+    for i, module in enumerate(built.native):
+        if isinstance(module, MaskedDropout):
+            m = None if masks is None else masks.get(i)
+            module.mask = None if m is None else torch.from_numpy(np.ascontiguousarray(m))
 
 
 def count_params(built: TorchBuilt) -> int:
