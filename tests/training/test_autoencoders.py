@@ -93,12 +93,15 @@ def test_resume_continues_bit_for_bit(framework, tmp_path):
     assert [r["loss"] for r in h2] == [r["loss"] for r in h1]
     wa, wb = straight.get_weights(), resumed.get_weights()
     assert all(np.array_equal(wa[k], wb[k]) for k in wa)
-    files = sorted(p.name for p in (tmp_path / "b").iterdir())
-    assert files == [
-        "checkpoint.safetensors",
+    files = sorted(p.name for p in (tmp_path / "b").iterdir() if not p.name.startswith("."))
+    assert files == ["checkpoint", "checkpoint.safetensors", "history.csv", "history.json"]
+    unit = sorted(p.name for p in (tmp_path / "b" / "checkpoint").iterdir())
+    assert unit == [
         "history.csv",
         "history.json",
-        f"optimizer_g.{framework}.bin",
+        "manifest.json",
+        "optimizer_g.safetensors",
+        "weights.safetensors",
     ]
 
 

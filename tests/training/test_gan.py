@@ -47,9 +47,9 @@ def test_gan_resume_is_bit_for_bit(framework, tmp_path):
     hc = c.fit(REAL, steps=12, recipe=recipe, progress=False, out_dir=tmp_path, resume=True)
     assert [r["d_loss"] for r in hc] == [r["d_loss"] for r in ha]
     assert _same(a.get_weights(), c.get_weights())
-    assert {p.name for p in tmp_path.iterdir()} >= {
-        f"optimizer_g.{framework}.bin",
-        f"optimizer_d.{framework}.bin",
+    assert {p.name for p in (tmp_path / "checkpoint").iterdir()} >= {
+        "optimizer_g.safetensors",
+        "optimizer_d.safetensors",
     }
 
 

@@ -2,9 +2,10 @@
 
 Defaults are explicit so every framework gets the same numbers: Adam eps is 1e-8 everywhere
 (Keras' default is 1e-7). Plain SGD (no momentum, no weight decay) is identical in all three
-frameworks and is what step-by-step training parity uses. Adam's update differs slightly
-between frameworks (PyTorch bias-corrects m and v; Keras and MXNet fold the correction into
-the step size, so eps acts at a different scale): losses agree closely, not to the ulp.
+frameworks and is what step-by-step training parity uses. ``adam`` is triptych's Adam, PyTorch's
+formula written out in every backend (`triptych.common.adam`), so losses agree to float32
+rounding; ``adam_native`` is each framework's own Adam (Keras and MXNet fold the bias
+correction into the step size, so eps acts at a different scale and the runs drift apart).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ Frozen = frozenset[tuple[str, int]] | set[tuple[str, int]]
 #: (network name, layer index) -> learning-rate multiplier
 LrMult = dict[tuple[str, int], float]
 
-OPTIMIZERS = ("sgd", "adam")
+OPTIMIZERS = ("sgd", "adam", "adam_native")
 LOSSES = ("mse", "cross_entropy", "bce_logits")
 KINDS = ("reconstruction", "adversarial", "supervised")
 CORRUPTIONS = ("none", "gaussian", "masking")
@@ -26,7 +27,8 @@ CORRUPTIONS = ("none", "gaussian", "masking")
 
 @dataclass(frozen=True)
 class Optimizer:
-    """``name`` sgd|adam; ``lr`` learning rate; ``betas``/``eps`` for Adam (PyTorch names)."""
+    """``name`` sgd|adam|adam_native (triptych's Adam | the framework's own); ``lr``
+    learning rate; ``betas``/``eps`` for Adam (PyTorch names; defaults 0.9, 0.999, 1e-8)."""
 
     name: str = "sgd"
     lr: float = 0.1

@@ -2,16 +2,16 @@
 backend (see `triptych.frameworks.torch.train`).
 
 MXNet's BatchNorm updates running statistics during ``backward``, so they follow the step.
-Losses are batch means already, so ``Trainer.step(1)``.
+Losses are batch means already, so ``Trainer.step(1)``. ``adam`` is triptych's Adam
+(`triptych.common.adam`, nd ops, each parameter's ``lr_mult`` respected); ``sgd`` and
+``adam_native`` use a Gluon Trainer.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
-
 import numpy as np
 
+from triptych.common import adam
 from triptych.common.recipe import Frozen, LrMult, Optimizer, check_loss
 from triptych.frameworks.mxnet.build import GluonBuilt
 from triptych.frameworks.mxnet.compat import mx
@@ -19,7 +19,53 @@ from triptych.frameworks.mxnet.compat import mx
 nd = mx.nd
 
 
-def _trainer(params: list, opt: Optimizer) -> mx.gluon.Trainer:
+class TriptychAdam:
+    """triptych's Adam with nd ops; ``step(1)`` like a Trainer. A parameter whose gradient
+    was not refreshed by ``backward`` since the last step is skipped (m, v, t kept)."""
+
+    def __init__(self, params: list, opt: Optimizer) -> None:
+        self.params, self.lr = params, opt.lr
+        self.betas, self.eps = opt.betas, opt.eps
+        self.m = [nd.zeros(p.shape, dtype="float32") for p in params]
+        self.v = [nd.zeros(p.shape, dtype="float32") for p in params]
+        self.t = [0] * len(params)
+
+    def step(self, batch_size: int = 1) -> None:
+        """One update; ``batch_size`` must be 1 (losses are batch means)."""
+        if batch_size != 1:
+            raise ValueError(f"triptych's Adam takes step(1) (losses are means), got {batch_size}")
+        b1, b2 = self.betas
+        for i, p in enumerate(self.params):
+            w = p.data()
+            if not w._fresh_grad:
+                continue
+            g = p.grad()
+            self.t[i] += 1
+            m = self.m[i] * b1 + g * (1 - b1)
+            v = self.v[i] * b2 + g * g * (1 - b2)
+            self.m[i], self.v[i] = m, v
+            step_size, bias2_sqrt = adam.scalars(self.lr * p.lr_mult, b1, b2, self.t[i])
+            denom = nd.sqrt(v) / bias2_sqrt + self.eps
+            w[:] = w - m / denom * step_size
+            w._fresh_grad = False
+
+    def state(self) -> dict[str, np.ndarray]:
+        out = {adam.STEP: np.array(self.t, np.int64)}
+        for i, (m, v) in enumerate(zip(self.m, self.v, strict=True)):
+            out[adam.m_name(i)] = m.asnumpy().astype(np.float32)
+            out[adam.v_name(i)] = v.asnumpy().astype(np.float32)
+        return out
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        adam.check_state(state, [tuple(p.shape) for p in self.params])
+        self.t = [int(t) for t in state[adam.STEP]]
+        self.m = [nd.array(state[adam.m_name(i)], dtype="float32") for i in range(len(self.t))]
+        self.v = [nd.array(state[adam.v_name(i)], dtype="float32") for i in range(len(self.t))]
+
+
+def _trainer(params: list, opt: Optimizer) -> mx.gluon.Trainer | TriptychAdam:
+    if opt.name == "adam":
+        return TriptychAdam(params, opt)
     if opt.name == "sgd":
         return mx.gluon.Trainer(params, "sgd", {"learning_rate": opt.lr, "wd": 0.0})
     return mx.gluon.Trainer(
@@ -48,27 +94,25 @@ def _bce_logits(logits, label: float):
 
 
 class _Step:
-    trainer: mx.gluon.Trainer
+    trainer: mx.gluon.Trainer | TriptychAdam
 
-    def state(self) -> bytes:
-        fd, path = tempfile.mkstemp(suffix=".states")
-        os.close(fd)
-        try:
-            self.trainer.save_states(path)
-            with open(path, "rb") as f:
-                return f.read()
-        finally:
-            os.unlink(path)
+    def state(self) -> dict[str, np.ndarray]:
+        """triptych's Adam: m, v, step per parameter; plain SGD: none. Gluon's own Adam
+        pickles its state, so ``adam_native`` cannot be checkpointed (ValueError)."""
+        if isinstance(self.trainer, TriptychAdam):
+            return self.trainer.state()
+        if self.trainer.optimizer.__class__.__name__.lower() == "sgd":
+            return {}
+        raise ValueError("MXNet's own Adam (adam_native) cannot be checkpointed; use adam")
 
-    def load_state(self, blob: bytes) -> None:
-        fd, path = tempfile.mkstemp(suffix=".states")
-        os.close(fd)
-        try:
-            with open(path, "wb") as f:
-                f.write(blob)
-            self.trainer.load_states(path)
-        finally:
-            os.unlink(path)
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what `state` returned; ValueError (one line) if it does not fit."""
+        if isinstance(self.trainer, TriptychAdam):
+            self.trainer.load_state(state)
+            return
+        self.state()  # refuses adam_native
+        if state:
+            raise ValueError(f"SGD has no state; got {len(state)} tensors")
 
 
 class SupervisedStep(_Step):

@@ -5,17 +5,17 @@ NHWC at the boundary; every loss term is a mean, so the layout does not change i
 
 from __future__ import annotations
 
-import io
 from dataclasses import replace
 
 import numpy as np
 
+from triptych.common import adam
 from triptych.common.recipe import Frozen, LrMult, Optimizer, check_loss
 from triptych.frameworks.tensorflow.build import KerasBuilt, to_native_input
 from triptych.frameworks.tensorflow.compat import keras, tf
 
 
-def _optimizer(opt: Optimizer, variables: list[tf.Variable]) -> keras.optimizers.Optimizer:
+def _keras_optimizer(opt: Optimizer, variables: list[tf.Variable]) -> keras.optimizers.Optimizer:
     if opt.name == "sgd":
         out = keras.optimizers.SGD(learning_rate=opt.lr)
     else:
@@ -24,6 +24,97 @@ def _optimizer(opt: Optimizer, variables: list[tf.Variable]) -> keras.optimizers
         )
     out.build(variables)  # so its state exists before the first step (and can be restored)
     return out
+
+
+class _KerasUpdate:
+    """Keras' own optimizer (sgd, adam_native), one per learning-rate multiplier. State:
+    every optimizer variable, in order, as ``keras.NNNN``."""
+
+    def __init__(self, opt: Optimizer, variables: list[tf.Variable], mults: list[float]) -> None:
+        by_mult: dict[float, list[int]] = {}
+        for i, mult in enumerate(mults):
+            by_mult.setdefault(mult, []).append(i)
+        self.variables = variables
+        self.groups = [
+            (idx, _keras_optimizer(replace(opt, lr=opt.lr * m), [variables[i] for i in idx]))
+            for m, idx in by_mult.items()
+        ]
+
+    def apply(self, grads: list[tf.Tensor | None]) -> None:
+        for idx, o in self.groups:
+            o.apply_gradients([(grads[i], self.variables[i]) for i in idx])
+
+    def _slots(self) -> list[tf.Variable]:
+        return [v for _, o in self.groups for v in o.variables]
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {f"keras.{i:04d}": np.asarray(v.numpy()) for i, v in enumerate(self._slots())}
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        slots = self._slots()
+        if sorted(state) != [f"keras.{i:04d}" for i in range(len(slots))]:
+            raise ValueError(f"optimizer state has {len(state)} tensors, expected {len(slots)}")
+        for i, var in enumerate(slots):
+            var.assign(state[f"keras.{i:04d}"])
+
+
+class _Adam:
+    """triptych's Adam (`triptych.common.adam`), op by op as in the other backends; call
+    `apply` inside the step's ``tf.function``. ``mults``: learning-rate multiplier per
+    variable."""
+
+    def __init__(self, opt: Optimizer, variables: list[tf.Variable], mults: list[float]) -> None:
+        self.variables = variables
+        self.lrs = [opt.lr * m for m in mults]
+        self.betas, self.eps = opt.betas, opt.eps
+
+        def slot(v: tf.Variable) -> tf.Variable:
+            return tf.Variable(tf.zeros(v.shape, tf.float32), trainable=False)
+
+        self.m = [slot(v) for v in variables]
+        self.v = [slot(v) for v in variables]
+        self.t = [tf.Variable(0, dtype=tf.int64, trainable=False) for _ in variables]
+
+    def apply(self, grads: list[tf.Tensor | None]) -> None:
+        b1, b2 = self.betas
+        f32, f64 = tf.float32, tf.float64
+        for g, p, m, v, t, lr in zip(
+            grads, self.variables, self.m, self.v, self.t, self.lrs, strict=True
+        ):
+            if g is None:
+                continue
+            t.assign_add(1)
+            m_new = m * tf.constant(b1, f32) + g * tf.constant(1 - b1, f32)
+            v_new = v * tf.constant(b2, f32) + g * g * tf.constant(1 - b2, f32)
+            m.assign(m_new)
+            v.assign(v_new)
+            tt = tf.cast(t, f64)
+            step_size = tf.cast(lr / (1.0 - tf.pow(tf.constant(b1, f64), tt)), f32)
+            bias2_sqrt = tf.cast(tf.sqrt(1.0 - tf.pow(tf.constant(b2, f64), tt)), f32)
+            denom = tf.sqrt(v_new) / bias2_sqrt + tf.constant(self.eps, f32)
+            p.assign_sub(m_new / denom * step_size)
+
+    def state(self) -> dict[str, np.ndarray]:
+        out = {adam.STEP: np.array([int(t.numpy()) for t in self.t], np.int64)}
+        for i, (m, v) in enumerate(zip(self.m, self.v, strict=True)):
+            out[adam.m_name(i)] = np.asarray(m.numpy(), np.float32)
+            out[adam.v_name(i)] = np.asarray(v.numpy(), np.float32)
+        return out
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        adam.check_state(state, [tuple(v.shape) for v in self.variables])
+        for i, (m, v, t) in enumerate(zip(self.m, self.v, self.t, strict=True)):
+            m.assign(state[adam.m_name(i)])
+            v.assign(state[adam.v_name(i)])
+            t.assign(int(state[adam.STEP][i]))
+
+
+def _optimizer(
+    opt: Optimizer, variables: list[tf.Variable], mults: list[float] | None = None
+) -> _Adam | _KerasUpdate:
+    """triptych's Adam for ``adam``, Keras' own optimizer for ``sgd``/``adam_native``."""
+    mults = [1.0] * len(variables) if mults is None else mults
+    return (_Adam if opt.name == "adam" else _KerasUpdate)(opt, variables, mults)
 
 
 def _f32(x: np.ndarray | None) -> np.ndarray | None:
@@ -38,23 +129,16 @@ def _bce_logits(logits: tf.Tensor, label: float) -> tf.Tensor:
 
 
 class _Step:
-    opt: keras.optimizers.Optimizer
+    opt: _Adam | _KerasUpdate
 
-    def state(self) -> bytes:
-        buf = io.BytesIO()
-        np.savez(buf, *[np.asarray(v.numpy()) for v in self.opt.variables])
-        return buf.getvalue()
+    def state(self) -> dict[str, np.ndarray]:
+        """The optimizer state as named arrays (`triptych.common.adam`; Keras' own:
+        ``keras.NNNN``)."""
+        return self.opt.state()
 
-    def load_state(self, blob: bytes) -> None:
-        with np.load(io.BytesIO(blob)) as f:
-            values = [f[f"arr_{i}"] for i in range(len(f.files))]
-        if len(values) != len(self.opt.variables):
-            raise ValueError(
-                f"optimizer state has {len(values)} tensors, the optimizer "
-                f"{len(self.opt.variables)}"
-            )
-        for var, value in zip(self.opt.variables, values, strict=True):
-            var.assign(value)
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what `state` returned; ValueError (one line) if it does not fit."""
+        self.opt.load_state(state)
 
 
 class SupervisedStep(_Step):
@@ -80,32 +164,13 @@ class SupervisedStep(_Step):
                     holder.trainable_variables
                 )
         # a multiplier of 0 keeps the layer's parameters fixed (it still runs in train mode)
-        self.groups = [
-            (vs, _optimizer(replace(optimizer, lr=optimizer.lr * mult), vs))
-            for mult, vs in groups.items()
-            if vs and mult > 0
-        ]
-        if not self.groups:
+        kept = [(mult, vs) for mult, vs in groups.items() if vs and mult > 0]
+        if not kept:
             raise ValueError("every layer is frozen: nothing to train")
-        self.variables = [v for vs, _ in self.groups for v in vs]
-        self.opt = self.groups[0][1]
+        self.variables = [v for _, vs in kept for v in vs]
+        self.opt = _optimizer(optimizer, self.variables, [m for m, vs in kept for _ in vs])
         # tuned: XLA compilation of the whole step (TensorFlow's recommended speed option)
         self._step = tf.function(self._graph_step, reduce_retracing=True, jit_compile=tuned)
-
-    def state(self) -> bytes:  # every group's optimizer, in order
-        buf = io.BytesIO()
-        arrays = [np.asarray(v.numpy()) for _, opt in self.groups for v in opt.variables]
-        np.savez(buf, *arrays)
-        return buf.getvalue()
-
-    def load_state(self, blob: bytes) -> None:
-        with np.load(io.BytesIO(blob)) as f:
-            values = [f[f"arr_{i}"] for i in range(len(f.files))]
-        targets = [v for _, opt in self.groups for v in opt.variables]
-        if len(values) != len(targets):
-            raise ValueError(f"optimizer state has {len(values)} tensors, expected {len(targets)}")
-        for var, value in zip(targets, values, strict=True):
-            var.assign(value)
 
     def _graph_step(self, x: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
@@ -123,10 +188,7 @@ class SupervisedStep(_Step):
             else:
                 value = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(target, h))
         grads = tape.gradient(value, self.variables)
-        start = 0
-        for vs, opt in self.groups:  # one optimizer per learning-rate multiplier
-            opt.apply_gradients(zip(grads[start : start + len(vs)], vs, strict=True))
-            start += len(vs)
+        self.opt.apply(grads)
         return value
 
     def __call__(self, x: np.ndarray, target: np.ndarray) -> float:
@@ -175,7 +237,7 @@ class GeneratorStep(_Step):
             adv = _bce_logits(self.disc(h, training=True), 1.0) if self.disc is not None else zero
             value = self.rec_weight * rec + self.l1 * l1 + self.adv_weight * adv
         grads = tape.gradient(value, self.variables)
-        self.opt.apply_gradients(zip(grads, self.variables, strict=True))
+        self.opt.apply(grads)
         return {"loss": value, "rec": rec, "l1": l1, "adv": adv}
 
     def __call__(
@@ -201,7 +263,7 @@ class DiscriminatorStep(_Step):
             lf = self.disc(fake, training=True)
             value = _bce_logits(lr_, 1.0) + _bce_logits(lf, 0.0)
         grads = tape.gradient(value, self.variables)
-        self.opt.apply_gradients(zip(grads, self.variables, strict=True))
+        self.opt.apply(grads)
         return {
             "d_loss": value,
             "acc_real": tf.reduce_mean(tf.cast(lr_ > 0, tf.float32)),

@@ -5,25 +5,59 @@
   ``step(x_in, target, weight) -> {"loss", "rec", "l1", "adv"}`` updating only ``chain``;
 * ``make_discriminator_step(disc, optimizer)``: ``step(real, fake) -> {"d_loss",
   "acc_real", "acc_fake"}`` updating only ``disc``.
-Each step object has ``state() -> bytes`` / ``load_state(bytes)`` for the optimizer state.
+Each step object has ``state() -> dict[str, np.ndarray]`` / ``load_state(dict)`` for the
+optimizer state (names of `triptych.common.adam`; safetensors-ready, no pickle).
 """
 
 from __future__ import annotations
-
-import io
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from triptych.common import adam
 from triptych.common.recipe import Frozen, LrMult, Optimizer, check_loss
 from triptych.frameworks.torch.build import TorchBuilt
+
+
+class TriptychAdam(torch.optim.Optimizer):
+    """triptych's Adam (`triptych.common.adam`): PyTorch's formula, op by op as in the other
+    backends. Parameters without a gradient in a step are skipped (m, v, t kept)."""
+
+    def __init__(self, params: list, lr: float, betas: tuple[float, float], eps: float) -> None:
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps})
+
+    @torch.no_grad()
+    def step(self, closure: None = None) -> None:  # torch.optim signature
+        for group in self.param_groups:
+            b1, b2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                st = self.state[p]
+                if not st:
+                    st["step"] = 0
+                    st["exp_avg"] = torch.zeros_like(p)
+                    st["exp_avg_sq"] = torch.zeros_like(p)
+                st["step"] += 1
+                g, m, v = p.grad, st["exp_avg"], st["exp_avg_sq"]
+                m.mul_(b1).add_(g * (1 - b1))
+                v.mul_(b2).add_(g * g * (1 - b2))
+                step_size, bias2_sqrt = adam.scalars(group["lr"], b1, b2, st["step"])
+                denom = v.sqrt().div_(bias2_sqrt).add_(group["eps"])
+                p.sub_(m.div(denom).mul_(step_size))
 
 
 def _optimizer(params: list, opt: Optimizer) -> torch.optim.Optimizer:
     if opt.name == "sgd":
         return torch.optim.SGD(params, lr=opt.lr)
-    return torch.optim.Adam(params, lr=opt.lr, betas=opt.betas, eps=opt.eps)
+    if opt.name == "adam_native":  # PyTorch's own (measurement; same formula, fused ops)
+        return torch.optim.Adam(params, lr=opt.lr, betas=opt.betas, eps=opt.eps, foreach=False)
+    return TriptychAdam(params, opt.lr, opt.betas, opt.eps)
+
+
+def _params(opt: torch.optim.Optimizer) -> list[torch.nn.Parameter]:
+    return [p for g in opt.param_groups for p in g["params"]]
 
 
 def _t(x: np.ndarray | None) -> torch.Tensor | None:
@@ -33,13 +67,45 @@ def _t(x: np.ndarray | None) -> torch.Tensor | None:
 class _Step:
     opt: torch.optim.Optimizer
 
-    def state(self) -> bytes:
-        buf = io.BytesIO()
-        torch.save(self.opt.state_dict(), buf)
-        return buf.getvalue()
+    def state(self) -> dict[str, np.ndarray]:
+        """Adam's m, v and step per parameter (`triptych.common.adam` names); SGD: none."""
+        if isinstance(self.opt, torch.optim.SGD):
+            return {}
+        params = _params(self.opt)
+        out = {adam.STEP: np.zeros(len(params), np.int64)}
+        for i, p in enumerate(params):
+            st = self.opt.state.get(p, {})
+            out[adam.STEP][i] = int(st.get("step", 0))
+            for name, key in ((adam.m_name(i), "exp_avg"), (adam.v_name(i), "exp_avg_sq")):
+                t = st.get(key)
+                t = torch.zeros_like(p) if t is None else t
+                out[name] = np.ascontiguousarray(t.detach().cpu().numpy(), np.float32)
+        return out
 
-    def load_state(self, blob: bytes) -> None:
-        self.opt.load_state_dict(torch.load(io.BytesIO(blob), weights_only=True))
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what `state` returned; ValueError (one line) if it does not fit."""
+        if isinstance(self.opt, torch.optim.SGD):
+            if state:
+                raise ValueError(f"SGD has no state; got {len(state)} tensors")
+            return
+        params = _params(self.opt)
+        adam.check_state(state, [tuple(p.shape) for p in params])
+        native = isinstance(self.opt, torch.optim.Adam)
+        for i, p in enumerate(params):
+            t = int(state[adam.STEP][i])
+            if t == 0:
+                self.opt.state.pop(p, None)
+                continue
+            fmt = (
+                torch.channels_last
+                if p.is_contiguous(memory_format=torch.channels_last) and p.dim() == 4
+                else torch.contiguous_format
+            )
+            self.opt.state[p] = {
+                "step": torch.tensor(float(t)) if native else t,
+                "exp_avg": torch.from_numpy(state[adam.m_name(i)].copy()).to(memory_format=fmt),
+                "exp_avg_sq": torch.from_numpy(state[adam.v_name(i)].copy()).to(memory_format=fmt),
+            }
 
 
 class SupervisedStep(_Step):
