@@ -8,12 +8,17 @@
    ``ir_version`` lowered to the minimum the opset needs (so older runtimes load it);
 5. ``metadata_props``: framework, model, network, spec hash, exporter and version, triptych
    version, opset;
-6. ``onnx.checker.check_model(full_check=True)`` and shape inference.
+6. ``Reshape(allowzero=1)`` whose target shape is a constant without a zero becomes
+   ``allowzero=0`` (equivalent there; torch's dynamo exporter writes 1, which independent
+   consumers such as onnx2torch and onnxsim do not take);
+7. ``onnx.checker.check_model(full_check=True)`` and data-propagating shape inference, so
+   every value carries a shape (MXNet's Reshape after a Dense has none otherwise).
 """
 
 from __future__ import annotations
 
 import onnx
+import onnx.numpy_helper
 from onnx import helper, shape_inference, version_converter
 
 from triptych.common import spec as S
@@ -56,6 +61,45 @@ def _set_shape(vi: onnx.ValueInfoProto, shape: S.Shape) -> None:
         dims.add().dim_value = int(s)
 
 
+def _constants(graph: onnx.GraphProto) -> dict[str, onnx.TensorProto]:
+    """Initializers and Constant-node values by name."""
+    found = {i.name: i for i in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant":
+            for attr in node.attribute:
+                if attr.name == "value":
+                    found[node.output[0]] = attr.t
+    return found
+
+
+def relax_allowzero(graph: onnx.GraphProto) -> int:
+    """Set ``allowzero`` to 0 on Reshapes whose constant target shape has no zero (then 0
+    and 1 mean the same); returns how many were changed."""
+    constants = _constants(graph)
+    changed = 0
+    for node in graph.node:
+        if node.op_type != "Reshape" or len(node.input) < 2:
+            continue
+        allow = [a for a in node.attribute if a.name == "allowzero"]
+        target = constants.get(node.input[1])
+        if not allow or allow[0].i == 0 or target is None:
+            continue
+        if 0 not in onnx.numpy_helper.to_array(target).tolist():
+            node.attribute.remove(allow[0])
+            changed += 1
+    return changed
+
+
+def unshaped_values(model: onnx.ModelProto) -> list[str]:
+    """Names of node outputs that carry no shape after shape inference (should be none)."""
+    shaped = {
+        vi.name
+        for vi in [*model.graph.value_info, *model.graph.output, *model.graph.input]
+        if vi.type.tensor_type.HasField("shape")
+    }
+    return [o for n in model.graph.node for o in n.output if o and o not in shaped]
+
+
 def finalize(
     model: onnx.ModelProto,
     network: S.Network,
@@ -84,6 +128,7 @@ def finalize(
     _set_shape(graph.input[0], network.input_shape)
     _set_shape(graph.output[0], network.output_shape)
     del graph.value_info[:]  # stale after renames; shape inference recomputes it
+    relax_allowzero(graph)
 
     current = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     if current is not None and current != opset:
@@ -114,7 +159,9 @@ def finalize(
         model.metadata_props.add(key=key, value=value)
     try:
         onnx.checker.check_model(model, full_check=True)
-        model = shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+        model = shape_inference.infer_shapes(
+            model, check_type=True, strict_mode=True, data_prop=True
+        )
     except Exception as e:
         raise ExportError(
             f"{framework} export of {network.name!r} fails the ONNX checker: {e}"
