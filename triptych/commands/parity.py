@@ -19,8 +19,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from triptych.commands import options
 from triptych.common.console import console
+from triptych.common.spec import ModelSpec
 from triptych.common.weights import write_text_atomic
 from triptych.export.ort import resolve_providers
 from triptych.frameworks.base import resolve
@@ -110,7 +113,7 @@ def check(args: argparse.Namespace) -> ParityReport:
     spec, weights = resolve_source(args.model)
     frameworks, absent = frameworks_to_check(args.frameworks)
     if args.onnx:
-        return file_vs_model(
+        report = file_vs_model(
             args.onnx,
             spec,
             frameworks,
@@ -124,6 +127,20 @@ def check(args: argparse.Namespace) -> ParityReport:
             strict_provider=args.strict_provider,
             absent=absent,
         )
+    else:
+        report = _matrix(args, spec, weights, frameworks, absent)
+    if weights is not None:
+        report.weights_source = str(args.model)
+    return report
+
+
+def _matrix(
+    args: argparse.Namespace,
+    spec: ModelSpec,
+    weights: dict[str, np.ndarray] | None,
+    frameworks: list[str],
+    absent: dict[str, str],
+) -> ParityReport:
     out = Path(args.out or Path("runs") / "parity" / spec.name)
     return run_parity(
         spec,
@@ -148,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
     report = check(args)
     con = console()
     con.print(checks_table(report))
-    if len(report.frameworks) > 1:
+    if report.level(3):
         con.print(matrix_table(report))
     if report.training is not None:
         con.print(training_table(report))
