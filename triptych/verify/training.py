@@ -148,6 +148,7 @@ def training_parity(
                 label=f"BatchNorm running statistics after {steps} steps",
             )
             note = "" if same else f"running_var: {estimators[a]} vs {estimators[b]} estimator"
+            stats_cmp = _dropout_hint(stats_cmp, own_masks)
             checks.append(Check(4, "bn_stats", batch, ida, idb, stats_cmp, same, note))
     return run, checks
 

@@ -1,0 +1,171 @@
+"""Exact Dropout: the same numpy masks in every framework (`triptych.common.dropout`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import numpy as np
+import pytest
+
+import triptych
+from triptych.cli import main
+from triptych.common import spec as S
+from triptych.common import zoo
+from triptych.common.dropout import dropout_masks, has_dropout
+from triptych.common.tolerances import training_loss_rtol
+from triptych.frameworks.base import available
+from triptych.model import Model, default_recipe
+from triptych.verify.training import DROPOUT_HINT, training_parity
+
+#: Flatten -> Dropout -> Dense (Keras permutes features), Conv -> Dropout (NHWC in Keras),
+#: Dense -> Dropout -> Unflatten (Keras permutes the Dense's outputs)
+NET = S.Network(
+    "net",
+    (2, 4, 4),
+    [
+        S.Conv2d(3, 3, padding=1),
+        S.Dropout(0.3),
+        S.ReLU(),
+        S.Flatten(),
+        S.Dropout(0.5),
+        S.Dense(48),
+        S.Dropout(0.2),
+        S.Unflatten((3, 4, 4)),
+        S.Conv2d(2, 3, padding=1),
+    ],
+)
+SPEC = S.ModelSpec("dropout_net", {"net": NET})
+X = np.random.default_rng(0).standard_normal((6, 2, 4, 4)).astype(np.float32)
+
+
+def test_masks_are_inverted_keep_masks_of_the_layer_input_shape():
+    masks = dropout_masks(NET, 6, seed=0, step=1)
+    assert sorted(masks) == [1, 4, 6]
+    for i, m in masks.items():
+        p = NET.layers[i].p
+        assert m.shape == (6, *NET.infos[i].input_shape) and m.dtype == np.float32
+        assert set(np.unique(m)) <= {0.0, np.float32(1 / (1 - p))}
+    again = dropout_masks(NET, 6, seed=0, step=1)
+    assert all(np.array_equal(masks[i], again[i]) for i in masks)
+    other = dropout_masks(NET, 6, seed=0, step=2)
+    assert not np.array_equal(masks[4], other[4])
+    big = dropout_masks(S.Network("n", (10000,), [S.Dropout(0.3)]), 4, 0, 1)[0]
+    assert abs((big == 0).mean() - 0.3) < 0.01
+    assert has_dropout(SPEC) and not has_dropout(zoo.create_spec("autoencoder"))
+
+
+def _train_forward(framework: str, step: int | None) -> np.ndarray:
+    model = Model(SPEC, framework, seed=0)
+    if step is not None:
+        model.backend.set_dropout_masks(model.built("net"), dropout_masks(NET, len(X), 0, step))
+    return model.forward(X, "net", training=True)
+
+
+def test_exact_masks_give_the_same_train_forward_in_every_pair(framework_pair):
+    a, b = framework_pair
+    for step in (1, 2):
+        np.testing.assert_allclose(
+            _train_forward(a, step), _train_forward(b, step), rtol=1e-6, atol=1e-6
+        )
+
+
+def test_masks_cleared_means_own_rng_and_eval_is_identity(framework):
+    model = Model(SPEC, framework, seed=0)
+    built = model.built("net")
+    plain = model.forward(X, "net", training=False)
+    model.backend.set_dropout_masks(built, dropout_masks(NET, len(X), 0, 1))
+    assert np.array_equal(model.forward(X, "net", training=False), plain)  # eval: no mask
+    exact = model.forward(X, "net", training=True)
+    model.backend.set_dropout_masks(built, None)
+    own = model.forward(X, "net", training=True)
+    assert not np.allclose(exact, own)  # the framework's own masks again
+    only = S.ModelSpec("d", {"d": S.Network("d", (2, 4, 4), [S.Dropout(0.5)])})
+    m = Model(only, framework)
+    m.backend.set_dropout_masks(m.built("d"), dropout_masks(only.networks["d"], len(X), 0, 1))
+    assert np.array_equal(m.forward(X, "d", training=False), X)
+
+
+def test_classifier_20_sgd_steps_agree_per_step_in_every_pair():
+    frameworks = available()
+    if len(frameworks) < 2:
+        pytest.skip(f"needs two frameworks, has {frameworks}")
+    run, checks = training_parity(zoo.create_spec("classifier"), frameworks, steps=20)
+    bound = training_loss_rtol("classifier")
+    assert bound <= 1e-6
+    for a, b in run.pairs():
+        assert max(run.per_step_rel(a, b)) <= bound, (a, b, run.per_step_rel(a, b))
+    assert all(c.passed for c in checks if c.gating), [str(c.comparison) for c in checks]
+
+
+def test_user_spec_with_dropout_passes_level_4():
+    frameworks = available()
+    if len(frameworks) < 2:
+        pytest.skip(f"needs two frameworks, has {frameworks}")
+    spec = S.ModelSpec(
+        "user_mlp",
+        {"mlp": S.Network("mlp", (12,), [S.Dense(32), S.ReLU(), S.Dropout(0.5), S.Dense(3)])},
+    )
+    _, checks = training_parity(spec, frameworks, steps=20)
+    assert checks and all(c.passed for c in checks if c.gating)
+
+
+def test_own_masks_failure_says_dropout_masks_differ():
+    frameworks = available()[:2]
+    if len(frameworks) < 2:
+        pytest.skip(f"needs two frameworks, has {frameworks}")
+    _, checks = training_parity(
+        zoo.create_spec("classifier"), frameworks, steps=20, exact_dropout=False
+    )
+    failed = [c for c in checks if c.gating and not c.passed]
+    assert failed
+    assert all(DROPOUT_HINT in c.comparison.failures() for c in failed)
+
+
+def test_fit_with_exact_dropout_resumes_bit_for_bit(framework, tmp_path):
+    recipe = dataclasses.replace(
+        default_recipe(zoo.create_spec("classifier")), batch=16, checkpoint_every=3
+    )
+    data = triptych.common.data.load_digits()
+
+    def model():
+        return triptych.create("classifier", framework=framework, seed=0)
+
+    whole = model()
+    h_whole = whole.fit(data, steps=6, recipe=recipe, progress=False, exact_dropout=True)
+    model().fit(data, steps=3, recipe=recipe, progress=False, out_dir=tmp_path, exact_dropout=True)
+    resumed = model()
+    h_res = resumed.fit(
+        data,
+        steps=6,
+        recipe=recipe,
+        progress=False,
+        out_dir=tmp_path,
+        resume=True,
+        exact_dropout=True,
+    )
+    assert [r["loss"] for r in h_res][-3:] == [r["loss"] for r in h_whole][-3:]
+    a, b = whole.get_weights(), resumed.get_weights()
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_fit_with_exact_dropout_agrees_across_frameworks():
+    frameworks = available()
+    if len(frameworks) < 2:
+        pytest.skip(f"needs two frameworks, has {frameworks}")
+    recipe = dataclasses.replace(default_recipe(zoo.create_spec("classifier")), batch=16)
+    data = triptych.common.data.load_digits()
+    losses = {}
+    for fw in frameworks:
+        m = triptych.create("classifier", framework=fw, seed=0)
+        h = m.fit(data, steps=8, recipe=recipe, progress=False, exact_dropout=True)
+        losses[fw] = np.array([r["loss"] for r in h])
+    for a, b in itertools.combinations(frameworks, 2):
+        np.testing.assert_allclose(losses[a], losses[b], rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_cli_parity_classifier_exits_0(tmp_path):
+    argv = ["parity", "classifier", "--no-reference", "--batch", "1", "--train-steps", "20"]
+    argv += ["--exporter", "torch=torchscript", "--out", str(tmp_path)]
+    assert main(argv) == 0
