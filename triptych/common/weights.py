@@ -8,9 +8,13 @@ Canonical weights are a ``dict[str, np.ndarray]`` of float32 tensors in PyTorch'
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,19 +49,68 @@ def check_weights(spec: ModelSpec, weights: dict[str, np.ndarray]) -> None:
         )
 
 
+def umask() -> int:
+    """This process's umask, read without changing it (/proc/self/status ``Umask``); where
+    that is unavailable, set-and-restore under a lock. Default on a typical system: 0o022."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+_UMASK_LOCK = threading.Lock()
+
+
 def atomic_write(path: str | os.PathLike, write: Any) -> Path:
-    """Call ``write(tmp_path)`` then rename into ``path``; nothing is left behind on failure."""
+    """Call ``write(tmp_path)`` then rename into ``path``; nothing is left behind on failure.
+    The file gets the mode a plain ``open`` would (0o666 under the umask: 0644 by default),
+    not mkstemp's 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+class DirInUse(ValueError):
+    """Another process holds a directory's lock (`dir_lock`)."""
+
+
+@contextlib.contextmanager
+def dir_lock(
+    directory: str | os.PathLike, what: str = "run directory", pid_file: bool = True
+) -> Iterator[Path]:
+    """Hold an exclusive ``fcntl.flock`` for the block: on ``directory/.lock`` (created 0o666
+    under the umask, holding the pid) or, with ``pid_file=False``, on the directory itself
+    (nothing written). `DirInUse` at once if another process holds it."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    fd = os.open(d / ".lock", os.O_RDWR | os.O_CREAT, 0o666) if pid_file else os.open(d, 0)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.read(fd, 32).decode(errors="replace").strip() if pid_file else ""
+            raise DirInUse(f"{what} {d} is in use by pid {pid or '?'}") from None
+        if pid_file:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield d
+    finally:
+        os.close(fd)  # closing releases the flock
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:

@@ -1,18 +1,23 @@
 """Export dispatch: any `Model` network, from any framework, to a checked ONNX file.
 
 Files are named ``<model>.<network>.<framework>.onnx``, written to a temporary name and
-renamed into place, so a failed export leaves nothing behind.
+renamed into place, so a failed export leaves nothing behind. `export_model` writes every
+network of a model into a temporary directory (``out_dir/.export.tmp-*``, removed after, and
+stale ones at the next export) and moves the files into place only when all succeeded, holding
+a flock on ``out_dir`` meanwhile (a second exporter into the directory is refused at once).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import onnx
 
-from triptych.common.weights import atomic_write
+from triptych.common.weights import atomic_write, dir_lock
 from triptych.export.postprocess import ExportError, finalize
 
 if TYPE_CHECKING:
@@ -72,11 +77,29 @@ def export_model(
     opset: int = DEFAULT_OPSET,
     exporter: str | None = None,
 ) -> dict[str, Path]:
-    """Export every network (or ``networks``) of ``model``: network name -> path."""
-    return {
-        name: export_network(model, name, out_dir, opset, exporter)
-        for name in (networks or list(model.spec.networks))
-    }
+    """Export every network (or ``networks``) of ``model``: network name -> path. All or
+    nothing: the files move into ``out_dir`` only after every export succeeded."""
+    out = Path(out_dir)
+    with dir_lock(out, "export directory", pid_file=False):
+        for stale in out.glob(f"{TMP_PREFIX}*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=out))
+        try:
+            staged = {
+                name: export_network(model, name, tmp, opset, exporter)
+                for name in (networks or list(model.spec.networks))
+            }
+            done = {}
+            for name, path in staged.items():
+                done[name] = out / path.name
+                os.replace(path, done[name])
+            return done
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+#: temporary directories of `export_model` inside the export directory
+TMP_PREFIX = ".export.tmp-"
 
 
 def load_checked(path: str | os.PathLike) -> onnx.ModelProto:

@@ -23,7 +23,6 @@ SIGKILL itself at that point of a save (boundaries: `BOUNDARIES`), for the kill 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import hashlib
 import json
@@ -32,13 +31,13 @@ import re
 import shutil
 import signal
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from triptych.common.weights import WeightsError, load_weights, save_weights
+from triptych.common.weights import WeightsError, dir_lock, load_weights, save_weights, umask
 from triptych.training.history import History
 
 if TYPE_CHECKING:
@@ -64,10 +63,6 @@ _MAX_MANIFEST = 1 << 20  # bytes
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class RunDirInUse(ValueError):
-    """Another process holds the run directory's lock."""
-
-
 def _kill_point(boundary: str, step: int) -> None:
     """Test hook: SIGKILL this process at ``boundary`` when TRIPTYCH_TEST_KILL_AT names it."""
     want = os.environ.get("TRIPTYCH_TEST_KILL_AT")
@@ -77,17 +72,7 @@ def _kill_point(boundary: str, step: int) -> None:
 
 def _mode(kind: int) -> int:
     """``kind`` (0o666 files, 0o777 directories) under this process's umask."""
-    return kind & ~_umask()
-
-
-def _umask() -> int:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except OSError:
-        pass
-    return 0o022
+    return kind & ~umask()
 
 
 def optimizer_file(role: str) -> str:
@@ -120,27 +105,10 @@ def _fsync(path: Path) -> None:
 # --- the lock ------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def run_lock(run_dir: str | os.PathLike | None) -> Iterator[None]:
-    """Hold ``run_dir/.lock`` (``fcntl.flock``, exclusive) for the block; `RunDirInUse`
-    at once if another process holds it. ``None``: no directory, no lock."""
-    if run_dir is None:
-        yield
-        return
-    d = Path(run_dir)
-    d.mkdir(parents=True, exist_ok=True)
-    fd = os.open(d / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid = os.read(fd, 32).decode(errors="replace").strip() or "?"
-            raise RunDirInUse(f"run directory {d} is in use by pid {pid}") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
-    finally:
-        os.close(fd)  # closing releases the flock
+def run_lock(run_dir: str | os.PathLike | None) -> contextlib.AbstractContextManager:
+    """Hold ``run_dir/.lock`` (``fcntl.flock``) for the block; `DirInUse` ("run directory X
+    is in use by pid N") at once if another process holds it. ``None``: no lock."""
+    return contextlib.nullcontext() if run_dir is None else dir_lock(run_dir, "run directory")
 
 
 def one_writer(fn: F) -> F:
