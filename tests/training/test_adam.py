@@ -1,0 +1,89 @@
+"""triptych's Adam: one formula (PyTorch's) in every framework; the frameworks' own stay
+reachable as ``adam_native`` (benchmarks/adam.md measures both)."""
+
+import numpy as np
+import pytest
+
+import triptych
+from triptych.common import adam, zoo
+from triptych.common import spec as S
+from triptych.common.recipe import Optimizer
+from triptych.training.adam_table import CONV_BN, TARGET
+from triptych.verify.training import training_parity
+
+DENSE = S.single(
+    S.Network("net", (1, 8, 8), [S.Flatten(), S.Dense(16), S.Sigmoid(), S.Dense(10)]), "dense"
+)
+
+
+def _need_two() -> list[str]:
+    have = triptych.frameworks()
+    if len(have) < 2:
+        pytest.skip(reason=f"cross-framework checks need two frameworks; have {have}")
+    return have
+
+
+@pytest.mark.parametrize("spec", [DENSE, CONV_BN], ids=["no_bn", "bn"])
+def test_20_adam_steps_agree_across_every_pair(spec):
+    run, _ = training_parity(spec, _need_two(), steps=20, lr=1e-3, batch=16, optimizer="adam")
+    for a, b in run.pairs():
+        worst = max(run.per_step_rel(a, b))
+        assert worst <= TARGET, (a, b, worst)
+
+
+def test_native_adam_is_reachable_and_differs():
+    have = _need_two()
+
+    spec = zoo.create_spec("autoencoder")
+    ours, _ = training_parity(spec, have, steps=20, lr=1e-3, batch=16, optimizer="adam")
+    native, _ = training_parity(spec, have, steps=20, lr=1e-3, batch=16, optimizer="adam_native")
+    worst_native = max(max(native.per_step_rel(a, b)) for a, b in native.pairs())
+    worst_ours = max(max(ours.per_step_rel(a, b)) for a, b in ours.pairs())
+    assert worst_ours <= TARGET < worst_native, (worst_ours, worst_native)
+
+
+def test_one_step_matches_the_numpy_reference(framework):
+    model = triptych.create(DENSE, framework=framework, seed=0)
+    rng = np.random.default_rng(0)
+    x = rng.random((4, 1, 8, 8), dtype=np.float32)
+    y = rng.integers(0, 10, 4)
+    before = model.get_weights()
+    step = model.make_trainer("cross_entropy", Optimizer("adam", 1e-2))
+    step(x, y)
+    after = model.get_weights()
+    state = step.state()
+    assert state[adam.STEP].tolist() == [1] * 4
+    # at step 1, m = 0.1 g and v = 0.001 g², so the update is lr * g / (|g| + eps') per element
+    moved = after["net.1.weight"] - before["net.1.weight"]
+    assert np.all(np.abs(moved) <= 1e-2 * (1 + 1e-5))
+    assert np.abs(moved).max() > 0.9e-2
+
+
+def test_state_names_and_refusals(framework):
+    model = triptych.create(DENSE, framework=framework, seed=0)
+    step = model.make_trainer("cross_entropy", Optimizer("adam", 1e-3))
+    state = step.state()
+    assert sorted(state) == ["exp_avg.0000", "exp_avg.0001", "exp_avg.0002", "exp_avg.0003",
+                             "exp_avg_sq.0000", "exp_avg_sq.0001", "exp_avg_sq.0002",
+                             "exp_avg_sq.0003", "step"]  # fmt: skip
+    step.load_state(state)
+    bad = dict(state, **{"exp_avg.0000": state["exp_avg.0000"][:1]})
+    with pytest.raises(ValueError, match="Adam state exp_avg.0000: float32"):
+        step.load_state(bad)
+    with pytest.raises(ValueError, match="missing \\['exp_avg.0003'\\]"):
+        step.load_state({k: v for k, v in state.items() if k != "exp_avg.0003"})
+
+
+def test_reference_update_is_pytorch_adam():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    p0 = rng.standard_normal(50).astype(np.float32)
+    p = torch.nn.Parameter(torch.from_numpy(p0.copy()))
+    opt = torch.optim.Adam([p], lr=1e-3, eps=1e-8, foreach=False)
+    ref, m, v = p0.copy(), np.zeros(50, np.float32), np.zeros(50, np.float32)
+    for t in range(1, 6):
+        g = (rng.standard_normal(50) * 10.0 ** rng.integers(-9, 0, 50)).astype(np.float32)
+        p.grad = torch.from_numpy(g)
+        opt.step()
+        ref, m, v = adam.reference_update(ref, g, m, v, t, 1e-3)
+    np.testing.assert_allclose(ref, p.detach().numpy(), rtol=1e-6, atol=0)
