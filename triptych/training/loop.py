@@ -245,7 +245,7 @@ def fit(
     callback: Callable[[int, dict[str, Any]], None] | None = None,
     frozen: set[tuple[str, int]] | None = None,
     lr_mult: dict[tuple[str, int], float] | None = None,
-    exact_dropout: bool = False,
+    exact_dropout: bool = True,
 ) -> History:
     """Train ``model`` for ``steps`` (default ``recipe.steps``) steps; returns the history.
 
@@ -254,7 +254,8 @@ def fit(
     ``callback(step, record)`` runs after every step (sample grids, logging). ``frozen``
     (network, layer) pairs and ``lr_mult`` apply to supervised training (transfer learning).
     ``exact_dropout``: Dropout masks from the common stream per (seed, step, network, layer),
-    the same in every framework and after a resume (default: the framework's own RNG).
+    the same in every framework and after a resume (default on; False: the framework's own
+    RNG, seeded per run).
     """
     total = int(steps or recipe.steps)
     trainer = Trainer(model, recipe, seed, frozen, lr_mult, exact_dropout)
