@@ -36,8 +36,10 @@ def test_parity_matrix_all_levels_pass_on_gan(tmp_path):
     # 2 networks x 2 batches: L1 + L2 per framework, native + ONNX per pair
     n_pairs = len(fws) * (len(fws) - 1) // 2
     assert len([c for c in report.checks if c.level < 4]) == 2 * 2 * (2 * len(fws) + 2 * n_pairs)
-    # level 4 per pair: the loss per step, the final weights, BN statistics (both nets have BN)
-    assert len(report.level(4)) == 3 * n_pairs
+    # level 4 per pair: the loss per step, the final weights, BN statistics (both nets have
+    # BN); and the GAN's alternating rounds: D loss, G loss, weights of both networks
+    assert len(report.level(4)) == (3 + 3) * n_pairs
+    assert report.gan_training is not None and report.gan_training.rounds == 3
     assert all(c.max_abs <= 1e-5 for c in report.checks if c.level < 4)
     kinds = {(c.a.kind, c.b.kind) for c in report.level(1)}
     assert kinds == {("native", "ort")}
@@ -190,3 +192,25 @@ def test_bad_inputs_exit_2_with_one_clear_message(tmp_path, good_onnx, capsys):
 def test_cli_parity_checks_a_good_file(good_onnx, capsys):
     assert main(["parity", "gan", "--onnx", str(good_onnx)]) == 0
     assert "PASS" in capsys.readouterr().out
+
+
+def test_gan_training_parity_alternating_rounds():
+    """20 alternating rounds (k D steps, one G step) with the lecture's Adam: the per-round D
+    and G losses agree within the level-4 bound for every pair; the weights check is there
+    too (reported apart under Adam: a bias before BatchNorm has an exactly-zero gradient)."""
+    _need_two()
+    from triptych.common import zoo
+    from triptych.common.tolerances import TRAINING_LOSS_RTOL
+    from triptych.verify.gan import gan_training_parity
+
+    run, checks = gan_training_parity(zoo.create_spec("gan"), triptych.frameworks(), rounds=20)
+    assert run.optimizer == "adam" and run.lr == 2e-4
+    losses = [c for c in checks if c.network in ("d_loss", "g_loss")]
+    assert len(losses) == 2 * len(checks) // 3
+    for c in losses:
+        assert c.passed and c.max_rel <= TRAINING_LOSS_RTOL, (c.pair, c.network, c.max_rel)
+        assert len(c.comparison.outputs[0].shape_a) == 1 and c.comparison.outputs[0].size == 20
+    weights = [c for c in checks if c.network == "gan_weights"]
+    assert weights and all(not c.gating and "BatchNorm" in c.note for c in weights)
+    d_losses = run.losses[run.frameworks[0]]["d_loss"]
+    assert len(d_losses) == 20 and len(set(d_losses)) > 1

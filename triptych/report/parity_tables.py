@@ -74,9 +74,17 @@ def training_table(report: ParityReport) -> Table:
     t = Table(
         title=f"training parity: {run.steps} {run.optimizer} steps (lr {run.lr}, batch "
         f"{run.batch}, {run.loss}), same weights, same batches"
+        + (
+            f"; GAN: {report.gan_training.rounds} rounds, {report.gan_training.optimizer} "
+            f"lr {report.gan_training.lr}"
+            if report.gan_training is not None
+            else ""
+        )
     )
     for col in ("pair", "what", "max rel diff", "max |diff|", "worst at", "result"):
         t.add_column(col, no_wrap=True)
+    notes = list(dict.fromkeys(c.note for c in report.level(4) if c.note))
+    t.caption = " ".join(f"[{i + 1}] {n}." for i, n in enumerate(notes))
     for c in report.level(4):
         o = max(c.comparison.outputs, key=lambda o: o.max_abs, default=None)
         where = "-"
@@ -87,7 +95,7 @@ def training_table(report: ParityReport) -> Table:
             where = o.name
         t.add_row(
             f"{c.a.framework} vs {c.b.framework}",
-            c.network + (f" ({c.note})" if c.note else ""),
+            c.network + (f" [{notes.index(c.note) + 1}]" if c.note else ""),
             f"{c.max_rel:.2e}",
             f"{c.max_abs:.2e}",
             where,

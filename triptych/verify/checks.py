@@ -82,6 +82,7 @@ class ParityReport:
     files: dict[str, dict[str, str]] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
     training: Any = None  # verify.training.TrainingRun
+    gan_training: Any = None  # verify.gan.GanTrainingRun, for adversarial specs
     skipped: list[str] = field(default_factory=list)
     weights_source: str = "seed"
 
@@ -120,6 +121,7 @@ class ParityReport:
             "skipped": self.skipped,
             "checks": [c.to_dict() for c in self.checks],
             "training": None if self.training is None else self.training.to_dict(),
+            "gan_training": None if self.gan_training is None else self.gan_training.to_dict(),
         }
 
     def __str__(self) -> str:

@@ -24,6 +24,7 @@ from triptych.frameworks.base import select
 from triptych.model import Model, resolve_source
 from triptych.verify import levels
 from triptych.verify.checks import ParityReport
+from triptych.verify.gan import GAN_SGD, LECTURE_ADAM, gan_training_parity, is_adversarial
 from triptych.verify.runners import NativeRunner, OrtRunner, ReferenceRunner
 from triptych.verify.training import training_parity
 
@@ -44,13 +45,14 @@ def run_parity(
     exporters: dict[str, str] | None = None,
     reference: bool = True,
     train_steps: int = 20,
-    optimizer: str = "sgd",
+    optimizer: str | None = None,
     absent: dict[str, str] | None = None,
 ) -> ParityReport:
     """Levels 1-4 for ``spec`` over ``frameworks`` from ``weights`` (default: seeded
     initial weights). ONNX files go to ``out_dir`` (or a temporary directory, removed
     afterwards); ``exporters`` picks an exporter per framework, e.g. ``{"torch":
-    "torchscript"}``."""
+    "torchscript"}``. Level 4 uses ``optimizer`` (sgd at lr 0.1 by default, adam at 1e-3);
+    a GAN's alternating rounds use the lecture's Adam unless ``optimizer`` is "sgd"."""
     report = ParityReport(spec.name, spec.hash, list(frameworks), dict(absent or {}))
     report.weights_source = "seed" if weights is None else "given"
     start = init_weights(spec, seed) if weights is None else weights
@@ -86,10 +88,18 @@ def run_parity(
     if not reference:
         report.skipped.append("level 2 (ORT vs reference evaluator): --no-reference")
     if train_steps > 0 and len(frameworks) >= 2:
+        name = optimizer or "sgd"
         report.training, checks = training_parity(
-            spec, frameworks, steps=train_steps, seed=seed, weights=start, optimizer=optimizer
-        )
+            spec, frameworks, steps=train_steps, lr=0.1 if name == "sgd" else 1e-3,
+            seed=seed, weights=start, optimizer=name,
+        )  # fmt: skip
         report.checks += checks
+        if is_adversarial(spec):
+            gan_opt = GAN_SGD if optimizer == "sgd" else LECTURE_ADAM
+            report.gan_training, checks = gan_training_parity(
+                spec, frameworks, rounds=train_steps, seed=seed, weights=start, optimizer=gan_opt
+            )
+            report.checks += checks
     elif train_steps > 0:
         report.skipped.append(f"level 4 (training): needs two frameworks, had {frameworks}")
     return report
