@@ -121,7 +121,7 @@ def test_bad_transfer_inputs_give_clear_errors(tmp_path, capsys):
 
 
 def test_fine_tuning_with_dropout_is_repeatable(framework):
-    """The head's Dropout draws from the framework RNG, seeded at the start of every fit."""
+    """The head's Dropout masks come from the common stream per (seed, step): repeatable."""
     runs = []
     for _ in range(2):
         model = T.make_target_model(framework, 5, seed=3, init=pretrained(framework))

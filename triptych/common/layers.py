@@ -232,8 +232,10 @@ class Tanh(_Activation):
 class Dropout(Layer):
     """Zeroes elements with probability p in training (scaling the rest by 1/(1-p)).
 
-    The mask comes from each framework's own RNG, so train-mode outputs of Dropout are not
-    comparable element by element across frameworks (eval mode is the identity everywhere).
+    With exact Dropout (`Model.fit`'s default, and always in training parity) the masks come
+    from the common seeded stream per (seed, step, network, layer) (`common/dropout.py`), so
+    every framework applies the same one; otherwise each framework's own RNG draws them.
+    Eval mode is the identity everywhere.
     """
 
     p: float = 0.5
