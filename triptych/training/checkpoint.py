@@ -37,7 +37,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from triptych.common.weights import WeightsError, dir_lock, load_weights, save_weights, umask
+from triptych.common.weights import (
+    WeightsError,
+    atomic_write,
+    dir_lock,
+    load_weights,
+    save_weights,
+    umask,
+)
 from triptych.training.history import History
 
 if TYPE_CHECKING:
@@ -174,7 +181,8 @@ def _save_state(path: Path, state: dict[str, np.ndarray], step: int, framework: 
     from safetensors.numpy import save_file
 
     tensors = {k: np.ascontiguousarray(v) for k, v in state.items()}
-    save_file(tensors, str(path), metadata={"step": str(step), "framework": framework})
+    meta = {"step": str(step), "framework": framework}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))  # 0644, not 0600
 
 
 def save_checkpoint(
