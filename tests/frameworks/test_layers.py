@@ -30,6 +30,69 @@ LAYER_CASES = {
     "maxpool2d": ((3, 8, 8), [S.MaxPool2d(2)]),
     "maxpool2d_k3s2": ((2, 9, 9), [S.MaxPool2d(3, stride=2)]),
     "dropout": ((3, 5, 5), [S.Dropout(0.3)]),
+    "maxpool2d_k3s2p1": ((2, 8, 8), [S.MaxPool2d(3, stride=2, padding=1)]),
+    "avgpool2d": ((3, 8, 8), [S.AvgPool2d(2)]),
+    "avgpool2d_k3s2p1": ((2, 9, 9), [S.AvgPool2d(3, stride=2, padding=1)]),
+    "global_avgpool": ((4, 5, 6), [S.GlobalAvgPool()]),
+    "identity": ((3, 4, 4), [S.Identity()]),
+    "upsample_nearest": ((2, 3, 4), [S.Upsample(2)]),
+    "upsample_bilinear": ((2, 3, 4), [S.Upsample(2, mode="bilinear")]),
+    "named_conv": ((2, 5, 5), [S.Conv2d(3, kernel=3, name="stem"), S.BatchNorm(name="bn")]),
+}
+
+
+def _residual() -> S.Network:
+    x = S.Input((4, 6, 6))
+    h = S.Conv2d(4, kernel=3, padding=1)(S.ReLU()(S.BatchNorm()(x)))
+    return S.Network("net", inputs=x, outputs=S.ReLU()(S.Add()([h, x])))
+
+
+def _concat_skip() -> S.Network:
+    x = S.Input((3, 8, 8))
+    down = S.Conv2d(4, kernel=3, stride=2, padding=1, name="down")(x)
+    c = S.Concat()([S.Upsample(2)(down), x])
+    return S.Network("net", inputs=x, outputs=S.Conv2d(2, kernel=1)(c))
+
+
+def _concat_flat() -> S.Network:
+    x = S.Input((6,))
+    return S.Network("net", inputs=x, outputs=S.Dense(3)(S.Concat()([S.Dense(4)(x), x])))
+
+
+def _pools_gap() -> S.Network:
+    x = S.Input((3, 9, 9))
+    a = S.MaxPool2d(3, stride=2, padding=1)(x)
+    b = S.AvgPool2d(3, stride=2, padding=1)(x)
+    return S.Network("net", inputs=x, outputs=S.Dense(5)(S.GlobalAvgPool()(S.Add()([a, b]))))
+
+
+def _three_way_upsample() -> S.Network:
+    x = S.Input((2, 4, 4))
+    ups = [S.Upsample(2, mode="bilinear")(x), S.Upsample(2)(x), S.Upsample(2)(x)]
+    return S.Network("net", inputs=x, outputs=S.Conv2d(3, kernel=3, padding=1)(S.Add()(ups)))
+
+
+def _flatten_in_graph() -> S.Network:
+    x = S.Input((2, 3, 3))
+    a = S.Dense(4)(S.Flatten()(S.Conv2d(2, kernel=1)(x)))
+    b = S.Dense(4, name="skip")(S.Flatten()(x))
+    return S.Network("net", inputs=x, outputs=S.Concat()([a, b]))
+
+
+def _concat_h() -> S.Network:
+    x = S.Input((2, 3, 4))
+    return S.Network("net", inputs=x, outputs=S.Concat(axis=2)([x, S.Conv2d(2, 1)(x)]))
+
+
+#: graphs (the functional form): residual, skip concat, merges of every kind
+GRAPH_CASES = {
+    "graph_residual_bn": _residual,
+    "graph_concat_skip": _concat_skip,
+    "graph_concat_flat": _concat_flat,
+    "graph_pools_gap": _pools_gap,
+    "graph_three_way_upsample_add": _three_way_upsample,
+    "graph_flatten_dense_concat": _flatten_in_graph,
+    "graph_concat_height": _concat_h,
 }
 
 DEEP_CASES = {
@@ -73,10 +136,12 @@ DEEP_CASES = {
         ],
     ),
 }
-ALL_CASES = {**LAYER_CASES, **DEEP_CASES}
+ALL_CASES = {**LAYER_CASES, **DEEP_CASES, **GRAPH_CASES}
 
 
 def _spec(case: str) -> S.ModelSpec:
+    if case in GRAPH_CASES:
+        return S.single(GRAPH_CASES[case](), case)
     shape, layers = ALL_CASES[case]
     return S.single(S.Network("net", shape, layers), case)
 
@@ -143,10 +208,11 @@ def _unbias(running_var, key, model, spec, x):
     """Running variance expressed in PyTorch's (unbiased) convention."""
     if get_backend(model.framework).bn_running_var == "unbiased":
         return running_var
-    index = int(key.split(".")[1])
     net = spec.networks["net"]
+    index = next(i.index for i in net.infos if f"net.{i.key}.running_var" == key)
     layer = net.infos[index].layer
-    h = x if index == 0 else _activations(model, net, x, index)
+    assert net.infos[index].inputs == (-1,) or net.is_chain, "BN on a branch: not handled here"
+    h = x if net.infos[index].inputs == (-1,) else _activations(model, net, x, index)
     axes = (0,) if h.ndim == 2 else (0, 2, 3)
     n = h.size // h.shape[1]
     var_b = h.astype(np.float64).var(axis=axes)
@@ -156,7 +222,8 @@ def _unbias(running_var, key, model, spec, x):
 def _activations(model, net, x, index):
     """Input of layer ``index`` in train mode, computed by a truncated network (torch)."""
     sub = S.single(S.Network("net", net.input_shape, net.layers[:index]), "prefix")
-    w = {k: v for k, v in model.get_weights().items() if int(k.split(".")[1]) < index}
+    keys = {f"net.{i.key}." for i in net.infos[:index]}
+    w = {k: v for k, v in model.get_weights().items() if k[: k.rindex(".") + 1] in keys}
     # running stats do not affect train-mode outputs; reset them to fit the prefix spec
     return triptych.create(
         sub,

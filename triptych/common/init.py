@@ -37,7 +37,7 @@ def init_network(net: Network, seed: int = 0) -> dict[str, np.ndarray]:
         )
     out: dict[str, np.ndarray] = {}
     for info in net.infos:
-        prefix = f"{net.name}.{info.index}."
+        prefix = f"{net.name}.{info.key}."
         shapes = info.layer.param_shapes(info.input_shape)
         if isinstance(info.layer, BatchNorm):
             c = shapes["weight"][0]

@@ -6,10 +6,13 @@ batch axis and are NCHW.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+import re
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
 Shape = tuple[int, ...]
+#: a layer's ``name=``: the prefix of its canonical weight names (``stem.weight``)
+NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class SpecError(ValueError):
@@ -18,11 +21,50 @@ class SpecError(ValueError):
 
 @dataclass(frozen=True)
 class Layer:
-    """Base class of the layer vocabulary. Subclasses are frozen dataclasses."""
+    """Base class of the layer vocabulary. Subclasses are frozen dataclasses.
 
+    ``name`` (keyword-only, optional) becomes the prefix of the layer's canonical weight
+    names inside its network (``<network>.<name>.weight``); without it the prefix is the
+    layer's position in the network (``<network>.3.weight``). Calling a layer on symbolic
+    tensors (``layer(x)``, ``Add()([a, b])``) builds a graph; see `triptych.common.spec`.
+    """
+
+    name: str | None = field(default=None, kw_only=True)
     kind: ClassVar[str] = "layer"
     #: element-wise per feature: keeps shape and feature order (used by the Keras layout planner)
     featurewise: ClassVar[bool] = False
+    #: takes several inputs (Add, Concat)
+    merge: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        if self.name is not None and (not NAME_PATTERN.fullmatch(self.name) or self.name.isdigit()):
+            raise SpecError(
+                f"{self.kind}: name {self.name!r} must be an identifier (letters, digits, _; "
+                "not starting with a digit): it prefixes the layer's weight names"
+            )
+
+    def __call__(self, inputs: Tensor | list[Tensor] | tuple[Tensor, ...]) -> Tensor:
+        """Apply this layer to symbolic tensors (the functional form); shape inference runs
+        now, so a wrong graph fails here, naming the layer and its inputs' shapes."""
+        items = list(inputs) if isinstance(inputs, list | tuple) else [inputs]
+        if not all(isinstance(t, Tensor) for t in items):
+            raise SpecError(f"{self.describe()}: call it on S.Input(...) tensors, got {inputs!r}")
+        if self.merge and (not isinstance(inputs, list | tuple) or len(items) < 2):
+            raise SpecError(f"{self.describe()} takes a list of two or more tensors")
+        if not self.merge and len(items) != 1:
+            raise SpecError(f"{self.describe()} takes one tensor, got {len(items)}")
+        shapes = [t.shape for t in items]
+        try:
+            out = self.merge_shape(shapes) if self.merge else self.output_shape(shapes[0])
+        except SpecError as e:
+            raise SpecError(f"{self.describe()}, input shapes {shapes}: {e}") from None
+        return Tensor(Node(self, tuple(t.node for t in items), out))
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.name!r}" if self.name else self.kind
+
+    def merge_shape(self, shapes: list[Shape]) -> Shape:
+        raise SpecError(f"{self.kind} takes one input")
 
     def output_shape(self, shape: Shape) -> Shape:
         return shape
@@ -41,7 +83,44 @@ class Layer:
     def to_dict(self) -> dict[str, Any]:
         d = {"kind": self.kind}
         d.update({k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()})
+        if d.get("name") is None:
+            d.pop("name", None)  # keeps unnamed layers' JSON (and spec hashes) as they were
         return d
+
+
+class Node:
+    """One application of a layer in a graph: the layer, its input nodes, its output shape.
+    The network input is a node with ``layer`` None. Identity-compared (two ``ReLU()`` are
+    equal layers but different nodes)."""
+
+    __slots__ = ("inputs", "layer", "shape")
+
+    def __init__(self, layer: Layer | None, inputs: tuple[Node, ...], shape: Shape) -> None:
+        self.layer, self.inputs, self.shape = layer, inputs, tuple(int(s) for s in shape)
+
+
+class Tensor:
+    """A symbolic tensor (shape without the batch axis) in the functional form."""
+
+    __slots__ = ("node",)
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    @property
+    def shape(self) -> Shape:
+        return self.node.shape
+
+    def __repr__(self) -> str:
+        return f"Tensor(shape={self.shape}, from={self.node.layer!r})"
+
+
+def Input(shape: Shape) -> Tensor:
+    """The symbolic input of a network: ``shape`` is (F,) or (C, H, W), batch excluded."""
+    shape = tuple(int(s) for s in shape)
+    if len(shape) not in (1, 3) or any(s <= 0 for s in shape):
+        raise SpecError(f"Input shape must be (F,) or (C, H, W) of positive sizes, got {shape}")
+    return Tensor(Node(None, (), shape))
 
 
 def numel(shape: Shape) -> int:
@@ -267,6 +346,7 @@ class Unflatten(Layer):
     kind: ClassVar[str] = "unflatten"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
 
     def output_shape(self, shape: Shape) -> Shape:
@@ -282,12 +362,13 @@ class Unflatten(Layer):
 
 
 @dataclass(frozen=True)
-class MaxPool2d(Layer):
-    """Max pooling, square window, no padding; stride defaults to the kernel size."""
+class _Pool2d(Layer):
+    """Square window; stride defaults to the kernel size; symmetric explicit padding
+    (at most half the kernel, as in PyTorch)."""
 
     kernel: int = 2
     stride: int | None = None
-    kind: ClassVar[str] = "maxpool2d"
+    padding: int = 0
 
     @property
     def effective_stride(self) -> int:
@@ -296,16 +377,129 @@ class MaxPool2d(Layer):
     def output_shape(self, shape: Shape) -> Shape:
         _need_rank(self, shape, (3,))
         c, h, w = shape
-        if self.kernel > h or self.kernel > w:
+        if not 0 <= 2 * self.padding <= self.kernel:
             raise SpecError(
-                f"maxpool2d kernel {self.kernel} is larger than its input "
-                f"{h}x{w} (input shape {shape})"
+                f"{self.kind} padding {self.padding} must be between 0 and kernel/2 "
+                f"(kernel {self.kernel})"
             )
-        s = self.effective_stride
-        return (c, _conv_out(h, self.kernel, s, 0), _conv_out(w, self.kernel, s, 0))
+        if self.kernel > h + 2 * self.padding or self.kernel > w + 2 * self.padding:
+            raise SpecError(
+                f"{self.kind} kernel {self.kernel} is larger than its input "
+                f"{h}x{w} (input shape {shape}, padding {self.padding})"
+            )
+        s, p = self.effective_stride, self.padding
+        return (c, _conv_out(h, self.kernel, s, p), _conv_out(w, self.kernel, s, p))
 
     def flops(self, shape: Shape) -> int:
         return numel(self.output_shape(shape)) * self.kernel * self.kernel
+
+
+@dataclass(frozen=True)
+class MaxPool2d(_Pool2d):
+    """Max pooling; padding counts as -inf (PyTorch's rule)."""
+
+    kind: ClassVar[str] = "maxpool2d"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        if not self.padding:
+            d.pop("padding")  # unpadded pools keep their JSON (and spec hashes) as they were
+        return d
+
+
+@dataclass(frozen=True)
+class AvgPool2d(_Pool2d):
+    """Average pooling; zero padding counts in the average (PyTorch's default,
+    ``count_include_pad=True``)."""
+
+    kind: ClassVar[str] = "avgpool2d"
+
+
+@dataclass(frozen=True)
+class GlobalAvgPool(Layer):
+    """(C, H, W) -> (C,): the mean over H and W."""
+
+    kind: ClassVar[str] = "global_avgpool"
+
+    def output_shape(self, shape: Shape) -> Shape:
+        _need_rank(self, shape, (3,))
+        return (shape[0],)
+
+    def flops(self, shape: Shape) -> int:
+        return numel(shape)
+
+
+@dataclass(frozen=True)
+class Identity(Layer):
+    """Returns its input (a named tap point, or what an imported Dropout/Identity becomes)."""
+
+    kind: ClassVar[str] = "identity"
+    featurewise: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class Upsample(Layer):
+    """(C, H, W) -> (C, H·scale, W·scale); ``mode`` nearest (default) or bilinear
+    (half-pixel centres, PyTorch's ``align_corners=False``). FLOPs: 0 nearest, 8 per output
+    element bilinear (4 multiply-adds)."""
+
+    scale: int = 2
+    mode: str = "nearest"
+    kind: ClassVar[str] = "upsample"
+
+    def output_shape(self, shape: Shape) -> Shape:
+        _need_rank(self, shape, (3,))
+        if self.mode not in ("nearest", "bilinear"):
+            raise SpecError(f"upsample mode {self.mode!r}; allowed: nearest, bilinear")
+        if int(self.scale) != self.scale or self.scale < 1:
+            raise SpecError(f"upsample scale must be an integer >= 1, got {self.scale}")
+        c, h, w = shape
+        return (c, h * self.scale, w * self.scale)
+
+    def flops(self, shape: Shape) -> int:
+        return 0 if self.mode == "nearest" else 8 * numel(self.output_shape(shape))
+
+
+@dataclass(frozen=True)
+class Add(Layer):
+    """Elementwise sum of two or more tensors of the same shape (a residual connection).
+    FLOPs: (n - 1) per element."""
+
+    kind: ClassVar[str] = "add"
+    merge: ClassVar[bool] = True
+
+    def merge_shape(self, shapes: list[Shape]) -> Shape:
+        if any(s != shapes[0] for s in shapes):
+            raise SpecError(f"add needs inputs of one shape, got {shapes}")
+        return shapes[0]
+
+    def flops_multi(self, shapes: list[Shape]) -> int:
+        return (len(shapes) - 1) * numel(shapes[0])
+
+
+@dataclass(frozen=True)
+class Concat(Layer):
+    """Concatenation along ``axis`` of the per-sample NCHW shape plus batch: 1 = channels
+    (default), 2 = H, 3 = W; every other axis must agree."""
+
+    axis: int = 1
+    kind: ClassVar[str] = "concat"
+    merge: ClassVar[bool] = True
+
+    def merge_shape(self, shapes: list[Shape]) -> Shape:
+        rank = len(shapes[0])
+        if any(len(s) != rank for s in shapes) or not 1 <= self.axis <= rank:
+            raise SpecError(f"concat axis {self.axis} on inputs {shapes}: ranks or axis invalid")
+        a = self.axis - 1
+        rest = [s[:a] + s[a + 1 :] for s in shapes]
+        if any(r != rest[0] for r in rest):
+            raise SpecError(
+                f"concat along axis {self.axis} needs the other dims equal, got {shapes}"
+            )
+        return (*shapes[0][:a], sum(s[a] for s in shapes), *shapes[0][a + 1:])
+
+    def flops_multi(self, shapes: list[Shape]) -> int:
+        return 0
 
 
 LAYER_TYPES: dict[str, type[Layer]] = {
@@ -323,6 +517,12 @@ LAYER_TYPES: dict[str, type[Layer]] = {
         Flatten,
         Unflatten,
         MaxPool2d,
+        AvgPool2d,
+        GlobalAvgPool,
+        Identity,
+        Upsample,
+        Add,
+        Concat,
     )
 }
 

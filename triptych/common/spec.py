@@ -27,23 +27,32 @@ from typing import Any
 
 from triptych.common.layers import (  # noqa: F401  (re-exported as S.Conv2d, ...)
     LAYER_TYPES,
+    Add,
+    AvgPool2d,
     BatchNorm,
     BatchNorm1d,
     BatchNorm2d,
+    Concat,
     Conv2d,
     ConvTranspose2d,
     Dense,
     Dropout,
     Flatten,
+    GlobalAvgPool,
+    Identity,
+    Input,
     Layer,
     LeakyReLU,
     MaxPool2d,
+    Node,
     ReLU,
     Shape,
     Sigmoid,
     SpecError,
     Tanh,
+    Tensor,
     Unflatten,
+    Upsample,
     layer_from_dict,
     numel,
 )
@@ -51,7 +60,9 @@ from triptych.common.layers import (  # noqa: F401  (re-exported as S.Conv2d, ..
 
 @dataclass(frozen=True)
 class LayerInfo:
-    """One row of a network summary."""
+    """One node of a network: its layer, where its inputs come from (node indices, -1 is
+    the network input), shapes, and counts. ``key`` prefixes its canonical weight names
+    (the layer's ``name``, else its index)."""
 
     index: int
     layer: Layer
@@ -59,56 +70,166 @@ class LayerInfo:
     output_shape: Shape
     params: int
     flops: int
+    key: str = ""
+    inputs: tuple[int, ...] = ()
+    input_shapes: tuple[Shape, ...] = ()
 
 
-@dataclass
+#: (layer, input node indices) in topological order; -1 is the network input
+NodeList = list[tuple[Layer, tuple[int, ...]]]
+
+
+def _topological(inputs: Tensor, outputs: Tensor, name: str) -> tuple[NodeList, int]:
+    """The nodes between ``inputs`` and ``outputs`` in a stable topological order (inputs
+    before users, in call order), as (layer, input indices); and the output node's index."""
+    index: dict[int, int] = {id(inputs.node): -1}
+    nodes: NodeList = []
+    layer_owner: dict[int, int] = {}
+
+    def visit(node: Node, path: tuple[int, ...]) -> int:
+        if id(node) in index:
+            return index[id(node)]
+        if node.layer is None:
+            raise SpecError(
+                f"network {name!r}: the output depends on an S.Input{node.shape} that is not "
+                f"the network's input {inputs.shape} (a dangling input)"
+            )
+        if id(node) in path:
+            raise SpecError(f"network {name!r}: the graph has a cycle at {node.layer.describe()}")
+        sources = tuple(visit(src, (*path, id(node))) for src in node.inputs)
+        owner = layer_owner.get(id(node.layer))
+        if owner is not None and node.layer.param_shapes(node.inputs[0].shape):
+            raise SpecError(
+                f"network {name!r}: {node.layer.describe()} is applied twice (nodes {owner} and "
+                f"{len(nodes)}); weight sharing is not supported: make a second layer"
+            )
+        layer_owner[id(node.layer)] = len(nodes)
+        nodes.append((node.layer, sources))
+        index[id(node)] = len(nodes) - 1
+        return index[id(node)]
+
+    out = visit(outputs.node, ())
+    if out == -1:
+        raise SpecError(f"network {name!r}: its output is its input; add a layer")
+    return nodes, out
+
+
 class Network:
-    """A named sequence of layers with a fixed per-sample input shape (batch excluded).
+    """A named graph of layers with one input of fixed per-sample shape (batch excluded).
 
-    ``init`` picks the canonical initialiser: ``"default"`` (PyTorch's default uniform) or
-    ``"dcgan"`` (N(0, 0.02) weights, BatchNorm gamma N(1, 0.02)); see `triptych.common.init`.
-    Shape inference runs on construction, so an invalid network fails early.
+    Two ways to write one, the same thing inside:
+      * chain: ``Network(name, input_shape, layers=[...])``, each layer feeding the next;
+      * functional: ``Network(name, inputs=x, outputs=y)`` with ``x = S.Input(shape)`` and
+        layers called on tensors (``Add()([a, b])``, ``Concat()([u, y])``).
+    Canonical weight names are ``<network>.<key>.<param>`` with key the layer's ``name`` or
+    its position in topological order (a chain: its index), so a chain written either way
+    has the same names. ``init`` picks the canonical initialiser: ``"default"`` (PyTorch's
+    default uniform) or ``"dcgan"``; see `triptych.common.init`. Shape inference runs on
+    construction, so an invalid network fails early, naming the node and its shapes.
     """
 
-    name: str
-    input_shape: Shape
-    layers: list[Layer]
-    init: str = "default"
-    infos: list[LayerInfo] = field(init=False, repr=False)
+    def __init__(
+        self,
+        name: str,
+        input_shape: Shape | None = None,
+        layers: list[Layer] | None = None,
+        init: str = "default",
+        *,
+        inputs: Tensor | None = None,
+        outputs: Tensor | None = None,
+    ) -> None:
+        self.name, self.init = name, init
+        if inputs is not None or outputs is not None:
+            if layers is not None or input_shape is not None:
+                raise SpecError(
+                    f"network {name!r}: give input_shape and layers, or inputs and outputs"
+                )
+            if not isinstance(inputs, Tensor) or not isinstance(outputs, Tensor):
+                raise SpecError(f"network {name!r}: inputs and outputs must be S.Input tensors")
+            nodes, output = _topological(inputs, outputs, name)
+            self._build(inputs.shape, nodes, output)
+            return
+        if input_shape is None or layers is None:
+            raise SpecError(f"network {name!r}: give input_shape and layers (or inputs/outputs)")
+        chain = [(layer, (i - 1,)) for i, layer in enumerate(layers)]
+        self._build(tuple(input_shape), chain, len(chain) - 1)
 
-    def __post_init__(self) -> None:
-        self.input_shape = tuple(int(s) for s in self.input_shape)
-        self.layers = list(self.layers)
+    def _build(self, input_shape: Shape, nodes: NodeList, output: int) -> None:
+        self.input_shape = tuple(int(s) for s in input_shape)
         if len(self.input_shape) not in (1, 3):
             raise SpecError(
                 f"network {self.name!r}: input_shape must be (F,) or (C, H, W), "
                 f"got {self.input_shape}"
             )
-        if not self.layers:
+        if not nodes:
             raise SpecError(f"network {self.name!r} has no layers")
-        infos, shape = [], self.input_shape
-        for i, layer in enumerate(self.layers):
+        self.output = int(output)
+        infos: list[LayerInfo] = []
+        keys: set[str] = set()
+        for i, (layer, sources) in enumerate(nodes):
+            where = f"network {self.name!r}, layer {i}"
             if not isinstance(layer, Layer):
-                raise SpecError(f"network {self.name!r} layer {i}: {layer!r} is not a spec layer")
+                raise SpecError(f"{where}: {layer!r} is not a spec layer")
+            where = f"{where} ({layer.describe()})"
+            if not sources or any(not -1 <= s < i for s in sources):
+                raise SpecError(f"{where}: inputs {list(sources)} must be earlier nodes or -1")
+            shapes = [self.input_shape if s == -1 else infos[s].output_shape for s in sources]
             try:
-                out = layer.output_shape(shape)
+                if layer.merge:
+                    if len(shapes) < 2:
+                        raise SpecError(f"{layer.kind} takes two or more inputs")
+                    out = layer.merge_shape(shapes)
+                elif len(shapes) != 1:
+                    raise SpecError(f"{layer.kind} takes one input, got {len(shapes)}")
+                else:
+                    out = layer.output_shape(shapes[0])
             except SpecError as e:
-                raise SpecError(
-                    f"network {self.name!r}, layer {i} ({layer.kind}), input shape {shape}: {e}"
-                ) from None
+                raise SpecError(f"{where}, input shapes {shapes}: {e}") from None
             if any(s <= 0 for s in out):
-                raise SpecError(
-                    f"network {self.name!r}, layer {i} ({layer.kind}): input shape "
-                    f"{shape} gives empty output {out}"
+                raise SpecError(f"{where}: input shapes {shapes} give empty output {out}")
+            key = layer.name or str(i)
+            if key in keys:
+                raise SpecError(f"{where}: the name {key!r} is used twice in the network")
+            keys.add(key)
+            params = sum(numel(s) for s in layer.param_shapes(shapes[0]).values())
+            flops = layer.flops_multi(shapes) if layer.merge else layer.flops(shapes[0])
+            infos.append(
+                LayerInfo(
+                    i, layer, shapes[0], out, params, flops, key, tuple(sources), tuple(shapes)
                 )
-            params = sum(numel(s) for s in layer.param_shapes(shape).values())
-            infos.append(LayerInfo(i, layer, shape, out, params, layer.flops(shape)))
-            shape = out
+            )
+        used = {s for info in infos for s in info.inputs} | {self.output}
+        unused = [i for i in range(len(infos)) if i not in used]
+        if -1 not in _ancestors(infos, self.output):
+            raise SpecError(f"network {self.name!r}: its output does not use its input")
+        if unused:
+            raise SpecError(
+                f"network {self.name!r}: nodes {unused} "
+                f"({', '.join(infos[i].layer.describe() for i in unused)}) feed nothing"
+            )
         self.infos = infos
 
     @property
+    def layers(self) -> list[Layer]:
+        """The layers in node (topological) order."""
+        return [i.layer for i in self.infos]
+
+    @property
+    def is_chain(self) -> bool:
+        """Each node takes the previous one and the last is the output."""
+        return self.output == len(self.infos) - 1 and all(
+            info.inputs == (info.index - 1,) for info in self.infos
+        )
+
+    def __repr__(self) -> str:
+        form = "chain" if self.is_chain else "graph"
+        return f"Network({self.name!r}, {form} of {len(self.infos)}, {self.input_shape} -> " + (
+            f"{self.output_shape})"
+        )
+
+    @property
     def output_shape(self) -> Shape:
-        return self.infos[-1].output_shape
+        return self.infos[self.output].output_shape
 
     @property
     def params(self) -> int:
@@ -120,16 +241,16 @@ class Network:
         return sum(i.flops for i in self.infos)
 
     def param_shapes(self) -> dict[str, Shape]:
-        """Trainable tensors, named ``<network>.<layer index>.<weight|bias>``."""
+        """Trainable tensors, named ``<network>.<key>.<weight|bias>``."""
         return {
-            f"{self.name}.{i.index}.{k}": s
+            f"{self.name}.{i.key}.{k}": s
             for i in self.infos
             for k, s in i.layer.param_shapes(i.input_shape).items()
         }
 
     def buffer_shapes(self) -> dict[str, Shape]:
         return {
-            f"{self.name}.{i.index}.{k}": s
+            f"{self.name}.{i.key}.{k}": s
             for i in self.infos
             for k, s in i.layer.buffer_shapes(i.input_shape).items()
         }
@@ -139,21 +260,48 @@ class Network:
         return {**self.param_shapes(), **self.buffer_shapes()}
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "name": self.name,
             "input_shape": list(self.input_shape),
             "init": self.init,
-            "layers": [layer.to_dict() for layer in self.layers],
         }
+        if self.is_chain:
+            d["layers"] = [layer.to_dict() for layer in self.layers]
+        else:
+            d["nodes"] = [
+                {"layer": info.layer.to_dict(), "inputs": list(info.inputs)} for info in self.infos
+            ]
+            d["output"] = self.output
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Network:
-        return cls(
-            d["name"],
-            tuple(d["input_shape"]),
-            [layer_from_dict(x) for x in d["layers"]],
-            init=d.get("init", "default"),
-        )
+        if "layers" in d:
+            return cls(
+                d["name"],
+                tuple(d["input_shape"]),
+                [layer_from_dict(x) for x in d["layers"]],
+                init=d.get("init", "default"),
+            )
+        net = cls.__new__(cls)
+        net.name, net.init = d["name"], d.get("init", "default")
+        nodes = [
+            (layer_from_dict(n["layer"]), tuple(int(s) for s in n["inputs"])) for n in d["nodes"]
+        ]
+        net._build(tuple(d["input_shape"]), nodes, int(d["output"]))
+        return net
+
+
+def _ancestors(infos: list[LayerInfo], node: int) -> set[int]:
+    seen, stack = set(), [node]
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        if n >= 0:
+            stack.extend(infos[n].inputs)
+    return seen
 
 
 @dataclass

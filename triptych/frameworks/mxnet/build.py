@@ -38,10 +38,67 @@ class MaskedDropout(nn.Dropout):
         return super().hybrid_forward(F, x)
 
 
+class Merge(nn.HybridBlock):
+    """Add (elementwise sum) or Concat (along a canonical NCHW axis) of several inputs."""
+
+    def __init__(self, layer: S.Layer, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.concat_axis = layer.axis if isinstance(layer, S.Concat) else None
+
+    def hybrid_forward(self, F, *xs):  # Gluon passes the namespace as F
+        if self.concat_axis is not None:
+            return F.concat(*xs, dim=self.concat_axis)
+        return F.add_n(*xs) if len(xs) > 2 else F.elemwise_add(xs[0], xs[1])
+
+
+class GraphBlock(nn.HybridBlock):
+    """A graph network: one child block per node (registered in node order), run in
+    topological order. Iterating yields the blocks in node order, as HybridSequential does."""
+
+    def __init__(self, network: S.Network, blocks: list[nn.HybridBlock], **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.sources = [info.inputs for info in network.infos]
+        self.output = network.output
+        self.blocks = blocks
+        for i, block in enumerate(blocks):
+            self.register_child(block, f"node{i}")
+
+    def __iter__(self):
+        return iter(self.blocks)
+
+    def __len__(self) -> int:
+        return len(self.blocks)
+
+    def __getitem__(self, index: int) -> nn.HybridBlock:
+        return self.blocks[index]
+
+    def hybrid_forward(self, F, x):  # Gluon passes the namespace as F
+        outs = []
+        for block, sources in zip(self.blocks, self.sources, strict=True):
+            outs.append(block(*[x if s == -1 else outs[s] for s in sources]))
+        return outs[self.output]
+
+
+def _upsample(layer: S.Upsample, shape: S.Shape) -> nn.HybridLambda:
+    scale = int(layer.scale)
+    if layer.mode == "nearest":
+        return nn.HybridLambda(
+            lambda F, x: F.UpSampling(x, scale=scale, sample_type="nearest", num_args=1)
+        )
+    h, w = shape[1] * scale, shape[2] * scale
+    return nn.HybridLambda(
+        lambda F, x: F.contrib.BilinearResize2D(x, height=h, width=w, align_corners=False)
+    )
+
+
+def _max_pool(layer: S.MaxPool2d) -> nn.HybridBlock:
+    return nn.MaxPool2D(layer.kernel, layer.effective_stride, layer.padding)
+
+
 @dataclass
 class GluonBuilt:
     network: S.Network
-    native: nn.HybridSequential
+    native: nn.HybridSequential | GraphBlock
     holders: dict[int, nn.HybridBlock] = field(default_factory=dict)
 
 
@@ -94,7 +151,23 @@ def _block(layer: S.Layer, shape: S.Shape) -> nn.HybridBlock:
     if isinstance(layer, S.Unflatten):
         return _unflatten(layer.shape)
     if isinstance(layer, S.MaxPool2d):
-        return nn.MaxPool2D(layer.kernel, layer.effective_stride, 0)
+        return _max_pool(layer)
+    if isinstance(layer, S.AvgPool2d):
+        return nn.AvgPool2D(
+            layer.kernel, layer.effective_stride, layer.padding, count_include_pad=True
+        )
+    if isinstance(layer, S.GlobalAvgPool):
+        # a global pooling + flatten exports as GlobalAveragePool (mean() as ReduceMean with
+        # an axes attribute, which the opset 18 conversion leaves invalid)
+        return nn.HybridLambda(
+            lambda F, x: F.flatten(F.Pooling(x, kernel=(1, 1), global_pool=True, pool_type="avg"))
+        )
+    if isinstance(layer, S.Identity):
+        return nn.HybridLambda(lambda F, x: F.identity(x))  # an op, so the export has a node
+    if isinstance(layer, S.Upsample):
+        return _upsample(layer, shape)
+    if isinstance(layer, S.Add | S.Concat):
+        return Merge(layer)
     raise TypeError(f"mxnet backend cannot build layer {layer!r}")
 
 
@@ -112,26 +185,34 @@ def _param_map(layer: S.Layer) -> dict[str, str]:
 
 
 def build_network(network: S.Network) -> GluonBuilt:
-    """Build and initialise ``network`` (values are overwritten by `set_weights`)."""
-    seq = nn.HybridSequential(prefix=f"{network.name}_")
+    """Build and initialise ``network`` (values are overwritten by `set_weights`): a
+    ``HybridSequential`` for a chain, a `GraphBlock` for a graph."""
     holders: dict[int, nn.HybridBlock] = {}
-    with seq.name_scope():
-        for i, info in enumerate(network.infos):
-            block = _block(info.layer, info.input_shape)
-            seq.add(block)
-            if info.layer.param_shapes(info.input_shape):
-                holders[i] = block
-    seq.initialize(mx.init.Zero())
-    return GluonBuilt(network, seq, holders)
+    if network.is_chain:
+        native = nn.HybridSequential(prefix=f"{network.name}_")
+        with native.name_scope():
+            blocks = [_block(info.layer, info.input_shape) for info in network.infos]
+            for block in blocks:
+                native.add(block)
+    else:
+        scope = nn.HybridSequential(prefix=f"{network.name}_")
+        with scope.name_scope():
+            blocks = [_block(info.layer, info.input_shape) for info in network.infos]
+            native = GraphBlock(network, blocks, prefix="graph_")
+    for i, info in enumerate(network.infos):
+        if info.layer.param_shapes(info.input_shape):
+            holders[i] = blocks[i]
+    native.initialize(mx.init.Zero())
+    return GluonBuilt(network, native, holders)
 
 
 def set_weights(built: GluonBuilt, weights: dict[str, np.ndarray]) -> None:
     """Copy canonical tensors into the blocks' parameters, exactly."""
     name = built.network.name
     for i, block in built.holders.items():
-        layer = built.network.infos[i].layer
-        for canon, attr in _param_map(layer).items():
-            key = f"{name}.{i}.{canon}"
+        info = built.network.infos[i]
+        for canon, attr in _param_map(info.layer).items():
+            key = f"{name}.{info.key}.{canon}"
             if key in weights:
                 getattr(block, attr).set_data(mx.nd.array(weights[key], dtype="float32"))
 
@@ -140,11 +221,11 @@ def get_weights(built: GluonBuilt) -> dict[str, np.ndarray]:
     """Canonical tensors of the blocks."""
     name, out = built.network.name, {}
     for i, block in built.holders.items():
-        layer = built.network.infos[i].layer
-        for canon, attr in _param_map(layer).items():
+        info = built.network.infos[i]
+        for canon, attr in _param_map(info.layer).items():
             param = getattr(block, attr, None)
             if param is not None:
-                out[f"{name}.{i}.{canon}"] = param.data().asnumpy().copy()
+                out[f"{name}.{info.key}.{canon}"] = param.data().asnumpy().copy()
     return out
 
 

@@ -4,6 +4,9 @@ mx2onnx translates to ONNX opset 13 (its newest translations) but stamps the mod
 ``onnx.defs.onnx_opset_version()`` (28 with onnx 1.23), which then fails checks; the export
 runs with that function pinned to 13, and the common post-processing converts to the opset
 asked for. ``onnx.mapping`` (removed in onnx 1.15) is provided from ``onnx.helper``.
+mx2onnx writes ``contrib.BilinearResize2D`` as a linear ``Resize`` with
+``align_corners`` coordinates whatever the block's own flag; triptych's bilinear Upsample
+runs with ``align_corners=False``, so those nodes get ``half_pixel`` (`_half_pixel_resize`).
 """
 
 from __future__ import annotations
@@ -71,4 +74,20 @@ def export_network(
             dynamic_input_shapes=[(None, *shape)],
         )
         model = onnx.load(str(path))
+    _half_pixel_resize(model)
     return model, f"mxnet.onnx.export_model {mx.__version__}"
+
+
+def _half_pixel_resize(model: onnx.ModelProto) -> None:
+    """Linear Resize nodes use half-pixel coordinates, as the native BilinearResize2D with
+    ``align_corners=False`` does (mx2onnx writes ``align_corners`` regardless)."""
+    for node in model.graph.node:
+        if node.op_type != "Resize":
+            continue
+        modes = {a.name: a for a in node.attribute}
+        if "mode" in modes and modes["mode"].s == b"linear":
+            for a in [a for a in node.attribute if a.name == "coordinate_transformation_mode"]:
+                node.attribute.remove(a)
+            node.attribute.append(
+                helper.make_attribute("coordinate_transformation_mode", "half_pixel")
+            )

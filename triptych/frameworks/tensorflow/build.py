@@ -1,4 +1,5 @@
-"""Spec -> Keras 3 ``Sequential`` running NHWC; canonical (NCHW, PyTorch layout) <-> Keras.
+"""Spec -> a Keras 3 functional model running NHWC (a chain and a graph alike: one node per
+spec node, merges with ``Add``/``Concatenate``); canonical (NCHW, PyTorch layout) <-> Keras.
 
 Conversions at the boundary: inputs NCHW -> NHWC and outputs back; Conv2d OIHW -> HWIO;
 ConvTranspose2d IOHW -> (kh, kw, out, in); Dense (out, in) -> (in, out) with the feature
@@ -76,10 +77,32 @@ class MaskedDropout(keras.layers.Dropout):
         return super().call(inputs, training=training)
 
 
+class ConstantPadding2D(keras.layers.Layer):
+    """Symmetric spatial padding with a constant (-inf before a padded max-pool: PyTorch
+    pads max-pooling with -inf, Keras has no such padding layer)."""
+
+    def __init__(self, padding: int, value: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.padding, self.value = int(padding), float(value)
+
+    def call(self, x: Any) -> Any:
+        p = self.padding
+        return ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], constant_values=self.value)
+
+    def compute_output_shape(self, shape: Any) -> Any:
+        n, h, w, c = shape
+        grow = 2 * self.padding
+        return (n, None if h is None else h + grow, None if w is None else w + grow, c)
+
+
+#: canonical NCHW axis (batch = 0) -> Keras NHWC axis, for rank-4 tensors
+NHWC_AXIS = {1: 3, 2: 1, 3: 2}
+
+
 @dataclass
 class KerasBuilt:
     network: S.Network
-    native: keras.Sequential
+    native: keras.Model
     plan: layout.LayoutPlan
     holders: dict[int, keras.layers.Layer] = field(default_factory=dict)
     #: tf.function per (training, exact Dropout) (eager Keras calls cost ~ms each)
@@ -137,19 +160,47 @@ def _layers(i: int, info: S.LayerInfo, plan: layout.LayoutPlan) -> list[keras.la
             return [keras.layers.Reshape((h, w, c))]
         return [keras.layers.Reshape((c, h, w)), keras.layers.Permute((2, 3, 1))]
     if isinstance(layer, S.MaxPool2d):
-        return [keras.layers.MaxPooling2D(layer.kernel, layer.effective_stride, padding="valid")]
+        pad = [ConstantPadding2D(layer.padding, float("-inf"))] if layer.padding else []
+        return [
+            *pad,
+            keras.layers.MaxPooling2D(layer.kernel, layer.effective_stride, padding="valid"),
+        ]
+    if isinstance(layer, S.AvgPool2d):
+        pad = [keras.layers.ZeroPadding2D(layer.padding)] if layer.padding else []
+        return [
+            *pad,
+            keras.layers.AveragePooling2D(layer.kernel, layer.effective_stride, padding="valid"),
+        ]
+    if isinstance(layer, S.GlobalAvgPool):
+        return [keras.layers.GlobalAveragePooling2D()]
+    if isinstance(layer, S.Identity):
+        return [keras.layers.Identity()]
+    if isinstance(layer, S.Upsample):
+        return [keras.layers.UpSampling2D(layer.scale, interpolation=layer.mode)]
+    if isinstance(layer, S.Add):
+        return [keras.layers.Add()]
+    if isinstance(layer, S.Concat):
+        axis = NHWC_AXIS[layer.axis] if len(shape) == 3 else layer.axis
+        return [keras.layers.Concatenate(axis=axis)]
     raise TypeError(f"tensorflow backend cannot build layer {layer!r}")
 
 
 def build_network(network: S.Network) -> KerasBuilt:
-    """Build ``network`` as a Keras ``Sequential`` taking NHWC input."""
-    plan = layout.plan_layout(network)
-    stack: list[keras.layers.Layer] = [keras.Input(shape=_nhwc(network.input_shape))]
+    """Build ``network`` as a Keras functional model taking NHWC input. Chains get the
+    layout plan (NHWC flatten straight into a permuted Dense); graphs transpose explicitly
+    around Flatten/Unflatten."""
+    plan = layout.plan_layout(network) if network.is_chain else layout.LayoutPlan()
+    inp = keras.Input(shape=_nhwc(network.input_shape))
+    outs: list[Any] = []
     holders: dict[int, keras.layers.Layer] = {}
     dropouts: dict[int, MaskedDropout] = {}
     for i, info in enumerate(network.infos):
         made = _layers(i, info, plan)
-        stack.extend(made)
+        args = [inp if s == -1 else outs[s] for s in info.inputs]
+        h = made[0](args if info.layer.merge else args[0])
+        for k in made[1:]:
+            h = k(h)
+        outs.append(h)
         for k in made:
             if k.__class__ in (
                 keras.layers.Dense,
@@ -160,7 +211,7 @@ def build_network(network: S.Network) -> KerasBuilt:
                 holders[i] = k
             if isinstance(k, MaskedDropout):
                 dropouts[i] = k
-    model = keras.Sequential(stack, name=f"{network.name}")
+    model = keras.Model(inp, outs[network.output], name=f"{network.name}")
     return KerasBuilt(network, model, plan, holders, dropouts=dropouts)
 
 
@@ -169,11 +220,11 @@ def set_weights(built: KerasBuilt, weights: dict[str, np.ndarray]) -> None:
     statistics), converting layouts; values are moved, never recomputed."""
     name, plan = built.network.name, built.plan
     for i, holder in built.holders.items():
-        layer = built.network.infos[i].layer
+        layer, key = built.network.infos[i].layer, built.network.infos[i].key
         given = {
             k.rsplit(".", 1)[1]: np.asarray(v, np.float32)
             for k, v in weights.items()
-            if k.startswith(f"{name}.{i}.")
+            if k.startswith(f"{name}.{key}.")
         }
         if not given:
             continue
@@ -203,7 +254,7 @@ def get_weights(built: KerasBuilt) -> dict[str, np.ndarray]:
     """Canonical tensors back from Keras (the exact inverse of `set_weights`)."""
     name, plan, out = built.network.name, built.plan, {}
     for i, holder in built.holders.items():
-        layer, key = built.network.infos[i].layer, f"{name}.{i}."
+        layer, key = built.network.infos[i].layer, f"{name}.{built.network.infos[i].key}."
         if isinstance(layer, S.Dense):
             w, b = layout.from_keras_dense(
                 np.asarray(holder.kernel.numpy()),

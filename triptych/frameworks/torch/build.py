@@ -1,4 +1,6 @@
-"""Spec -> ``torch.nn.Sequential``; canonical <-> native weights (identical layouts)."""
+"""Spec -> ``torch.nn.Sequential`` (a chain) or `GraphModule` (a graph); canonical <-> native
+weights (identical layouts: state_dict keys are ``<key>.<param>``, the canonical names
+without the network prefix)."""
 
 from __future__ import annotations
 
@@ -27,10 +29,64 @@ class MaskedDropout(nn.Dropout):
         return super().forward(x)
 
 
+class Merge(nn.Module):
+    """Add (elementwise sum) or Concat (along a canonical NCHW axis) of several inputs."""
+
+    def __init__(self, layer: S.Layer) -> None:
+        super().__init__()
+        self.concat_axis = layer.axis if isinstance(layer, S.Concat) else None
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        if self.concat_axis is not None:
+            return torch.cat(xs, dim=self.concat_axis)
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x
+        return out
+
+
+class GlobalAvgPool(nn.Module):
+    """(N, C, H, W) -> (N, C): the mean over H and W."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(2, 3))
+
+
+class GraphModule(nn.Module):
+    """A graph network: one module per node, registered under its canonical key, run in
+    topological order. Iterating yields the modules in node order (as nn.Sequential does),
+    so code that walks a chain by index walks a graph the same way."""
+
+    def __init__(self, network: S.Network, modules: list[nn.Module]) -> None:
+        super().__init__()
+        self.nodes = nn.ModuleDict(
+            {info.key: m for info, m in zip(network.infos, modules, strict=True)}
+        )
+        self.keys_in_order = [info.key for info in network.infos]
+        self.sources = [info.inputs for info in network.infos]
+        self.output = network.output
+
+    def __iter__(self):
+        return (self.nodes[k] for k in self.keys_in_order)
+
+    def __len__(self) -> int:
+        return len(self.keys_in_order)
+
+    def __getitem__(self, index: int) -> nn.Module:
+        return self.nodes[self.keys_in_order[index]]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outs: list[torch.Tensor] = []
+        for key, sources in zip(self.keys_in_order, self.sources, strict=True):
+            args = [x if s == -1 else outs[s] for s in sources]
+            outs.append(self.nodes[key](*args))
+        return outs[self.output]
+
+
 @dataclass
 class TorchBuilt:
     network: S.Network
-    native: nn.Sequential
+    native: nn.Sequential | GraphModule
 
 
 class ConstantUnflatten(nn.Module):
@@ -86,20 +142,33 @@ def _layer(layer: S.Layer, in_shape: S.Shape) -> nn.Module:
     if isinstance(layer, S.Unflatten):
         return ConstantUnflatten(layer.shape)
     if isinstance(layer, S.MaxPool2d):
-        return nn.MaxPool2d(layer.kernel, layer.effective_stride)
+        return nn.MaxPool2d(layer.kernel, layer.effective_stride, layer.padding)
+    if isinstance(layer, S.AvgPool2d):
+        return nn.AvgPool2d(layer.kernel, layer.effective_stride, layer.padding)
+    if isinstance(layer, S.GlobalAvgPool):
+        return GlobalAvgPool()
+    if isinstance(layer, S.Identity):
+        return nn.Identity()
+    if isinstance(layer, S.Upsample):
+        return nn.Upsample(scale_factor=layer.scale, mode=layer.mode)
+    if isinstance(layer, S.Add | S.Concat):
+        return Merge(layer)
     raise TypeError(f"torch backend cannot build layer {layer!r}")
 
 
 def build_network(network: S.Network) -> TorchBuilt:
-    """Build ``network`` as an ``nn.Sequential`` whose state_dict keys are ``<index>.<name>``."""
+    """Build ``network``: an ``nn.Sequential`` for an unnamed chain (state_dict keys
+    ``<index>.<param>``), else a `GraphModule` (keys ``<key>.<param>``)."""
     modules = [_layer(info.layer, info.input_shape) for info in network.infos]
-    return TorchBuilt(network, nn.Sequential(*modules).float())
+    plain = network.is_chain and all(info.key == str(info.index) for info in network.infos)
+    native = nn.Sequential(*modules) if plain else GraphModule(network, modules)
+    return TorchBuilt(network, native.float())
 
 
 def set_weights(built: TorchBuilt, weights: dict[str, np.ndarray]) -> None:
     """Copy canonical tensors (keys ``<network>.<index>.<name>``) into the module, exactly."""
     prefix = built.network.name + "."
-    state = built.native.state_dict()
+    state = {k.removeprefix("nodes."): v for k, v in built.native.state_dict().items()}
     with torch.no_grad():
         for key, value in weights.items():
             local = key[len(prefix) :]
@@ -110,7 +179,7 @@ def get_weights(built: TorchBuilt) -> dict[str, np.ndarray]:
     """Canonical tensors of the module (``num_batches_tracked`` is not canonical: dropped)."""
     prefix = built.network.name + "."
     return {
-        prefix + k: v.detach().cpu().numpy().copy()
+        prefix + k.removeprefix("nodes."): v.detach().cpu().numpy().copy()
         for k, v in built.native.state_dict().items()
         if not k.endswith("num_batches_tracked")
     }
