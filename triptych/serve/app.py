@@ -71,7 +71,7 @@ def _error(status: int, message: str, close: bool = False) -> Response:
     return json_response({"error": message}, status, {"Connection": "close"} if close else None)
 
 
-class _Server:
+class Core:
     """The endpoints, holding the repository, config, metrics and one batcher per model."""
 
     def __init__(self, repo: Repository, config: ServeConfig) -> None:
@@ -154,7 +154,7 @@ class _Server:
         else:
             req = self._parse(model, body, header_length)
         try:
-            results = await self._run(model, req.inputs)
+            results = await self.run_model(model, req.inputs)
         except Exception as e:  # a real runtime failure inside onnxruntime
             raise ServeError(500, f"onnxruntime failed: {type(e).__name__}: {e}") from e
         if sum(np.size(a) for a in results.values()) > INLINE_ELEMENTS:
@@ -167,7 +167,9 @@ class _Server:
             data, media_type="application/octet-stream", headers={HEADER: str(header_len)}
         )
 
-    async def _run(self, model: ServedModel, feeds: dict[str, np.ndarray]) -> dict[str, Any]:
+    async def run_model(self, model: ServedModel, feeds: dict[str, np.ndarray]) -> dict[str, Any]:
+        """The model's outputs for validated ``feeds``, through its batcher when batching is on
+        (shared by HTTP and gRPC: both run on this event loop)."""
         if not (self.config.batching and model.batched and self.config.max_batch > 1):
             return await run_in_threadpool(run_session, model, feeds)
         key = (model.name, model.version)
@@ -193,8 +195,9 @@ async def _internal_error(_: Request, exc: Exception) -> Response:
 
 
 def create_app(repo: Repository, config: ServeConfig = ServeConfig()) -> Starlette:
-    """The ASGI app; ``app.state.repo``, ``.metrics`` and ``.batchers`` for inspection."""
-    s = _Server(repo, config)
+    """The ASGI app; ``app.state.repo``, ``.metrics`` and ``.batchers`` for inspection,
+    ``app.state.core`` (repository, config, metrics, batchers) for the gRPC endpoint."""
+    s = Core(repo, config)
     m = "/v2/models/{name}"
     v = "/v2/models/{name}/versions/{version}"
     routes = [
@@ -215,4 +218,5 @@ def create_app(repo: Repository, config: ServeConfig = ServeConfig()) -> Starlet
         },
     )
     app.state.repo, app.state.metrics, app.state.batchers = repo, s.metrics, s.batchers
+    app.state.core = s
     return app

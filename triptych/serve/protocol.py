@@ -96,6 +96,11 @@ def _shape(spec: dict[str, Any], name: str) -> list[int]:
         isinstance(d, int) and not isinstance(d, bool) for d in shape
     ):
         raise _bad(f"input {name!r}: shape must be a list of integers, got {short(shape)}")
+    return check_dims(shape, name)
+
+
+def check_dims(shape: list[int], name: str) -> list[int]:
+    """``shape`` (integers) when its rank, signs and element count are allowed, else 400."""
     if len(shape) > 32:
         raise _bad(f"input {name!r}: rank {len(shape)} is over 32")
     if any(d < 0 for d in shape):
@@ -104,7 +109,7 @@ def _shape(spec: dict[str, Any], name: str) -> list[int]:
     return shape
 
 
-def _check_against_model(
+def check_against_model(
     name: str, datatype: str, shape: list[int], meta: TensorMeta, max_batch: int | None
 ) -> None:
     if datatype != meta.datatype:
@@ -142,7 +147,7 @@ def _input(
             f"input {name!r}: unknown datatype {short(datatype)}; allowed: {', '.join(TO_NUMPY)}"
         )
     shape = _shape(spec, name)
-    _check_against_model(name, datatype, shape, wanted[name], max_batch)
+    check_against_model(name, datatype, shape, wanted[name], max_batch)
     size = _params(spec, f"input {name!r}").get("binary_data_size")
     if size is None:
         if "data" not in spec:

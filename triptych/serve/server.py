@@ -1,5 +1,6 @@
-"""uvicorn settings for the server, and running it in a background thread (tests, the tour,
-the load test).
+"""uvicorn settings for the server, running HTTP (and gRPC beside it, on the same event loop
+so both share one dynamic batcher per model) in the foreground (`run_servers`) or in a
+background thread (`serving`: tests, the tour, the load test).
 
 `uvicorn_config` picks httptools (with `httpguard`'s header timeout and size cap) and uvloop
 when they are installed (the ``serve`` extra pins both), h11 and asyncio otherwise, and sets
@@ -8,11 +9,12 @@ the connection limits in `Limits`.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +25,8 @@ HAVE_HTTPTOOLS = importlib.util.find_spec("httptools") is not None
 HAVE_UVLOOP = importlib.util.find_spec("uvloop") is not None
 if HAVE_HTTPTOOLS:  # httpguard subclasses uvicorn's httptools protocol
     from triptych.serve.httpguard import GuardedHttpToolsProtocol
+if HAVE_UVLOOP:
+    import uvloop
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,38 @@ def uvicorn_config(
     )
 
 
+def new_loop() -> asyncio.AbstractEventLoop:
+    """A uvloop event loop when uvloop is installed, else asyncio's."""
+    return uvloop.new_event_loop() if HAVE_UVLOOP else asyncio.new_event_loop()
+
+
+async def serve_async(
+    server: uvicorn.Server,
+    sockets: list[socket.socket] | None = None,
+    grpc_factory: Callable[[], Any] | None = None,
+) -> None:
+    """Run ``server`` (HTTP) until it exits, with the gRPC server that ``grpc_factory`` makes
+    (on this loop) started before and stopped after it (1 s grace)."""
+    grpc_server = grpc_factory() if grpc_factory is not None else None
+    if grpc_server is not None:
+        await grpc_server.start()
+    try:
+        await server.serve(sockets=sockets)
+    finally:
+        if grpc_server is not None:
+            await grpc_server.stop(1.0)
+
+
+def run_servers(
+    server: uvicorn.Server,
+    sockets: list[socket.socket] | None = None,
+    grpc_factory: Callable[[], Any] | None = None,
+) -> None:
+    """`serve_async` on a new (uvloop) event loop, blocking until the server exits."""
+    with asyncio.Runner(loop_factory=new_loop) as runner:
+        runner.run(serve_async(server, sockets, grpc_factory))
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port that was free a moment ago."""
     with socket.socket() as s:
@@ -77,12 +113,14 @@ def serving(
     port: int | None = None,
     timeout: float = 30.0,
     limits: Limits = Limits(),
+    grpc_factory: Callable[[], Any] | None = None,
 ) -> Iterator[str]:
     """Serve ``app`` on a real loopback socket until the block exits; yields "host:port".
-    ``timeout``: seconds to wait for start and for shutdown."""
+    ``timeout``: seconds to wait for start and for shutdown; ``grpc_factory``: makes a gRPC
+    server (bound already) to run beside HTTP on the same loop."""
     port = port or free_port(host)
     server = uvicorn.Server(uvicorn_config(app, host, port, limits, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=run_servers, args=(server, None, grpc_factory), daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout
     while not server.started:

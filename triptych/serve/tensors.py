@@ -94,10 +94,12 @@ def from_json(data: Any, dtype: np.dtype, shape: list[int], name: str) -> np.nda
             f"input {name!r}: {array.size} elements of data for shape {short(shape)} "
             f"({expected} expected)",
         )
-    return _cast(array, dtype, name).reshape(shape)
+    return cast(array, dtype, name).reshape(shape)
 
 
-def _cast(array: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray:
+def cast(array: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray:
+    """``array`` as ``dtype`` when its kind fits (numbers for floats, in-range integers for
+    integers, booleans for BOOL), else 400."""
     kind = array.dtype.kind
     if array.size == 0:
         return array.astype(dtype)

@@ -1,0 +1,128 @@
+"""The KServe v2 gRPC endpoint (``inference.GRPCInferenceService``) over the same `Core` as
+HTTP: same repository, validation, metrics and dynamic batcher, on the same event loop.
+
+RPCs: ServerLive, ServerReady, ModelReady, ServerMetadata, ModelMetadata, ModelInfer. Faults
+are gRPC status codes with the HTTP path's one-line message: 400 -> INVALID_ARGUMENT,
+404 -> NOT_FOUND, 413 -> RESOURCE_EXHAUSTED, 500 -> INTERNAL, 503 -> UNAVAILABLE. Messages
+are bounded by ``ServeConfig.max_body`` (bytes, default 64 MiB) both ways.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import anyio.to_thread
+import grpc
+import grpc.aio
+
+from triptych.common.version import __version__
+from triptych.serve import kserve_pb
+from triptych.serve.app import Core
+from triptych.serve.errors import ServeError
+from triptych.serve.grpc_codec import encode_infer, parse_infer
+
+STATUS = {
+    400: grpc.StatusCode.INVALID_ARGUMENT,
+    404: grpc.StatusCode.NOT_FOUND,
+    408: grpc.StatusCode.DEADLINE_EXCEEDED,
+    413: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    500: grpc.StatusCode.INTERNAL,
+    503: grpc.StatusCode.UNAVAILABLE,
+}
+INLINE_BYTES = 64 << 10  # requests up to this are parsed on the event loop, bigger in a thread
+
+
+class Servicer:
+    """The six RPCs as coroutines over ``core``."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    async def ServerLive(self, request: Any, context: Any) -> Any:
+        return kserve_pb.ServerLiveResponse(live=True)
+
+    async def ServerReady(self, request: Any, context: Any) -> Any:
+        return kserve_pb.ServerReadyResponse(ready=True)
+
+    async def ServerMetadata(self, request: Any, context: Any) -> Any:
+        return kserve_pb.ServerMetadataResponse(
+            name="triptych", version=__version__, extensions=["model_repository"]
+        )
+
+    async def ModelReady(self, request: Any, context: Any) -> Any:
+        try:
+            self.core.repo.get(request.name, request.version or None)
+        except ServeError as e:
+            await context.abort(STATUS[e.status], str(e))
+        return kserve_pb.ModelReadyResponse(ready=True)
+
+    async def ModelMetadata(self, request: Any, context: Any) -> Any:
+        try:
+            meta = self.core.repo.get(request.name, request.version or None).metadata()
+        except ServeError as e:
+            await context.abort(STATUS[e.status], str(e))
+        return kserve_pb.ModelMetadataResponse(**meta)
+
+    async def ModelInfer(self, request: Any, context: Any) -> Any:
+        t0 = time.perf_counter()
+        status = 500
+        try:
+            response = await self._infer(request)
+            status = 200
+            return response
+        except ServeError as e:
+            status = e.status
+            await context.abort(STATUS.get(e.status, grpc.StatusCode.UNKNOWN), str(e))
+        finally:
+            self.core.metrics.observe(request.model_name, time.perf_counter() - t0, status)
+
+    async def _infer(self, request: Any) -> Any:
+        core = self.core
+        model = core.repo.get(request.model_name, request.model_version or None)
+        max_batch = core.config.max_batch if model.batched else None
+        if sum(len(b) for b in request.raw_input_contents) > INLINE_BYTES:
+            req = await anyio.to_thread.run_sync(parse_infer, request, model, max_batch)
+        else:
+            req = parse_infer(request, model, max_batch)
+        try:
+            results = await core.run_model(model, req.inputs)
+        except Exception as e:  # a real runtime failure inside onnxruntime
+            raise ServeError(500, f"onnxruntime failed: {type(e).__name__}: {e}") from e
+        return encode_infer(model, req, results)
+
+
+def rpc_handler(servicer: Servicer) -> grpc.GenericRpcHandler:
+    """The generic handler that routes ``/inference.GRPCInferenceService/<RPC>``."""
+    handlers = {
+        name: grpc.unary_unary_rpc_method_handler(
+            getattr(servicer, name),
+            request_deserializer=req.FromString,
+            response_serializer=resp.SerializeToString,
+        )
+        for name, (req, resp) in kserve_pb.RPCS.items()
+    }
+    return grpc.method_handlers_generic_handler(kserve_pb.SERVICE, handlers)
+
+
+def create_grpc_server(
+    core: Core, host: str, port: int, reuse_port: bool = False
+) -> grpc.aio.Server:
+    """A gRPC server bound to ``host:port`` (not started; call on the loop that runs
+    ``core``'s batchers). ``reuse_port``: share the port with other processes
+    (SO_REUSEPORT, for ``--workers``); off, a taken port is a ValueError."""
+    limit = core.config.max_body
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", limit),
+            ("grpc.so_reuseport", int(reuse_port)),
+        ]
+    )
+    server.add_generic_rpc_handlers((rpc_handler(Servicer(core)),))
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        server.add_insecure_port(address)
+    except RuntimeError as e:
+        raise ValueError(f"cannot bind gRPC {address}: {e}") from None
+    return server

@@ -1,0 +1,86 @@
+"""Start `triptych serve` in this process: load the models, build the app and run HTTP (and
+gRPC beside it when asked) until SIGINT/SIGTERM. `workers` runs several of these."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import uvicorn
+
+from triptych.serve.app import ServeConfig, create_app
+from triptych.serve.grpc_server import create_grpc_server
+from triptych.serve.repository import Repository
+from triptych.serve.server import run_servers, uvicorn_config
+
+
+@dataclass(frozen=True)
+class ServeSpec:
+    """What one server process serves. ``port``/``grpc_port``: TCP ports (``grpc_port`` None:
+    no gRPC); ``threads``: onnxruntime intra-op threads per session (None: onnxruntime's
+    default); ``max_body``: bytes; the rest as in `ServeConfig`."""
+
+    path: str
+    host: str = "127.0.0.1"
+    port: int = 8000
+    grpc_port: int | None = None
+    threads: int | None = None
+    max_batch: int = 256
+    batching: bool = True
+    max_delay_ms: float = 0.0
+    max_body: int = 64 << 20
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def config(self) -> ServeConfig:
+        return ServeConfig(
+            max_batch=self.max_batch,
+            batching=self.batching,
+            max_delay_ms=self.max_delay_ms,
+            max_body=self.max_body,
+        )
+
+
+def bind(host: str, port: int, reuse_port: bool = False) -> socket.socket:
+    """A socket bound to ``host:port`` (SO_REUSEADDR; SO_REUSEPORT too when ``reuse_port``,
+    so that several processes share the port); ValueError (one line) when it is taken."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        raise ValueError(f"cannot bind {host}:{port}: {e.strerror}") from None
+    sock = socket.socket(infos[0][0], socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind(infos[0][4])
+    except OSError as e:
+        sock.close()
+        raise ValueError(f"cannot bind {host}:{port}: {e.strerror or e}") from None
+    return sock
+
+
+def serve_forever(
+    spec: ServeSpec, sock: socket.socket, reuse_port: bool = False, banner: bool = True
+) -> None:
+    """Load ``spec``'s models and serve HTTP on ``sock`` (bound) and gRPC on
+    ``spec.grpc_port`` until SIGINT/SIGTERM. ``reuse_port``: the gRPC port is shared with
+    other workers."""
+    repo = Repository.from_path(spec.path, threads=spec.threads)
+    app = create_app(repo, spec.config())
+    server = uvicorn.Server(uvicorn_config(app, spec.host, spec.port))
+    grpc_factory = None
+    if spec.grpc_port is not None:
+        grpc_port = spec.grpc_port
+
+        def grpc_factory() -> Any:
+            return create_grpc_server(app.state.core, spec.host, grpc_port, reuse_port)
+
+    if banner:
+        where = f"http://{spec.host}:{spec.port}"
+        if spec.grpc_port is not None:
+            where += f" and grpc {spec.host}:{spec.grpc_port}"
+        print(f"serving {', '.join(sorted(repo.models))} on {where}", flush=True)
+    run_servers(server, [sock], grpc_factory)
