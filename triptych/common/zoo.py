@@ -8,7 +8,12 @@ own keyword arguments and returns a `ModelSpec`; each entry carries its default 
 from __future__ import annotations
 
 from triptych.common import spec as S
-from triptych.common import zoo_models  # noqa: F401  (its factories register themselves)
+
+# the factories register themselves on import: the lecture's models first, then the graphs
+from triptych.common import zoo_models  # noqa: F401
+
+# isort: split
+from triptych.common import zoo_graphs  # noqa: F401
 from triptych.common.zoo_registry import _ZOO, DIGITS_SHAPE, ZooEntry, register
 
 __all__ = ["DIGITS_SHAPE", "ZooEntry", "create_spec", "entry", "names", "register"]
