@@ -1,0 +1,129 @@
+"""``python -m triptych.serve.loadgen [--out benchmarks/loadgen] [--smoke]``: the whole
+LoadGen comparison (see `bench`), written to ``--out``. ``--smoke``: tiny counts, the GAN
+generator only, seconds instead of minutes (for tests)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from triptych.serve.loadgen import bench, report
+from triptych.serve.loadgen.paths import PATHS
+
+
+def _targets(models: list[dict[str, Any]], results: dict[str, Any]) -> list[str]:
+    out = []
+    gan = {r["path"]: r for r in models[0]["paths"]}
+    ort = gan["ort"]["offline"].achieved
+
+    def holds(ok: bool) -> str:
+        return "HOLDS" if ok else "does NOT hold"
+
+    for path, limit in (("http_json", 5), ("http_binary", 3), ("grpc", 3)):
+        ratio = ort / max(gan[path]["offline"].achieved, 1e-9)
+        out.append(
+            f"Offline {paths_label(path)} within {limit}x of in-process ORT on the GAN "
+            f"generator: {ratio:.2f}x slower -> {holds(ratio <= limit)}"
+        )
+    for path, qps in (("http_json", 1000), ("grpc", 2000)):
+        best = gan[path]["server_best"]
+        got = best.qps if best else 0.0
+        out.append(
+            f"Server VALID at >= {qps:,} QPS over {paths_label(path)} (GAN, p99 <= 20 ms): "
+            f"max VALID {got:,.0f} -> {holds(got >= qps)}"
+        )
+    b = results.get("batching")
+    if b:
+        r32 = b["on"]["32"].achieved / b["off"]["32"].achieved
+        r1 = b["on"]["1"].achieved / b["off"]["1"].achieved
+        out.append(
+            f"Dynamic batching >= 2x no batching on {b['label']} at concurrency 32: "
+            f"{r32:.2f}x -> {holds(r32 >= 2)}"
+        )
+        out.append(
+            f"Dynamic batching never worse at concurrency 1: {r1:.2f}x -> "
+            f"{holds(r1 >= 0.95)} (within 5% timing noise counts as not worse)"
+        )
+    return out
+
+
+def paths_label(path: str) -> str:
+    return {"http_json": "HTTP JSON", "http_binary": "HTTP binary", "grpc": "gRPC"}[path]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--out", default="benchmarks/loadgen", help="output folder")
+    p.add_argument("--smoke", action="store_true", help="tiny counts, GAN only (seconds)")
+    p.add_argument(
+        "--heavy-latency-ms",
+        type=float,
+        default=200.0,
+        help="Server p99 bound for the compute-heavy model in ms (default 200: resnet18 at "
+        "batch 1 alone takes ~36 ms here, so 20 ms cannot hold on any path)",
+    )
+    args = p.parse_args(argv)
+    t0 = time.monotonic()
+    budget = (
+        bench.Budget(min_duration_ms=300, steps=1, samples=8, concurrency=2, server_threads=2)
+        if args.smoke
+        else bench.Budget()
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cores = len(os.sched_getaffinity(0))
+    results: dict[str, Any] = {
+        "cores": cores,
+        "machine": f"{cores} CPU cores ({platform.machine()}), Python {platform.python_version()}",
+        "budget": budget.__dict__,
+        "models": [],
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        gan, heavy = bench.export_targets(Path(tmp), args.heavy_latency_ms)
+        for target in [gan] if args.smoke else [gan, heavy]:
+            rows = [bench.measure_path("ort", target, budget)]
+            with bench.server(target.path) as (port, gport, pids):
+                for path in PATHS[1:]:
+                    rows.append(bench.measure_path(path, target, budget, port, gport, pids))
+                    print(target.label, path, rows[-1]["offline"].achieved, flush=True)
+            for row in rows:
+                report.save_summaries(out, target.label, row)
+            results["models"].append(
+                {"label": target.label, "latency_ms": target.latency_ms, "paths": rows}
+            )
+        if not args.smoke:
+            results["batching"] = _batching(heavy, budget)
+            results["workers"] = _workers(heavy, budget, results["batching"]["on"]["32"])
+    results["targets"] = _targets(results["models"], results)
+    minutes = (time.monotonic() - t0) / 60
+    command = "python -m triptych.serve.loadgen" + (" --smoke" if args.smoke else "")
+    report.write_readme(out, results, command, minutes)
+    print((out / "README.md").read_text())
+    return 0
+
+
+def _batching(heavy: bench.Target, budget: bench.Budget) -> dict[str, Any]:
+    res: dict[str, Any] = {"label": heavy.label, "on": {}, "off": {}}
+    for key, flags in (("on", ()), ("off", ("--no-batching",))):
+        with bench.server(heavy.path, *flags) as (port, gport, pids):
+            for c in (1, 32):
+                r = bench.offline_only("http_binary", heavy, budget, c, port, gport, pids)
+                res[key][str(c)] = r
+                print("batching", key, c, r.achieved, flush=True)
+    return res
+
+
+def _workers(heavy: bench.Target, budget: bench.Budget, one: Any) -> dict[str, Any]:
+    with bench.server(heavy.path, "--workers", "2") as (port, gport, pids):
+        two = bench.offline_only("http_binary", heavy, budget, 32, port, gport, pids)
+    return {"label": heavy.label, "concurrency": 32, "runs": {"1": one, "2": two}}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

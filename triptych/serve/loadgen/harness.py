@@ -1,0 +1,205 @@
+"""Drive MLPerf LoadGen against one path: a pool of worker threads (each with its own
+connection) completes LoadGen's samples; Offline measures samples/s, Server measures
+whether a target QPS is VALID at the latency bound; `max_valid_qps` bisects on it.
+
+Every test is bounded in time (``max_duration_ms``) and count (the QSL size and LoadGen's
+query counts follow from the target and the duration); LoadGen's own summary file is kept.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mlperf_loadgen as lg
+
+from triptych.serve.loadgen.paths import Call
+
+
+@dataclass
+class TestResult:
+    """One LoadGen test. ``qps``: Offline samples/s or Server target QPS; ``achieved``:
+    samples/s completed; ``p99_ms``: LoadGen's 99th percentile latency (ms);
+    ``client_cpu_us``/``server_cpu_us``: CPU time per query of this process / the server
+    process(es) (microseconds); ``summary``: LoadGen's mlperf_log_summary.txt."""
+
+    scenario: str
+    qps: float
+    valid: bool
+    achieved: float
+    p99_ms: float
+    queries: int
+    errors: int
+    client_cpu_us: float
+    server_cpu_us: float | None
+    summary: str = field(repr=False)
+
+
+class Driver:
+    """``threads`` workers, each running ``make()``'s call for the samples LoadGen issues."""
+
+    def __init__(self, make: Callable[[], Call], threads: int) -> None:
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.errors = 0
+        self.completed = 0
+        self.first_error = ""
+        self.lock = threading.Lock()
+        ready = threading.Barrier(threads + 1)
+        self.threads = [
+            threading.Thread(target=self._work, args=(make, ready), daemon=True)
+            for _ in range(threads)
+        ]
+        for t in self.threads:
+            t.start()
+        ready.wait(60)
+
+    def _work(self, make: Callable[[], Call], ready: threading.Barrier) -> None:
+        call = make()
+        ready.wait(60)
+        get, complete, response = self.queue.get, lg.QuerySamplesComplete, lg.QuerySampleResponse
+        while (item := get()) is not None:
+            sample_id, index = item
+            try:
+                call(index)
+            except Exception as e:  # counted and reported; LoadGen still gets its answer
+                with self.lock:
+                    self.errors += 1
+                    self.first_error = self.first_error or f"{type(e).__name__}: {e}"[:300]
+            complete([response(sample_id, 0, 0)])
+            self.completed += 1  # one writer per thread; the GIL makes += exact enough
+
+    def issue(self, samples: list) -> None:
+        put = self.queue.put
+        for s in samples:
+            put((s.id, s.index))
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        for _ in self.threads:
+            self.queue.put(None)
+        for t in self.threads:
+            t.join(30)
+
+
+def process_cpu(pids: list[int]) -> float:
+    """CPU seconds (user + system) used so far by ``pids`` (Linux /proc; 0 elsewhere)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def _number(text: str, label: str) -> float:
+    m = re.search(rf"^{re.escape(label)}\s*:\s*([0-9.eE+-]+)", text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def run_test(
+    driver: Driver,
+    samples: int,
+    scenario: str,
+    qps: float,
+    latency_ms: float,
+    min_duration_ms: int,
+    server_pids: list[int],
+) -> TestResult:
+    """One LoadGen performance test. ``scenario``: "Offline" (``qps``: expected samples/s,
+    which sizes the run) or "Server" (``qps``: target Poisson arrival rate); ``latency_ms``:
+    the Server p99 bound; ``min_duration_ms``: LoadGen's minimum (the maximum is 3x)."""
+    settings = lg.TestSettings()
+    settings.mode = lg.TestMode.PerformanceOnly
+    settings.min_duration_ms = min_duration_ms
+    settings.max_duration_ms = 3 * min_duration_ms + 5000
+    settings.min_query_count = 64
+    if scenario == "Offline":
+        settings.scenario = lg.TestScenario.Offline
+        settings.offline_expected_qps = qps
+    else:
+        settings.scenario = lg.TestScenario.Server
+        settings.server_target_qps = qps
+        settings.server_target_latency_ns = int(latency_ms * 1e6)
+        settings.server_target_latency_percentile = 0.99
+    out = Path(tempfile.mkdtemp(prefix="loadgen-"))
+    log = lg.LogSettings()
+    log.log_output.outdir = str(out)
+    log.log_output.copy_summary_to_stdout = False
+    log.enable_trace = False
+    sut = lg.ConstructSUT(driver.issue, driver.flush)
+    qsl = lg.ConstructQSL(samples, samples, lambda _: None, lambda _: None)
+    errors0, done0 = driver.errors, driver.completed
+    cpu0, srv0 = time.process_time(), process_cpu(server_pids)
+    try:
+        lg.StartTestWithLogSettings(sut, qsl, settings, log)
+    finally:
+        lg.DestroyQSL(qsl)
+        lg.DestroySUT(sut)
+    cpu, srv = time.process_time() - cpu0, process_cpu(server_pids) - srv0
+    queries = max(1, driver.completed - done0)
+    text = (out / "mlperf_log_summary.txt").read_text()
+    shutil.rmtree(out, ignore_errors=True)
+    achieved = _number(text, "Samples per second")
+    if scenario == "Server":
+        achieved = _number(text, "Completed samples per second")
+    errors = driver.errors - errors0
+    return TestResult(
+        scenario=scenario,
+        qps=qps,
+        valid="Result is : VALID" in text and errors == 0,
+        achieved=achieved,
+        p99_ms=_number(text, "99.00 percentile latency (ns)") / 1e6,
+        queries=queries,
+        errors=errors,
+        client_cpu_us=cpu / queries * 1e6,
+        server_cpu_us=srv / queries * 1e6 if server_pids else None,
+        summary=text,
+    )
+
+
+def offline(
+    driver: Driver, samples: int, guess: float, min_duration_ms: int, server_pids: list[int]
+) -> TestResult:
+    """Offline samples/s: a first run sized by ``guess``, rerun once sized by what it measured
+    when it was too short for LoadGen's minimum duration."""
+    r = run_test(driver, samples, "Offline", guess, 0, min_duration_ms, server_pids)
+    if not r.valid and r.achieved > 0 and r.errors == 0:
+        r = run_test(driver, samples, "Offline", r.achieved * 1.1, 0, min_duration_ms, server_pids)
+    return r
+
+
+def max_valid_qps(
+    driver: Driver,
+    samples: int,
+    upper: float,
+    latency_ms: float,
+    min_duration_ms: int,
+    server_pids: list[int],
+    steps: int = 5,
+) -> tuple[TestResult | None, TestResult | None]:
+    """Bisection on the Server target QPS in (0, ``upper``] for ``steps`` tests: (the highest
+    VALID result, the lowest INVALID one above it); None where there was none."""
+    lo, hi = 0.0, upper
+    best: TestResult | None = None
+    worst: TestResult | None = None
+    for _ in range(steps):
+        mid = (lo + hi) / 2 if best or worst else upper * 0.75
+        r = run_test(driver, samples, "Server", mid, latency_ms, min_duration_ms, server_pids)
+        if r.valid:
+            lo, best = mid, r
+        else:
+            hi, worst = mid, r
+    return best, worst
