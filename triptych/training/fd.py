@@ -1,10 +1,12 @@
-"""FD-digits: the Fréchet distance between real and generated digits in the penultimate-layer
-features of a small digits classifier trained with triptych (not Inception: not "FID").
+"""FD-digits (FD-MNIST on MNIST-5k): the Fréchet distance between real and generated digits
+in the penultimate-layer features of a small classifier trained with triptych on the same
+data (not Inception: not "FID").
 
 FD = ‖μ_r − μ_g‖² + Tr(Σ_r + Σ_g − 2 (Σ_r Σ_g)^½), Gaussians fitted to the features (the
 classifier's backbone output, the input of its final Dense). Also the mean max-class
 confidence of the classifier on generated samples. The classifier is trained once (zoo
-``classifier``, its supervised recipe, all 1797 digits in [0, 1]) and cached as safetensors.
+``classifier``, its supervised recipe, all 1797 digits or all 5,000 MNIST-5k images in
+[0, 1]) and cached as safetensors (`shared_classifier_cache` for named data sets).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from triptych.model import Model
 
 CLASSIFIER_FILE = "fd_classifier.safetensors"
+CACHE_ENV = "TRIPTYCH_CACHE"
 N_GENERATED = 1000
 
 
@@ -61,8 +64,17 @@ def load_or_train_classifier(
         num_classes=int(real.y.max()) + 1,
     )  # fmt: skip
     model.fit(real, steps=steps, progress=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
     return model
+
+
+def shared_classifier_cache(data: str, steps: int | None) -> Path:
+    """Where the FD classifier of a named data set (digits, digits28, mnist) trained for
+    ``steps`` is cached across runs: ``$TRIPTYCH_CACHE`` (default ``~/.cache/triptych``)
+    ``/fd/<data>-<steps>.safetensors``, so FD-MNIST trains its classifier once."""
+    root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "triptych")
+    return root / "fd" / f"{data}-{steps or 'default'}.safetensors"
 
 
 def _sqrtm_psd(m: np.ndarray) -> np.ndarray:

@@ -117,12 +117,15 @@ def gan_summary(
     seed: int = 0,
     real: D.Dataset | None = None,
     classifier_steps: int | None = None,
+    classifier_cache: Path | None = None,
 ) -> dict[str, Any]:
     """samples.png, d_accuracy.png, FD of trained vs untrained generator against ``real``
-    (labelled images in [0, 1]; default the bundled digits), D trend."""
+    (labelled images in [0, 1]; default the bundled digits), D trend. The FD classifier is
+    cached at ``classifier_cache`` (default: in ``out``)."""
     sample_grid(model, out / "samples.png")
     accuracy_plot(history, out / "d_accuracy.png", f"{model.spec.name} · {model.framework}")
-    classifier = load_or_train_classifier(out / CLASSIFIER_FILE, real=real, steps=classifier_steps)
+    cache = classifier_cache or out / CLASSIFIER_FILE
+    classifier = load_or_train_classifier(cache, real=real, steps=classifier_steps)
     untrained = create(model.spec, framework=model.framework, seed=seed)
     trained_fd = fd_digits(model, classifier, real=real)
     untrained_fd = fd_digits(untrained, classifier, real=real)

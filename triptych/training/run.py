@@ -15,9 +15,11 @@ from triptych.common import zoo
 from triptych.common.recipe import Recipe
 from triptych.common.spec import ModelSpec
 from triptych.common.weights import load_weights, write_text_atomic
+from triptych.common.zoo_models import recipe_for_data
 from triptych.model import Model, default_recipe, resolve_spec
 from triptych.training import transfer as T
 from triptych.training.evaluate import evaluate
+from triptych.training.fd import shared_classifier_cache
 from triptych.training.gan_pictures import gan_summary, sample_grid
 from triptych.training.history import History
 from triptych.training.loop import default_out_dir
@@ -71,6 +73,8 @@ def train(
     (also written to ``metrics.json``) and the run directory."""
     spec = resolve_spec(model_source)
     recipe = default_recipe(spec)
+    if model_source in zoo.names():  # a zoo model's recipe for this data (e.g. MNIST-5k)
+        recipe = recipe_for_data(model_source, data, recipe)
     train_set, test_set = load_split(data, recipe.scale)
     spec = fit_to_data(spec, model_source, train_set.image_shape)
     changes: dict[str, Any] = {}
@@ -214,7 +218,8 @@ def summarise(
 ) -> dict[str, Any]:
     """Evaluate and draw the pictures for the recipe's kind; returns the metrics. A GAN's
     FD is measured against ``source`` (the digits, MNIST-5k, a labelled file) in [0, 1] in
-    the features of a classifier trained on it (its quick recipe when ``quick``)."""
+    the features of a classifier trained on it (its quick recipe when ``quick``); for a
+    named data set that classifier is trained once and cached (`shared_classifier_cache`)."""
     if recipe.kind == "reconstruction":
         metrics = evaluate(model, test_set, recipe, train_set)
         reconstruction_pictures(model, test_set, recipe, out)
@@ -225,9 +230,17 @@ def summarise(
     real = D.load(source, "unit")
     if real.y is None:
         return {"fd": f"not measured: {real.name} has no labels for the FD classifier"}
-    fd_steps = zoo.entry("classifier").recipe.quick_steps if quick else None
+    classifier = recipe_for_data("classifier", source, zoo.entry("classifier").recipe)
+    fd_steps = classifier.quick_steps if quick else classifier.steps
+    cache = shared_classifier_cache(source, fd_steps) if source in D.NAMED else None
     return gan_summary(
-        model, History.load(out), out, seed=model.seed, real=real, classifier_steps=fd_steps
+        model,
+        History.load(out),
+        out,
+        seed=model.seed,
+        real=real,
+        classifier_steps=fd_steps,
+        classifier_cache=cache,
     )
 
 

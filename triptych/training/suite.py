@@ -17,6 +17,7 @@ from typing import Any
 
 from triptych.common import data as D
 from triptych.common import zoo
+from triptych.common.zoo_models import recipe_for_data
 from triptych.model import create
 from triptych.training.evaluate import evaluate, max_principal_angle_deg, pca_baseline
 from triptych.training.gan_pictures import gan_summary, loss_curves_plot
@@ -95,6 +96,8 @@ class GanRun:
     toward_50_percent: bool
     samples: str
     d_accuracy: str
+    final_d_loss: float = float("nan")  # mean of the last 20 steps
+    final_g_loss: float = float("nan")
 
 
 @dataclass
@@ -115,23 +118,27 @@ def train_autoencoders(
     quick: bool = True,
     seed: int = 0,
     on_done: OnDone = None,
+    data: str = "digits",
+    models: tuple[str, ...] = AUTOENCODERS,
 ) -> AutoencoderPart:
-    """Train, evaluate and draw each autoencoder in each framework under ``out_dir``.
+    """Train, evaluate and draw each autoencoder of ``models`` in each framework under
+    ``out_dir`` on ``data``'s canonical split (digits: 80/20; "mnist": 4,000/1,000) at the
+    data's image size, with the model's recipe for that data (`recipe_for_data`).
 
     ``on_done(name, framework)`` is called after each run (for a progress bar).
     """
-    train, test = D.load_digits().split(0.2, seed=0)
+    train, test = D.load_train_test(data, "unit")
     pca_mse, components = pca_baseline(train, test, PCA_CODE)
     part = AutoencoderPart(quick, PCA_CODE, pca_mse)
-    for name in AUTOENCODERS:
-        recipe = zoo.entry(name).recipe
+    for name in models:
+        recipe = recipe_for_data(name, data, zoo.entry(name).recipe)
         variants = {"": recipe}
         if recipe.l1 > 0:  # the sparse AE is compared with the same net without the penalty
             variants["l1=0"] = recipe.with_(l1=0.0)
         for tag, r in variants.items():
             key = f"{name} ({tag})" if tag else name
             for fw in frameworks:
-                model = create(name, framework=fw, seed=seed)
+                model = create(name, framework=fw, seed=seed, image_shape=train.image_shape)
                 steps = r.quick_steps if quick else r.steps
                 t0 = time.perf_counter()
                 history = model.fit(train, steps=steps, recipe=r, progress=False)
@@ -167,24 +174,36 @@ def train_gans(
     quick: bool = True,
     seed: int = 0,
     on_done: OnDone = None,
+    data: str = "digits",
+    classifier_cache: Path | None = None,
+    classifier_steps: int | None = None,
 ) -> GanPart:
-    """The GAN in every framework from the same weights, noise and batches: FD-digits vs the
-    untrained generator, D-accuracy trend, sample grids, and the loss curves side by side."""
-    recipe = zoo.entry("gan").recipe
+    """The GAN in every framework from the same weights, noise and batches: FD vs the
+    untrained generator, D-accuracy trend, sample grids, and the loss curves side by side.
+
+    Trained on every image of ``data`` (digits: FD-digits; "mnist": all 5,000, FD-MNIST) at
+    its image size with the GAN's recipe for that data; the FD classifier (trained for
+    ``classifier_steps``) is cached at ``classifier_cache`` (default: per run directory)."""
+    recipe = recipe_for_data("gan", data, zoo.entry("gan").recipe)
     steps = recipe.quick_steps if quick else recipe.steps
-    data = D.load_digits(recipe.scale)
+    images = D.load(data, recipe.scale)
+    real = D.load(data, "unit")
     runs, histories = [], {}
     for fw in frameworks:
-        model = create("gan", framework=fw, seed=seed)
+        model = create("gan", framework=fw, seed=seed, image_shape=images.image_shape)
         run_dir = out_dir / f"gan-{fw}"
         t0 = time.perf_counter()
-        history = model.fit(data, steps=steps, recipe=recipe, progress=False, out_dir=run_dir)
-        m = gan_summary(model, history, run_dir, seed=seed)
+        history = model.fit(images, steps=steps, recipe=recipe, progress=False, out_dir=run_dir)
+        seconds = time.perf_counter() - t0  # training only: FD and pictures are not timed
+        m = gan_summary(
+            model, history, run_dir, seed=seed, real=real,
+            classifier_steps=classifier_steps, classifier_cache=classifier_cache,
+        )  # fmt: skip
         runs.append(
             GanRun(
                 framework=fw,
                 steps=steps,
-                seconds=time.perf_counter() - t0,
+                seconds=seconds,
                 fd_digits=m["fd_digits"],
                 fd_digits_untrained=m["fd_digits_untrained"],
                 fd_improvement=m["fd_improvement"],
@@ -197,6 +216,8 @@ def train_gans(
                 toward_50_percent=bool(m["toward_50_percent"]),
                 samples=_relative(run_dir / "samples.png", root),
                 d_accuracy=_relative(run_dir / "d_accuracy.png", root),
+                final_d_loss=history.last("d_loss", 20),
+                final_g_loss=history.last("g_loss", 20),
             )
         )
         histories[fw] = history

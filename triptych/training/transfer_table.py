@@ -3,7 +3,9 @@ autoencoder-initialised backbone, at k labelled examples per class, mean ± std 
 per framework, for the lecture's two variations:
 
 * ``task``: same domain, different task: digits 0-4 (source) -> digits 5-9 (target);
-* ``domain``: different domain, same task: clean digits -> inverted digits (1 - x), 0-9.
+* ``domain``: different domain, same task: clean digits -> inverted digits (1 - x), 0-9;
+* on real 28×28 data (`MNIST_VARIATIONS`): ``mnist_task`` (MNIST-5k 0-4 -> 5-9),
+  ``mnist_to_digits`` (MNIST-5k -> the UCI digits resized to 28×28) and ``digits_to_mnist``.
 
 The source classifier (and the conv autoencoder, trained on every training digit without
 labels) is trained once per framework; every cell fine-tunes a fresh copy for the same
@@ -54,8 +56,35 @@ def _invert(data: D.Dataset) -> D.Dataset:
     )
 
 
+#: the variations on real 28×28 data (MNIST-5k's fixed 4,000/1,000 split; the UCI digits
+#: resized to 28×28, ``digits28``, with the 80/20 split)
+MNIST_VARIATIONS = ("mnist_task", "mnist_to_digits", "digits_to_mnist")
+VARIATIONS = ("task", "domain", *MNIST_VARIATIONS)
+
+
+def _split28(source: str) -> tuple[D.Dataset, D.Dataset]:
+    return D.load_train_test(source, "unit")
+
+
 def variation_data(variation: str) -> tuple[D.Dataset, D.Dataset, D.Dataset, int]:
-    """(source train, target train, target test, target class count)."""
+    """(source train, target train, target test, target class count).
+
+    * ``mnist_task``: MNIST-5k digits 0-4 -> 5-9 (same domain, different task);
+    * ``mnist_to_digits``: MNIST-5k -> UCI digits at 28×28, 0-9 (different domain, same task);
+    * ``digits_to_mnist``: the reverse.
+    """
+    if variation == "mnist_task":
+        train, test = _split28("mnist")
+        return (
+            train.filter_classes(range(5)),
+            train.filter_classes(range(5, 10)),
+            test.filter_classes(range(5, 10)),
+            5,
+        )
+    if variation in ("mnist_to_digits", "digits_to_mnist"):
+        names = ("mnist", "digits28") if variation == "mnist_to_digits" else ("digits28", "mnist")
+        source, (target, test) = _split28(names[0])[0], _split28(names[1])
+        return source, target, test, 10
     train, test = D.load_digits().split(0.2, seed=0)
     if variation == "task":
         return (
@@ -66,7 +95,17 @@ def variation_data(variation: str) -> tuple[D.Dataset, D.Dataset, D.Dataset, int
         )
     if variation == "domain":
         return train, _invert(train), _invert(test), 10
-    raise ValueError(f"unknown variation {variation!r}; allowed: task, domain")
+    raise ValueError(f"unknown variation {variation!r}; allowed: {', '.join(VARIATIONS)}")
+
+
+def pretraining_images(variation: str) -> D.Dataset:
+    """The unlabelled images the ``ae`` variant's conv autoencoder trains on: every training
+    image of the source domain (8×8 digits; MNIST-5k; digits28)."""
+    if variation == "digits_to_mnist":
+        return _split28("digits28")[0]
+    if variation in MNIST_VARIATIONS:
+        return _split28("mnist")[0]
+    return D.load_digits().split(0.2, seed=0)[0]
 
 
 @dataclass(frozen=True)
@@ -122,15 +161,23 @@ def run_table(
     on_cell: Callable[[TransferCell], None] | None = None,
 ) -> TransferTable:
     """Every cell of the table; ``on_cell(cell)`` after each (progress bars)."""
-    train_all, _ = D.load_digits().split(0.2, seed=0)
     table = TransferTable(config)
     for fw in frameworks:
-        ae = create("conv_autoencoder", framework=fw, seed=0)
-        ae.fit(train_all, steps=config.ae_steps, progress=False)
-        ae_weights = ae.get_weights()
+        ae_cache: dict[str, dict[str, np.ndarray]] = {}
         for variation in config.variations:
             source, target, test, n_classes = variation_data(variation)
-            src = create("classifier", framework=fw, seed=0, num_classes=len(source.classes))
+            shape = target.image_shape
+            if "ae" in config.variants:
+                images = pretraining_images(variation)
+                if images.name not in ae_cache:  # one autoencoder per source domain
+                    ae = create("conv_autoencoder", framework=fw, seed=0, image_shape=shape)
+                    ae.fit(images, steps=config.ae_steps, progress=False)
+                    ae_cache[images.name] = ae.get_weights()
+                ae_weights = ae_cache[images.name]
+            src = create(
+                "classifier", framework=fw, seed=0, num_classes=len(source.classes),
+                image_shape=source.image_shape,
+            )  # fmt: skip
             src.fit(source, steps=config.source_steps, progress=False)
             src_weights = src.get_weights()
             for k in config.ks:
@@ -138,8 +185,11 @@ def run_table(
                     accs = []
                     for seed in config.seeds:
                         data = target.per_class(k, seed=seed) if k else target
-                        init = {"scratch": None, "ae": ae_weights}.get(variant, src_weights)
-                        model = T.make_target_model(fw, n_classes, seed, init)
+                        if variant == "ae":
+                            init = ae_weights
+                        else:
+                            init = None if variant == "scratch" else src_weights
+                        model = T.make_target_model(fw, n_classes, seed, init, shape)
                         policy = "none" if variant in ("scratch", "ae") else variant
                         T.fine_tune(model, data, policy, k or float("inf"), config.steps, seed)
                         accs.append(T.accuracy(model, test))
@@ -157,6 +207,9 @@ def cell_count(frameworks: list[str], config: TableConfig) -> int:
 TITLES = {
     "task": "same domain, different task: digits 0-4 -> 5-9",
     "domain": "different domain, same task: digits -> inverted digits",
+    "mnist_task": "same domain, different task: MNIST-5k digits 0-4 -> 5-9",
+    "mnist_to_digits": "different domain, same task: MNIST-5k -> UCI digits at 28×28",
+    "digits_to_mnist": "different domain, same task: UCI digits at 28×28 -> MNIST-5k",
 }
 
 
