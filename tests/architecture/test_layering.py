@@ -35,6 +35,7 @@ RANKS: list[tuple[str, int]] = [
     ("frameworks", 1),  # the package __init__ only; backend folders are matched below
     *((e, 3) for e in ENGINE),
     ("export", 3),
+    ("onnx_import", 3),
     ("model", 4),
     ("verify", 5),
     ("bench", 5),
