@@ -16,6 +16,7 @@ from triptych.common.version import __version__
 from triptych.common.zoo import names as _zoo_names
 from triptych.frameworks.base import FrameworkUnavailable, available
 from triptych.model import Model, create, load
+from triptych.onnx_import import UnsupportedOnnx, import_onnx
 from triptych.verify.checks import ParityReport
 from triptych.verify.engine import parity as _parity
 from triptych.verify.models import compare_models
@@ -59,10 +60,12 @@ __all__ = [
     "FrameworkUnavailable",
     "Model",
     "ParityReport",
+    "UnsupportedOnnx",
     "__version__",
     "compare",
     "create",
     "frameworks",
+    "import_onnx",
     "load",
     "models",
     "parity",

@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         bench,
         evaluate,
         export,
+        import_,
         info,
         models,
         parity,
@@ -39,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"triptych {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (info, models, train, evaluate, transfer, export, parity, bench, serve, tour):
+    for module in (
+        info, models, train, evaluate, transfer, export, import_, parity, bench, serve, tour
+    ):  # fmt: skip
         module.add_parser(sub)
     return parser
 

@@ -28,6 +28,7 @@ from triptych.common.weights import write_text_atomic
 from triptych.export.ort import resolve_providers
 from triptych.frameworks.base import resolve
 from triptych.model import resolve_source
+from triptych.onnx_import import import_onnx
 from triptych.report.parity_tables import checks_table, matrix_table, training_table
 from triptych.report.plots import plot_training_parity
 from triptych.verify.checks import ParityReport
@@ -82,6 +83,18 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--json", metavar="PATH", help="write the full results as JSON")
     p.add_argument("--onnx", metavar="FILE", help="check this ONNX file (against the model)")
     p.add_argument("--network", help="network of the model that --onnx holds")
+    p.add_argument(
+        "--import",
+        dest="import_onnx",
+        action="store_true",
+        help="with --onnx FILE and no model: import the file (triptych import) and check ORT on "
+        "it against the imported spec built natively in every framework",
+    )
+    p.add_argument(
+        "--levels",
+        action="store_true",
+        help="with --import: also run levels 1-4 on the imported spec and weights",
+    )
     p.set_defaults(func=run)
 
 
@@ -100,6 +113,8 @@ def check(args: argparse.Namespace) -> ParityReport:
     resolve_providers(args.provider, args.strict_provider)  # unknown provider: exit 2 early
     if args.model is None and not args.onnx:
         raise ValueError("give a MODEL (zoo name, spec .json or checkpoint) or --onnx FILE")
+    if args.model is None and args.import_onnx:
+        return _imported(args)
     if args.model is None:
         return file_alone(
             args.onnx,
@@ -131,6 +146,34 @@ def check(args: argparse.Namespace) -> ParityReport:
         report = _matrix(args, spec, weights, frameworks, absent)
     if weights is not None:
         report.weights_source = str(args.model)
+    return report
+
+
+def _imported(args: argparse.Namespace) -> ParityReport:
+    """``--onnx FILE --import``: ORT on the file vs the imported spec's native builds, plus
+    levels 1-4 on the imported spec with ``--levels``."""
+    spec, weights = import_onnx(args.onnx)
+    frameworks, absent = frameworks_to_check(args.frameworks)
+    report = file_vs_model(
+        args.onnx,
+        spec,
+        frameworks,
+        weights=weights,
+        network=spec.main_chain[0],
+        seed=args.seed,
+        batches=args.batch,
+        atol=args.atol,
+        rtol=args.rtol,
+        provider=args.provider,
+        strict_provider=args.strict_provider,
+        absent=absent,
+    )
+    if args.levels:
+        matrix = _matrix(args, spec, weights, frameworks, absent)
+        matrix.checks = report.checks + matrix.checks
+        matrix.files = {**report.files, **matrix.files}
+        report = matrix
+    report.weights_source = f"imported from {args.onnx}"
     return report
 
 
