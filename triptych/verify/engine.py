@@ -26,7 +26,7 @@ from triptych.verify import levels
 from triptych.verify.checks import ParityReport
 from triptych.verify.gan import GAN_SGD, LECTURE_ADAM, gan_training_parity, is_adversarial
 from triptych.verify.runners import NativeRunner, OrtRunner, ReferenceRunner
-from triptych.verify.training import training_parity
+from triptych.verify.training import SGD_LR_OVERRIDES, training_parity
 
 
 def run_parity(
@@ -90,7 +90,8 @@ def run_parity(
     if train_steps > 0 and len(frameworks) >= 2:
         name = optimizer or "sgd"
         report.training, checks = training_parity(
-            spec, frameworks, steps=train_steps, lr=0.1 if name == "sgd" else 1e-3,
+            spec, frameworks, steps=train_steps,
+            lr=SGD_LR_OVERRIDES.get(spec.name, 0.1) if name == "sgd" else 1e-3,
             seed=seed, weights=start, optimizer=name,
         )  # fmt: skip
         report.checks += checks
