@@ -89,7 +89,7 @@ class Builder:
         inferred = self.graph.shape(node.output[0])
         if output and inferred is not None and tuple(inferred) != tuple(out):
             raise Unsupported(f"output shape {inferred}, the spec layer gives {out}")
-        name = names.unique(names.layer_name(weight_name), self.taken) if weights else None
+        name = names.unique(names.pick(weight_name, node.name), self.taken) if weights else None
         nid = self.ir.add(INode(cls, dict(args), list(inputs), tuple(out),
                                 {k: np.asarray(v, np.float32) for k, v in weights.items()},
                                 name, node.name))  # fmt: skip

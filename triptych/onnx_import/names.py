@@ -39,6 +39,25 @@ def layer_name(initializer: str | None) -> str | None:
     return text
 
 
+def from_node(node_name: str) -> str | None:
+    """A layer name from a torchscript-style scoped node name, for anonymous initializers
+    (``onnx::Conv_193``): ``/layer1/layer1.0/conv1/Conv`` -> ``layer1_0_conv1``."""
+    parts = [p for p in node_name.split("/") if p][:-1]
+    if not parts:
+        return None
+    path = parts[0]
+    for part in parts[1:]:
+        path = part if part.startswith(path + ".") else f"{path}.{part}"
+    return layer_name(path + ".weight")
+
+
+def pick(initializer: str | None, node_name: str) -> str | None:
+    """The initializer's name, else (anonymous ``onnx::`` initializers) the node's."""
+    if initializer and not initializer.startswith("onnx::"):
+        return layer_name(initializer)
+    return from_node(node_name) if node_name.startswith("/") else None
+
+
 def unique(name: str | None, taken: set[str]) -> str | None:
     """``name``, or ``name_2``, ``name_3`` ... when taken; records the result in ``taken``."""
     if name is None:
