@@ -26,8 +26,21 @@ DEFAULT = Tolerance(1e-5, 1e-4)
 #: departs, as when a ReLU/max-pool tie resolves differently; not a Dropout effect.
 TRAINING_LOSS_RTOL = 1e-6
 
-#: per-model level-4 loss bounds (model name -> rtol), each with why. None needed at seed 0.
-TRAINING_LOSS_OVERRIDES: dict[str, float] = {}
+#: per-model level-4 loss bounds (model name -> rtol), each with why (20 SGD steps, seed 0,
+#: batch 16, measured on this machine).
+TRAINING_LOSS_OVERRIDES: dict[str, float] = {
+    # U-Net (lr 0.01): 1e-7 for 12 steps, then one step jumps to 1.1e-6 (torch vs tf) and
+    # 2.0e-6 (worst pair) and stays there; every component alone (conv, BN, max-pool,
+    # nearest upsample, concat) agrees to 1e-7 over the same steps.
+    "unet": 5e-6,
+    # ResNet-18 (lr 0.01): 2e-7 at step 1, 8e-6 at step 2, then growing ~10x a step to
+    # 2.6e-2 by step 20, at lr 1e-3 too (2.3e-3). Each block alone (strided and 1x1
+    # projection convs, bias-free BN, Add, global pooling) agrees to 1e-7 over 10 steps: a
+    # deep BatchNorm network at init amplifies rounding differences exponentially with
+    # depth (Yang et al. 2019, "A mean field theory of batch normalization"). The bound says
+    # what holds; `triptych parity resnet18 --train-steps 2` stays below 1e-5.
+    "resnet18": 5e-2,
+}
 
 OVERRIDES: dict[tuple[str, str], Tolerance] = {
     # No zoo output needs more than DEFAULT today (largest measured: 1.4e-6 on the

@@ -34,15 +34,20 @@ from triptych.common.dropout import has_dropout
 from triptych.common.init import init_weights
 from triptych.common.recipe import Optimizer
 from triptych.common.spec import ModelSpec
-from triptych.common.tolerances import DEFAULT, TRAINING_LOSS_RTOL, training_loss_rtol
+from triptych.common.tolerances import (
+    DEFAULT,
+    TRAINING_LOSS_OVERRIDES,
+    TRAINING_LOSS_RTOL,
+    training_loss_rtol,
+)
 from triptych.model import Model, default_recipe
 from triptych.verify.checks import Check
 from triptych.verify.runners import RunnerId
 
 #: plain-SGD learning rate of level 4 per model where 0.1 (the default) is chaotic: ResNet-18
 #: at 0.1 jumps between loss 2.5 and 16.8 within 20 steps and the frameworks part (0.3-1.0
-#: relative) on rounding alone; measured.
-SGD_LR_OVERRIDES: dict[str, float] = {"resnet18": 0.01}
+#: relative) on rounding alone; the U-Net at 0.1 parts by 1.6e-4 by step 19; measured.
+SGD_LR_OVERRIDES: dict[str, float] = {"resnet18": 0.01, "unet": 0.01}
 
 #: BatchNorm buffers: reported apart from parameters (Gluon tracks a biased running_var)
 BUFFERS = ("running_mean", "running_var")
@@ -145,10 +150,17 @@ def training_parity(
             DEFAULT.rtol,
             label=f"weights after {steps} steps",
         )
-        checks.append(Check(4, "weights", batch, ida, idb, _dropout_hint(weights_cmp, own_masks)))
+        loose = spec.name in TRAINING_LOSS_OVERRIDES  # its loss already parts, by design
+        note_w = f"the loss bound of {spec.name} is an override ({run.rtol:g})" if loose else ""
+        checks.append(
+            Check(
+                4, "weights", batch, ida, idb, _dropout_hint(weights_cmp, own_masks),
+                not loose, note_w,
+            )
+        )  # fmt: skip
         stats = [k for k in finals[b] if k.endswith(BUFFERS)]
         if stats:
-            same = estimators[a] == estimators[b]
+            same = estimators[a] == estimators[b] and not loose
             stats_cmp = compare_outputs(
                 {k: finals[a][k] for k in stats},
                 {k: finals[b][k] for k in stats},
@@ -157,6 +169,7 @@ def training_parity(
                 label=f"BatchNorm running statistics after {steps} steps",
             )
             note = "" if same else f"running_var: {estimators[a]} vs {estimators[b]} estimator"
+            note = note_w if loose else note
             stats_cmp = _dropout_hint(stats_cmp, own_masks)
             checks.append(Check(4, "bn_stats", batch, ida, idb, stats_cmp, same, note))
     return run, checks
