@@ -2,9 +2,10 @@
 anything fails.
 
 Levels: 1 native vs ONNX Runtime, 2 ORT vs the ONNX reference evaluator, 3 every framework
-pair (native and ONNX), 4 step-by-step training (N SGD steps). A checkpoint's own weights are
-what every level checks. ONNX files, the training curve (PNG) and, with --json, the full
-results are written under --out.
+pair (native and ONNX), 4 step-by-step training (N SGD steps), 5 (--data-parallel N) N
+data-parallel workers vs one process (loss per step, final weights; seeded weights). A
+checkpoint's own weights are what levels 1-4 check. ONNX files, the training curve (PNG)
+and, with --json, the full results are written under --out.
 
 With ``--onnx FILE`` and a model, the file is checked against the model's network built in
 every selected framework (with the checkpoint's weights when a checkpoint is given). With
@@ -32,6 +33,7 @@ from triptych.onnx_import import import_onnx
 from triptych.report.parity_tables import checks_table, matrix_table, training_table
 from triptych.report.plots import plot_training_parity
 from triptych.verify.checks import ParityReport
+from triptych.verify.data_parallel import add_level5
 from triptych.verify.engine import frameworks_to_check, run_parity
 from triptych.verify.files import file_alone, file_vs_model
 
@@ -63,6 +65,13 @@ def add_parser(sub: Any) -> None:
         "one formula, lr 1e-3); a GAN's rounds use the lecture's Adam unless sgd is given",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of weights and inputs (default 0)")
+    p.add_argument(
+        "--data-parallel",
+        type=options.positive_int("--data-parallel"),
+        metavar="N",
+        help="level 5: N data-parallel workers vs one process (--train-steps SGD steps, "
+        "from seeded weights), per framework",
+    )
     p.add_argument("--provider", default="auto", help="ORT provider: auto (default), cpu, cuda")
     p.add_argument(
         "--strict-provider",
@@ -144,6 +153,9 @@ def check(args: argparse.Namespace) -> ParityReport:
         )
     else:
         report = _matrix(args, spec, weights, frameworks, absent)
+        if args.data_parallel:  # level 5, from seeded weights
+            add_level5(report, spec, frameworks, args.data_parallel, args.train_steps or 5,
+                       seed=args.seed, atol=args.atol, rtol=args.rtol)  # fmt: skip
     if weights is not None:
         report.weights_source = str(args.model)
     return report

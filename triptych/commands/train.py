@@ -9,11 +9,13 @@ inpainting.png / samples.png. --resume continues from the checkpoint there.
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from triptych.commands import options
 from triptych.common.console import console
 from triptych.report.tables import metrics_table
+from triptych.training.distributed import DataParallelError
 from triptych.training.run import TransferOptions, train
 
 
@@ -61,12 +63,32 @@ def add_parser(sub: Any) -> None:
         metavar="LAYER=F",
         help="classifier: learning-rate multiplier, e.g. backbone.0=0.1",
     )
+    p.add_argument(
+        "--workers",
+        type=options.positive_int("--workers"),
+        default=1,
+        metavar="N",
+        help="N data-parallel worker processes on this machine, the framework's own engine "
+        "(torch: DDP-style gloo all-reduce; mxnet: kvstore dist_sync); default 1",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    metrics, run_dir = train(
+    try:
+        metrics, run_dir = _train(args)
+    except DataParallelError as e:  # a worker died or the job timed out: one line
+        print(f"triptych train: error: {e}", file=sys.stderr)
+        return 1
+    title = f"{args.model} · {metrics['framework']} · {metrics['steps']} steps"
+    console().print(metrics_table(title, metrics))
+    console().print(f"run directory: {run_dir}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
+    return train(
         args.model,
         args.framework,
         data=args.data,
@@ -85,8 +107,5 @@ def run(args: argparse.Namespace) -> int:
             tuple(args.lr_mult) if args.lr_mult else None,
         ),
         progress=not args.no_progress,
+        workers=args.workers,
     )
-    title = f"{args.model} · {metrics['framework']} · {metrics['steps']} steps"
-    console().print(metrics_table(title, metrics))
-    console().print(f"run directory: {run_dir}")
-    return 0

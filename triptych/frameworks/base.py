@@ -1,10 +1,11 @@
 """The protocol every framework backend implements, and the registry of backends.
 
-A backend is a package with five modules of the same names in every framework (read them
+A backend is a package with six modules of the same names in every framework (read them
 side by side): ``build`` (spec -> native network, canonical <-> native weights, forward),
 ``train`` (supervised, generator and discriminator steps), ``export`` (native -> ONNX),
 ``runtime`` (version, threads, the Dropout RNG, BatchNorm's running-variance estimator,
-the fast exporter) and ``speed`` (numpy -> native tensor, the recommended fast inference
+the fast exporter), ``distributed`` (data-parallel workers on the framework's own engine) and
+``speed`` (numpy -> native tensor, the recommended fast inference
 path, a minimal hand-written train step for the harness-overhead measurement).
 `PackageBackend` adapts such a package into one `Backend`; nothing imports torch,
 tensorflow or mxnet until a backend is first asked for.
@@ -118,6 +119,8 @@ class Backend(Protocol):
     def train(self) -> ModuleType: ...  # make_trainer, make_generator_step, ...
     @property
     def export(self) -> ModuleType: ...  # export_network(built, opset, exporter)
+    @property
+    def distributed(self) -> ModuleType: ...  # data parallelism: processes, init, attach
 
 
 class PackageBackend:
@@ -192,6 +195,12 @@ class PackageBackend:
     def export(self) -> ModuleType:
         """The ``export`` module: export_network(built, opset, exporter)."""
         return self._module("export")
+
+    @cached_property
+    def distributed(self) -> ModuleType:
+        """The ``distributed`` module (data parallelism on the framework's own engine):
+        UNSUPPORTED, processes, init, attach, allreduce_sum, shutdown."""
+        return self._module("distributed")
 
     @cached_property
     def speed(self) -> ModuleType:

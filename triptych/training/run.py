@@ -17,6 +17,7 @@ from triptych.common.spec import ModelSpec
 from triptych.common.weights import load_weights, write_text_atomic
 from triptych.common.zoo_models import recipe_for_data
 from triptych.model import Model, default_recipe, resolve_spec
+from triptych.training import distributed as DP
 from triptych.training import transfer as T
 from triptych.training.evaluate import evaluate
 from triptych.training.fd import shared_classifier_cache
@@ -68,9 +69,11 @@ def train(
     corruption: str | None = None,
     transfer: TransferOptions | None = None,
     progress: bool = True,
+    workers: int = 1,
 ) -> tuple[dict[str, Any], Path]:
     """Train ``model_source`` (zoo name or spec .json) in ``framework``; returns the metrics
-    (also written to ``metrics.json``) and the run directory."""
+    (also written to ``metrics.json``) and the run directory. ``workers`` > 1: that many
+    data-parallel processes on the framework's own engine (`triptych.training.distributed`)."""
     spec = resolve_spec(model_source)
     recipe = default_recipe(spec)
     if model_source in zoo.names():  # a zoo model's recipe for this data (e.g. MNIST-5k)
@@ -85,6 +88,12 @@ def train(
     recipe = recipe.with_(**changes)
     n_steps = steps or (recipe.quick_steps if quick else recipe.steps)
     transfer = transfer or TransferOptions()
+    if workers > 1:
+        if transfer.any() or resume:
+            raise ValueError("--workers does not combine with --resume or the transfer options")
+        return _train_workers(
+            spec, framework, recipe, n_steps, train_set, test_set, data, seed, out, workers
+        )
     if recipe.kind == "supervised":
         return _train_classifier(
             framework, recipe, n_steps, train_set, test_set, seed, out, resume, transfer, progress
@@ -166,6 +175,52 @@ def _train_classifier(
         "framework": model.framework,
         "seed": seed,
     }
+    write_json(run_dir / "metrics.json", metrics)
+    return metrics, run_dir
+
+
+def _train_workers(
+    spec: ModelSpec,
+    framework: str,
+    recipe: Recipe,
+    steps: int,
+    train_set: D.Dataset,
+    test_set: D.Dataset,
+    data: str,
+    seed: int,
+    out: str | None,
+    workers: int,
+) -> tuple[dict[str, Any], Path]:
+    """``workers`` data-parallel processes (rank 0 checkpoints), then the usual evaluation."""
+    if recipe.kind == "supervised":  # the classifier for the data's classes, as one process
+        spec = T.make_target_model(
+            framework, len(train_set.classes), seed, None, image_shape=train_set.image_shape
+        ).spec
+        recipe = recipe.with_(batch=min(recipe.batch, len(train_set)))
+    model = Model(spec, framework, seed=seed)
+    run_dir = Path(out) if out else default_out_dir(model)
+    history = DP.train_workers(
+        model,
+        recipe,
+        steps,
+        data=data,
+        seed=seed,
+        run_dir=run_dir,
+        workers=workers,
+        test_fraction=TEST_FRACTION,
+        split_seed=SPLIT_SEED,
+    )
+    metrics = summarise(model, recipe, train_set, test_set, run_dir, data)
+    metrics.update(
+        steps=steps,
+        final_loss=history.last("loss", 20),
+        framework=model.framework,
+        seed=seed,
+        data=data,
+        workers=workers,
+        engine=model.backend.distributed.ENGINE,
+        seconds_per_step=float(sum(history.column("seconds")) / max(1, len(history))),
+    )
     write_json(run_dir / "metrics.json", metrics)
     return metrics, run_dir
 

@@ -1,0 +1,76 @@
+"""Data-parallel pieces that start no process: sharding, thread share, job JSON, refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from triptych.common.recipe import Optimizer, Recipe
+from triptych.frameworks.base import FRAMEWORKS, get_backend, unavailable_reason
+from triptych.training import distributed as DP
+
+
+class _SumDist:
+    """A fake engine for one worker of two: 'all-reduce' doubles the value."""
+
+    def allreduce_sum(self, v: float) -> float:
+        return 2 * v
+
+
+def test_shard_step_takes_rows_rank_of_world_and_averages() -> None:
+    seen = {}
+
+    def inner(x: np.ndarray, y: np.ndarray) -> float:
+        seen["x"], seen["y"] = x, y
+        return 3.0
+
+    step = DP.ShardStep(inner, rank=1, world=2, dist=_SumDist())
+    x, y = np.arange(12, dtype=np.float32).reshape(6, 2), np.arange(6)
+    assert step(x, y) == 3.0  # mean over the workers of a loss each worker saw as 3.0
+    np.testing.assert_array_equal(seen["x"], x[1::2])
+    np.testing.assert_array_equal(seen["y"], y[1::2])
+
+
+def test_shard_step_passes_none_and_averages_dicts() -> None:
+    step = DP.ShardStep(lambda x, t, w: {"loss": 1.0, "rec": 2.0}, 0, 2, _SumDist())
+    assert step(np.zeros((4, 1)), np.zeros((4, 1)), None) == {"loss": 1.0, "rec": 2.0}
+
+
+def test_thread_share_and_free_port() -> None:
+    assert DP.thread_share(2, total=2) == 1
+    assert DP.thread_share(4, total=2) == 1
+    assert DP.thread_share(2, total=16) == 8
+    assert 0 < DP.free_port() < 65536
+
+
+def test_job_json_round_trip() -> None:
+    job = DP.Job("torch", "{}", "{}", "digits", 0.2, 0, 3, 0, "/tmp/x", 2, 1, 30.0, "1:2")
+    assert DP.Job.from_json(job.to_json()) == job
+
+
+def test_refuses_uneven_shards_and_adversarial() -> None:
+    fw = next((f for f in ("torch", "mxnet") if unavailable_reason(f) is None), None)
+    if fw is None:
+        pytest.skip("neither torch nor mxnet is installed")
+    recipe = Recipe(kind="supervised", batch=33, optimizer=Optimizer("sgd", 0.1))
+    with pytest.raises(ValueError, match="does not split into 2 equal shards"):
+        DP.check_supported(fw, recipe, 2)
+    with pytest.raises(ValueError, match="without a discriminator"):
+        DP.check_supported(fw, recipe.with_(kind="adversarial", batch=32), 2)
+
+
+def test_every_backend_has_a_distributed_module() -> None:
+    for fw in FRAMEWORKS:
+        if unavailable_reason(fw) is not None:
+            continue
+        mod = get_backend(fw).distributed
+        for name in ("UNSUPPORTED", "ENGINE", "HELPER_ARGV", "processes", "init", "attach"):
+            assert hasattr(mod, name), (fw, name)
+
+
+def test_tensorflow_refused_with_the_reason() -> None:
+    if unavailable_reason("tensorflow") is not None:
+        pytest.skip("tensorflow is not installed")
+    recipe = Recipe(kind="supervised", batch=32)
+    with pytest.raises(ValueError, match="MultiWorkerMirroredStrategy"):
+        DP.check_supported("tensorflow", recipe, 2)

@@ -1,0 +1,104 @@
+"""MXNet data parallelism on its own engine: the parameter-server kvstore ``dist_sync``.
+
+Same function names as `triptych.frameworks.torch.distributed`. A job is one scheduler, one
+server and ``world`` workers (ps-lite, loopback): DMLC_ROLE, DMLC_PS_ROOT_URI/PORT,
+DMLC_NUM_SERVER/WORKER. The scheduler and the server import MXNet (through `compat`)
+(MXNet starts the role named by DMLC_ROLE at import and exits when the workers finish).
+Each worker pushes its gradients; the server sums them (no server-side optimizer) and every
+worker pulls the sum and divides by ``world``: the optimizer then steps locally, the same on
+every worker. ps-lite has no collective timeout: the launcher's and the worker's watchdogs
+(`triptych.training.distributed`) end a stalled job.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from triptych.frameworks.mxnet.compat import mx
+
+#: why ``--workers N`` refuses this framework (None: it does not)
+UNSUPPORTED: str | None = None
+HELPER_ARGV: list[str] = ["-c", "import triptych.frameworks.mxnet.compat"]
+ENGINE = "MXNet kvstore dist_sync (parameter server: push, sum, pull)"
+
+_KV: dict[str, Any] = {}
+_LOSS_KEY = 1_000_000  # kvstore key of the loss scalar (parameters use 0..n-1 per step)
+
+
+def processes(world: int, port: int) -> list[tuple[str, dict[str, str], bool]]:
+    """Scheduler, one server and ``world`` workers with the DMLC environment (loopback)."""
+    base = {
+        "DMLC_PS_ROOT_URI": "127.0.0.1",
+        "DMLC_PS_ROOT_PORT": str(port),
+        "DMLC_NUM_SERVER": "1",
+        "DMLC_NUM_WORKER": str(world),
+        "DMLC_NODE_HOST": "127.0.0.1",
+        "DMLC_INTERFACE": "lo",
+        "PS_VERBOSE": "0",
+    }
+    out = [
+        ("scheduler", {**base, "DMLC_ROLE": "scheduler"}, False),
+        ("server", {**base, "DMLC_ROLE": "server"}, False),
+    ]
+    out += [(f"worker {r}", {**base, "DMLC_ROLE": "worker"}, True) for r in range(world)]
+    return out
+
+
+def init(timeout_s: float) -> tuple[int, int]:
+    """Create the ``dist_sync`` kvstore (rank assigned by the scheduler); (rank, world).
+    ``timeout_s`` is not used by ps-lite (see the module docstring)."""
+    del timeout_s
+    kv = mx.kv.create("dist_sync")
+    _KV["kv"] = kv
+    _KV["keys"] = {}
+    return kv.rank, kv.num_workers
+
+
+def _kv() -> Any:
+    return _KV["kv"]
+
+
+def _sync(key: int, arrays: list[Any], world: int) -> None:
+    kv = _kv()
+    for i, a in enumerate(arrays):
+        k = key + i
+        if k not in _KV["keys"]:
+            kv.init(k, mx.nd.zeros(a.shape, dtype=a.dtype))
+            _KV["keys"][k] = True
+        kv.push(k, a)
+    for i, a in enumerate(arrays):
+        kv.pull(key + i, out=a)
+    for a in arrays:
+        a[:] = a / world
+
+
+def attach(step_obj: Any, world: int) -> None:
+    """Before ``step_obj.trainer`` steps, replace every gradient by its mean over workers
+    (push to the server, which sums; pull; divide by ``world``)."""
+    trainer = step_obj.trainer
+    params = getattr(trainer, "params", None) or getattr(trainer, "_params", [])
+    params = [p for p in params if p.grad_req != "null"]
+    inner = trainer.step
+    base = 1000 * (len(_KV.setdefault("attached", [])) + 1)  # keys per step object
+    _KV["attached"].append(step_obj)
+
+    def step(*args: Any, **kwargs: Any) -> Any:
+        _sync(base, [p.grad() for p in params], world)
+        return inner(*args, **kwargs)
+
+    trainer.step = step
+
+
+def allreduce_sum(value: float) -> float:
+    """``value`` summed over the workers (through the server, float32 on the wire)."""
+    a = mx.nd.array([float(value)], dtype="float64")
+    _sync(_LOSS_KEY, [a], 1)
+    return float(a.asnumpy()[0])
+
+
+def shutdown() -> None:
+    """Barrier, then drop the kvstore (the workers' exit lets server and scheduler end)."""
+    kv = _KV.pop("kv", None)
+    if kv is not None:
+        kv._barrier()  # MXNet 1.9 names it with an underscore
+        del kv
