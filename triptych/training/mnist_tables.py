@@ -62,8 +62,8 @@ NAMES = {
     "noisy_mse": "MSE on noisy input",
     "mse_over_pca": "MSE / PCA-8",
     "max_angle_deg": "max angle to PCA °",
-    "code_sparsity": "code |h|<0.01",
-    "code_mean_abs": "mean |h|",
+    "code_sparsity": "share of code units < 0.01",
+    "code_mean_abs": "mean abs code",
     "noisy_input_mse": "noisy input MSE",
     "hole_psnr": "hole PSNR dB",
     "mean_fill_psnr": "mean-fill PSNR dB",
@@ -136,6 +136,7 @@ def render(results: dict[str, Any]) -> str:
         "wall clock on 2 shared CPU cores (evaluation not included).",
         "",
     ]
+    lines += [*results.get("notes", []), ""] if results.get("notes") else []
     for name, title in TITLES.items():
         if name not in models:
             continue
