@@ -173,7 +173,8 @@ class Watchdog:
 
 def run_worker(job: Job) -> History:
     """One worker of ``job``: join the engine, train on its shards, rank 0 checkpoints.
-    Returns the history (loss averaged over workers; ``seconds`` per global step)."""
+    Returns the history (loss averaged over workers; ``seconds`` per global step, of which
+    ``sync_seconds`` averaging the gradients)."""
     backend = get_backend(job.framework)
     dist = backend.distributed
     watchdog = Watchdog(job.timeout_s, f"worker pid {os.getpid()}")
@@ -195,11 +196,12 @@ def run_worker(job: Job) -> History:
     for s in range(1, job.steps + 1):
         if fault == (rank, s):
             os.kill(os.getpid(), signal.SIGKILL)
-        t0 = time.perf_counter()
+        t0, sync0 = time.perf_counter(), dist.SYNC["seconds"]
         record = trainer.step(s, next(stream), lambda: next(stream))
         watchdog.beat()
         rec = {"step": s, **{k: float(v) for k, v in record.items()}}
         rec["seconds"] = time.perf_counter() - t0
+        rec["sync_seconds"] = dist.SYNC["seconds"] - sync0  # averaging the gradients
         history.append(rec)
         last = s == job.steps
         if rank == 0 and (s % recipe.checkpoint_every == 0 or last):

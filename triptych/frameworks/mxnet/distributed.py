@@ -12,6 +12,7 @@ every worker. ps-lite has no collective timeout: the launcher's and the worker's
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from triptych.frameworks.mxnet.compat import mx
@@ -20,6 +21,8 @@ from triptych.frameworks.mxnet.compat import mx
 UNSUPPORTED: str | None = None
 HELPER_ARGV: list[str] = ["-c", "import triptych.frameworks.mxnet.compat"]
 ENGINE = "MXNet kvstore dist_sync (parameter server: push, sum, pull)"
+#: seconds spent averaging gradients so far in this process (the scaling measurement)
+SYNC = {"seconds": 0.0}
 
 _KV: dict[str, Any] = {}
 _LOSS_KEY = 1_000_000  # kvstore key of the loss scalar (parameters use 0..n-1 per step)
@@ -83,7 +86,12 @@ def attach(step_obj: Any, world: int) -> None:
     _KV["attached"].append(step_obj)
 
     def step(*args: Any, **kwargs: Any) -> Any:
-        _sync(base, [p.grad() for p in params], world)
+        t0 = time.perf_counter()
+        grads = [p.grad() for p in params]
+        _sync(base, grads, world)
+        for g in grads:
+            g.wait_to_read()  # MXNet is asynchronous: the time is the pull's, not the call's
+        SYNC["seconds"] += time.perf_counter() - t0
         return inner(*args, **kwargs)
 
     trainer.step = step

@@ -17,6 +17,7 @@ UNSUPPORTED: str | None = (
 )
 HELPER_ARGV: list[str] = []
 ENGINE = "tf.distribute.MultiWorkerMirroredStrategy (not implemented)"
+SYNC = {"seconds": 0.0}
 
 
 def processes(world: int, port: int) -> list[tuple[str, dict[str, str], bool]]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import time
 from typing import Any
 
 import torch
@@ -28,6 +29,8 @@ import torch.distributed as dist
 UNSUPPORTED: str | None = None
 HELPER_ARGV: list[str] = []
 ENGINE = "torch.distributed (gloo, all-reduce)"
+#: seconds spent averaging gradients so far in this process (the scaling measurement)
+SYNC = {"seconds": 0.0}
 
 
 def processes(world: int, port: int) -> list[tuple[str, dict[str, str], bool]]:
@@ -54,6 +57,7 @@ def attach(step_obj: Any, world: int) -> None:
     params = [p for g in opt.param_groups for p in g["params"]]
 
     def step(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
         grads = [p.grad for p in params if p.grad is not None]
         if grads:  # one flat all-reduce: the order is the same on every worker
             flat = torch.cat([g.reshape(-1) for g in grads])
@@ -63,6 +67,7 @@ def attach(step_obj: Any, world: int) -> None:
             for g in grads:
                 g.copy_(flat[offset : offset + g.numel()].view_as(g))
                 offset += g.numel()
+        SYNC["seconds"] += time.perf_counter() - t0
         return inner(*args, **kwargs)
 
     opt.step = step  # an instance attribute: isinstance checks on the optimizer still hold
