@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -68,9 +70,11 @@ def test_every_backend_has_a_distributed_module() -> None:
             assert hasattr(mod, name), (fw, name)
 
 
-def test_tensorflow_refused_with_the_reason() -> None:
+def test_tensorflow_workers_get_one_tf_config_each() -> None:
     if unavailable_reason("tensorflow") is not None:
         pytest.skip("tensorflow is not installed")
-    recipe = Recipe(kind="supervised", batch=32)
-    with pytest.raises(ValueError, match="MultiWorkerMirroredStrategy"):
-        DP.check_supported("tensorflow", recipe, 2)
+    procs = get_backend("tensorflow").distributed.processes(2, DP.free_port())
+    configs = [json.loads(env["TF_CONFIG"]) for _, env, worker in procs if worker]
+    assert [c["task"]["index"] for c in configs] == [0, 1]
+    hosts = configs[0]["cluster"]["worker"]
+    assert len(set(hosts)) == 2 and all(h.startswith("127.0.0.1:") for h in hosts)

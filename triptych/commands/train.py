@@ -69,7 +69,8 @@ def add_parser(sub: Any) -> None:
         default=1,
         metavar="N",
         help="N data-parallel worker processes on this machine, the framework's own engine "
-        "(torch: DDP-style gloo all-reduce; mxnet: kvstore dist_sync); default 1",
+        "(torch: gloo all-reduce; mxnet: kvstore dist_sync; tensorflow: "
+        "MultiWorkerMirroredStrategy); default 1",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

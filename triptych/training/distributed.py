@@ -1,7 +1,8 @@
 """Data-parallel training: N worker processes on this machine, each framework's own engine.
 
 `launch` starts the processes a backend's ``distributed`` module asks for (PyTorch: N gloo
-workers; MXNet: scheduler, server and N ``dist_sync`` workers), on 127.0.0.1 with a free
+workers; MXNet: scheduler, server and N ``dist_sync`` workers; TensorFlow: N workers of a
+MultiWorkerMirroredStrategy cluster, TF_CONFIG), on 127.0.0.1 with a free
 port chosen at run time, each worker with its share of the thread budget. Every worker
 draws the same global batch of the common seeded stream (`data.batches`) and trains on rows
 ``rank::world`` of it; the engine averages the gradients before the optimizer steps, so with
@@ -12,7 +13,8 @@ checkpoints, with the atomic `save_checkpoint`; the launcher holds the run-direc
 Faults: the launcher polls the processes; when one dies (or exits non-zero) it stops the
 others at once and raises `DataParallelError` naming it. Each worker also has a watchdog that
 exits (code 2) when no step completes for ``timeout_s`` seconds (a stalled collective), and
-PyTorch's collectives time out after ``timeout_s`` on their own.
+PyTorch's and TensorFlow's collectives time out after ``timeout_s`` on their own. "worker i"
+in a message is the i-th worker process started (MXNet's scheduler assigns kvstore ranks).
 
 Supported: supervised and reconstruction recipes without a discriminator, global batch
 divisible by N. Dropout uses each worker's own framework RNG (not exact across N), and
@@ -267,7 +269,8 @@ def launch(job: Job, log_dir: Path, timeout_s: float | None = None) -> float:
         for name, env, worker in dist.processes(job.workers, free_port()):
             argv = [sys.executable]
             argv += ["-m", __name__, str(job_path)] if worker else dist.HELPER_ARGV
-            full = {**os.environ, **env, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+            full = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+            full.update(TF_NUM_INTRAOP_THREADS=threads, TF_NUM_INTEROP_THREADS=threads, **env)
             log = log_dir / f"{name.replace(' ', '')}.log"
             handle = log.open("wb")
             popen = subprocess.Popen(argv, env=full, stdout=handle, stderr=subprocess.STDOUT)
