@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.table import Table
 
 from triptych.commands import options
 from triptych.common.console import console
@@ -216,6 +217,19 @@ def _matrix(
     )
 
 
+def _level5_table(report: ParityReport) -> Table:
+    """Level 5: one row per check (N workers vs one process), with the reason when the
+    check is reported apart (BatchNorm, Dropout)."""
+    t = Table(title=f"parity {report.model}: level 5, data-parallel workers vs one process")
+    for col in ("what", "a", "b", "batch", "max |diff|", "max rel", "result", "note"):
+        t.add_column(col, no_wrap=col != "note")
+    for c in report.level(5):
+        result = "ok" if c.passed else ("FAIL" if c.gating else "apart")
+        t.add_row(c.network, c.a.label, c.b.label, str(c.batch), f"{c.max_abs:.2e}",
+                  f"{c.max_rel:.2e}", result, c.note)  # fmt: skip
+    return t
+
+
 def run(args: argparse.Namespace) -> int:
     report = check(args)
     con = console()
@@ -228,6 +242,8 @@ def run(args: argparse.Namespace) -> int:
         out = Path(args.out or Path("runs") / "parity" / name)
         png = plot_training_parity(report.training, out / "training_parity.png")
         con.print(f"training curve: {png}")
+    if report.level(5):
+        con.print(_level5_table(report))
     for fw, why in report.absent.items():
         con.print(f"[yellow]absent[/] {fw}: {why}")
     for what in report.skipped:
