@@ -11,7 +11,8 @@
 6. ``Reshape(allowzero=1)`` whose target shape is a constant without a zero becomes
    ``allowzero=0`` (equivalent there; torch's dynamo exporter writes 1, which independent
    consumers such as onnx2torch and onnxsim do not take);
-7. ``onnx.checker.check_model(full_check=True)`` and data-propagating shape inference, so
+7. ``Identity`` copies of initializers become initializers (`inline_constant_identities`);
+8. ``onnx.checker.check_model(full_check=True)`` and data-propagating shape inference, so
    every value carries a shape (MXNet's Reshape after a Dense has none otherwise).
 """
 
@@ -90,6 +91,25 @@ def relax_allowzero(graph: onnx.GraphProto) -> int:
     return changed
 
 
+def inline_constant_identities(graph: onnx.GraphProto) -> int:
+    """Replace ``Identity`` nodes that copy an initializer (torch's TorchScript exporter
+    deduplicates equal folded tensors that way) by a copy of the initializer under the
+    output's name; consumers such as onnx2torch expect weights to be initializers. Returns
+    how many were replaced."""
+    inits = {i.name: i for i in graph.initializer}
+    replaced = []
+    for node in graph.node:
+        if node.op_type == "Identity" and node.input[0] in inits:
+            copy = onnx.TensorProto()
+            copy.CopyFrom(inits[node.input[0]])
+            copy.name = node.output[0]
+            graph.initializer.append(copy)
+            replaced.append(node)
+    for node in replaced:
+        graph.node.remove(node)
+    return len(replaced)
+
+
 def unshaped_values(model: onnx.ModelProto) -> list[str]:
     """Names of node outputs that carry no shape after shape inference (should be none)."""
     shaped = {
@@ -129,6 +149,7 @@ def finalize(
     _set_shape(graph.output[0], network.output_shape)
     del graph.value_info[:]  # stale after renames; shape inference recomputes it
     relax_allowzero(graph)
+    inline_constant_identities(graph)
 
     current = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     if current is not None and current != opset:

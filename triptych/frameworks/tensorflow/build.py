@@ -172,7 +172,9 @@ def _layers(i: int, info: S.LayerInfo, plan: layout.LayoutPlan) -> list[keras.la
             keras.layers.AveragePooling2D(layer.kernel, layer.effective_stride, padding="valid"),
         ]
     if isinstance(layer, S.GlobalAvgPool):
-        return [keras.layers.GlobalAveragePooling2D()]
+        # an average pool over the whole H x W exports as AveragePool (portable), where
+        # GlobalAveragePooling2D becomes an opset-18 ReduceMean that onnx2torch cannot take
+        return [keras.layers.AveragePooling2D((shape[1], shape[2])), keras.layers.Flatten()]
     if isinstance(layer, S.Identity):
         return [keras.layers.Identity()]
     if isinstance(layer, S.Upsample):

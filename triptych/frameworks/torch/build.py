@@ -46,10 +46,17 @@ class Merge(nn.Module):
 
 
 class GlobalAvgPool(nn.Module):
-    """(N, C, H, W) -> (N, C): the mean over H and W."""
+    """(N, C, H, W) -> (N, C): the mean over H and W, as an average pool over the whole
+    (known) H x W and a flatten, which every exporter writes as AveragePool + Flatten: a
+    ``mean`` (or adaptive pool, under dynamo) becomes a ReduceMean whose opset-18 form
+    neither the opset 17 conversion nor onnx2torch takes."""
+
+    def __init__(self, shape: S.Shape) -> None:
+        super().__init__()
+        self.window = (int(shape[1]), int(shape[2]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean(dim=(2, 3))
+        return torch.flatten(nn.functional.avg_pool2d(x, self.window), 1)
 
 
 class GraphModule(nn.Module):
@@ -146,7 +153,7 @@ def _layer(layer: S.Layer, in_shape: S.Shape) -> nn.Module:
     if isinstance(layer, S.AvgPool2d):
         return nn.AvgPool2d(layer.kernel, layer.effective_stride, layer.padding)
     if isinstance(layer, S.GlobalAvgPool):
-        return GlobalAvgPool()
+        return GlobalAvgPool(in_shape)
     if isinstance(layer, S.Identity):
         return nn.Identity()
     if isinstance(layer, S.Upsample):
