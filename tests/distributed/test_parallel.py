@@ -60,12 +60,14 @@ def test_killed_worker_fails_the_job_fast(tmp_path: Path, framework: str) -> Non
             workers=2,
             test_fraction=0.2,
             split_seed=0,
-            timeout_s=30,
+            timeout_s=60,
             fault="1:2",
         )
     msg = str(err.value)
     # MXNet's scheduler assigns kvstore ranks itself: "worker i" is the i-th process started
     assert "worker " in msg and "SIGKILL" in msg, msg
     assert "\n" not in msg
-    assert time.monotonic() - t0 < 30  # well inside the collective timeout: no hang
+    # ends when the launcher sees the death, not after a collective timeout (60 s) or the
+    # job's (50 steps x 60 s): start-up is 10-20 s on 2 loaded cores
+    assert time.monotonic() - t0 < 60
     assert not (tmp_path / "checkpoint.safetensors").exists()

@@ -64,7 +64,8 @@ class DataParallelError(RuntimeError):
 class Job:
     """Everything a worker needs, as JSON. ``threads``: intra-op threads per worker;
     ``timeout_s``: collective / watchdog timeout in seconds; ``fault``: testing only,
-    ``"RANK:STEP"`` makes that worker SIGKILL itself before that step."""
+    ``"RANK:STEP"`` makes that worker SIGKILL itself before that step, ``"RANK:STEP:stop"``
+    SIGSTOP itself (a hung peer: the others' collectives must time out)."""
 
     framework: str
     spec_json: str
@@ -173,6 +174,15 @@ class Watchdog:
                 os._exit(2)
 
 
+def _fault(spec: str | None) -> tuple[tuple[int, int] | None, int]:
+    """``"RANK:STEP"`` -> ((rank, step), SIGKILL); ``"RANK:STEP:stop"``: SIGSTOP (a hang)."""
+    if not spec:
+        return None, signal.SIGKILL
+    parts = spec.split(":")
+    how = signal.SIGSTOP if parts[2:] == ["stop"] else signal.SIGKILL
+    return (int(parts[0]), int(parts[1])), how
+
+
 def run_worker(job: Job) -> History:
     """One worker of ``job``: join the engine, train on its shards, rank 0 checkpoints.
     Returns the history (loss averaged over workers; ``seconds`` per global step, of which
@@ -191,13 +201,13 @@ def run_worker(job: Job) -> History:
         dist.attach(step_obj, world)
         trainer.steps[role] = ShardStep(step_obj, rank, world, dist)
     backend.seed_rng(list(model.built_networks().values()), job.seed * 1_000_003 + rank)
-    fault = tuple(int(v) for v in job.fault.split(":")) if job.fault else None
+    fault, how = _fault(job.fault)
     stream = D.batches(train_set, recipe.batch, seed=job.seed)
     history = History()
     watchdog.beat()
     for s in range(1, job.steps + 1):
         if fault == (rank, s):
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), how)
         t0, sync0 = time.perf_counter(), dist.SYNC["seconds"]
         record = trainer.step(s, next(stream), lambda: next(stream))
         watchdog.beat()
@@ -228,11 +238,13 @@ class _Proc:
 
 
 def _last_line(path: Path) -> str:
+    """The last line of a log that names an error (or a watchdog exit), else its last line."""
     try:
-        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+        lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
     except OSError:
         return ""
-    return lines[-1].strip() if lines else ""
+    telling = [ln for ln in lines if "Error" in ln or "error:" in ln or "exiting" in ln]
+    return (telling or lines or [""])[-1][:300]
 
 
 def _how(code: int) -> str:
@@ -280,7 +292,7 @@ def launch(job: Job, log_dir: Path, timeout_s: float | None = None) -> float:
                 code = p.popen.poll()
                 if code is not None and code != 0:
                     _stop(procs)
-                    tail = _last_line(p.log)
+                    tail = _last_line(p.log) if code > 0 else ""  # a signal leaves no line
                     raise DataParallelError(
                         f"data-parallel job failed: {p.name} (pid {p.popen.pid}) {_how(code)} "
                         f"after {time.monotonic() - t0:.1f} s; stopped the other "
