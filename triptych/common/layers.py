@@ -496,7 +496,7 @@ class Concat(Layer):
             raise SpecError(
                 f"concat along axis {self.axis} needs the other dims equal, got {shapes}"
             )
-        return (*shapes[0][:a], sum(s[a] for s in shapes), *shapes[0][a + 1:])
+        return (*shapes[0][:a], sum(s[a] for s in shapes), *shapes[0][a + 1 :])
 
     def flops_multi(self, shapes: list[Shape]) -> int:
         return 0

@@ -204,4 +204,3 @@ def class_range(text: str) -> list[int]:
     if not out:
         raise ValueError(f"--classes: empty class filter {text!r}; give e.g. 0-4 or 5,7,9")
     return out
-
