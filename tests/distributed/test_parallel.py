@@ -26,7 +26,7 @@ def engine_or_skip(framework: str) -> None:
         pytest.skip(f"{framework}: {reason}")
 
 
-# a conv classifier (BatchNorm and Dropout removed) on torch and TensorFlow, a dense
+# a conv classifier (BatchNorm removed; exact Dropout) on torch and TensorFlow, a dense
 # autoencoder on MXNet: both kinds the launcher supports, one job each to keep it short
 CASES = [("torch", "classifier"), ("mxnet", "autoencoder"), ("tensorflow", "classifier")]
 

@@ -17,9 +17,10 @@ PyTorch's and TensorFlow's collectives time out after ``timeout_s`` on their own
 in a message is the i-th worker process started (MXNet's scheduler assigns kvstore ranks).
 
 Supported: supervised and reconstruction recipes without a discriminator, global batch
-divisible by N. Dropout uses each worker's own framework RNG (not exact across N), and
-BatchNorm normalises with per-worker statistics (no synchronised BN): both make N workers
-differ from one process, measured apart at parity level 5.
+divisible by N. Dropout is exact: each worker applies its rows of the masks one process
+would draw (`shard_dropout_masks`). BatchNorm normalises with per-worker statistics (no
+synchronised BN), so a model with BatchNorm differs from one process: reported apart at
+parity level 5.
 
 Run as ``python -m triptych.training.distributed JOB.json``: one worker of a job.
 """
@@ -41,6 +42,7 @@ from typing import IO, Any
 import numpy as np
 
 from triptych.common import data as D
+from triptych.common.dropout import dropout_layers, dropout_masks
 from triptych.common.recipe import Recipe
 from triptych.common.spec import ModelSpec
 from triptych.common.weights import load_weights
@@ -174,6 +176,19 @@ class Watchdog:
                 os._exit(2)
 
 
+def shard_dropout_masks(
+    model: Model, rank: int, world: int, batch: int, seed: int, step: int
+) -> None:
+    """Exact Dropout across workers: every network's masks for the global ``batch`` at
+    (``seed``, ``step``) (`triptych.common.dropout`, what one process draws), rows
+    ``rank::world``, so N workers drop exactly what one process drops."""
+    for name, net in model.spec.networks.items():
+        if dropout_layers(net):
+            masks = dropout_masks(net, batch, seed, step)
+            shard = {i: np.ascontiguousarray(m[rank::world]) for i, m in masks.items()}
+            model.backend.set_dropout_masks(model.built(name), shard)
+
+
 def _fault(spec: str | None) -> tuple[tuple[int, int] | None, int]:
     """``"RANK:STEP"`` -> ((rank, step), SIGKILL); ``"RANK:STEP:stop"``: SIGSTOP (a hang)."""
     if not spec:
@@ -208,6 +223,7 @@ def run_worker(job: Job) -> History:
     for s in range(1, job.steps + 1):
         if fault == (rank, s):
             os.kill(os.getpid(), how)
+        shard_dropout_masks(model, rank, world, recipe.batch, job.seed, s)
         t0, sync0 = time.perf_counter(), dist.SYNC["seconds"]
         record = trainer.step(s, next(stream), lambda: next(stream))
         watchdog.beat()
