@@ -3,7 +3,9 @@ IDX/NPZ file), then evaluate on the held-out 20 % and draw the pictures.
 
 Writes to --out (default runs/train/<model>-<framework>): checkpoint.safetensors (+ optimizer
 state), history.json/.csv (every step), metrics.json, and reconstructions.png /
-inpainting.png / samples.png. --resume continues from the checkpoint there.
+inpainting.png / samples.png. --resume continues from the checkpoint there. --workers N
+trains with N data-parallel processes on the framework's own engine (rank 0 checkpoints;
+worker logs in --out/workers); a dead or hung worker fails the run with one line (exit 1).
 """
 
 from __future__ import annotations

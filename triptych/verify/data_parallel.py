@@ -5,9 +5,10 @@ stream (``data.batches``, seed ``seed``) with plain SGD (lr 0.1 by default); the
 each train on rows ``rank::N`` and their engine averages the gradients
 (`triptych.training.distributed`). Compared: the per-step loss (the mean over the workers
 is the global-batch loss) and the weights after ``steps`` steps. Without BatchNorm these
-agree to float rounding (the gradient sum is ordered differently) and the checks gate (Dropout is exact: each worker applies its rows of the one-process masks); with
-BatchNorm each worker normalises with its own shard's statistics (no synchronised BN is
-used): those checks are reported apart (``gating=False``) with the reason.
+agree to float rounding (the gradient sum is ordered differently) and the checks gate
+(Dropout is exact: each worker applies its rows of the one-process masks); with BatchNorm
+each worker normalises with its own shard's statistics (no synchronised BN is used): those
+checks are reported apart (``gating=False``) with the reason.
 """
 
 from __future__ import annotations
