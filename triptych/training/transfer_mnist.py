@@ -80,8 +80,8 @@ of torch's 3 seeds.
 0.63-0.67 at k = 1 (+8 to +9 over scratch), 0-3 points below `few` at k = 5; UCI digits ->
 MNIST, within 2.1 points of `few` either way, above scratch. With every label, head-only is
 the worst or tied (0.907 vs 0.960 on UCI -> MNIST, torch). On the 8×8 digits
-(benchmarks/transfer.md) head-only lost everywhere: a backbone trained on 4,000 real 28×28 digits carries features worth
-freezing, one trained on 1,437 8×8 digits did not.
+(benchmarks/transfer.md) head-only lost everywhere: a backbone trained on 4,000 real 28×28
+digits carries features worth freezing, one trained on 1,437 8×8 digits did not.
 
 Not run for lack of time on 2 shared cores: `most`, `auto` (= `none` under the current
 AUTO_RULE) and the autoencoder start (`ae`, supported by the machinery), k = 10, and 3 seeds
