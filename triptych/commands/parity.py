@@ -138,20 +138,7 @@ def check(args: argparse.Namespace) -> ParityReport:
     spec, weights = resolve_source(args.model)
     frameworks, absent = frameworks_to_check(args.frameworks)
     if args.onnx:
-        report = file_vs_model(
-            args.onnx,
-            spec,
-            frameworks,
-            weights=weights,
-            network=args.network,
-            seed=args.seed,
-            batches=args.batch,
-            atol=args.atol,
-            rtol=args.rtol,
-            provider=args.provider,
-            strict_provider=args.strict_provider,
-            absent=absent,
-        )
+        report = _file(args, spec, weights, frameworks, absent, args.network)
     else:
         report = _matrix(args, spec, weights, frameworks, absent)
         if args.data_parallel:  # level 5, from seeded weights
@@ -167,12 +154,31 @@ def _imported(args: argparse.Namespace) -> ParityReport:
     levels 1-4 on the imported spec with ``--levels``."""
     spec, weights = import_onnx(args.onnx)
     frameworks, absent = frameworks_to_check(args.frameworks)
-    report = file_vs_model(
+    report = _file(args, spec, weights, frameworks, absent, spec.main_chain[0])
+    if args.levels:
+        matrix = _matrix(args, spec, weights, frameworks, absent)
+        matrix.checks = report.checks + matrix.checks
+        matrix.files = {**report.files, **matrix.files}
+        report = matrix
+    report.weights_source = f"imported from {args.onnx}"
+    return report
+
+
+def _file(
+    args: argparse.Namespace,
+    spec: ModelSpec,
+    weights: dict[str, np.ndarray] | None,
+    frameworks: list[str],
+    absent: dict[str, str],
+    network: str | None,
+) -> ParityReport:
+    """ORT on ``--onnx FILE`` against ``network`` built in every framework."""
+    return file_vs_model(
         args.onnx,
         spec,
         frameworks,
         weights=weights,
-        network=spec.main_chain[0],
+        network=network,
         seed=args.seed,
         batches=args.batch,
         atol=args.atol,
@@ -181,13 +187,6 @@ def _imported(args: argparse.Namespace) -> ParityReport:
         strict_provider=args.strict_provider,
         absent=absent,
     )
-    if args.levels:
-        matrix = _matrix(args, spec, weights, frameworks, absent)
-        matrix.checks = report.checks + matrix.checks
-        matrix.files = {**report.files, **matrix.files}
-        report = matrix
-    report.weights_source = f"imported from {args.onnx}"
-    return report
 
 
 def _matrix(

@@ -52,12 +52,10 @@ def check_weights(spec: ModelSpec, weights: dict[str, np.ndarray]) -> None:
 def umask() -> int:
     """This process's umask, read without changing it (/proc/self/status ``Umask``); where
     that is unavailable, set-and-restore under a lock. Default on a typical system: 0o022."""
-    try:
+    with contextlib.suppress(OSError, ValueError):  # no /proc: fall back below
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("Umask:"):
                 return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
     with _UMASK_LOCK:
         mask = os.umask(0o022)
         os.umask(mask)

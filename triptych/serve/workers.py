@@ -10,6 +10,7 @@ stops the others; and a parent that dies (even by SIGKILL) takes the workers wit
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -40,11 +41,9 @@ def default_threads(workers: int) -> int:
 def _die_with_parent(parent: int) -> None:
     """SIGTERM this process when ``parent`` goes away."""
     if sys.platform.startswith("linux"):
-        try:
+        with contextlib.suppress(OSError, AttributeError):  # no prctl: the watch thread below
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-        except (OSError, AttributeError):
-            pass
 
     def watch() -> None:
         while os.getppid() == parent:

@@ -82,7 +82,7 @@ class Driver:
             put((s.id, s.index))
 
     def flush(self) -> None:
-        pass
+        """LoadGen's flush callback: queries are sent as they are issued, nothing to flush."""
 
     def close(self) -> None:
         for _ in self.threads:
