@@ -67,6 +67,28 @@ def table_from_dict(d: dict[str, Any]) -> TransferTable:
     return TransferTable(config, cells)
 
 
+def _framework(table: TransferTable) -> str | None:
+    return table.cells[0].framework if table.cells else None
+
+
+def merge_seeds(old: TransferTable, new: TransferTable) -> TransferTable:
+    """One table with the seeds of both: ``new`` ran other seeds of the same cells (same
+    framework, variations, k, variants, steps); each cell's runs are ``old``'s then
+    ``new``'s, in the order of the merged ``config.seeds``."""
+    same = ("ks", "variations", "variants", "steps", "source_steps")
+    differ = [f for f in same if getattr(old.config, f) != getattr(new.config, f)]
+    if differ:
+        raise ValueError(f"cannot merge transfer tables that differ in {', '.join(differ)}")
+    overlap = set(old.config.seeds) & set(new.config.seeds)
+    if overlap:
+        raise ValueError(f"seeds {sorted(overlap)} are in both tables; merge only new seeds")
+    merged = TransferTable(replace(old.config, seeds=old.config.seeds + new.config.seeds))
+    for cell in old.cells:
+        extra = new.cell(cell.framework, cell.variation, cell.k, cell.variant)
+        merged.cells.append(replace(cell, runs=cell.runs + extra.runs))
+    return merged
+
+
 #: what the published tables say (written from the measured numbers, kept with the render)
 ANSWER = """## Does "train only the head when the target data is very small" hold here?
 
@@ -129,11 +151,17 @@ def main(argv: list[str] | None = None) -> None:
     json_path = Path(args.bench) / "transfer_mnist.json"
     saved = json.loads(json_path.read_text()) if json_path.exists() else {"tables": []}
     tables = [table_from_dict(t) for t in saved["tables"]]
-    done = {c.framework for t in tables for c in t.cells}
     for fw in args.framework or available():
-        if fw in done:
+        index = next((i for i, t in enumerate(tables) if _framework(t) == fw), None)
+        have = set(tables[index].config.seeds) if index is not None else set()
+        missing = tuple(s for s in config.seeds if s not in have)
+        if not missing:
             continue
-        tables.append(run_table([fw], config))
+        part = run_table([fw], replace(config, seeds=missing))
+        if index is None:
+            tables.append(part)
+        else:
+            tables[index] = merge_seeds(tables[index], part)
         data = {"tables": [t.to_dict() for t in tables]}
         write_text_atomic(json_path, json.dumps(data, indent=1))
         write_text_atomic(json_path.with_suffix(".md"), render(tables))
