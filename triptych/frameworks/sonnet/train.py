@@ -1,0 +1,265 @@
+"""Training steps with ``tf.GradientTape`` inside ``tf.function``, over Sonnet modules. Same
+function names in every backend (see `triptych.frameworks.torch.train`). Inputs and 4-D
+targets/weights move to NHWC at the boundary; every loss term is a mean, so the layout does
+not change its value.
+
+Optimizers: ``adam`` is triptych's one-formula Adam (`triptych.common.adam`), the TensorFlow
+backend's op-by-op implementation (plain TensorFlow on ``tf.Variable``s, so it is Sonnet's
+too); ``sgd`` and ``adam_native`` are Sonnet's own ``snt.optimizers.SGD``/``Adam``. Every
+optimizer exposes ``apply(grads)``, called inside the step's ``tf.function`` (the data-parallel
+engine wraps it, `triptych.frameworks.tensorflow.distributed.attach`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from triptych.common.recipe import Frozen, LrMult, Optimizer, check_loss
+from triptych.frameworks.sonnet import layers as L
+from triptych.frameworks.sonnet.build import SonnetBuilt, holder_variables, to_native_input
+from triptych.frameworks.sonnet.compat import snt, tf
+from triptych.frameworks.tensorflow.train import _Adam as Adam
+from triptych.frameworks.tensorflow.train import _bce_logits as bce_logits
+
+
+class SonnetUpdate:
+    """Sonnet's own optimizer (sgd, adam_native), one per learning-rate multiplier. State:
+    Sonnet Adam's step, m and v per group, in order, as ``sonnet.NNNN`` (SGD has none)."""
+
+    def __init__(self, opt: Optimizer, variables: list[tf.Variable], mults: list[float]) -> None:
+        by_mult: dict[float, list[int]] = {}
+        for i, mult in enumerate(mults):
+            by_mult.setdefault(mult, []).append(i)
+        self.variables = variables
+        self.groups = []
+        for m, idx in by_mult.items():
+            if opt.name == "sgd":
+                o = snt.optimizers.SGD(learning_rate=opt.lr * m)
+            else:
+                b1, b2 = opt.betas
+                o = snt.optimizers.Adam(opt.lr * m, beta1=b1, beta2=b2, epsilon=opt.eps)
+                o._initialize([variables[i] for i in idx])  # state exists before step 1
+            self.groups.append((idx, o))
+
+    def apply(self, grads: list[tf.Tensor | None]) -> None:
+        for idx, o in self.groups:
+            o.apply([grads[i] for i in idx], [self.variables[i] for i in idx])
+
+    def _slots(self) -> list[tf.Variable]:
+        out: list[tf.Variable] = []
+        for _, o in self.groups:
+            if isinstance(o, snt.optimizers.Adam):
+                out += [o.step, *o.m, *o.v]
+        return out
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {f"sonnet.{i:04d}": np.asarray(v.numpy()) for i, v in enumerate(self._slots())}
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        slots = self._slots()
+        if sorted(state) != [f"sonnet.{i:04d}" for i in range(len(slots))]:
+            raise ValueError(f"optimizer state has {len(state)} tensors, expected {len(slots)}")
+        for i, var in enumerate(slots):
+            var.assign(state[f"sonnet.{i:04d}"])
+
+
+def _optimizer(
+    opt: Optimizer, variables: list[tf.Variable], mults: list[float] | None = None
+) -> Adam | SonnetUpdate:
+    """triptych's Adam for ``adam``, Sonnet's own optimizer for ``sgd``/``adam_native``."""
+    mults = [1.0] * len(variables) if mults is None else mults
+    return (Adam if opt.name == "adam" else SonnetUpdate)(opt, variables, mults)
+
+
+def _f32(x: np.ndarray | None) -> np.ndarray | None:
+    if x is None:
+        return None
+    return to_native_input(np.asarray(x, np.float32))
+
+
+def _chain_variables(chain: list[SonnetBuilt]) -> list[tf.Variable]:
+    return [v for b in chain for v in b.variables_in_order()]
+
+
+class _Step:
+    opt: Adam | SonnetUpdate
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The optimizer state as named arrays (`triptych.common.adam`; Sonnet's own:
+        ``sonnet.NNNN``)."""
+        return self.opt.state()
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what `state` returned; ValueError (one line) if it does not fit."""
+        self.opt.load_state(state)
+
+
+class SupervisedStep(_Step):
+    def __init__(
+        self,
+        chain: list[SonnetBuilt],
+        loss: str,
+        optimizer: Optimizer,
+        frozen: Frozen = frozenset(),
+        lr_mult: LrMult | None = None,
+        tuned: bool = False,
+    ) -> None:
+        self.kind = check_loss(loss)
+        self.nets = [b.native for b in chain]
+        variables, mults = [], []
+        for b in chain:
+            for i, holder in b.holders.items():
+                key = (b.network.name, i)
+                if key in frozen:  # no update; a frozen BN uses its running statistics
+                    if isinstance(holder, L.TorchBatchNorm):
+                        holder.frozen = True
+                    continue
+                mult = (lr_mult or {}).get(key, 1.0)
+                if mult > 0:  # a multiplier of 0 keeps the parameters (still train mode)
+                    group = holder_variables(holder)
+                    variables += group
+                    mults += [mult] * len(group)
+        if not variables:
+            raise ValueError("every layer is frozen: nothing to train")
+        self.variables = variables
+        self.opt = _optimizer(optimizer, variables, mults)
+        # tuned: XLA compilation of the whole step (TensorFlow's recommended speed option)
+        self._step = tf.function(self._graph_step, reduce_retracing=True, jit_compile=tuned)
+
+    def _graph_step(self, x: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            h = x
+            for net in self.nets:
+                h = net(h, is_training=True)
+            if self.kind == "mse":
+                value = tf.reduce_mean(tf.square(h - target))
+            elif self.kind == "cross_entropy":
+                value = tf.reduce_mean(
+                    tf.nn.sparse_softmax_cross_entropy_with_logits(
+                        labels=tf.cast(target, tf.int64), logits=h
+                    )
+                )
+            else:
+                value = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(target, h))
+        grads = tape.gradient(value, self.variables)
+        self.opt.apply(grads)
+        return value
+
+    def __call__(self, x: np.ndarray, target: np.ndarray) -> float:
+        t = np.asarray(target)
+        t = t.astype(np.int64) if self.kind == "cross_entropy" else _f32(t)
+        return float(self._step(_f32(x), t))
+
+
+class GeneratorStep(_Step):
+    def __init__(
+        self,
+        chain: list[SonnetBuilt],
+        optimizer: Optimizer,
+        *,
+        rec_weight: float,
+        l1: float,
+        disc: SonnetBuilt | None,
+        adv_weight: float,
+    ) -> None:
+        self.nets = [b.native for b in chain]
+        self.disc = disc.native if disc is not None and adv_weight > 0 else None
+        self.rec_weight, self.l1, self.adv_weight = rec_weight, l1, adv_weight
+        self.variables = _chain_variables(chain)
+        self.opt = _optimizer(optimizer, self.variables)
+        self._steps: dict[tuple[bool, bool], object] = {}
+
+    def _graph_step(
+        self, x: tf.Tensor, target: tf.Tensor | None, weight: tf.Tensor | None
+    ) -> dict[str, tf.Tensor]:
+        with tf.GradientTape() as tape:
+            h, code = x, None
+            for i, net in enumerate(self.nets):
+                h = net(h, is_training=True)
+                if i == 0 and len(self.nets) > 1:
+                    code = h
+            zero = tf.constant(0.0)
+            rec = zero
+            if target is not None:
+                sq = tf.square(h - target)
+                rec = (
+                    tf.reduce_mean(sq)
+                    if weight is None
+                    else (tf.reduce_sum(sq * weight) / tf.reduce_sum(weight))
+                )
+            l1 = tf.reduce_mean(tf.abs(code)) if (self.l1 > 0 and code is not None) else zero
+            adv = bce_logits(self.disc(h, is_training=True), 1.0) if self.disc is not None else zero
+            value = self.rec_weight * rec + self.l1 * l1 + self.adv_weight * adv
+        grads = tape.gradient(value, self.variables)
+        self.opt.apply(grads)
+        return {"loss": value, "rec": rec, "l1": l1, "adv": adv}
+
+    def __call__(
+        self, x_in: np.ndarray, target: np.ndarray | None = None, weight: np.ndarray | None = None
+    ) -> dict[str, float]:
+        key = (target is not None, weight is not None)
+        if key not in self._steps:  # one graph per combination of optional inputs
+            self._steps[key] = tf.function(self._graph_step, reduce_retracing=True)
+        out = self._steps[key](_f32(x_in), _f32(target), _f32(weight))
+        return {k: float(v) for k, v in out.items()}
+
+
+class DiscriminatorStep(_Step):
+    def __init__(self, disc: SonnetBuilt, optimizer: Optimizer) -> None:
+        self.disc = disc.native
+        self.variables = disc.variables_in_order()
+        self.opt = _optimizer(optimizer, self.variables)
+        self._step = tf.function(self._graph_step, reduce_retracing=True)
+
+    def _graph_step(self, real: tf.Tensor, fake: tf.Tensor) -> dict[str, tf.Tensor]:
+        with tf.GradientTape() as tape:
+            lr_ = self.disc(real, is_training=True)
+            lf = self.disc(fake, is_training=True)
+            value = bce_logits(lr_, 1.0) + bce_logits(lf, 0.0)
+        grads = tape.gradient(value, self.variables)
+        self.opt.apply(grads)
+        return {
+            "d_loss": value,
+            "acc_real": tf.reduce_mean(tf.cast(lr_ > 0, tf.float32)),
+            "acc_fake": tf.reduce_mean(tf.cast(lf < 0, tf.float32)),
+        }
+
+    def __call__(self, real: np.ndarray, fake: np.ndarray) -> dict[str, float]:
+        return {k: float(v) for k, v in self._step(_f32(real), _f32(fake)).items()}
+
+
+def make_trainer(
+    chain: list[SonnetBuilt],
+    loss: str,
+    optimizer: Optimizer,
+    frozen: Frozen = frozenset(),
+    lr_mult: LrMult | None = None,
+    tuned: bool = False,
+) -> SupervisedStep:
+    """``step(x, target) -> loss``: train-mode forward through ``chain``, backward, update.
+
+    ``frozen`` layers: not updated (a frozen BatchNorm then uses its running statistics,
+    not updated). ``lr_mult``: one Sonnet optimizer (or Adam learning rate) per multiplier.
+    ``tuned``: the step compiled with XLA (``jit_compile``; benchmarks' tuned variant).
+    """
+    return SupervisedStep(chain, loss, optimizer, frozen, lr_mult, tuned)
+
+
+def make_generator_step(
+    chain: list[SonnetBuilt],
+    optimizer: Optimizer,
+    *,
+    rec_weight: float = 1.0,
+    l1: float = 0.0,
+    disc: SonnetBuilt | None = None,
+    adv_weight: float = 0.0,
+) -> GeneratorStep:
+    """Reconstruction/generator step; only ``chain``'s variables are updated."""
+    return GeneratorStep(
+        chain, optimizer, rec_weight=rec_weight, l1=l1, disc=disc, adv_weight=adv_weight
+    )
+
+
+def make_discriminator_step(disc: SonnetBuilt, optimizer: Optimizer) -> DiscriminatorStep:
+    """Real labelled 1, fake labelled 0, BCE with logits summed; only ``disc`` updates."""
+    return DiscriminatorStep(disc, optimizer)
