@@ -1,4 +1,5 @@
-"""A benchmark cell: model × framework × mode × batch × variant, and the suite file.
+"""A benchmark cell: model (with its options) × framework × mode × batch × variant, and the
+suite file.
 
 Modes: ``train`` (one optimizer step of the main chain: Adam, MSE to a fixed random target;
 FLOPs counted as 3 × forward), ``infer`` (native eval-mode forward of the main chain),
@@ -6,18 +7,57 @@ FLOPs counted as 3 × forward), ``infer`` (native eval-mode forward of the main 
 Variants: ``default`` (eager / idiomatic) and ``tuned`` (each framework's recommended speed
 options: PyTorch channels_last + inference_mode, TensorFlow XLA ``jit_compile``, Gluon
 ``hybridize(static_alloc, static_shape)``, ORT all graph optimisations vs basic).
+A model with a ``discriminator`` network (a GAN) trains adversarially: one D step on a real
+and a generated batch, then one G step through D.
+
+`ModelOptions` carries the spec factory's arguments (image shape, ResNet stem), so one zoo
+model runs at several sizes (the ``scale`` suite: `triptych.bench.scale`).
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 MODES = ("train", "infer", "ort")
 VARIANTS = ("default", "tuned")
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Keyword arguments of the model's spec factory; ``None`` keeps the factory's default.
+
+    ``image_shape``: (C, H, W) of the input image; ``stem``: ResNet's ``cifar`` or
+    ``imagenet`` stem."""
+
+    image_shape: tuple[int, int, int] | None = None
+    stem: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.image_shape is not None:
+            shape = tuple(int(v) for v in self.image_shape)
+            if len(shape) != 3 or min(shape) < 1:
+                raise ValueError(
+                    f"image_shape must be 3 positive ints (C, H, W), got {self.image_shape!r}"
+                )
+            object.__setattr__(self, "image_shape", shape)  # JSON lists back to a tuple
+
+    def kwargs(self) -> dict[str, Any]:
+        """The options that are set, as factory keyword arguments."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @property
+    def label(self) -> str:
+        """Short text for tables: ``3x224x224 imagenet``; empty when nothing is set."""
+        parts = []
+        if self.image_shape is not None:
+            parts.append("x".join(str(v) for v in self.image_shape))
+        if self.stem is not None:
+            parts.append(self.stem)
+        return " ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -31,8 +71,14 @@ class Cell:
     repeats: int = 20
     warmup: int = 3
     peak_gflops: float | None = None
+    options: ModelOptions = field(default_factory=ModelOptions)
+    #: stop timing after this many seconds of timed repeats (at least one repeat runs);
+    #: ``None``: all ``repeats``. The result says how many ran.
+    max_seconds: float | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.options, dict):  # from JSON
+            object.__setattr__(self, "options", ModelOptions(**self.options))
         if self.mode not in MODES:
             raise ValueError(f"unknown mode {self.mode!r}; allowed: {', '.join(MODES)}")
         if self.variant not in VARIANTS:
@@ -40,7 +86,8 @@ class Cell:
 
     @property
     def key(self) -> str:
-        return f"{self.model}|{self.framework}|{self.mode}|{self.batch}|{self.variant}"
+        model = f"{self.model}[{self.options.label}]" if self.options.label else self.model
+        return f"{model}|{self.framework}|{self.mode}|{self.batch}|{self.variant}"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

@@ -1,5 +1,6 @@
 """Run cells, each in its own subprocess with a timeout; a failed or timed-out cell is
-recorded with its error and the run goes on."""
+recorded with its error and the run goes on. With a time budget for the whole run, the cells
+left when it is spent are recorded as skipped, with that reason (none is dropped)."""
 
 from __future__ import annotations
 
@@ -59,13 +60,29 @@ def environment(threads: int, peak: float) -> dict[str, Any]:
     return facts
 
 
+def skipped(cell: Cell, reason: str) -> dict[str, Any]:
+    """The record of a cell that did not run, and why."""
+    return {"cell": json.loads(cell.to_json()), "status": "skipped", "error": reason}
+
+
 def run_cells(
-    cells: list[Cell], peak: float, on_done: Callable[[dict[str, Any]], None] | None = None
+    cells: list[Cell],
+    peak: float,
+    on_done: Callable[[dict[str, Any]], None] | None = None,
+    budget_s: float | None = None,
+    timeout: float = CELL_TIMEOUT_S,
 ) -> list[dict[str, Any]]:
-    """Every cell (with the machine's peak filled in), in order."""
+    """Every cell (with the machine's peak filled in), in order. ``budget_s`` (default: none):
+    once the run has taken that many seconds, the remaining cells are recorded as skipped;
+    ``timeout``: seconds one cell may take (default `CELL_TIMEOUT_S`)."""
     results = []
+    t0 = time.perf_counter()
     for cell in cells:
-        result = run_one(replace(cell, peak_gflops=peak))
+        spent = time.perf_counter() - t0
+        if budget_s is not None and spent >= budget_s:
+            result = skipped(cell, f"the run's time budget ({budget_s:.0f} s) was spent first")
+        else:
+            result = run_one(replace(cell, peak_gflops=peak), timeout)
         results.append(result)
         if on_done is not None:
             on_done(result)

@@ -1,0 +1,173 @@
+"""The ``scale`` suite: models big enough that frameworks are compute-bound, so the ranking
+means something to a user choosing one (the zoo suite at its own size measures per-call
+overhead). `triptych bench --suite scale` runs it.
+
+Models: ResNet-18 at 3x32x32 (CIFAR stem; batch 1, 32, 64, 128) and at 3x224x224 (ImageNet
+stem; batch 1, 16), the zoo DCGAN at 28x28 (batch 64; train = one D and one G step), the
+DCGAN paper's 64x64 net (`triptych.common.zoo_scale.dcgan64`, batch 64) and the U-Net at
+28x28 (batch 32). Modes: train, native inference, ORT inference of each framework's export;
+variants default and tuned. Every cell in its own process with the same thread budget
+(default 2), its timed repeats capped at ``max_seconds``, and the whole run at ``budget_s``.
+
+The cells run in phases, so that what the README's headline and the issue's targets need
+comes first when the budget is tight: (1) train and inference, default variant, and ORT on
+every framework's export; (2) the tuned variants. A cell the budget does not reach, or that
+cannot run as asked, is in the results as skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from triptych.bench.cell import Cell, ModelOptions
+from triptych.bench.runner import environment, run_cells, skipped
+from triptych.bench.worker import is_adversarial
+from triptych.common import machine, zoo_scale
+
+
+@dataclass(frozen=True)
+class ScaleModel:
+    """One model of the suite at one size, and the batches it runs at."""
+
+    label: str
+    model: str
+    options: ModelOptions
+    batches: tuple[int, ...]
+
+    def matches(self, cell: dict[str, Any]) -> bool:
+        """Whether a result's ``cell`` dict is this model at this size."""
+        return cell["model"] == self.model and ModelOptions(**cell["options"]) == self.options
+
+
+SCALE_MODELS: tuple[ScaleModel, ...] = (
+    ScaleModel("resnet18 32x32", "resnet18", ModelOptions((3, 32, 32), "cifar"), (1, 32, 64, 128)),
+    ScaleModel("resnet18 224x224", "resnet18", ModelOptions((3, 224, 224), "imagenet"), (1, 16)),
+    ScaleModel("DCGAN 28x28", "gan", ModelOptions((1, 28, 28)), (64,)),
+    ScaleModel("DCGAN 64x64", "dcgan64", ModelOptions((3, 64, 64)), (64,)),
+    ScaleModel("U-Net 28x28", "unet", ModelOptions((1, 28, 28)), (32,)),
+)
+#: the issue's fraction-of-peak target: ResNet-18 32x32 train step at this batch
+TARGET_MODEL, TARGET_BATCH, TARGET_FRACTION = SCALE_MODELS[0], 64, 0.5
+#: seconds of timed repeats per cell, seconds one cell may take, seconds for the whole run
+MAX_SECONDS, CELL_TIMEOUT_S, BUDGET_S = 4.0, 240.0, 1500.0
+
+
+def label_of(cell: dict[str, Any]) -> str:
+    """The suite's label of a result's cell (``resnet18 32x32``); the model name otherwise."""
+    for m in SCALE_MODELS:
+        if m.matches(cell):
+            return m.label
+    return cell["model"]
+
+
+def scale_cells(
+    frameworks: list[str],
+    threads: int = 2,
+    repeats: int = 10,
+    max_seconds: float = MAX_SECONDS,
+    models: tuple[ScaleModel, ...] = SCALE_MODELS,
+) -> list[Cell]:
+    """The suite's cells in run order: phase 1 (train, infer default; ORT with all graph
+    optimisations, ONNX Runtime's own default), then phase 2 (train, infer tuned)."""
+    phases = [
+        [("train", "default"), ("infer", "default"), ("ort", "tuned")],
+        [("train", "tuned"), ("infer", "tuned")],
+    ]
+    cells = []
+    for phase in phases:
+        for m in models:
+            for batch in m.batches:
+                for mode, variant in phase:
+                    for fw in frameworks:
+                        cells.append(
+                            Cell(
+                                m.model,
+                                fw,
+                                mode,
+                                batch,
+                                variant,
+                                threads,
+                                repeats,
+                                warmup=2,
+                                options=m.options,
+                                max_seconds=max_seconds,
+                            )
+                        )
+    return cells
+
+
+def known_skip(cell: Cell) -> str | None:
+    """Why ``cell`` cannot run, known before starting a process for it; None if it can."""
+    spec = zoo_scale.create_spec(cell.model, **cell.options.kwargs())
+    if cell.mode == "train" and cell.variant == "tuned" and is_adversarial(spec):
+        return "no tuned adversarial step: the backends' D/G steps take no speed options"
+    return None
+
+
+def run_scale(
+    frameworks: list[str],
+    threads: int = 2,
+    repeats: int = 10,
+    max_seconds: float = MAX_SECONDS,
+    budget_s: float = BUDGET_S,
+    models: tuple[ScaleModel, ...] = SCALE_MODELS,
+    on_done: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Run the suite; returns the document `scale_report` renders: environment (the fp32
+    matmul peak measured before and after; cells use the larger), results in run order,
+    the load average before and after, and the wall time."""
+    load_before = _loadavg()
+    peak_before = machine.matmul_peak_gflops()
+    cells = scale_cells(frameworks, threads, repeats, max_seconds, models)
+    t0 = time.perf_counter()
+    runnable, pre = [], {}
+    for i, cell in enumerate(cells):
+        reason = known_skip(cell)
+        if reason is None:
+            runnable.append(cell)
+        else:
+            pre[i] = skipped(cell, reason)
+    ran = iter(run_cells(runnable, peak_before, on_done, budget_s, CELL_TIMEOUT_S))
+    results = [pre[i] if i in pre else next(ran) for i in range(len(cells))]
+    for r in pre.values():
+        if on_done is not None:
+            on_done(r)
+    wall = time.perf_counter() - t0
+    peak_after = machine.matmul_peak_gflops()
+    peak = max(peak_before, peak_after)
+    for r in results:  # one peak for every cell: the larger of the two measurements
+        if r.get("gflops") is not None:
+            r["fraction_of_peak"] = r["gflops"] / peak
+            r["cell"]["peak_gflops"] = peak
+    env = environment(threads, peak)
+    env.update(
+        matmul_peak_before=peak_before,
+        matmul_peak_after=peak_after,
+        load_before=load_before,
+        load_after=_loadavg(),
+        wall_s=wall,
+        budget_s=budget_s,
+        max_seconds=max_seconds,
+        cell_timeout_s=CELL_TIMEOUT_S,
+    )
+    return {"suite": "scale", "environment": env, "results": results}
+
+
+def _loadavg() -> list[float]:
+    """The 1, 5 and 15 minute load averages (what `uptime` prints)."""
+    return [round(v, 2) for v in os.getloadavg()]
+
+
+def quick_cells(frameworks: list[str]) -> list[Cell]:
+    """The smallest runnable cell per framework (ResNet-18 32x32 inference at batch 1, one
+    repeat): what the tests run through the worker."""
+    m = SCALE_MODELS[0]
+    return [
+        replace(c, repeats=1, warmup=1)
+        for c in scale_cells(frameworks, models=(replace(m, batches=(1,)),))
+        if c.mode == "infer" and c.variant == "default"
+    ]
