@@ -1,20 +1,33 @@
 """Real data-parallel jobs (2 worker processes on 127.0.0.1): level 5 per framework (N
-workers vs one process, SGD, no BatchNorm: float rounding) and a killed worker failing the
-job fast with one line naming it. A framework whose engine cannot run here is skipped with
-the exact reason. About 20 s per job on 2 shared cores."""
+workers vs one process, no BatchNorm: float rounding), through a resume from 1 to 2 workers
+and back to 1, and a killed worker failing the job fast with one line naming it. A
+framework whose engine cannot run here is skipped with the exact reason. About 20 s per job
+on 2 shared cores."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from triptych.common import data as D
 from triptych.common.recipe import Optimizer
+from triptych.common.tolerances import DEFAULT, TRAINING_LOSS_RTOL
 from triptych.frameworks.base import get_backend, unavailable_reason
 from triptych.model import Model, default_recipe, resolve_spec
 from triptych.training import distributed as DP
-from triptych.verify.data_parallel import data_parallel_checks, without_batchnorm
+from triptych.training.history import History
+from triptych.training.loop import fit
+from triptych.verify.data_parallel import (
+    SPLIT_SEED,
+    TEST_FRACTION,
+    data_parallel_checks,
+    one_process,
+    parity_recipe,
+    without_batchnorm,
+)
 
 
 def engine_or_skip(framework: str) -> None:
@@ -29,18 +42,38 @@ def engine_or_skip(framework: str) -> None:
 # a conv classifier (BatchNorm removed; exact Dropout) on torch and TensorFlow, a dense
 # autoencoder on MXNet: both kinds the launcher supports, one job each to keep it short
 CASES = [("torch", "classifier"), ("mxnet", "autoencoder"), ("tensorflow", "classifier")]
+K = 2  # steps per leg of the resumed runs
 
 
 @pytest.mark.parametrize(("framework", "model"), CASES)
-def test_level5_two_workers_equal_one_process(framework: str, model: str) -> None:
+def test_level5_and_resume_across_worker_counts(tmp_path: Path, framework: str, model: str) -> None:
+    """Level 5 with the workers resumed from a checkpoint one process wrote (1 -> 2
+    workers), then one process resumes the 2-worker checkpoint (2 -> 1): per-step losses
+    and final weights follow the uninterrupted one-process run within the level-5 and
+    training-parity tolerances. Adam, so the optimizer state crosses both resumes; one
+    2-worker job per framework (its start-up is most of the test's time)."""
     engine_or_skip(framework)
     spec = without_batchnorm(resolve_spec(model))
-    checks = data_parallel_checks(spec, framework, workers=2, steps=3, timeout_s=60)
+    recipe = parity_recipe(spec, 2).with_(optimizer=Optimizer("adam", 1e-3))
+    checks = data_parallel_checks(spec, framework, workers=2, steps=2 * K, timeout_s=60,
+                                  recipe=recipe, resume_at=K, run_dir=tmp_path)  # fmt: skip
     assert {c.network for c in checks} == {"loss", "weights"}
     for c in checks:
         assert c.level == 5 and c.gating, c.note
         assert c.passed, c.comparison.failures()
         assert c.max_abs < 1e-5, (c.network, c.max_abs)
+    steps_run = History.load(tmp_path)
+    assert [r.get("workers") for r in steps_run] == [None] * K + [2.0] * K
+
+    ref_losses, ref_w = one_process(spec, framework, recipe, 3 * K, "digits", 0)
+    train_set, _ = D.load_train_test("digits", recipe.scale, TEST_FRACTION, SPLIT_SEED)
+    final = Model(spec, framework, seed=0)
+    got = fit(final, train_set, recipe, 3 * K, progress=False, out_dir=tmp_path, resume=True)
+    assert [r["step"] for r in got] == list(range(1, 3 * K + 1))
+    np.testing.assert_allclose(got.column("loss"), ref_losses, rtol=TRAINING_LOSS_RTOL)
+    for name, w in final.get_weights().items():
+        np.testing.assert_allclose(w, ref_w[name], atol=DEFAULT.atol, rtol=DEFAULT.rtol,
+                                   err_msg=name)  # fmt: skip
 
 
 @pytest.mark.parametrize("framework", ["torch", "mxnet"])

@@ -1,4 +1,6 @@
-"""Data-parallel pieces that start no process: sharding, thread share, job JSON, refusals."""
+"""Data-parallel pieces that start no process: sharding, thread share, job JSON, refusals
+(uneven shards, GANs, a resume with another global batch, --sync-bn where the engine has
+none)."""
 
 from __future__ import annotations
 
@@ -66,7 +68,17 @@ def test_every_backend_has_a_distributed_module() -> None:
         if unavailable_reason(fw) is not None:
             continue
         mod = get_backend(fw).distributed
-        for name in ("UNSUPPORTED", "ENGINE", "HELPER_ARGV", "processes", "init", "attach"):
+        for name in (
+            "UNSUPPORTED",
+            "ENGINE",
+            "HELPER_ARGV",
+            "processes",
+            "init",
+            "attach",
+            "SYNC_BN",
+            "SYNC_BN_UNSUPPORTED",
+            "sync_batchnorm",
+        ):
             assert hasattr(mod, name), (fw, name)
 
 
@@ -78,3 +90,34 @@ def test_tensorflow_workers_get_one_tf_config_each() -> None:
     assert [c["task"]["index"] for c in configs] == [0, 1]
     hosts = configs[0]["cluster"]["worker"]
     assert len(set(hosts)) == 2 and all(h.startswith("127.0.0.1:") for h in hosts)
+
+
+def test_resume_refuses_another_global_batch_before_starting(tmp_path) -> None:
+    if unavailable_reason("torch") is not None:
+        pytest.skip("torch is not installed")
+    from triptych.common import data as D
+    from triptych.model import Model, default_recipe, resolve_spec
+    from triptych.training.loop import fit
+
+    spec = resolve_spec("autoencoder")
+    recipe = default_recipe(spec).with_(optimizer=Optimizer("sgd", 0.1), batch=16)
+    train_set, _ = D.load_train_test("digits", recipe.scale, 0.2, 0)
+    fit(Model(spec, "torch", seed=0), train_set, recipe, 1, progress=False, out_dir=tmp_path)
+    with pytest.raises(ValueError, match="batch 16, this run asks for 32"):
+        DP.train_workers(Model(spec, "torch", seed=0), recipe.with_(batch=32), 2,
+                         data="digits", seed=0, run_dir=tmp_path, workers=2, resume=True,
+                         test_fraction=0.2, split_seed=0)  # fmt: skip
+    assert not (tmp_path / "workers").exists()  # refused before any process started
+
+
+def test_sync_bn_refusals_name_the_engine() -> None:
+    for fw in FRAMEWORKS:
+        if unavailable_reason(fw) is not None:
+            continue
+        mod = get_backend(fw).distributed
+        recipe = Recipe(kind="supervised", batch=32, optimizer=Optimizer("sgd", 0.1))
+        if mod.SYNC_BN_UNSUPPORTED:
+            with pytest.raises(ValueError, match=f"--sync-bn on {fw}: "):
+                DP.check_supported(fw, recipe, 2, sync_bn=True)
+        else:
+            DP.check_supported(fw, recipe, 2, sync_bn=True)

@@ -1,26 +1,33 @@
 """Data-parallel training: N worker processes on this machine, each framework's own engine.
 
-`launch` starts the processes a backend's ``distributed`` module asks for (PyTorch: N gloo
-workers; MXNet: scheduler, server and N ``dist_sync`` workers; TensorFlow: N workers of a
-MultiWorkerMirroredStrategy cluster, TF_CONFIG), on 127.0.0.1 with a free
-port chosen at run time, each worker with its share of the thread budget. Every worker
-draws the same global batch of the common seeded stream (`data.batches`) and trains on rows
-``rank::world`` of it; the engine averages the gradients before the optimizer steps, so with
-SGD and no BatchNorm N workers follow the one-process run to float rounding. The loss
-recorded is the mean over the workers (= the global-batch loss). Rank 0 alone writes the
-checkpoints, with the atomic `save_checkpoint`; the launcher holds the run-directory lock.
+The launcher (`triptych.training.dp_launch`) starts the processes a backend's
+``distributed`` module asks for (PyTorch: N gloo workers; MXNet: scheduler, server and N
+``dist_sync`` workers; TensorFlow: N workers of a MultiWorkerMirroredStrategy cluster,
+TF_CONFIG). Every worker draws the same global batch of the common seeded stream
+(`data.batches`) and trains on rows ``rank::world`` of it; the engine averages the gradients
+before the optimizer steps, so with SGD and no BatchNorm N workers follow the one-process
+run to float rounding. The loss recorded is the mean over the workers (= the global-batch
+loss). Rank 0 alone writes the checkpoints, with the atomic `save_checkpoint`; the launcher
+holds the run-directory lock.
+
+Resume (``resume=True``): a checkpoint holds the global state only (canonical weights,
+optimizer state, step, seed, history; nothing per worker), so it resumes under any number
+of workers, one process included (`triptych.training.loop.fit`), and a one-process
+checkpoint resumes here: every worker loads it, skips the ``step`` global batches already
+used and continues at ``step + 1`` with that step's Dropout masks and noise. Every worker
+has loaded before its first collective, and rank 0 saves only after one, so no worker reads
+a checkpoint while rank 0 replaces it.
 
 Faults: the launcher polls the processes; when one dies (or exits non-zero) it stops the
 others at once and raises `DataParallelError` naming it. Each worker also has a watchdog that
 exits (code 2) when no step completes for ``timeout_s`` seconds (a stalled collective), and
-PyTorch's and TensorFlow's collectives time out after ``timeout_s`` on their own. "worker i"
-in a message is the i-th worker process started (MXNet's scheduler assigns kvstore ranks).
+PyTorch's and TensorFlow's collectives time out after ``timeout_s`` on their own.
 
 Supported: supervised and reconstruction recipes without a discriminator, global batch
 divisible by N. Dropout is exact: each worker applies its rows of the masks one process
-would draw (`shard_dropout_masks`). BatchNorm normalises with per-worker statistics (no
-synchronised BN), so a model with BatchNorm differs from one process: reported apart at
-parity level 5.
+would draw (`shard_dropout_masks`). BatchNorm normalises with per-worker statistics unless
+``sync_bn`` asks for the engine's synchronised BatchNorm (where it has one: the backend's
+``SYNC_BN_UNSUPPORTED`` says why not); parity level 5 reports BatchNorm models apart.
 
 Run as ``python -m triptych.training.distributed JOB.json``: one worker of a job.
 """
@@ -30,14 +37,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
@@ -48,70 +52,46 @@ from triptych.common.spec import ModelSpec
 from triptych.common.weights import load_weights
 from triptych.frameworks.base import get_backend
 from triptych.model import Model
-from triptych.training.checkpoint import run_lock, save_checkpoint
+from triptych.training.checkpoint import (
+    CHECKPOINT,
+    load_checkpoint,
+    run_lock,
+    save_checkpoint,
+)
+from triptych.training.dp_launch import (
+    DEFAULT_TIMEOUT_S,
+    DataParallelError,
+    Job,
+    free_port,
+    launch,
+    thread_share,
+)
 from triptych.training.history import History
 from triptych.training.loop import Trainer
 
-#: seconds a collective (or a whole step) may take before the job is failed (default)
-DEFAULT_TIMEOUT_S = 120.0
-#: seconds the launcher waits between polls of its processes
-POLL_S = 0.05
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "DataParallelError",
+    "Job",
+    "ShardStep",
+    "check_supported",
+    "free_port",
+    "launch",
+    "run_worker",
+    "thread_share",
+    "train_workers",
+]
 
 
-class DataParallelError(RuntimeError):
-    """A data-parallel job failed: one line naming the process and why."""
-
-
-@dataclass(frozen=True)
-class Job:
-    """Everything a worker needs, as JSON. ``threads``: intra-op threads per worker;
-    ``timeout_s``: collective / watchdog timeout in seconds; ``fault``: testing only,
-    ``"RANK:STEP"`` makes that worker SIGKILL itself before that step, ``"RANK:STEP:stop"``
-    SIGSTOP itself (a hung peer: the others' collectives must time out)."""
-
-    framework: str
-    spec_json: str
-    recipe_json: str
-    data: str
-    test_fraction: float
-    split_seed: int
-    steps: int
-    seed: int
-    out_dir: str
-    workers: int
-    threads: int
-    timeout_s: float = DEFAULT_TIMEOUT_S
-    fault: str | None = None
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1)
-
-    @classmethod
-    def from_json(cls, text: str) -> Job:
-        return cls(**json.loads(text))
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def thread_share(workers: int, total: int | None = None) -> int:
-    """Intra-op threads per worker: ``total`` (default: the CPUs this process may use)
-    divided by ``workers``, at least 1."""
-    n = total or len(os.sched_getaffinity(0))
-    return max(1, n // max(1, workers))
-
-
-def check_supported(framework: str, recipe: Recipe, workers: int) -> None:
+def check_supported(framework: str, recipe: Recipe, workers: int, sync_bn: bool = False) -> None:
     """`ValueError` (one line) when this job cannot run data-parallel."""
     if workers < 1:
         raise ValueError(f"--workers must be >= 1, got {workers}")
-    reason = get_backend(framework).distributed.UNSUPPORTED
-    if reason:
-        raise ValueError(reason)
+    dist = get_backend(framework).distributed
+    if dist.UNSUPPORTED:
+        raise ValueError(dist.UNSUPPORTED)
+    if sync_bn and dist.SYNC_BN_UNSUPPORTED:
+        raise ValueError(f"--sync-bn on {framework}: {dist.SYNC_BN_UNSUPPORTED}")
     if recipe.kind == "adversarial" or recipe.adv_weight > 0:
         raise ValueError("data-parallel training supports supervised and reconstruction "
                          "recipes without a discriminator")  # fmt: skip
@@ -199,9 +179,9 @@ def _fault(spec: str | None) -> tuple[tuple[int, int] | None, int]:
 
 
 def run_worker(job: Job) -> History:
-    """One worker of ``job``: join the engine, train on its shards, rank 0 checkpoints.
-    Returns the history (loss averaged over workers; ``seconds`` per global step, of which
-    ``sync_seconds`` averaging the gradients)."""
+    """One worker of ``job``: join the engine, (resume,) train on its shards, rank 0
+    checkpoints. Returns the history (loss averaged over workers; ``seconds`` per global
+    step, of which ``sync_seconds`` averaging the gradients)."""
     backend = get_backend(job.framework)
     dist = backend.distributed
     watchdog = Watchdog(job.timeout_s, f"worker pid {os.getpid()}")
@@ -211,31 +191,38 @@ def run_worker(job: Job) -> History:
     recipe = Recipe.from_dict(json.loads(job.recipe_json))
     train_set, _ = D.load_train_test(job.data, recipe.scale, job.test_fraction, job.split_seed)
     model = Model(ModelSpec.from_json(job.spec_json), job.framework, seed=job.seed)
+    if job.sync_bn:
+        dist.sync_batchnorm(list(model.built_networks().values()))
     trainer = Trainer(model, recipe, job.seed, exact_dropout=False)
     for role, step_obj in list(trainer.steps.items()):
         dist.attach(step_obj, world)
         trainer.steps[role] = ShardStep(step_obj, rank, world, dist)
-    backend.seed_rng(list(model.built_networks().values()), job.seed * 1_000_003 + rank)
+    start, seed, records = 0, job.seed, []
+    if job.resume:  # the global state any number of workers wrote (see the module docstring)
+        start, seed, records = load_checkpoint(job.out_dir, model, trainer.steps)
+        trainer.seed = seed
+    backend.seed_rng(list(model.built_networks().values()), seed * 1_000_003 + start + rank)
     fault, how = _fault(job.fault)
-    stream = D.batches(train_set, recipe.batch, seed=job.seed)
-    history = History()
+    stream = D.batches(train_set, recipe.batch, seed=seed)
+    for _ in range(start):  # one real batch a step: recipes with a discriminator are refused
+        next(stream)
+    history = History(records)
     watchdog.beat()
-    for s in range(1, job.steps + 1):
+    for s in range(start + 1, job.steps + 1):
         if fault == (rank, s):
             os.kill(os.getpid(), how)
-        shard_dropout_masks(model, rank, world, recipe.batch, job.seed, s)
+        shard_dropout_masks(model, rank, world, recipe.batch, seed, s)
         t0, sync0 = time.perf_counter(), dist.SYNC["seconds"]
         record = trainer.step(s, next(stream), lambda: next(stream))
         watchdog.beat()
         rec = {"step": s, **{k: float(v) for k, v in record.items()}}
         rec["seconds"] = time.perf_counter() - t0
         rec["sync_seconds"] = dist.SYNC["seconds"] - sync0  # averaging the gradients
+        rec["workers"] = float(world)
         history.append(rec)
         last = s == job.steps
         if rank == 0 and (s % recipe.checkpoint_every == 0 or last):
-            save_checkpoint(
-                job.out_dir, model, s, recipe.to_json(), trainer.steps, job.seed, history
-            )
+            save_checkpoint(job.out_dir, model, s, recipe.to_json(), trainer.steps, seed, history)
             history.save(job.out_dir)
     dist.shutdown()
     return history
@@ -244,93 +231,24 @@ def run_worker(job: Job) -> History:
 # --- launcher side ----------------------------------------------------------------------
 
 
-@dataclass
-class _Proc:
-    name: str
-    popen: subprocess.Popen
-    worker: bool
-    log: Path
-    handle: IO[bytes]
-
-
-def _last_line(path: Path) -> str:
-    """The last line of a log that names an error (or a watchdog exit), else its last line."""
-    try:
-        lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
-    except OSError:
-        return ""
-    telling = [ln for ln in lines if "Error" in ln or "error:" in ln or "exiting" in ln]
-    return (telling or lines or [""])[-1][:300]
-
-
-def _how(code: int) -> str:
-    if code < 0:
-        try:
-            return f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"was killed by signal {-code}"
-    return f"exited with code {code}"
-
-
-def _stop(procs: list[_Proc]) -> None:
-    for p in procs:
-        if p.popen.poll() is None:
-            p.popen.kill()
-    for p in procs:
-        p.popen.wait()
-        p.handle.close()
-
-
-def launch(job: Job, log_dir: Path, timeout_s: float | None = None) -> float:
-    """Run ``job``'s processes to the end; returns the wall seconds. `DataParallelError`
-    naming the first process that died (the others are killed at once), or on the job
-    ``timeout_s`` (default: steps x the collective timeout, at least 60 s)."""
-    dist = get_backend(job.framework).distributed
-    log_dir.mkdir(parents=True, exist_ok=True)
-    job_path = log_dir / "job.json"
-    job_path.write_text(job.to_json())
-    limit = timeout_s or max(60.0, job.timeout_s * max(1, job.steps))
-    threads = str(job.threads)
-    procs: list[_Proc] = []
-    t0 = time.monotonic()
-    try:
-        for name, env, worker in dist.processes(job.workers, free_port()):
-            argv = [sys.executable]
-            argv += ["-m", __name__, str(job_path)] if worker else dist.HELPER_ARGV
-            full = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
-            full.update(TF_NUM_INTRAOP_THREADS=threads, TF_NUM_INTEROP_THREADS=threads, **env)
-            log = log_dir / f"{name.replace(' ', '')}.log"
-            handle = log.open("wb")
-            popen = subprocess.Popen(argv, env=full, stdout=handle, stderr=subprocess.STDOUT)
-            procs.append(_Proc(name, popen, worker, log, handle))
-        while True:
-            for p in procs:
-                code = p.popen.poll()
-                if code is not None and code != 0:
-                    _stop(procs)
-                    tail = _last_line(p.log) if code > 0 else ""  # a signal leaves no line
-                    raise DataParallelError(
-                        f"data-parallel job failed: {p.name} (pid {p.popen.pid}) {_how(code)} "
-                        f"after {time.monotonic() - t0:.1f} s; stopped the other "
-                        f"{len(procs) - 1} processes"
-                        + (f"; its last line: {tail}" if tail else "")
-                        + f" (logs in {log_dir})"
-                    )
-            workers = [p for p in procs if p.worker]
-            if all(p.popen.poll() == 0 for p in workers):
-                break
-            if time.monotonic() - t0 > limit:
-                _stop(procs)
-                raise DataParallelError(
-                    f"data-parallel job timed out after {limit:g} s (logs in {log_dir})"
-                )
-            time.sleep(POLL_S)
-        deadline = time.monotonic() + 10.0  # helpers (MXNet scheduler/server) end by themselves
-        while any(p.popen.poll() is None for p in procs) and time.monotonic() < deadline:
-            time.sleep(POLL_S)
-        return time.monotonic() - t0
-    finally:
-        _stop(procs)
+def resume_point(run_dir: Path, model: Model, recipe: Recipe) -> tuple[int, int, History]:
+    """Check the checkpoint in ``run_dir`` in this process before any worker starts (every
+    hash and step, framework, spec; `load_checkpoint`'s one-line errors) and that it was
+    trained with ``recipe``'s global batch and optimizer, so the resumed run takes the
+    batches the uninterrupted one would; loads its weights into ``model``. Returns
+    (step, seed, history up to the step)."""
+    trainer = Trainer(model, recipe)
+    start, seed, records = load_checkpoint(run_dir, model, trainer.steps)
+    _, _, meta = load_weights(run_dir / CHECKPOINT)
+    before = Recipe.from_dict(json.loads(meta["recipe"]))
+    for what in ("batch", "optimizer", "kind"):
+        old, new = getattr(before, what), getattr(recipe, what)
+        if old != new:
+            raise ValueError(
+                f"--resume: {run_dir / CHECKPOINT} was trained with {what} {old}, this run "
+                f"asks for {new}: the resumed run would not take the same global batches"
+            )
+    return start, seed, History(records)
 
 
 def train_workers(
@@ -346,29 +264,40 @@ def train_workers(
     split_seed: int,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     fault: str | None = None,
+    resume: bool = False,
+    sync_bn: bool = False,
 ) -> History:
     """Train ``model`` (its spec and framework; its weights are those ``seed`` gives) on
-    ``workers`` processes; loads the final weights into ``model`` and returns rank 0's
-    history. Worker logs go to ``run_dir/workers``."""
-    check_supported(model.framework, recipe, workers)
-    job = Job(
-        framework=model.framework,
-        spec_json=model.spec.to_json(),
-        recipe_json=recipe.to_json(),
-        data=str(data),
-        test_fraction=test_fraction,
-        split_seed=split_seed,
-        steps=int(steps),
-        seed=int(seed),
-        out_dir=str(run_dir),
-        workers=int(workers),
-        threads=thread_share(workers),
-        timeout_s=float(timeout_s),
-        fault=fault,
-    )
+    ``workers`` processes up to global step ``steps``; loads the final weights into
+    ``model`` and returns rank 0's history. ``resume``: continue from the checkpoint in
+    ``run_dir``, whatever number of workers (or one process) wrote it; its seed wins.
+    ``sync_bn``: the engine's synchronised BatchNorm. Worker logs go to ``run_dir/workers``."""
+    check_supported(model.framework, recipe, workers, sync_bn)
+    run_dir = Path(run_dir)
     with run_lock(run_dir):
+        if resume:
+            start, seed, history = resume_point(run_dir, model, recipe)
+            if start >= steps:  # nothing left to train: the checkpoint's weights are loaded
+                return history
+        job = Job(
+            framework=model.framework,
+            spec_json=model.spec.to_json(),
+            recipe_json=recipe.to_json(),
+            data=str(data),
+            test_fraction=test_fraction,
+            split_seed=split_seed,
+            steps=int(steps),
+            seed=int(seed),
+            out_dir=str(run_dir),
+            workers=int(workers),
+            threads=thread_share(workers),
+            timeout_s=float(timeout_s),
+            fault=fault,
+            resume=resume,
+            sync_bn=sync_bn,
+        )
         launch(job, run_dir / "workers")
-    _, weights, _ = load_weights(run_dir / "checkpoint.safetensors")
+    _, weights, _ = load_weights(run_dir / CHECKPOINT)
     model.set_weights(weights)
     return History.load(run_dir)
 

@@ -6,14 +6,25 @@ each train on rows ``rank::N`` and their engine averages the gradients
 (`triptych.training.distributed`). Compared: the per-step loss (the mean over the workers
 is the global-batch loss) and the weights after ``steps`` steps. Without BatchNorm these
 agree to float rounding (the gradient sum is ordered differently) and the checks gate
-(Dropout is exact: each worker applies its rows of the one-process masks); with BatchNorm
-each worker normalises with its own shard's statistics (no synchronised BN is used): those
-checks are reported apart (``gating=False``) with the reason.
+(Dropout is exact: each worker applies its rows of the one-process masks).
+
+BatchNorm is reported apart, with the convention that ran in the check's note and runner:
+per-worker statistics (each worker normalises with its own shard: the default, and the only
+one PyTorch-on-CPU and MXNet kvstore have, see their ``SYNC_BN_UNSUPPORTED``), or, with
+``sync_bn``, the engine's synchronised BatchNorm (global-batch statistics; TensorFlow:
+Keras ``BatchNormalization(synchronized=True)``). Synchronised BN gates on the per-step loss
+and the parameters, as a model without BN does; its running statistics, and everything of
+per-worker BN, are reported apart (``gating=False``).
+
+``resume_at`` = K: one process trains K steps into a checkpoint, and the N workers resume
+from it to ``steps`` (a checkpoint resumes under any number of workers).
 """
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +38,7 @@ from triptych.common.tolerances import Tolerance
 from triptych.frameworks.base import get_backend
 from triptych.model import Model, default_recipe
 from triptych.training.distributed import train_workers
-from triptych.training.loop import BUFFERS, Trainer
+from triptych.training.loop import BUFFERS, Trainer, fit
 from triptych.verify.checks import Check, ParityReport
 from triptych.verify.runners import RunnerId
 
@@ -66,6 +77,24 @@ def one_process(
     return losses, model.get_weights()
 
 
+@contextlib.contextmanager
+def _run_dir(run_dir: Path | None) -> Iterator[Path]:
+    if run_dir is not None:
+        yield Path(run_dir)
+        return
+    with tempfile.TemporaryDirectory(prefix="triptych-dp-") as tmp:
+        yield Path(tmp)
+
+
+def bn_convention(framework: str, spec: ModelSpec, workers: int, batch: int, sync: bool) -> str:
+    """What BatchNorm does across the workers, in words (empty without BatchNorm)."""
+    if not has_batchnorm(spec):
+        return ""
+    if sync:
+        return f"BatchNorm synchronised ({get_backend(framework).distributed.SYNC_BN})"
+    return f"BatchNorm per worker (statistics of its {batch // workers} rows, no sync)"
+
+
 def data_parallel_checks(
     spec: ModelSpec,
     framework: str,
@@ -77,35 +106,47 @@ def data_parallel_checks(
     atol: float | None = None,
     rtol: float | None = None,
     timeout_s: float = 120.0,
+    recipe: Recipe | None = None,
+    resume_at: int = 0,
+    run_dir: Path | None = None,
+    sync_bn: bool = False,
 ) -> list[Check]:
-    """Level-5 checks (loss per step, weights, BatchNorm statistics) for ``framework``."""
-    recipe = parity_recipe(spec, workers)
+    """Level-5 checks (loss per step, weights, BatchNorm statistics) for ``framework``.
+    ``recipe``: default `parity_recipe` (SGD lr 0.1, global batch 32); ``resume_at``: the
+    workers resume from one process's checkpoint at that step (0: they start at step 1);
+    ``run_dir``: where the runs write (default a temporary directory); ``sync_bn``: the
+    engine's synchronised BatchNorm (`ValueError` with the reason where it has none)."""
+    recipe = recipe or parity_recipe(spec, workers)
     tol = Tolerance(atol or TOLERANCE.atol, rtol or TOLERANCE.rtol)
     ref_losses, ref_w = one_process(spec, framework, recipe, steps, data, seed)
-    with tempfile.TemporaryDirectory(prefix="triptych-dp-") as tmp:
+    with _run_dir(run_dir) as d:
+        if resume_at:
+            train_set, _ = D.load_train_test(data, recipe.scale, TEST_FRACTION, SPLIT_SEED)
+            first = Model(spec, framework, seed=seed)
+            fit(first, train_set, recipe, resume_at, seed=seed, progress=False, out_dir=d)
         model = Model(spec, framework, seed=seed)
-        history = train_workers(
-            model,
-            recipe,
-            steps,
-            data=data,
-            seed=seed,
-            run_dir=Path(tmp),
-            workers=workers,
-            test_fraction=TEST_FRACTION,
-            split_seed=SPLIT_SEED,
-            timeout_s=timeout_s,
-        )
+        history = train_workers(model, recipe, steps, data=data, seed=seed, run_dir=d,
+                                workers=workers, test_fraction=TEST_FRACTION,
+                                split_seed=SPLIT_SEED, timeout_s=timeout_s,
+                                resume=bool(resume_at), sync_bn=sync_bn)  # fmt: skip
         dp_w = model.get_weights()
     dp_losses = [float(r["loss"]) for r in history]
-    exact = not has_batchnorm(spec)
-    note = (
-        f"{workers} workers vs 1 process, SGD, same global batches"
-        + (", exact Dropout" if has_dropout(spec) else "")
-        if exact
-        else "BatchNorm uses per-worker batch statistics (no synchronised BN)"
+    bn = bn_convention(framework, spec, workers, recipe.batch, sync_bn)
+    exact = not bn or sync_bn  # per-worker BN statistics are another computation
+    note = "; ".join(
+        x
+        for x in (
+            f"{workers} workers vs 1 process, {recipe.optimizer.name}, same global batches",
+            f"workers resumed at step {resume_at} from one process's checkpoint"
+            if resume_at
+            else "",
+            "exact Dropout" if has_dropout(spec) else "",
+            bn,
+        )
+        if x
     )
-    a = RunnerId(framework, f"{workers} workers", "train")
+    kind = f"{workers} workers" + (", sync BN" if bn and sync_bn else "")
+    a = RunnerId(framework, kind, "train")
     b = RunnerId(framework, "1 process", "train")
     batch = recipe.batch
     loss_cmp = compare_outputs(
@@ -162,15 +203,23 @@ def add_level5(
     seed: int = 0,
     atol: float | None = None,
     rtol: float | None = None,
+    sync_bn: bool = False,
 ) -> ParityReport:
     """Append the level-5 checks of every framework to ``report`` (from seeded weights);
-    a framework whose engine is not supported goes to ``report.skipped`` with the reason."""
+    a framework whose engine is not supported goes to ``report.skipped`` with the reason.
+    A model with BatchNorm runs with per-worker statistics (reported apart) and, with
+    ``sync_bn``, once more with the engine's synchronised BatchNorm where it has one (the
+    others go to ``report.skipped`` with why)."""
     for fw in frameworks:
-        reason = get_backend(fw).distributed.UNSUPPORTED
-        if reason:
-            report.skipped.append(f"level 5 on {fw}: {reason}")
+        dist = get_backend(fw).distributed
+        if dist.UNSUPPORTED:
+            report.skipped.append(f"level 5 on {fw}: {dist.UNSUPPORTED}")
             continue
-        report.checks += data_parallel_checks(
-            spec, fw, workers, steps, seed=seed, atol=atol, rtol=rtol
-        )
+        kw = {"seed": seed, "atol": atol, "rtol": rtol}
+        report.checks += data_parallel_checks(spec, fw, workers, steps, **kw)
+        if sync_bn and has_batchnorm(spec):
+            if dist.SYNC_BN_UNSUPPORTED:
+                report.skipped.append(f"level 5 sync BN on {fw}: {dist.SYNC_BN_UNSUPPORTED}")
+                continue
+            report.checks += data_parallel_checks(spec, fw, workers, steps, sync_bn=True, **kw)
     return report

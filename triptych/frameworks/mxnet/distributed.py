@@ -8,6 +8,12 @@ Each worker pushes its gradients; the server sums them (no server-side optimizer
 worker pulls the sum and divides by ``world``: the optimizer then steps locally, the same on
 every worker. ps-lite has no collective timeout: the launcher's and the worker's watchdogs
 (`triptych.training.distributed`) end a stalled job.
+
+Synchronised BatchNorm: MXNet's own, ``gluon.contrib.nn.SyncBatchNorm``, synchronises the
+devices of one process (``num_devices``; its operator ``_contrib_SyncBatchNorm`` meets the
+other devices' threads at an in-process barrier named by ``key``), not kvstore workers in
+other processes, and the kvstore has no hook inside a forward pass. So across workers each
+normalises with its own shard's statistics; ``--sync-bn`` is refused with that reason.
 """
 
 from __future__ import annotations
@@ -21,6 +27,14 @@ from triptych.frameworks.mxnet.compat import mx
 UNSUPPORTED: str | None = None
 HELPER_ARGV: list[str] = ["-c", "import triptych.frameworks.mxnet.compat"]
 ENGINE = "MXNet kvstore dist_sync (parameter server: push, sum, pull)"
+#: the engine's own synchronised BatchNorm
+SYNC_BN = "mxnet.gluon.contrib.nn.SyncBatchNorm (devices of one process only)"
+#: why ``--sync-bn`` is refused on this engine (None: it is not)
+SYNC_BN_UNSUPPORTED: str | None = (
+    "mxnet.gluon.contrib.nn.SyncBatchNorm synchronises devices inside one process, not "
+    "kvstore workers in separate processes; workers normalise with their own shard's "
+    "statistics"
+)
 #: seconds spent averaging gradients so far in this process (the scaling measurement)
 SYNC = {"seconds": 0.0}
 
@@ -95,6 +109,12 @@ def attach(step_obj: Any, world: int) -> None:
         return inner(*args, **kwargs)
 
     trainer.step = step
+
+
+def sync_batchnorm(networks: list[Any]) -> int:
+    """Synchronised BatchNorm for ``networks``: refused here (`SYNC_BN_UNSUPPORTED`)."""
+    del networks
+    raise ValueError(SYNC_BN_UNSUPPORTED)
 
 
 def allreduce_sum(value: float) -> float:

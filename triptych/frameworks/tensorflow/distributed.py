@@ -3,26 +3,43 @@
 Same function names as `triptych.frameworks.torch.distributed`. Each worker gets a TF_CONFIG
 naming every worker on 127.0.0.1 (its own port each); ``init`` creates the strategy (which
 starts TensorFlow's collective runtime, so it must come before any other TensorFlow op) with
-a collective timeout. ``attach`` wraps the step object's ``opt.apply`` so that, inside the
-step's ``tf.function``, the gradients are all-reduced (sum, then / world) before the update
-by TensorFlow's collective all-reduce op (``collective_ops.all_reduce_v2``, ring), on the
-collective runtime the strategy configured (``strategy.run`` on tensors from a graph traced
-outside ``strategy.scope()`` fails with "destinations can not be empty"). The Keras model itself is
-not built in ``strategy.scope()``: its variables stay local, updated identically everywhere.
+a collective timeout (``CommunicationOptions(timeout_seconds=...)``, ring all-reduce).
+
+Public API only, in the pattern TensorFlow documents for custom training loops: the step's
+``tf.function`` calls ``strategy.run(graph_step)``, so inside the step
+``tf.distribute.get_replica_context()`` is the strategy's; ``attach`` makes the optimizer's
+``apply`` all-reduce the gradients with ``ReplicaContext.all_reduce(SUM, ...)`` and divide
+by the number of workers, and Keras ``BatchNormalization(synchronized=True)``
+(``sync_batchnorm``) all-reduces its moments through the same context. ``strategy.run``
+must be called while the outer ``tf.function`` traces: on CPU the strategy all-reduces
+through ``merge_call``, which fails inside a ``tf.function`` nested in an eager
+``strategy.run`` ("`merge_call` called while defining a new graph or a tf.function"), and a
+graph traced outside the replica context all-reduces nothing. ``attach`` therefore rebuilds
+the step object's ``tf.function`` around ``strategy.run`` (the step objects of
+`triptych.frameworks.tensorflow.train`: ``_graph_step``, ``_step`` / ``_steps``). The Keras
+model is not built in ``strategy.scope()``: its variables stay ordinary ones, updated
+identically on every worker. (The first version called the private
+``tensorflow.python.ops.collective_ops.all_reduce_v2`` from an unreplicated graph.)
 """
 
 from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import tensorflow as tf
-from tensorflow.python.ops import collective_ops  # the strategy's own all-reduce op
+
+from triptych.frameworks.tensorflow.compat import keras
 
 UNSUPPORTED: str | None = None
 HELPER_ARGV: list[str] = []
 ENGINE = "tf.distribute.MultiWorkerMirroredStrategy (collective all-reduce)"
+#: the engine's own synchronised BatchNorm
+SYNC_BN = "Keras BatchNormalization(synchronized=True) under MultiWorkerMirroredStrategy"
+#: why ``--sync-bn`` is refused on this engine (None: it is not)
+SYNC_BN_UNSUPPORTED: str | None = None
 #: seconds spent averaging gradients: stays 0 here, the all-reduce runs inside the step's
 #: ``tf.function`` graph and cannot be timed apart from the step
 SYNC = {"seconds": 0.0}
@@ -57,50 +74,77 @@ def init(timeout_s: float) -> tuple[int, int]:
     )
     strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
     _STATE.update(strategy=strategy, world=int(strategy.num_replicas_in_sync))
-    _STATE["timeout"] = float(timeout_s)
     return int(strategy.cluster_resolver.task_id), _STATE["world"]
 
 
-def _all_reduce_sum(values: list[tf.Tensor], base_key: int = 1) -> list[tf.Tensor]:
-    """Sum over the workers with TensorFlow's collective ops (the runtime the strategy set
-    up): group 1 of all workers, instance key ``base_key + i`` per value, same everywhere."""
-    world, timeout = _STATE["world"], _STATE["timeout"]
-    return [
-        collective_ops.all_reduce_v2(
-            v,
-            group_size=world,
-            group_key=1,
-            instance_key=base_key + i,
-            merge_op="Add",
-            final_op="Id",
-            communication_hint="ring",
-            timeout=timeout,
+def _replica() -> tf.distribute.ReplicaContext:
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or ctx.num_replicas_in_sync != _STATE["world"]:
+        raise RuntimeError(
+            "a data-parallel TensorFlow step ran outside the strategy's replica context "
+            "(its tf.function must call strategy.run, see attach)"
         )
-        for i, v in enumerate(values)
-    ]
+    return ctx
+
+
+def _replicated(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` run by ``strategy.run`` (call it from inside a ``tf.function``)."""
+    strategy = _STATE["strategy"]
+
+    def run(*args: Any) -> Any:
+        return strategy.run(fn, args=args)
+
+    return run
 
 
 def attach(step_obj: Any, world: int) -> None:
-    """Before ``step_obj.opt`` applies gradients, replace each by its mean over workers."""
+    """Before ``step_obj.opt`` applies gradients, replace each by its mean over workers
+    (``ReplicaContext.all_reduce``, SUM, / ``world``), and rebuild the step's
+    ``tf.function`` around ``strategy.run`` so that the all-reduce (and a synchronised
+    BatchNorm's) runs in the strategy's replica context."""
     opt = step_obj.opt
     inner = opt.apply
-    base = 1000 * (len(_STATE.setdefault("attached", [])) + 1)  # instance keys per step object
-    _STATE["attached"].append(step_obj)
 
     def apply(grads: list[tf.Tensor | None]) -> Any:
         idx = [i for i, g in enumerate(grads) if g is not None]
-        summed = _all_reduce_sum([grads[i] for i in idx], base)
+        summed = _replica().all_reduce(tf.distribute.ReduceOp.SUM, [grads[i] for i in idx])
         grads = list(grads)
         for i, g in zip(idx, summed, strict=True):
             grads[i] = g / world
         return inner(grads)
 
     opt.apply = apply
+    step_obj._graph_step = _replicated(step_obj._graph_step)  # GeneratorStep traces lazily
+    if hasattr(step_obj, "_step"):  # Supervised/DiscriminatorStep traced theirs at init
+        step_obj._step = tf.function(step_obj._graph_step, reduce_retracing=True)
+    if hasattr(step_obj, "_steps"):
+        step_obj._steps.clear()
+
+
+def sync_batchnorm(networks: list[Any]) -> int:
+    """Make every Keras BatchNormalization of ``networks`` (built, not yet traced)
+    synchronised: its batch moments are all-reduced over the workers (global-batch mean
+    and variance). Returns how many layers it changed."""
+    n = 0
+    for built in networks:
+        for layer in built.holders.values():  # the layers that hold canonical weights
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.synchronized = True
+                n += 1
+    return n
 
 
 def allreduce_sum(value: float) -> float:
     """``value`` summed over the workers (float64)."""
-    return float(_all_reduce_sum([tf.constant(float(value), tf.float64)], 900_000)[0].numpy())
+    if "sum" not in _STATE:
+
+        def replica_sum(v: tf.Tensor) -> tf.Tensor:
+            # an op made in the replica context has the replica's device; the argument
+            # itself has none ("destinations can not be empty")
+            return _replica().all_reduce(tf.distribute.ReduceOp.SUM, tf.identity(v))
+
+        _STATE["sum"] = tf.function(_replicated(replica_sum))
+    return float(_STATE["sum"](tf.constant(value, tf.float64)).numpy())
 
 
 def shutdown() -> None:

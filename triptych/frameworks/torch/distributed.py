@@ -11,7 +11,18 @@ Same function names in every backend (read them side by side):
 * ``attach(step_obj, world)``: gradients are averaged over the workers (all-reduce sum /
   world; equal shards of one global batch) just before the step object's optimizer steps;
 * ``allreduce_sum(value)``: a float summed over the workers;
-* ``shutdown()``: leave the group.
+* ``shutdown()``: leave the group;
+* ``SYNC_BN_UNSUPPORTED`` / ``sync_batchnorm(networks)``: the engine's synchronised
+  BatchNorm (statistics of the global batch), or why it cannot run here.
+
+Synchronised BatchNorm: ``torch.nn.SyncBatchNorm`` (``convert_sync_batchnorm``) is the
+engine's own, but it runs on GPUs only. Checked with torch 2.13 (CPU build): its forward
+raises ``ValueError: SyncBatchNorm expected input tensor to be on GPU or XPU or
+privateuseone`` for a CPU tensor under an initialised process group, and the kernels it
+calls (``torch.batch_norm_stats``, ``batch_norm_gather_stats_with_counts``) have no CPU
+implementation (``NotImplementedError: Could not run 'aten::batch_norm_stats' with
+arguments from the 'CPU' backend``), so it cannot be forced either. On CPU (gloo), workers
+normalise with their own shard's statistics.
 """
 
 from __future__ import annotations
@@ -24,11 +35,19 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-#: processes other than workers run ``python HELPER_ARGV`` (PyTorch needs none)
 #: why ``--workers N`` refuses this framework (None: it does not)
 UNSUPPORTED: str | None = None
+#: processes other than workers run ``python HELPER_ARGV`` (PyTorch needs none)
 HELPER_ARGV: list[str] = []
 ENGINE = "torch.distributed (gloo, all-reduce)"
+#: the engine's own synchronised BatchNorm
+SYNC_BN = "torch.nn.SyncBatchNorm (convert_sync_batchnorm; GPU only)"
+#: why ``--sync-bn`` is refused on this engine here (None: it is not)
+SYNC_BN_UNSUPPORTED: str | None = (
+    "torch.nn.SyncBatchNorm runs on GPUs only (it refuses CPU tensors and "
+    "aten::batch_norm_stats has no CPU kernel in torch 2.13); this engine runs gloo on CPU, "
+    "so workers normalise with their own shard's statistics"
+)
 #: seconds spent averaging gradients so far in this process (the scaling measurement)
 SYNC = {"seconds": 0.0}
 
@@ -71,6 +90,12 @@ def attach(step_obj: Any, world: int) -> None:
         return inner(*args, **kwargs)
 
     opt.step = step  # an instance attribute: isinstance checks on the optimizer still hold
+
+
+def sync_batchnorm(networks: list[Any]) -> int:
+    """Synchronised BatchNorm for ``networks``: refused here (`SYNC_BN_UNSUPPORTED`)."""
+    del networks
+    raise ValueError(SYNC_BN_UNSUPPORTED)
 
 
 def allreduce_sum(value: float) -> float:
