@@ -4,6 +4,10 @@ Each cell (model × framework × mode × batch × variant) gets the same thread 
 framework and in ONNX Runtime; warm-up runs are excluded; medians, IQR, p90/p99, samples/s,
 peak RSS, GFLOP/s and the fraction of the machine's measured matmul peak. Writes bench.json
 (every sample + environment), bench.csv, bench.md and PNG plots to --out.
+
+Named suites: ``--suite scale`` (ResNet-18 at 32x32 and 224x224, DCGAN 28x28 and 64x64,
+U-Net: scale.md/.json + plots, within --budget-min) and ``--suite ttq`` (time to quality on
+MNIST-5k: time_to_quality.md/.json/.png).
 """
 
 from __future__ import annotations
@@ -18,13 +22,17 @@ from typing import Any
 
 from rich.progress import Progress
 
+from triptych.bench import scale_report, time_to_quality
 from triptych.bench.cell import MODES, VARIANTS, expand, load_suite
 from triptych.bench.report import write_all
 from triptych.bench.runner import environment, run_cells
+from triptych.bench.scale import BUDGET_S, MAX_SECONDS, label_of, run_scale
 from triptych.commands import options
 from triptych.common import machine, zoo
 from triptych.common.console import console
+from triptych.common.weights import write_text_atomic
 from triptych.frameworks.base import available, resolve
+from triptych.report.scale_plots import scale_plots, ttq_plot
 
 
 def add_parser(sub: Any) -> None:
@@ -55,13 +63,40 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--repeats", type=options.positive_int("--repeats"), default=20, help="repeats (default 20)"
     )
-    p.add_argument("--suite", help="a suite JSON file (overrides the options above)")
+    p.add_argument(
+        "--suite",
+        help="a suite JSON file (overrides the options above), or 'scale' / 'ttq'",
+    )
+    p.add_argument(
+        "--budget-min",
+        type=float,
+        default=BUDGET_S / 60,
+        help=f"--suite scale: minutes for the whole run (default {BUDGET_S / 60:.0f}); cells "
+        "left when it is spent are recorded as skipped",
+    )
+    p.add_argument(
+        "--max-seconds",
+        type=float,
+        default=MAX_SECONDS,
+        help=f"--suite scale: seconds of timed repeats per cell (default {MAX_SECONDS:.0f})",
+    )
+    p.add_argument(
+        "--peak-gflops",
+        type=float,
+        help="--suite scale: the fp32 peak the cells' fraction refers to (default: measured "
+        "before and after the run, too low on a loaded machine)",
+    )
+    p.add_argument(
+        "--note", action="append", default=[], help="a line for the notes of a named suite"
+    )
     p.add_argument("--no-overhead", action="store_true", help="skip the harness overhead")
     p.add_argument("--out", default="benchmarks/results", help="output directory")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.suite in NAMED_SUITES:
+        return NAMED_SUITES[args.suite](args)
     if args.suite:
         s = load_suite(args.suite)
         models, fws = s["models"], [resolve(f) for f in s["frameworks"]]
@@ -123,3 +158,65 @@ def _overhead(framework: str, model: str, batch: int, threads: int) -> dict[str,
         tail = proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
         return {"framework": framework, "model": model, "error": tail[0]}
     return json.loads(lines[-1][7:])
+
+
+def _command() -> str:
+    return "triptych " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def run_scale_suite(args: argparse.Namespace) -> int:
+    """``--suite scale``: scale.json, scale.md and the plots in --out."""
+    fws = args.frameworks or available()
+    con = console()
+    out = Path(args.out)
+    with Progress(console=con) as bar:
+        task = bar.add_task("scale cells", total=None)
+
+        def done(r: dict[str, Any]) -> None:
+            c = r["cell"]
+            bar.update(
+                task,
+                advance=1,
+                description=f"{label_of(c)} {c['framework']} {c['mode']} {c['variant']} "
+                f"b{c['batch']}: {r['status']}",
+            )
+
+        doc = run_scale(
+            fws,
+            args.threads,
+            args.repeats,
+            args.max_seconds,
+            args.budget_min * 60,
+            on_done=done,
+            peak_gflops=args.peak_gflops,
+        )
+    doc["command"] = _command()
+    paths = [scale_report.write_json(doc, out / "scale.json")]
+    paths += list(scale_plots(doc["results"], out).values())
+    md = scale_report.scale_markdown(doc, doc["command"], args.note)
+    paths.append(write_text_atomic(out / "scale.md", md))
+    con.print("\n".join(scale_report.target_lines(doc["results"])))
+    con.print(f"written: {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+def run_ttq_suite(args: argparse.Namespace) -> int:
+    """``--suite ttq``: time_to_quality.json, .md and .png in --out."""
+    fws = args.frameworks or available()
+    con = console()
+    out = Path(args.out)
+
+    def done(run: dict[str, Any]) -> None:
+        state = run.get("reached", run["status"])
+        con.print(f"{run['task']} {run['framework']}: reached={state} {run.get('seconds')}")
+
+    doc = time_to_quality.run_all(fws, threads=args.threads, on_done=done)
+    doc["command"] = _command()
+    paths = [scale_report.write_json(doc, out / "time_to_quality.json"), ttq_plot(doc, out)]
+    md = scale_report.ttq_markdown(doc, doc["command"], args.note)
+    paths.append(write_text_atomic(out / "time_to_quality.md", md))
+    con.print(f"written: {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+NAMED_SUITES = {"scale": run_scale_suite, "ttq": run_ttq_suite}

@@ -1,0 +1,135 @@
+"""The scale suite's cells build with their options; options survive the trip to the worker;
+the smallest cell runs through the worker in every installed framework; a spent budget skips
+cells with the reason; time to quality stops at the first evaluation that meets the target."""
+
+import math
+
+import numpy as np
+import pytest
+
+import triptych
+from triptych.bench import time_to_quality as ttq
+from triptych.bench.cell import Cell, ModelOptions
+from triptych.bench.runner import run_cells
+from triptych.bench.scale import SCALE_MODELS, known_skip, quick_cells, scale_cells
+from triptych.bench.worker import cell_flops
+from triptych.common import data as D
+from triptych.common import zoo_scale
+from triptych.model import create
+
+
+def test_every_scale_cell_builds_at_its_size():
+    cells = scale_cells(["torch", "tensorflow"])
+    assert len(cells) == 2 * 5 * sum(len(m.batches) for m in SCALE_MODELS)
+    shapes = {}
+    for cell in cells:
+        spec = zoo_scale.create_spec(cell.model, **cell.options.kwargs())
+        assert cell_flops(spec, cell) > 0
+        shapes[cell.key.split("|")[0]] = spec.input_shape
+    assert shapes["resnet18[3x224x224 imagenet]"] == (3, 224, 224)
+    assert shapes["gan[1x28x28]"] == (32,)  # the generator's latent input
+    big = zoo_scale.create_spec("resnet18", image_shape=(3, 224, 224), stem="imagenet")
+    small = zoo_scale.create_spec("resnet18", image_shape=(3, 32, 32), stem="cifar")
+    # published: 1.82 G multiply-adds at 224x224 (torchvision), 0.56 G at 32x32 (CIFAR stem)
+    assert big.networks["net"].flops == pytest.approx(2 * 1.82e9, rel=0.01)
+    assert small.networks["net"].flops == pytest.approx(2 * 0.557e9, rel=0.01)
+    dcgan = zoo_scale.create_spec("dcgan64")
+    # PyTorch's DCGAN example at ngf = ndf = 64, nz = 100: the same parameter counts
+    assert dcgan.networks["generator"].params == 3_576_704
+    assert dcgan.networks["discriminator"].params == 2_765_568
+    assert dcgan.networks["generator"].output_shape == (3, 64, 64)
+
+
+def test_gan_train_cells_count_the_adversarial_step_and_skip_tuned():
+    spec = zoo_scale.create_spec("gan", image_shape=(1, 28, 28))
+    g, d = spec.networks["generator"].flops, spec.networks["discriminator"].flops
+    cell = Cell("gan", "torch", "train", 4, options=ModelOptions((1, 28, 28)))
+    assert cell_flops(spec, cell) == 4 * (4 * g + 9 * d)
+    assert "no tuned adversarial step" in known_skip(Cell("gan", "torch", "train", 4, "tuned"))
+    assert known_skip(Cell("gan", "torch", "infer", 4, "tuned")) is None
+
+
+def test_options_survive_json_and_bad_ones_say_what_is_allowed():
+    cell = Cell("resnet18", "mxnet", "ort", 16, options=ModelOptions((3, 224, 224), "imagenet"))
+    back = Cell.from_json(cell.to_json())
+    assert back == cell and back.options.image_shape == (3, 224, 224)
+    assert back.options.kwargs() == {"image_shape": (3, 224, 224), "stem": "imagenet"}
+    assert back.key == "resnet18[3x224x224 imagenet]|mxnet|ort|16|default"
+    with pytest.raises(ValueError, match=r"image_shape must be 3 positive ints"):
+        ModelOptions((3, 32))
+    with pytest.raises(ValueError, match=r"stem 'vit'; allowed: cifar, imagenet"):
+        zoo_scale.create_spec("resnet18", stem="vit")
+    with pytest.raises(ValueError, match=r"unknown model 'resnet99'.*dcgan64"):
+        zoo_scale.create_spec("resnet99")
+
+
+def test_a_spent_budget_skips_the_rest_with_the_reason():
+    cells = quick_cells(["torch", "tensorflow"])
+    results = run_cells(cells, peak=100.0, budget_s=0.0)
+    assert [r["status"] for r in results] == ["skipped", "skipped"]
+    assert all("time budget (0 s) was spent" in r["error"] for r in results)
+
+
+@pytest.mark.parametrize("fw", triptych.frameworks())
+def test_smallest_scale_cell_runs_through_the_worker(fw):
+    (cell,) = quick_cells([fw])
+    (result,) = run_cells([cell], peak=100.0)
+    assert result["status"] == "ok", result.get("error")
+    assert result["cell"]["options"]["image_shape"] == [1, 28, 28]  # the options arrived
+    assert result["repeats_run"] == 1 and result["first_call_s"] > 0
+    spec = zoo_scale.create_spec("gan", image_shape=(1, 28, 28))
+    assert result["flops"] == cell_flops(spec, cell)
+    assert result["fraction_of_peak"] == pytest.approx(result["gflops"] / 100.0)
+
+
+def _watch(values, eval_every=2, max_steps=7, higher=True, threshold=0.9):
+    target = ttq.Target("t", "m", "acc", threshold, higher, eval_every, max_steps)
+    result = ttq.Result("t", "fw", "acc", threshold, max_steps)
+    ticks = iter(range(100))
+    vals = iter(values)
+    watch = ttq.TargetWatch(target, result, lambda: next(vals), clock=lambda: 10.0 * next(ticks))
+    return watch, result
+
+
+def test_time_to_quality_stops_at_the_first_evaluation_that_meets_the_target():
+    watch, result = _watch([0.5, 0.95])
+    watch(1, {"seconds": 0.25})
+    watch(2, {"seconds": 0.25})
+    assert result.evaluations[0].value == 0.5 and not result.reached
+    watch(3, {"seconds": 0.25})
+    with pytest.raises(ttq.TargetReached):
+        watch(4, {"seconds": 0.25})
+    assert result.reached and result.steps == 4 and result.seconds == pytest.approx(1.0)
+    assert result.eval_seconds == pytest.approx(20.0)  # two evaluations, off the clock
+    assert [e.step for e in result.evaluations] == [2, 4]
+
+
+def test_time_to_quality_evaluates_at_the_last_step_and_reports_a_miss():
+    watch, result = _watch([3.0, 2.0, 1.5, 1.2], higher=False, threshold=1.0)
+    for step in range(1, 8):
+        watch(step, {"seconds": 0.1})
+    assert [e.step for e in result.evaluations] == [2, 4, 6, 7]  # 7: max_steps
+    assert not result.reached and result.steps is None and result.steps_run == 7
+    assert result.train_seconds == pytest.approx(0.7)
+    target = ttq.Target("t", "m", "fd", 1.0, False, 1, 1)
+    assert target.met(1.0) and not target.met(1.01) and not target.met(math.nan)
+
+
+def test_train_to_target_stops_a_real_run():
+    data = D.load_digits("unit")
+    model = create("linear_autoencoder", framework=triptych.frameworks()[0], seed=0)
+    recipe = None  # the model's own
+    target = ttq.Target("ae", "linear_autoencoder", "mse", 1.0, False, 3, 50)
+    mse = []
+
+    def evaluate():
+        mse.append(float(((model.predict(data.x) - data.x) ** 2).mean()))
+        return mse[-1]
+
+    result = ttq.train_to_target(model, data, recipe, target, evaluate)
+    assert result.reached and result.steps == 3 and result.steps_run == 3  # stopped there
+    assert result.seconds > 0 and np.isfinite(mse[0])
+    never = ttq.Target("ae", "linear_autoencoder", "mse", -1.0, False, 4, 6)
+    missed = ttq.train_to_target(model, data, recipe, never, evaluate)
+    assert not missed.reached and missed.steps_run == 6
+    assert [e.step for e in missed.evaluations] == [4, 6]

@@ -1,0 +1,269 @@
+"""The scale suite's and the time-to-quality runs' files: JSON (every sample, the
+environment) and markdown (summary, the issue's targets, every cell with its reason when it
+did not run). The PNG plots are drawn by `triptych.report.scale_plots`."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from triptych.bench.scale import SCALE_MODELS, TARGET_BATCH, TARGET_FRACTION, TARGET_MODEL, label_of
+from triptych.common.weights import write_text_atomic
+
+PLOTS = ("throughput", "fraction_of_peak", "memory")
+TTQ_PLOTS = ("time_to_quality",)
+
+
+def write_json(doc: dict[str, Any], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_text_atomic(path, json.dumps(doc, indent=1, default=str))
+
+
+def _ok(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in results if r["status"] == "ok"]
+
+
+def fastest(results: list[dict[str, Any]], label: str, batch: int, mode: str) -> dict | None:
+    """The fastest ok cell of ``label`` at ``batch`` in ``mode`` (any framework, variant)."""
+    cells = [
+        r
+        for r in _ok(results)
+        if label_of(r["cell"]) == label
+        and r["cell"]["batch"] == batch
+        and r["cell"]["mode"] == mode
+    ]
+    return min(cells, key=lambda r: r["median_s"]) if cells else None
+
+
+def ort_vs_native(results: list[dict[str, Any]]) -> list[tuple[str, int, dict, dict, float]]:
+    """(label, batch, fastest native inference cell, fastest ORT cell, speed-up of ORT) for
+    every (model, batch) that has both."""
+    out = []
+    for m in SCALE_MODELS:
+        for b in m.batches:
+            native, ort = fastest(results, m.label, b, "infer"), fastest(results, m.label, b, "ort")
+            if native and ort:
+                out.append((m.label, b, native, ort, native["median_s"] / ort["median_s"]))
+    return out
+
+
+def _who(r: dict[str, Any]) -> str:
+    c = r["cell"]
+    return f"{c['framework']} {c['variant']}"
+
+
+def target_lines(results: list[dict[str, Any]]) -> list[str]:
+    """The issue's two targets, met or not, with the numbers."""
+    lines = ["## Targets", ""]
+    train = [
+        r
+        for r in _ok(results)
+        if label_of(r["cell"]) == TARGET_MODEL.label
+        and r["cell"]["batch"] == TARGET_BATCH
+        and r["cell"]["mode"] == "train"
+    ]
+    if train:
+        best = max(train, key=lambda r: r["fraction_of_peak"] or 0)
+        frac = best["fraction_of_peak"]
+        verdict = "met" if frac >= TARGET_FRACTION else "**missed**"
+        lines.append(
+            f"- Best native {TARGET_MODEL.label} train step at batch {TARGET_BATCH}: "
+            f"{frac:.1%} of the measured fp32 peak ({_who(best)}, "
+            f"{best['median_s'] * 1000:.0f} ms, {best['gflops']:.1f} GFLOP/s); target ≥ "
+            f"{TARGET_FRACTION:.0%}: {verdict}. Every framework: "
+            + ", ".join(
+                f"{_who(r)} {r['fraction_of_peak']:.1%}"
+                for r in sorted(train, key=lambda r: -(r["fraction_of_peak"] or 0))
+            )
+            + "."
+        )
+    else:
+        lines.append(f"- {TARGET_MODEL.label} train at batch {TARGET_BATCH}: no cell ran.")
+    pairs = ort_vs_native(results)
+    misses = [p for p in pairs if p[4] < 1.0]
+    lines.append(
+        f"- ORT inference ≥ the fastest native inference: {len(pairs) - len(misses)} of "
+        f"{len(pairs)} (model, batch) pairs. Speed-up of the fastest ORT cell over the fastest "
+        "native one: " + ", ".join(f"{lbl} b{b} {x:.2f}×" for lbl, b, _, _, x in pairs) + "."
+    )
+    for lbl, b, native, ort, x in misses:
+        lines.append(
+            f"  - miss: {lbl} b{b}: ORT ({ort['cell']['framework']} export) "
+            f"{ort['median_s'] * 1000:.1f} ms vs {_who(native)} {native['median_s'] * 1000:.1f} ms"
+            f" ({x:.2f}×)."
+        )
+    statuses: dict[str, int] = defaultdict(int)
+    for r in results:
+        statuses[r["status"]] += 1
+    lines.append("- Cells: " + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())) + ".")
+    return lines
+
+
+def summary_table(results: list[dict[str, Any]], frameworks: list[str]) -> list[str]:
+    """Samples/s per (model, batch) and framework: train and inference (default / tuned)
+    and ORT on that framework's export."""
+    cols = [("train", "default"), ("train", "tuned"), ("infer", "default"), ("infer", "tuned")]
+    lines = [
+        "| model | batch | framework | train | train tuned | infer | infer tuned | ORT |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    index = {
+        (label_of(r["cell"]), r["cell"]["batch"], r["cell"]["framework"], r["cell"]["mode"],
+         r["cell"]["variant"]): r
+        for r in results
+    }  # fmt: skip
+    for m in SCALE_MODELS:
+        for b in m.batches:
+            for fw in frameworks:
+                cells = [index.get((m.label, b, fw, mode, v)) for mode, v in cols]
+                cells.append(index.get((m.label, b, fw, "ort", "tuned")))
+                if not any(cells):
+                    continue
+                lines.append(
+                    f"| {m.label} | {b} | {fw} | " + " | ".join(_rate(r) for r in cells) + " |"
+                )
+    return lines
+
+
+def _rate(r: dict[str, Any] | None) -> str:
+    if r is None:
+        return ""
+    if r["status"] != "ok":
+        return r["status"]
+    return f"{r['samples_per_s']:.3g}"
+
+
+def cell_table(results: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "| model | batch | framework | mode | variant | ms/call | IQR ms | samples/s | GFLOP/s "
+        "| % peak | RSS MiB | first call s | repeats | status |",
+        "|---" * 14 + "|",
+    ]
+    for r in results:
+        c = r["cell"]
+        head = f"| {label_of(c)} | {c['batch']} | {c['framework']} | {c['mode']} | {c['variant']} |"
+        if r["status"] != "ok":
+            lines.append(f"{head} |||||||| **{r['status']}**: {r.get('error', '')[:160]} |")
+            continue
+        pct = r["fraction_of_peak"] * 100 if r["fraction_of_peak"] is not None else float("nan")
+        note = "ok" if r["repeats_run"] >= c["repeats"] else "ok (time cap)"
+        lines.append(
+            f"{head} {r['median_s'] * 1000:.1f} | {r['iqr_s'] * 1000:.1f} | "
+            f"{r['samples_per_s']:.3g} | {r['gflops']:.1f} | {pct:.1f} | "
+            f"{r['peak_rss_mib']:.0f} | {r['first_call_s']:.2f} | {r['repeats_run']} | {note} |"
+        )
+    return lines
+
+
+def _peak_source(env: dict[str, Any]) -> str:
+    measured = (
+        f"numpy 1024² matmul, best of 30: {env['matmul_peak_before']:.1f} before and "
+        f"{env['matmul_peak_after']:.1f} after the run"
+    )
+    if env.get("matmul_peak_given"):
+        return f"given with --peak-gflops; measured here under load: {measured}"
+    return f"the larger of: {measured}"
+
+
+def scale_markdown(doc: dict[str, Any], command: str, notes: list[str] | None = None) -> str:
+    env, results = doc["environment"], doc["results"]
+    frameworks = list(dict.fromkeys(r["cell"]["framework"] for r in results))
+    versions = {k: v.get("version", "absent") for k, v in env["frameworks"].items()}
+    flops = {}
+    for r in _ok(results):
+        c = r["cell"]
+        if c["mode"] != "train":
+            flops[label_of(c)] = r["flops_per_sample"]
+    lines = [
+        "# Scale benchmarks",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Machine: {env['cpu']}, {env['cores']} cores; threads per cell: {env['threads']}; "
+        f"fp32 matmul peak {env['matmul_peak_gflops']:.1f} GFLOP/s ({_peak_source(env)}); "
+        f"onnxruntime {env['onnxruntime']} "
+        f"({', '.join(env['ort_available_providers'])}); "
+        + ", ".join(f"{k} {v}" for k, v in versions.items()),
+        "",
+        f"Load average (1, 5, 15 min) before: {env['load_before']}, after: "
+        f"{env['load_after']}; the run took {env['wall_s'] / 60:.1f} min (budget "
+        f"{env['budget_s'] / 60:.1f} min, timed repeats per cell capped at "
+        f"{env['max_seconds']:.0f} s, a cell at {env['cell_timeout_s']:.0f} s).",
+        "",
+        "FLOPs per sample (forward, from the spec): "
+        + ", ".join(f"{k} {v / 1e9:.3g} G" for k, v in flops.items())
+        + "; training counts 3 × forward, a GAN's D + G step 4 G + 9 D.",
+        "",
+        *(notes or []),
+        "",
+        *target_lines(results),
+        "",
+        "## Samples/s",
+        "",
+        "ORT: onnxruntime (all graph optimisations, its own default) on that framework's "
+        "ONNX export. Empty: not in the suite; `skipped`/`failed`/`timeout`: see the table of "
+        "every cell.",
+        "",
+        *summary_table(results, frameworks),
+        "",
+        "![throughput vs batch](throughput.png)",
+        "",
+        "![fraction of peak](fraction_of_peak.png)",
+        "",
+        "![memory vs batch](memory.png)",
+        "",
+        "## Every cell",
+        "",
+        "Median of the timed repeats and their interquartile range; `first call s`: the first "
+        "call, timed apart (graph building, XLA / hybridize compilation, ORT's first run); "
+        "`repeats`: timed repeats run (fewer than asked when the time cap stopped them); "
+        "RSS: the worker process's peak resident memory (framework, model, export, data).",
+        "",
+        *cell_table(results),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def ttq_markdown(doc: dict[str, Any], command: str, notes: list[str] | None = None) -> str:
+    targets = {t["task"]: t for t in doc["targets"]}
+    lines = [
+        "# Time to quality",
+        "",
+        f"Command: `{command}`",
+        "",
+        "MLPerf Training's metric: training wall time until the quality target is met, from "
+        "the same initial weights and the same batches in every framework (MNIST-5k, each "
+        f"model's MNIST recipe, {doc['threads']} threads, each run in its own process). The "
+        "clock is the sum of the training steps' own seconds; the quality evaluations run off "
+        "the clock (their time is in `eval s`).",
+        "",
+        f"Load average before: {doc['load_before']}, after: {doc['load_after']}; the runs "
+        f"took {doc['wall_s'] / 60:.1f} min.",
+        "",
+        *(notes or []),
+        "",
+        "| task | target | framework | reached | steps | s to target | ms/step (median) | "
+        "eval s | last value |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in doc["runs"]:
+        t = targets[run["task"]]
+        goal = f"{t['metric']} {'≥' if t['higher_is_better'] else '≤'} {t['threshold']:g}"
+        if run["status"] != "ok":
+            lines.append(f"| {run['task']} | {goal} | {run['framework']} | **failed**: "
+                         f"{run['error'][:120]} |||||")  # fmt: skip
+            continue
+        last = run["evaluations"][-1]["value"] if run["evaluations"] else float("nan")
+        ok = run["reached"]
+        reached = "yes" if ok else f"no (in {run['steps_run']} steps)"
+        steps = str(run["steps"]) if ok else ""
+        seconds = f"{run['seconds']:.1f}" if ok else ""
+        lines.append(
+            f"| {run['task']} | {goal} | {run['framework']} | {reached} | {steps} | {seconds} | "
+            f"{run['median_step_ms']:.1f} | {run['eval_seconds']:.1f} | {last:.4g} |"
+        )
+    lines += ["", "![time to quality](time_to_quality.png)", ""]
+    return "\n".join(lines)
