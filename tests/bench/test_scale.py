@@ -16,6 +16,7 @@ from triptych.bench.worker import cell_flops
 from triptych.common import data as D
 from triptych.common import zoo_scale
 from triptych.model import create
+from triptych.training.fd import frechet_distance
 
 
 def test_every_scale_cell_builds_at_its_size():
@@ -133,3 +134,11 @@ def test_train_to_target_stops_a_real_run():
     missed = ttq.train_to_target(model, data, recipe, never, evaluate)
     assert not missed.reached and missed.steps_run == 6
     assert [e.step for e in missed.evaluations] == [4, 6]
+
+
+def test_fd_with_the_real_side_computed_once_is_the_same_number():
+    rng = np.random.default_rng(0)
+    real, fake = rng.random((200, 12)), rng.random((150, 12)) * 1.3
+    stats = ttq.RealStats(real)
+    assert stats.distance(fake) == frechet_distance(real, fake)
+    assert stats.distance(real) == pytest.approx(0.0, abs=1e-9)
