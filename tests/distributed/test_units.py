@@ -121,3 +121,24 @@ def test_sync_bn_refusals_name_the_engine() -> None:
                 DP.check_supported(fw, recipe, 2, sync_bn=True)
         else:
             DP.check_supported(fw, recipe, 2, sync_bn=True)
+
+
+def test_keras_optimizer_state_resumes_with_its_scalar_shapes(tmp_path) -> None:
+    """Keras's own optimizers (the SGD of level 5) keep a 0-d ``iteration``: a checkpoint
+    must give it back as 0-d, or no TensorFlow SGD run can resume (with any N)."""
+    if unavailable_reason("tensorflow") is not None:
+        pytest.skip("tensorflow is not installed")
+    from triptych.common import data as D
+    from triptych.model import Model, default_recipe, resolve_spec
+    from triptych.training.checkpoint import load_checkpoint
+    from triptych.training.loop import Trainer, fit
+
+    spec = resolve_spec("autoencoder")
+    recipe = default_recipe(spec).with_(optimizer=Optimizer("sgd", 0.1), batch=16)
+    train_set, _ = D.load_train_test("digits", recipe.scale, 0.2, 0)
+    fit(Model(spec, "tensorflow", seed=0), train_set, recipe, 2, progress=False,
+        out_dir=tmp_path)  # fmt: skip
+    trainer = Trainer(Model(spec, "tensorflow", seed=0), recipe)
+    step, _, _ = load_checkpoint(tmp_path, trainer.model, trainer.steps)
+    state = trainer.steps["g"].state()
+    assert step == 2 and any(v.ndim == 0 and int(v) == 2 for v in state.values()), state

@@ -180,7 +180,8 @@ def clean_stale(run_dir: str | os.PathLike) -> list[str]:
 def _save_state(path: Path, state: dict[str, np.ndarray], step: int, framework: str) -> None:
     from safetensors.numpy import save_file
 
-    tensors = {k: np.ascontiguousarray(v) for k, v in state.items()}
+    # shape kept: np.ascontiguousarray turns a 0-d array (Keras's ``iteration``) into (1,)
+    tensors = {k: np.ascontiguousarray(v).reshape(np.shape(v)) for k, v in state.items()}
     meta = {"step": str(step), "framework": framework}
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))  # 0644, not 0600
 
