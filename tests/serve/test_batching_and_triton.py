@@ -2,6 +2,8 @@
 Triton expects and is served by triptych."""
 
 import re
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -22,6 +24,20 @@ def _exporter(fw):
     return "torchscript" if fw == "torch" else None
 
 
+class Gated:
+    """The real onnxruntime session, whose first run waits until the test opens the gate
+    (so the other requests arrive while the model is busy, whatever the machine's speed)."""
+
+    def __init__(self, session) -> None:
+        self.session, self.gate, self.first = session, threading.Event(), True
+
+    def run(self, names, feeds):
+        if self.first:
+            self.first = False
+            assert self.gate.wait(60), "the test never opened the gate"
+        return self.session.run(names, feeds)
+
+
 def test_dynamic_batching_merges_concurrent_requests_exactly(tmp_path):
     fw = triptych.frameworks()[0]
     path = triptych.create("gan", framework=fw).export_onnx(
@@ -29,7 +45,11 @@ def test_dynamic_batching_merges_concurrent_requests_exactly(tmp_path):
     )["generator"]
     repo = Repository.from_path(path)
     name = path.stem
+    model = repo.get(name)
+    real = model.session
+    model.session, model.run_s = Gated(real), None  # never inline: the loop keeps reading
     app = create_app(repo, ServeConfig(max_batch=64, max_delay_ms=30))
+    batcher = app.state.batchers[(name, "1")]
     xs = [
         np.random.default_rng(i).standard_normal((i % 3 + 1, 32)).astype(np.float32)
         for i in range(16)
@@ -43,11 +63,17 @@ def test_dynamic_batching_merges_concurrent_requests_exactly(tmp_path):
             return client.infer(name, [inp]).as_numpy("y")
 
         with ThreadPoolExecutor(16) as pool:
-            outs = list(pool.map(call, xs))
-    model = repo.get(name)
+            futures = [pool.submit(call, x) for x in xs]
+            deadline = time.monotonic() + 60
+            while len(batcher.queue) < 15 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            model.session.gate.set()
+            outs = [f.result() for f in futures]
     for x, y in zip(xs, outs, strict=True):
-        np.testing.assert_array_equal(y, model.session.run(None, {"z": x})[0])
-    assert 1 <= app.state.batchers[(name, "1")].batches_run < 16
+        np.testing.assert_array_equal(y, real.run(None, {"z": x})[0])
+    # the first ran alone at once; the 15 that came while it ran, merged into one run
+    assert batcher.batch_requests == {1: 1, 15: 1}, batcher.batch_requests
+    assert sum(batcher.batch_rows.elements()) == sum(len(x) for x in xs)
 
 
 def test_export_writes_a_triton_repository_that_triptych_serves(tmp_path):

@@ -27,7 +27,7 @@ def _ort() -> Any:
     return ort
 
 
-def _options(threads: int | None, opt_level: str) -> Any:
+def _options(threads: int | None, opt_level: str, spinning: bool = True) -> Any:
     ort = _ort()
     if opt_level not in OPT_LEVELS:
         raise ValueError(
@@ -43,6 +43,9 @@ def _options(threads: int | None, opt_level: str) -> Any:
     if threads:
         so.intra_op_num_threads = int(threads)
         so.inter_op_num_threads = 1
+    if not spinning:  # idle pool threads sleep instead of busy-waiting for the next run
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        so.add_session_config_entry("session.inter_op.allow_spinning", "0")
     so.log_severity_level = 3
     return so
 
@@ -92,15 +95,20 @@ def make_session(
     strict: bool = False,
     threads: int | None = None,
     opt_level: str = "all",
+    spinning: bool = True,
 ) -> Any:
     """An ``onnxruntime.InferenceSession`` (path or serialized bytes).
 
-    Defaults: provider auto, ORT's own thread count, all graph optimisations.
+    Defaults: provider auto, ORT's own thread count, all graph optimisations, spinning on.
+    ``spinning=False`` sets ``session.intra_op.allow_spinning`` (and inter-op) to 0: pool
+    threads sleep between runs instead of busy-waiting for ~ms, which costs a little latency
+    per run but leaves the cores to other work (a server, its clients, other sessions).
     """
     ort = _ort()
     providers = resolve_providers(provider, strict)
     src = model if isinstance(model, bytes) else str(model)
-    sess = ort.InferenceSession(src, _options(threads, opt_level), providers=providers)
+    options = _options(threads, opt_level, spinning)
+    sess = ort.InferenceSession(src, options, providers=providers)
     if strict and sess.get_providers()[0] != providers[0]:
         raise ProviderError(f"asked for {providers[0]}, session runs on {sess.get_providers()}")
     return sess

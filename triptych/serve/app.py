@@ -25,9 +25,9 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from triptych.common.version import __version__
-from triptych.serve import jsoncodec
-from triptych.serve.batcher import Batcher, run_session
-from triptych.serve.body import read_body
+from triptych.serve import inflight, jsoncodec
+from triptych.serve.batcher import Batcher, run_session, runs_inline
+from triptych.serve.body import Receive, read_body
 from triptych.serve.errors import ServeError
 from triptych.serve.metrics import Metrics
 from triptych.serve.protocol import (
@@ -40,6 +40,7 @@ from triptych.serve.protocol import (
 from triptych.serve.repository import Repository, ServedModel
 
 HEADER = "Inference-Header-Content-Length"
+HEADER_KEY = HEADER.lower().encode()
 INLINE_BYTES = 64 << 10  # bodies up to this are parsed on the event loop
 INLINE_ELEMENTS = 1 << 14  # outputs up to this many elements are encoded on the event loop
 HEAVY_PARSES = 2  # big bodies parsed at once (each JSON byte can cost ~16 bytes of objects)
@@ -77,7 +78,18 @@ class Core:
     def __init__(self, repo: Repository, config: ServeConfig) -> None:
         self.repo, self.config = repo, config
         self.metrics = Metrics(repo.models)
+        #: one batcher per batched model version when batching is on (made here, before any
+        #: thread serves, so the dict is only read afterwards)
         self.batchers: dict[tuple[str, str], Batcher] = {}
+        if config.batching and config.max_batch > 1:
+            for versions in repo.models.values():
+                for model in versions.values():
+                    if model.batched:
+                        self.batchers[(model.name, model.version)] = Batcher(
+                            model,
+                            config.max_batch,
+                            config.max_delay_ms / 1000.0,
+                        )
         self.heavy: anyio.CapacityLimiter | None = None  # bounds concurrent big parses
 
     async def live(self, _: Request) -> Response:
@@ -109,31 +121,47 @@ class Core:
         return PlainTextResponse(self.metrics.render(), media_type="text/plain; version=0.0.4")
 
     async def infer(self, request: Request) -> Response:
+        """The Starlette route (used when the app is mounted without `FastPath`)."""
+        params = request.path_params
+        status, body, media, extra = await self.handle_infer(
+            params["name"], params.get("version"), request.scope["headers"], request.receive
+        )
+        return Response(body, status, extra, media_type=media)
+
+    async def handle_infer(
+        self,
+        name: str,
+        version: str | None,
+        headers: list[tuple[bytes, bytes]],
+        receive: Receive,
+    ) -> tuple[int, bytes, str, dict[str, str] | None]:
+        """(status, body, media type, extra headers) of one inference request."""
         t0 = time.perf_counter()
         status, body_read = 500, False
         try:
-            model = self._model(request)
-            header_length = request.headers.get(HEADER)
+            model = self.repo.get(name, version)
+            header_length = _header(headers, HEADER_KEY)
             limit = self.config.max_body
             if header_length is None:  # all JSON
                 limit = min(limit, self.config.max_json)
             try:
-                body = await read_body(
-                    request.receive, request.scope["headers"], limit, self.config.body_timeout
-                )
+                body = await read_body(receive, headers, limit, self.config.body_timeout)
             except ServeError as e:
                 if e.status == 413 and limit == self.config.max_json:
                     raise json_too_big("more than " + str(limit), limit) from None
                 raise
             body_read = True
-            response = await self._infer(model, body, header_length)
+            data, header_len = await self._infer(model, body, header_length)
             status = 200
-            return response
+            if header_len is None:
+                return 200, data, "application/json", None
+            return 200, data, "application/octet-stream", {HEADER: str(header_len)}
         except ServeError as e:
             status = e.status
-            return _error(e.status, str(e), close=not body_read)
+            close = {"Connection": "close"} if not body_read else None
+            return e.status, jsoncodec.dumps({"error": str(e)}), "application/json", close
         finally:
-            self.metrics.observe(request.path_params["name"], time.perf_counter() - t0, status)
+            self.metrics.observe(name, time.perf_counter() - t0, status)
 
     def _parse(
         self, model: ServedModel, body: bytearray, header_length: str | None
@@ -144,7 +172,7 @@ class Core:
 
     async def _infer(
         self, model: ServedModel, body: bytearray, header_length: str | None
-    ) -> Response:
+    ) -> tuple[bytes, int | None]:
         if len(body) > INLINE_BYTES:
             if self.heavy is None:  # made on the loop (anyio needs a running one)
                 self.heavy = anyio.CapacityLimiter(HEAVY_PARSES)
@@ -158,26 +186,76 @@ class Core:
         except Exception as e:  # a real runtime failure inside onnxruntime
             raise ServeError(500, f"onnxruntime failed: {type(e).__name__}: {e}") from e
         if sum(np.size(a) for a in results.values()) > INLINE_ELEMENTS:
-            data, header_len = await run_in_threadpool(encode_response, model, req, results)
-        else:
-            data, header_len = encode_response(model, req, results)
-        if header_len is None:
-            return Response(data, media_type="application/json")
-        return Response(
-            data, media_type="application/octet-stream", headers={HEADER: str(header_len)}
-        )
+            return await run_in_threadpool(encode_response, model, req, results)
+        return encode_response(model, req, results)
 
     async def run_model(self, model: ServedModel, feeds: dict[str, np.ndarray]) -> dict[str, Any]:
-        """The model's outputs for validated ``feeds``, through its batcher when batching is on
-        (shared by HTTP and gRPC: both run on this event loop)."""
-        if not (self.config.batching and model.batched and self.config.max_batch > 1):
-            return await run_in_threadpool(run_session, model, feeds)
-        key = (model.name, model.version)
-        if key not in self.batchers:
-            self.batchers[key] = Batcher(
-                model, self.config.max_batch, self.config.max_delay_ms / 1000.0
+        """The model's outputs for validated ``feeds`` from the event loop: through its
+        batcher when batching is on; on the loop itself when the run is short
+        (`runs_inline`), else in the thread pool."""
+        batcher = self.batchers.get((model.name, model.version))
+        if batcher is not None:
+            return await batcher.submit(feeds)
+        if runs_inline(model, next(iter(feeds.values())).shape[0]) and inflight.alone():
+            return run_session(model, feeds)
+        return await run_in_threadpool(run_session, model, feeds)
+
+    def run_model_sync(self, model: ServedModel, feeds: dict[str, np.ndarray]) -> dict[str, Any]:
+        """`run_model` from a thread (the gRPC server's): blocks it until the outputs are in."""
+        batcher = self.batchers.get((model.name, model.version))
+        if batcher is not None:
+            return batcher.run(feeds)
+        return run_session(model, feeds)
+
+
+def _header(headers: list[tuple[bytes, bytes]], key: bytes) -> str | None:
+    for k, v in headers:
+        if k == key:
+            return v.decode("latin-1")
+    return None
+
+
+class FastPath:
+    """The ASGI app the server runs: ``POST /v2/models/{name}[/versions/{version}]/infer``
+    goes straight to `Core.handle_infer` (no middleware, no route table: the per-request
+    Python that the hot path pays for); everything else goes to the Starlette ``app``.
+    ``state`` is the Starlette app's (repo, metrics, batchers, core)."""
+
+    def __init__(self, core: Core, app: Starlette) -> None:
+        self.core, self.app, self.state = core, app, app.state
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            parts = scope["path"].split("/")
+            route = None
+            if len(parts) == 5 and parts[4] == "infer":
+                route = (parts[3], None)
+            elif len(parts) == 7 and parts[4] == "versions" and parts[6] == "infer":
+                route = (parts[3], parts[5] or None)
+            if route and parts[:3] == ["", "v2", "models"] and route[0] and route[1] != "":
+                await self._infer(route[0], route[1], scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    async def _infer(
+        self, name: str, version: str | None, scope: dict[str, Any], receive: Receive, send: Any
+    ) -> None:
+        try:
+            status, body, media, extra = await self.core.handle_infer(
+                name, version, scope["headers"], receive
             )
-        return await self.batchers[key].submit(feeds)
+        except Exception as e:  # what Starlette's ServerErrorMiddleware would answer
+            status, media = 500, "application/json"
+            body = jsoncodec.dumps({"error": f"internal error: {type(e).__name__}"})
+            extra = {"Connection": "close"}
+        headers = [
+            (b"content-length", str(len(body)).encode()),
+            (b"content-type", media.encode()),
+        ]
+        if extra:
+            headers += [(k.lower().encode(), v.encode()) for k, v in extra.items()]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 async def _http_error(_: Request, exc: Exception) -> Response:
@@ -194,9 +272,10 @@ async def _internal_error(_: Request, exc: Exception) -> Response:
     return _error(500, f"internal error: {type(exc).__name__}", close=True)
 
 
-def create_app(repo: Repository, config: ServeConfig = ServeConfig()) -> Starlette:
-    """The ASGI app; ``app.state.repo``, ``.metrics`` and ``.batchers`` for inspection,
-    ``app.state.core`` (repository, config, metrics, batchers) for the gRPC endpoint."""
+def create_app(repo: Repository, config: ServeConfig = ServeConfig()) -> FastPath:
+    """The ASGI app (`FastPath` over Starlette); ``app.state.repo``, ``.metrics`` and
+    ``.batchers`` for inspection, ``app.state.core`` (repository, config, metrics, batchers)
+    for the gRPC endpoint."""
     s = Core(repo, config)
     m = "/v2/models/{name}"
     v = "/v2/models/{name}/versions/{version}"
@@ -219,4 +298,4 @@ def create_app(repo: Repository, config: ServeConfig = ServeConfig()) -> Starlet
     )
     app.state.repo, app.state.metrics, app.state.batchers = repo, s.metrics, s.batchers
     app.state.core = s
-    return app
+    return FastPath(s, app)

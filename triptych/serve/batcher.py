@@ -1,30 +1,39 @@
-"""Dynamic batching the Triton way: a request that finds the model idle runs at once; requests
-that arrive while it is busy wait in a queue and, when it frees, run merged along the batch
-axis, up to ``max_batch`` rows per run (the queue is drained in arrival order).
+"""Dynamic batching the Triton way, shared by the HTTP event loop and the gRPC server's
+threads.
 
-``max_delay`` (seconds, default 0) is Triton's ``max_queue_delay``: when the model frees and
-the queued rows are fewer than ``max_batch``, wait at most this long for more before running.
+A request that finds the model idle runs at once: on the calling thread (a gRPC handler
+thread; the event loop itself when the run is short, see `runs_inline`), or, from the event
+loop, on the model's runner thread. Requests that arrive while the model is busy wait in a
+queue (event-loop requests as asyncio futures, holding no thread). When a run ends and
+requests are waiting, the runner thread (Triton's model instance thread) takes, in arrival
+order, the queued requests that fit beside the oldest (up to ``max_batch`` rows, same dims
+after the batch axis), runs them merged along the batch axis and hands every caller its rows.
+
+``max_delay`` (seconds, default 0) is Triton's ``max_queue_delay``: when a queued batch is
+about to run with fewer than ``max_batch`` rows, the runner waits at most this long for more.
 It never delays a request that finds the model idle with an empty queue.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import threading
+import time
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-from starlette.concurrency import run_in_threadpool
 
+from triptych.serve import inflight
 from triptych.serve.repository import ServedModel
 
 Feeds = dict[str, np.ndarray]
+INLINE_S = 0.0005  # runs expected to take less than this (seconds) may run on the event loop
 
 
 def run_session(model: ServedModel, feeds: Feeds) -> Feeds:
     """One onnxruntime run (thread-safe, releases the GIL): output name -> array."""
-    names = [o.name for o in model.outputs]
+    names = model.output_names
     return dict(zip(names, model.session.run(names, feeds), strict=True))
 
 
@@ -32,24 +41,66 @@ def _rows(feeds: Feeds) -> int:
     return next(iter(feeds.values())).shape[0]
 
 
-@dataclass
-class _Pending:
-    feeds: Feeds
-    future: asyncio.Future[Feeds]
-    rows: int = field(init=False)
+def runs_inline(model: ServedModel, rows: int) -> bool:
+    """Whether a run of ``rows`` rows is short enough (by the batch-1 time measured at load,
+    times ``rows``) to run on the event loop instead of hopping to a thread."""
+    return model.run_s is not None and model.run_s * max(rows, 1) < INLINE_S
 
-    def __post_init__(self) -> None:
-        self.rows = _rows(self.feeds)
+
+def _deliver(future: asyncio.Future, result: Any, error: BaseException | None) -> None:
+    if future.done():  # the client went away (cancelled)
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+class _Pending:
+    """A queued request: its feeds and how to hand it its result (an asyncio future on
+    ``loop``, or a threading event for a blocked thread)."""
+
+    __slots__ = ("alone", "done", "error", "feeds", "future", "key", "loop", "result", "rows")
+
+    def __init__(self, feeds: Feeds, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.feeds = feeds
+        self.rows = _rows(feeds)
+        self.key = [(n, a.shape[1:]) for n, a in feeds.items()]
+        self.loop = loop
+        self.future: asyncio.Future | None = loop.create_future() if loop else None
+        self.done = None if loop else threading.Event()
+        self.result: Feeds | None = None
+        self.error: BaseException | None = None
+        self.alone = False  # found the model idle: runs at once, by itself
+
+    def finish(self, result: Feeds | None, error: BaseException | None, on_loop: bool) -> None:
+        if self.future is not None and self.loop is not None:
+            if on_loop:
+                _deliver(self.future, result, error)
+            else:
+                self.loop.call_soon_threadsafe(_deliver, self.future, result, error)
+            return
+        self.result, self.error = result, error
+        assert self.done is not None
+        self.done.set()
 
 
 class Batcher:
-    """One per served model version; lives on the event loop (not thread-safe)."""
+    """One per served model version; thread-safe. ``inline``: a short run may run on the
+    event loop when it is the only HTTP request in flight (`inflight.alone`); off, every
+    event-loop request goes through the runner thread."""
 
-    def __init__(self, model: ServedModel, max_batch: int, max_delay: float = 0.0) -> None:
+    def __init__(
+        self, model: ServedModel, max_batch: int, max_delay: float = 0.0, inline: bool = True
+    ) -> None:
         self.model, self.max_batch, self.max_delay = model, max_batch, max_delay
+        self.inline = inline
+        self.cond = threading.Condition(threading.Lock())
         self.queue: deque[_Pending] = deque()
-        self.busy = False
-        self.arrived = asyncio.Event()
+        self.queued_rows = 0
+        self.busy = False  # a run is in progress or the runner owns the queue
+        self.runner: threading.Thread | None = None
+        self.runner_wanted = False
         #: rows per run -> number of runs (the merged batch sizes, for tests and metrics)
         self.batch_rows: Counter[int] = Counter()
         #: requests per run -> number of runs
@@ -60,80 +111,138 @@ class Batcher:
         return sum(self.batch_requests.values())
 
     async def submit(self, feeds: Feeds) -> Feeds:
-        """The model's outputs for ``feeds`` (rows of the batch axis, run alone or merged)."""
-        if not self.busy and not self.queue:
-            self.busy = True
-            try:
-                results = await run_in_threadpool(run_session, self.model, feeds)
-                self._count(_rows(feeds), 1)
-                return results
-            finally:
-                self._after_run()
-        pending = _Pending(feeds, asyncio.get_running_loop().create_future())
-        self.queue.append(pending)
-        if sum(p.rows for p in self.queue) >= self.max_batch:
-            self.arrived.set()
+        """The model's outputs for ``feeds`` from the event loop: run at once when the model
+        is idle (on the loop when the run is short, else on the runner thread), else merged
+        with the others that wait."""
+        rows = _rows(feeds)
+        on_loop = self.inline and runs_inline(self.model, rows) and inflight.alone()
+        with self.cond:
+            if not self.busy and on_loop:
+                self.busy = True
+                pending = None
+            else:
+                pending = self._enqueue(_Pending(feeds, asyncio.get_running_loop()))
+                if not self.busy:  # idle, but the run is too long for the loop
+                    self.busy = pending.alone = True
+                    self._wake_runner()
+        if pending is None:
+            return self._run_alone(feeds)
+        assert pending.future is not None
         return await pending.future
+
+    def run(self, feeds: Feeds) -> Feeds:
+        """The model's outputs for ``feeds`` from a thread that may block (a gRPC handler):
+        run on it at once when the model is idle, else merged with the others that wait."""
+        with self.cond:
+            if not self.busy:
+                self.busy = True
+                pending = None
+            else:
+                pending = self._enqueue(_Pending(feeds))
+        if pending is None:
+            return self._run_alone(feeds)
+        assert pending.done is not None
+        pending.done.wait()
+        if pending.error is not None:
+            raise pending.error
+        assert pending.result is not None
+        return pending.result
+
+    def _enqueue(self, pending: _Pending) -> _Pending:
+        """Queue ``pending`` (caller holds the lock)."""
+        self.queue.append(pending)
+        self.queued_rows += pending.rows
+        if self.queued_rows >= self.max_batch:
+            self.cond.notify_all()  # a runner waiting out max_delay can go
+        return pending
+
+    def _run_alone(self, feeds: Feeds) -> Feeds:
+        try:
+            results = run_session(self.model, feeds)
+            self._count(_rows(feeds), 1)
+            return results
+        finally:
+            with self.cond:
+                if self.queue:
+                    self._wake_runner()  # the runner takes over the queue; still busy
+                else:
+                    self.busy = False
+
+    def _wake_runner(self) -> None:
+        """Have the runner thread drain the queue (caller holds the lock)."""
+        self.runner_wanted = True
+        if self.runner is None:
+            name = f"batcher-{self.model.name}-{self.model.version}"
+            self.runner = threading.Thread(target=self._runner, name=name, daemon=True)
+            self.runner.start()
+        self.cond.notify_all()
+
+    def _runner(self) -> None:
+        while True:
+            with self.cond:
+                while not self.runner_wanted:
+                    self.cond.wait()
+                batch = self._take()
+                if not self.queue:
+                    self.runner_wanted = False
+            self._run(batch)
+            with self.cond:
+                if not self.queue:
+                    self.busy = False
+                else:
+                    self.runner_wanted = True
 
     def _count(self, rows: int, requests: int) -> None:
         self.batch_rows[rows] += 1
         self.batch_requests[requests] += 1
 
-    def _after_run(self) -> None:
-        if self.queue:
-            asyncio.get_running_loop().create_task(self._drain())
-        else:
-            self.busy = False
-
     def _take(self) -> list[_Pending]:
         """The oldest request plus, in arrival order, those that fit beside it: up to
-        ``max_batch`` rows with the same dims after the batch axis."""
+        ``max_batch`` rows with the same dims after the batch axis (caller holds the lock;
+        waits up to ``max_delay`` for a full batch). A request that found the model idle runs
+        alone, at once."""
+        if self.queue[0].alone:
+            first = self.queue.popleft()
+            self.queued_rows -= first.rows
+            return [first]
+        if self.max_delay > 0 and self.queued_rows < self.max_batch:
+            deadline = time.monotonic() + self.max_delay
+            while self.queued_rows < self.max_batch:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.cond.wait(left)
         first = self.queue.popleft()
-        key = {n: a.shape[1:] for n, a in first.feeds.items()}
-        batch, rows, left = [first], first.rows, deque()
+        batch, rows, keep = [first], first.rows, deque()
         while self.queue:
             item = self.queue.popleft()
-            fits = rows + item.rows <= self.max_batch
-            if fits and {n: a.shape[1:] for n, a in item.feeds.items()} == key:
+            if rows + item.rows <= self.max_batch and item.key == first.key:
                 batch.append(item)
                 rows += item.rows
             else:
-                left.append(item)
-        self.queue.extendleft(reversed(left))
+                keep.append(item)
+        self.queue = keep
+        self.queued_rows -= rows
         return batch
 
-    async def _drain(self) -> None:
-        """Run queued requests merged until the queue is empty, then mark the model idle."""
-        try:
-            while self.queue:
-                if self.max_delay > 0 and sum(p.rows for p in self.queue) < self.max_batch:
-                    self.arrived.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.arrived.wait(), self.max_delay)
-                await self._run(self._take())
-        finally:
-            self.busy = False
-
-    async def _run(self, batch: list[_Pending]) -> None:
-        live = [p for p in batch if not p.future.done()]  # cancelled clients are skipped
-        if not live:
+    def _run(self, batch: list[_Pending]) -> None:
+        """Run ``batch`` merged on this (runner) thread and hand out the rows."""
+        batch = [p for p in batch if p.future is None or not p.future.cancelled()]
+        if not batch:  # every client went away
             return
-        names = list(live[0].feeds)
-        merged = (
-            live[0].feeds
-            if len(live) == 1
-            else {n: np.concatenate([p.feeds[n] for p in live]) for n in names}
+        merged: Any = (
+            batch[0].feeds
+            if len(batch) == 1
+            else {n: np.concatenate([p.feeds[n] for p in batch]) for n in batch[0].feeds}
         )
         try:
-            results = await run_in_threadpool(run_session, self.model, merged)
+            results = run_session(self.model, merged)
         except Exception as e:  # every waiting request gets the runtime failure
-            for p in live:
-                if not p.future.done():
-                    p.future.set_exception(e)
+            for p in batch:
+                p.finish(None, e, on_loop=False)
             return
-        self._count(sum(p.rows for p in live), len(live))
+        self._count(sum(p.rows for p in batch), len(batch))
         start = 0
-        for p in live:
-            if not p.future.done():
-                p.future.set_result({k: v[start : start + p.rows] for k, v in results.items()})
+        for p in batch:
+            p.finish({k: v[start : start + p.rows] for k, v in results.items()}, None, False)
             start += p.rows

@@ -40,7 +40,8 @@ async def read_body(
     view, filled, more = memoryview(body), 0, True
     while more:
         try:
-            message = await asyncio.wait_for(receive(), timeout)
+            async with asyncio.timeout(timeout):  # no task per piece, unlike wait_for
+                message = await receive()
         except TimeoutError:
             raise ServeError(408, f"no body bytes for {timeout:g} s") from None
         if message["type"] == "http.disconnect":

@@ -1,5 +1,11 @@
 """The KServe v2 gRPC endpoint (``inference.GRPCInferenceService``) over the same `Core` as
-HTTP: same repository, validation, metrics and dynamic batcher, on the same event loop.
+HTTP: same repository, validation, metrics and dynamic batcher (which is thread-safe).
+
+grpcio's synchronous server: a thread pool of ``threads`` handlers, each parsing its request,
+running onnxruntime on its own thread (no hop to another thread or event loop: a request that
+finds the model idle runs at once, others merge in the batcher) and encoding the answer. On
+this machine that costs about a third of the CPU per request of ``grpc.aio`` on the HTTP
+server's uvloop (measured: ~210-260 us against ~330-480 us for an echo RPC).
 
 RPCs: ServerLive, ServerReady, ModelReady, ServerMetadata, ModelMetadata, ModelInfer. Faults
 are gRPC status codes with the HTTP path's one-line message: 400 -> INVALID_ARGUMENT,
@@ -10,11 +16,10 @@ are bounded by ``ServeConfig.max_body`` (bytes, default 64 MiB) both ways.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import anyio.to_thread
 import grpc
-import grpc.aio
 
 from triptych.common.version import __version__
 from triptych.serve import kserve_pb
@@ -30,63 +35,60 @@ STATUS = {
     500: grpc.StatusCode.INTERNAL,
     503: grpc.StatusCode.UNAVAILABLE,
 }
-INLINE_BYTES = 64 << 10  # requests up to this are parsed on the event loop, bigger in a thread
+THREADS = 32  # handler threads: requests served at once (the rest wait in grpcio's queue)
 
 
 class Servicer:
-    """The six RPCs as coroutines over ``core``."""
+    """The six RPCs over ``core`` (called on the server's handler threads)."""
 
     def __init__(self, core: Core) -> None:
         self.core = core
 
-    async def ServerLive(self, request: Any, context: Any) -> Any:
+    def ServerLive(self, request: Any, context: Any) -> Any:
         return kserve_pb.ServerLiveResponse(live=True)
 
-    async def ServerReady(self, request: Any, context: Any) -> Any:
+    def ServerReady(self, request: Any, context: Any) -> Any:
         return kserve_pb.ServerReadyResponse(ready=True)
 
-    async def ServerMetadata(self, request: Any, context: Any) -> Any:
+    def ServerMetadata(self, request: Any, context: Any) -> Any:
         return kserve_pb.ServerMetadataResponse(
             name="triptych", version=__version__, extensions=["model_repository"]
         )
 
-    async def ModelReady(self, request: Any, context: Any) -> Any:
+    def ModelReady(self, request: Any, context: Any) -> Any:
         try:
             self.core.repo.get(request.name, request.version or None)
         except ServeError as e:
-            await context.abort(STATUS[e.status], str(e))
+            context.abort(STATUS[e.status], str(e))
         return kserve_pb.ModelReadyResponse(ready=True)
 
-    async def ModelMetadata(self, request: Any, context: Any) -> Any:
+    def ModelMetadata(self, request: Any, context: Any) -> Any:
         try:
             meta = self.core.repo.get(request.name, request.version or None).metadata()
         except ServeError as e:
-            await context.abort(STATUS[e.status], str(e))
+            context.abort(STATUS[e.status], str(e))
         return kserve_pb.ModelMetadataResponse(**meta)
 
-    async def ModelInfer(self, request: Any, context: Any) -> Any:
+    def ModelInfer(self, request: Any, context: Any) -> Any:
         t0 = time.perf_counter()
         status = 500
         try:
-            response = await self._infer(request)
+            response = self._infer(request)
             status = 200
             return response
         except ServeError as e:
             status = e.status
-            await context.abort(STATUS.get(e.status, grpc.StatusCode.UNKNOWN), str(e))
+            context.abort(STATUS.get(e.status, grpc.StatusCode.UNKNOWN), str(e))
         finally:
             self.core.metrics.observe(request.model_name, time.perf_counter() - t0, status)
 
-    async def _infer(self, request: Any) -> Any:
+    def _infer(self, request: Any) -> Any:
         core = self.core
         model = core.repo.get(request.model_name, request.model_version or None)
         max_batch = core.config.max_batch if model.batched else None
-        if sum(len(b) for b in request.raw_input_contents) > INLINE_BYTES:
-            req = await anyio.to_thread.run_sync(parse_infer, request, model, max_batch)
-        else:
-            req = parse_infer(request, model, max_batch)
+        req = parse_infer(request, model, max_batch)
         try:
-            results = await core.run_model(model, req.inputs)
+            results = core.run_model_sync(model, req.inputs)
         except Exception as e:  # a real runtime failure inside onnxruntime
             raise ServeError(500, f"onnxruntime failed: {type(e).__name__}: {e}") from e
         return encode_infer(model, req, results)
@@ -106,18 +108,19 @@ def rpc_handler(servicer: Servicer) -> grpc.GenericRpcHandler:
 
 
 def create_grpc_server(
-    core: Core, host: str, port: int, reuse_port: bool = False
-) -> grpc.aio.Server:
-    """A gRPC server bound to ``host:port`` (not started; call on the loop that runs
-    ``core``'s batchers). ``reuse_port``: share the port with other processes
+    core: Core, host: str, port: int, reuse_port: bool = False, threads: int = THREADS
+) -> grpc.Server:
+    """A gRPC server bound to ``host:port`` (not started: ``start()``, then ``stop(grace)``)
+    with ``threads`` handler threads. ``reuse_port``: share the port with other processes
     (SO_REUSEPORT, for ``--workers``); off, a taken port is a ValueError."""
     limit = core.config.max_body
-    server = grpc.aio.server(
+    server = grpc.server(
+        ThreadPoolExecutor(threads, thread_name_prefix="grpc"),
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
             ("grpc.so_reuseport", int(reuse_port)),
-        ]
+        ],
     )
     server.add_generic_rpc_handlers((rpc_handler(Servicer(core)),))
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from triptych.export.onnx_export import load_checked
 from triptych.export.ort import make_session
-from triptych.serve.datatypes import FROM_ORT
+from triptych.serve.datatypes import FROM_ORT, TO_NUMPY
 from triptych.serve.errors import ServeError
 from triptych.serve.tensors import short
 
@@ -35,6 +38,12 @@ class ServedModel:
     session: Any
     inputs: list[TensorMeta] = field(default_factory=list)
     outputs: list[TensorMeta] = field(default_factory=list)
+    #: seconds of one batch-1 run measured at load (None: not measured; never run inline)
+    run_s: float | None = None
+
+    @property
+    def output_names(self) -> list[str]:
+        return [o.name for o in self.outputs]
 
     @property
     def batched(self) -> bool:
@@ -61,11 +70,34 @@ def _meta(node: Any) -> TensorMeta:
     return TensorMeta(node.name, FROM_ORT[node.type], shape)
 
 
+def time_batch1(model: ServedModel, repeats: int = 5) -> float | None:
+    """Seconds of the fastest of ``repeats`` batch-1 runs on zeros (which also warms the
+    session up); None when an input has a dynamic dimension besides the batch axis or the
+    run fails (such models are never run inline)."""
+    feeds = {}
+    for t in model.inputs:
+        dims = [1, *t.shape[1:]] if t.shape and t.shape[0] == -1 else list(t.shape)
+        if any(d < 1 for d in dims):
+            return None
+        feeds[t.name] = np.zeros(dims, TO_NUMPY[t.datatype])
+    best = float("inf")
+    try:
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            model.session.run(model.output_names, feeds)
+            best = min(best, time.perf_counter() - t0)
+    except Exception:  # e.g. zeros the graph refuses: such a model just runs in threads
+        return None
+    return best
+
+
 def load_model(name: str, version: str, path: Path, threads: int | None) -> ServedModel:
-    """A checked ONNX file with its onnxruntime session (``threads``: intra-op, None = ORT's)."""
+    """A checked ONNX file with its onnxruntime session (``threads``: intra-op, None = ORT's;
+    spinning off, so idle ORT threads leave the cores to the server and its clients), warmed up
+    and timed at batch 1 (`time_batch1`)."""
     load_checked(path)  # a corrupt file fails here with one clear message
-    session = make_session(path, provider="auto", threads=threads)
-    return ServedModel(
+    session = make_session(path, provider="auto", threads=threads, spinning=False)
+    model = ServedModel(
         name,
         version,
         path,
@@ -73,6 +105,8 @@ def load_model(name: str, version: str, path: Path, threads: int | None) -> Serv
         [_meta(i) for i in session.get_inputs()],
         [_meta(o) for o in session.get_outputs()],
     )
+    model.run_s = time_batch1(model)
+    return model
 
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")

@@ -1,4 +1,4 @@
-"""uvicorn settings for the server, running HTTP (and gRPC beside it, on the same event loop
+"""uvicorn settings for the server, running HTTP (and gRPC beside it, in the same process
 so both share one dynamic batcher per model) in the foreground (`run_servers`) or in a
 background thread (`serving`: tests, the tour, the load test).
 
@@ -61,6 +61,7 @@ def uvicorn_config(
         access_log=False,
         lifespan="off",
         server_header=False,
+        proxy_headers=False,  # no X-Forwarded-* rewriting: one middleware less per request
         timeout_keep_alive=limits.keep_alive,
         limit_concurrency=limits.max_connections,
         h11_max_incomplete_event_size=limits.max_header_bytes,
@@ -78,15 +79,15 @@ async def serve_async(
     grpc_factory: Callable[[], Any] | None = None,
 ) -> None:
     """Run ``server`` (HTTP) until it exits, with the gRPC server that ``grpc_factory`` makes
-    (on this loop) started before and stopped after it (1 s grace)."""
+    (grpcio's threaded server) started before and stopped after it (1 s grace)."""
     grpc_server = grpc_factory() if grpc_factory is not None else None
     if grpc_server is not None:
-        await grpc_server.start()
+        grpc_server.start()
     try:
         await server.serve(sockets=sockets)
     finally:
         if grpc_server is not None:
-            await grpc_server.stop(1.0)
+            await asyncio.to_thread(grpc_server.stop(1.0).wait, 5.0)
 
 
 def run_servers(
@@ -117,7 +118,7 @@ def serving(
 ) -> Iterator[str]:
     """Serve ``app`` on a real loopback socket until the block exits; yields "host:port".
     ``timeout``: seconds to wait for start and for shutdown; ``grpc_factory``: makes a gRPC
-    server (bound already) to run beside HTTP on the same loop."""
+    server (bound already) to run beside HTTP."""
     port = port or free_port(host)
     server = uvicorn.Server(uvicorn_config(app, host, port, limits, log_level="error"))
     thread = threading.Thread(target=run_servers, args=(server, None, grpc_factory), daemon=True)

@@ -52,6 +52,17 @@ def http_requests(
     return out
 
 
+def content_length(head: bytes) -> int:
+    """The Content-Length of a lower-cased response head (status line + headers, no blank
+    line); matched at a line start, so ``inference-header-content-length`` is not taken."""
+    start = head.find(b"\r\ncontent-length:")
+    if start < 0:
+        raise RuntimeError(f"response without Content-Length: {head[:200]!r}")
+    start += 17
+    stop = head.find(b"\r\n", start)
+    return int(head[start : stop if stop >= 0 else None])
+
+
 class HttpConnection:
     """One keep-alive HTTP/1.1 connection that sends prepared requests and reads each reply
     just far enough to know its status and length (``Content-Length``)."""
@@ -67,8 +78,7 @@ class HttpConnection:
         while (end := buf.find(b"\r\n\r\n")) < 0:
             buf += self._recv()
         head = buf[:end].lower()
-        start = head.find(b"content-length:") + 15
-        length = int(head[start : head.find(b"\r\n", start) if b"\r\n" in head[start:] else None])
+        length = content_length(head)
         total = end + 4 + length
         while len(buf) < total:
             buf += self._recv()
