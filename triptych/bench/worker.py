@@ -28,6 +28,15 @@ from triptych.export.ort import make_session
 from triptych.model import Model, create
 
 MIN_REPEATS = 2
+#: environment variables each result records as they were when the cell ran (the thread
+#: budget, OpenMP's wait policy, MXNet's oneDNN switch)
+ENV_RECORDED = (
+    "OMP_NUM_THREADS",
+    "OMP_WAIT_POLICY",
+    "MXNET_MKLDNN_ENABLED",
+    "MXNET_ONEDNN_ENABLED",
+    "TF_ENABLE_ONEDNN_OPTS",
+)
 #: the name of the network a GAN's adversarial train step trains against its generator
 DISCRIMINATOR = "discriminator"
 
@@ -229,6 +238,7 @@ def run_cell(cell: Cell) -> dict[str, Any]:
         "fraction_of_peak": gflops / cell.peak_gflops if cell.peak_gflops else None,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "version": model.backend.version(),
+        "env": {k: os.environ.get(k) for k in ENV_RECORDED if k in os.environ},
         **extra,
     }
 
