@@ -19,7 +19,7 @@ from triptych.frameworks.base import get_backend, unavailable_reason
 from triptych.model import Model, default_recipe, resolve_spec
 from triptych.training import distributed as DP
 from triptych.training.history import History
-from triptych.training.loop import fit
+from triptych.training.loop import BUFFERS, fit
 from triptych.verify.data_parallel import (
     SPLIT_SEED,
     TEST_FRACTION,
@@ -39,28 +39,46 @@ def engine_or_skip(framework: str) -> None:
         pytest.skip(f"{framework}: {reason}")
 
 
-# a conv classifier (BatchNorm removed; exact Dropout) on torch and TensorFlow, a dense
-# autoencoder on MXNet: both kinds the launcher supports, one job each to keep it short
-CASES = [("torch", "classifier"), ("mxnet", "autoencoder"), ("tensorflow", "classifier")]
+# (framework, model, synchronised BatchNorm, optimizer): a conv classifier on torch (its
+# BatchNorm removed: torch's SyncBatchNorm is GPU-only) and on TensorFlow (BatchNorm kept,
+# Keras's synchronised BN), a dense autoencoder on MXNet (no BN): both kinds the launcher
+# supports, one job each. Adam (triptych's) where there is no BN, so its state crosses the
+# resumes; SGD (Keras's own optimizer, whose state is its step count) with BN: under Adam
+# a conv bias before a BatchNorm has a gradient of rounding noise only, which Adam
+# normalises to steps of lr, so such biases end up 1e-4 apart at lr 1e-3 (measured)
+ADAM, SGD = Optimizer("adam", 1e-3), Optimizer("sgd", 0.1)
+CASES = [
+    ("torch", "classifier", False, ADAM),
+    ("mxnet", "autoencoder", False, ADAM),
+    ("tensorflow", "classifier", True, SGD),
+]
 K = 2  # steps per leg of the resumed runs
 
 
-@pytest.mark.parametrize(("framework", "model"), CASES)
-def test_level5_and_resume_across_worker_counts(tmp_path: Path, framework: str, model: str) -> None:
+@pytest.mark.parametrize(
+    ("framework", "model", "sync_bn", "optimizer"), CASES, ids=[c[0] for c in CASES]
+)
+def test_level5_and_resume_across_worker_counts(
+    tmp_path: Path, framework: str, model: str, sync_bn: bool, optimizer: Optimizer
+) -> None:
     """Level 5 with the workers resumed from a checkpoint one process wrote (1 -> 2
     workers), then one process resumes the 2-worker checkpoint (2 -> 1): per-step losses
-    and final weights follow the uninterrupted one-process run within the level-5 and
-    training-parity tolerances. Adam, so the optimizer state crosses both resumes; one
-    2-worker job per framework (its start-up is most of the test's time)."""
+    and final parameters follow the uninterrupted one-process run within the level-5 and
+    training-parity tolerances; the optimizer state crosses both resumes. One
+    2-worker job per framework (its start-up is most of the test's time). Synchronised
+    BatchNorm gates like a model without BN; its running statistics are reported apart
+    (the unbiased-variance correction uses the worker's own count: 1e-3 relative)."""
     engine_or_skip(framework)
-    spec = without_batchnorm(resolve_spec(model))
-    recipe = parity_recipe(spec, 2).with_(optimizer=Optimizer("adam", 1e-3))
+    spec = resolve_spec(model) if sync_bn else without_batchnorm(resolve_spec(model))
+    recipe = parity_recipe(spec, 2).with_(optimizer=optimizer)
     checks = data_parallel_checks(spec, framework, workers=2, steps=2 * K, timeout_s=60,
-                                  recipe=recipe, resume_at=K, run_dir=tmp_path)  # fmt: skip
-    assert {c.network for c in checks} == {"loss", "weights"}
-    for c in checks:
-        assert c.level == 5 and c.gating, c.note
-        assert c.passed, c.comparison.failures()
+                                  recipe=recipe, resume_at=K, run_dir=tmp_path,
+                                  sync_bn=sync_bn)  # fmt: skip
+    gating = [c for c in checks if c.gating]
+    assert {c.network for c in gating} == {"loss", "weights"}
+    assert {c.network for c in checks if not c.gating} == ({"bn_stats"} if sync_bn else set())
+    for c in gating:
+        assert c.level == 5 and c.passed, (c.note, c.comparison.failures())
         assert c.max_abs < 1e-5, (c.network, c.max_abs)
     steps_run = History.load(tmp_path)
     assert [r.get("workers") for r in steps_run] == [None] * K + [2.0] * K
@@ -72,8 +90,9 @@ def test_level5_and_resume_across_worker_counts(tmp_path: Path, framework: str, 
     assert [r["step"] for r in got] == list(range(1, 3 * K + 1))
     np.testing.assert_allclose(got.column("loss"), ref_losses, rtol=TRAINING_LOSS_RTOL)
     for name, w in final.get_weights().items():
-        np.testing.assert_allclose(w, ref_w[name], atol=DEFAULT.atol, rtol=DEFAULT.rtol,
-                                   err_msg=name)  # fmt: skip
+        if not name.endswith(BUFFERS):
+            np.testing.assert_allclose(w, ref_w[name], atol=DEFAULT.atol, rtol=DEFAULT.rtol,
+                                       err_msg=name)  # fmt: skip
 
 
 @pytest.mark.parametrize("framework", ["torch", "mxnet"])

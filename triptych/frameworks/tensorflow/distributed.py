@@ -7,10 +7,11 @@ a collective timeout (``CommunicationOptions(timeout_seconds=...)``, ring all-re
 
 Public API only, in the pattern TensorFlow documents for custom training loops: the step's
 ``tf.function`` calls ``strategy.run(graph_step)``, so inside the step
-``tf.distribute.get_replica_context()`` is the strategy's; ``attach`` makes the optimizer's
-``apply`` all-reduce the gradients with ``ReplicaContext.all_reduce(SUM, ...)`` and divide
-by the number of workers, and Keras ``BatchNormalization(synchronized=True)``
-(``sync_batchnorm``) all-reduces its moments through the same context. ``strategy.run``
+``tf.distribute.get_replica_context()`` is the strategy's; ``attach`` all-reduces the
+gradients there with ``ReplicaContext.all_reduce(SUM, ...)`` / the number of workers (the
+optimizer applies them after ``strategy.run``, see ``attach``), and Keras
+``BatchNormalization(synchronized=True)`` (``sync_batchnorm``) all-reduces its moments
+through the same context. ``strategy.run``
 must be called while the outer ``tf.function`` traces: on CPU the strategy all-reduces
 through ``merge_call``, which fails inside a ``tf.function`` nested in an eager
 ``strategy.run`` ("`merge_call` called while defining a new graph or a tf.function"), and a
@@ -98,25 +99,37 @@ def _replicated(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def attach(step_obj: Any, world: int) -> None:
-    """Before ``step_obj.opt`` applies gradients, replace each by its mean over workers
-    (``ReplicaContext.all_reduce``, SUM, / ``world``), and rebuild the step's
-    ``tf.function`` around ``strategy.run`` so that the all-reduce (and a synchronised
-    BatchNorm's) runs in the strategy's replica context."""
+    """Make ``step_obj``'s step data-parallel: rebuild its ``tf.function`` so the forward
+    and backward pass run in ``strategy.run`` (the replica context, where a synchronised
+    BatchNorm all-reduces its moments), the gradients are replaced by their mean over the
+    workers there (``ReplicaContext.all_reduce``, SUM, / ``world``), and the optimizer
+    applies them after ``strategy.run`` returns, outside the replica context: a Keras
+    optimizer in a replica context would sum the gradients over the workers itself and
+    update through ``strategy.extended.update``, which takes only the strategy's own
+    (mirrored) variables, and the model's are ordinary ones."""
     opt = step_obj.opt
     inner = opt.apply
+    reduced: list[list[tf.Tensor | None]] = []  # from the replica function to after it
 
-    def apply(grads: list[tf.Tensor | None]) -> Any:
+    def all_reduce(grads: list[tf.Tensor | None]) -> None:
         idx = [i for i, g in enumerate(grads) if g is not None]
         summed = _replica().all_reduce(tf.distribute.ReduceOp.SUM, [grads[i] for i in idx])
         grads = list(grads)
         for i, g in zip(idx, summed, strict=True):
             grads[i] = g / world
-        return inner(grads)
+        reduced.append(grads)
 
-    opt.apply = apply
-    step_obj._graph_step = _replicated(step_obj._graph_step)  # GeneratorStep traces lazily
+    opt.apply = all_reduce  # what the step's graph calls, inside strategy.run
+    replicated = _replicated(step_obj._graph_step)
+
+    def graph_step(*args: Any) -> Any:
+        out = replicated(*args)
+        inner(reduced.pop())
+        return out
+
+    step_obj._graph_step = graph_step  # GeneratorStep traces it lazily
     if hasattr(step_obj, "_step"):  # Supervised/DiscriminatorStep traced theirs at init
-        step_obj._step = tf.function(step_obj._graph_step, reduce_retracing=True)
+        step_obj._step = tf.function(graph_step, reduce_retracing=True)
     if hasattr(step_obj, "_steps"):
         step_obj._steps.clear()
 
