@@ -1,5 +1,8 @@
-"""A tiny run of the MLPerf LoadGen harness (seconds): every path answers, LoadGen's summary
-files and the README table are written."""
+"""A tiny run of the MLPerf LoadGen harness (seconds): every path answers without a failed
+request, LoadGen's summary files and the README table are written; the raw HTTP client reads
+a response's length from Content-Length, not from Inference-Header-Content-Length."""
+
+import json
 
 import pytest
 
@@ -7,6 +10,18 @@ pytest.importorskip("mlperf_loadgen", reason="pip install 'triptych[dev]' (mlcom
 pytest.importorskip("torch")
 
 from triptych.serve.loadgen.__main__ import main
+from triptych.serve.loadgen.paths import content_length
+
+
+def test_client_takes_content_length_not_the_inference_header_length():
+    head = (
+        b"http/1.1 200 ok\r\ninference-header-content-length: 120\r\n"
+        b"content-length: 248\r\ncontent-type: application/octet-stream"
+    )
+    assert content_length(head) == 248
+    assert content_length(b"http/1.1 200 ok\r\ncontent-length: 7") == 7
+    with pytest.raises(RuntimeError, match="without Content-Length"):
+        content_length(b"http/1.1 200 ok\r\ninference-header-content-length: 5")
 
 
 def test_smoke_run_writes_summaries_and_table(tmp_path):
@@ -19,4 +34,7 @@ def test_smoke_run_writes_summaries_and_table(tmp_path):
     text = (tmp_path / "README.md").read_text()
     for label in ("in-process ORT", "HTTP JSON", "HTTP binary", "gRPC", "## Targets"):
         assert label in text
-    assert (tmp_path / "results.json").is_file()
+    results = json.loads((tmp_path / "results.json").read_text())
+    for row in results["models"][0]["paths"]:
+        assert row["offline"]["errors"] == 0, row["path"]  # every request answered 200
+        assert row["offline"]["achieved"] > 0, row["path"]

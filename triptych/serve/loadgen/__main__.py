@@ -50,6 +50,24 @@ def _targets(models: list[dict[str, Any]], results: dict[str, Any]) -> list[str]
             f"Dynamic batching never worse at concurrency 1: {r1:.2f}x -> "
             f"{holds(r1 >= 0.95)} (within 5% timing noise counts as not worse)"
         )
+    ob = results.get("ort_batches")
+    if ob:
+        rates = ob["rates"]
+        gain = max(rates.values()) / max(rates["1"], 1e-9)
+        out.append(
+            f"(Ceiling for the batching target: in-process onnxruntime runs {ob['label']} at "
+            f"{gain:.2f}x the samples/s of batch 1 at its best batch size here, so merging "
+            f"requests can gain at most ~{gain:.2f}x over running them one by one)"
+        )
+    errors = [
+        f"{m['label']} {r['path']} {k}: {t.errors}"
+        for m in models
+        for r in m["paths"]
+        for k in ("offline", "server_best", "server_worst")
+        if (t := r.get(k)) is not None and t.errors
+    ]
+    if errors:
+        out.append(f"Failed requests (these results are not valid): {'; '.join(errors)}")
     return out
 
 
@@ -82,15 +100,17 @@ def main(argv: list[str] | None = None) -> int:
         "cores": cores,
         "machine": f"{cores} CPU cores ({platform.machine()}), Python {platform.python_version()}",
         "budget": budget.__dict__,
+        "load_before": list(os.getloadavg()),
         "models": [],
     }
     with tempfile.TemporaryDirectory() as tmp:
         gan, heavy = bench.export_targets(Path(tmp), args.heavy_latency_ms)
         for target in [gan] if args.smoke else [gan, heavy]:
-            rows = [bench.measure_path("ort", target, budget)]
+            steps = budget.steps if target is gan else budget.heavy_steps
+            rows = [bench.measure_path("ort", target, budget, steps=steps)]
             with bench.server(target.path) as (port, gport, pids):
                 for path in PATHS[1:]:
-                    rows.append(bench.measure_path(path, target, budget, port, gport, pids))
+                    rows.append(bench.measure_path(path, target, budget, port, gport, pids, steps))
                     print(target.label, path, rows[-1]["offline"].achieved, flush=True)
             for row in rows:
                 report.save_summaries(out, target.label, row)
@@ -98,8 +118,14 @@ def main(argv: list[str] | None = None) -> int:
                 {"label": target.label, "latency_ms": target.latency_ms, "paths": rows}
             )
         if not args.smoke:
+            results["ort_batches"] = {
+                "label": heavy.label,
+                "rates": bench.ort_batch_rates(heavy),
+            }
+            print("ORT by batch", results["ort_batches"], flush=True)
             results["batching"] = _batching(heavy, budget)
             results["workers"] = _workers(heavy, budget, results["batching"]["on"]["32"])
+    results["load_after"] = list(os.getloadavg())
     results["targets"] = _targets(results["models"], results)
     minutes = (time.monotonic() - t0) / 60
     command = "python -m triptych.serve.loadgen" + (" --smoke" if args.smoke else "")

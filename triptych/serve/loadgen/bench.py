@@ -29,10 +29,12 @@ from triptych.serve.server import free_port
 class Budget:
     """Bounds of a run: ``min_duration_ms`` per LoadGen test, ``steps`` of bisection,
     ``samples`` in the QSL, ``concurrency`` (client threads for Offline over the servers),
-    ``server_threads`` (client threads for the Server scenario)."""
+    ``server_threads`` (client threads for the Server scenario), ``heavy_steps`` (bisection
+    steps on the compute-heavy model, whose Server tests last 15-30 s each)."""
 
     min_duration_ms: int = 2500
     steps: int = 5
+    heavy_steps: int = 3
     samples: int = 64
     concurrency: int = 16
     server_threads: int = 32
@@ -71,6 +73,33 @@ def export_targets(tmp: Path, heavy_latency_ms: float) -> tuple[Target, Target]:
         i = session.get_inputs()[0]
         out.append(Target(lab, p, lat, i.name, (1, *[int(d) for d in i.shape[1:]])))
     return out[0], out[1]
+
+
+def server_session(path: Path) -> Any:
+    """An onnxruntime session with the options `triptych serve` gives its own (the ceiling
+    runs the same session configuration, just without the server)."""
+    return make_session(path, provider="auto", spinning=False)
+
+
+def ort_batch_rates(
+    target: Target, batches: tuple[int, ...] = (1, 8, 32), seconds: float = 3.0, rounds: int = 2
+) -> dict[str, float]:
+    """In-process samples/s of ``target`` at each batch size (one caller thread, the server's
+    session options), the best of ``rounds`` interleaved runs of ``seconds`` each: what
+    merging requests can gain at most on this machine."""
+    session = server_session(target.path)
+    rng = np.random.default_rng(0)
+    best = dict.fromkeys((str(b) for b in batches), 0.0)
+    for _ in range(rounds):
+        for b in batches:
+            x = rng.standard_normal((b, *target.shape[1:])).astype(np.float32)
+            session.run(None, {target.input_name: x})
+            n, t0 = 0, time.perf_counter()
+            while (dt := time.perf_counter() - t0) < seconds:
+                session.run(None, {target.input_name: x})
+                n += 1
+            best[str(b)] = max(best[str(b)], n * b / dt)
+    return best
 
 
 @contextlib.contextmanager
@@ -124,8 +153,7 @@ def _samples(target: Target, n: int) -> list[np.ndarray]:
 def _factory(path: str, target: Target, xs: list[np.ndarray], port: int, gport: int) -> Any:
     name = target.path.stem
     if path == "ort":
-        session = make_session(target.path)
-        return paths.ort_call_factory(session, target.input_name, xs)
+        return paths.ort_call_factory(server_session(target.path), target.input_name, xs)
     if path == "grpc":
         return paths.grpc_call_factory(gport, paths.grpc_requests(name, target.input_name, xs))
     binary = path == "http_binary"
@@ -134,9 +162,16 @@ def _factory(path: str, target: Target, xs: list[np.ndarray], port: int, gport: 
 
 
 def measure_path(
-    path: str, target: Target, budget: Budget, port: int = 0, gport: int = 0, pids=()
+    path: str,
+    target: Target,
+    budget: Budget,
+    port: int = 0,
+    gport: int = 0,
+    pids=(),
+    steps: int | None = None,
 ) -> dict[str, Any]:
-    """Offline samples/s and the Server max VALID QPS of one path on one model."""
+    """Offline samples/s and the Server max VALID QPS (``steps`` of bisection, default
+    ``budget.steps``) of one path on one model."""
     xs = _samples(target, budget.samples)
     make = _factory(path, target, xs, port, gport)
     cores = len(os.sched_getaffinity(0))
@@ -156,7 +191,7 @@ def measure_path(
             target.latency_ms,
             budget.min_duration_ms,
             list(pids),
-            budget.steps,
+            steps or budget.steps,
         )
     finally:
         driver.close()

@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from triptych.serve.loadgen.harness import TestResult
+from triptych.serve.loadgen.harness import SERVER_MAX_MS, SERVER_QUERIES, TestResult
 from triptych.serve.loadgen.paths import LABELS
 
 
@@ -81,6 +81,10 @@ def table(model: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _loads(loads: list[float] | None) -> str:
+    return "/".join(f"{x:.2f}" for x in loads) if loads else "-"
+
+
 def write_readme(out: Path, results: dict[str, Any], command: str, minutes: float) -> None:
     lines = [
         "# Serving under MLPerf LoadGen",
@@ -89,16 +93,21 @@ def write_readme(out: Path, results: dict[str, Any], command: str, minutes: floa
         "own summaries are in `summaries/`, every number in `results.json`.",
         "",
         "Setup: loopback (127.0.0.1), `triptych serve MODEL --grpc-port P` in its own process "
-        "(dynamic batching on, onnxruntime's default threads), the LoadGen client in another: "
-        "one query = one sample at batch 1, request bytes prepared once per sample, one "
-        "persistent connection per client thread (HTTP) or 4 shared channels (gRPC, bytes "
-        "in/bytes out). In-process ORT is the ceiling: `session.run` on the same samples from "
-        f"{results['cores']} threads, no server. Offline: {results['budget']['concurrency']} "
-        f"client threads; Server: {results['budget']['server_threads']} client threads, "
-        "Poisson arrivals, bisection "
-        f"({results['budget']['steps']} LoadGen runs of >= "
-        f"{results['budget']['min_duration_ms'] / 1000:g} s) for the highest target QPS that "
-        f"LoadGen calls VALID. Machine: {results['machine']}; client and server share it.",
+        "(dynamic batching on, onnxruntime's default threads with spinning off), the LoadGen "
+        "client in another: one query = one sample at batch 1, request bytes prepared once "
+        "per sample, one persistent connection per client thread (HTTP) or 4 shared channels "
+        "(gRPC, bytes in/bytes out). In-process ORT is the ceiling: `session.run` on the same "
+        f"samples from {results['cores']} threads, no server, the same session options as the "
+        f"server's. Offline: {results['budget']['concurrency']} client threads; Server: "
+        f"{results['budget']['server_threads']} client threads, Poisson arrivals, bisection "
+        f"({results['budget']['steps']} LoadGen runs, {results['budget']['heavy_steps']} on "
+        "the compute-heavy model, each of >= "
+        f"{results['budget']['min_duration_ms'] / 1000:g} s and long enough for "
+        f"{SERVER_QUERIES} queries at the target rate, at most {SERVER_MAX_MS / 1000:g} s) "
+        "for the highest target QPS that LoadGen calls VALID. "
+        f"Machine: {results['machine']}; client and server share it. Load average "
+        f"(1/5/15 min) before the run {_loads(results.get('load_before'))}, after "
+        f"{_loads(results.get('load_after'))}: other jobs shared these cores too.",
         "",
         "Client CPU per query is this process's CPU time (LoadGen included) over the Offline "
         "run; server CPU per query is the server process's (all workers).",
@@ -106,6 +115,21 @@ def write_readme(out: Path, results: dict[str, Any], command: str, minutes: floa
     ]
     for model in results["models"]:
         lines += [*table(model), ""]
+    ob = results.get("ort_batches")
+    if ob:
+        rates = ob["rates"]
+        lines += [
+            f"**{ob['label']} in process by batch size** (onnxruntime alone, one caller, the "
+            "server's session options: what merging requests can gain at most)",
+            "",
+            "| batch | samples/s | / batch 1 |",
+            "|---|---|---|",
+            *(
+                f"| {b} | {r:,.1f} | {r / max(rates['1'], 1e-9):.2f} |"
+                for b, r in sorted(rates.items(), key=lambda kv: int(kv[0]))
+            ),
+            "",
+        ]
     extra = results.get("batching")
     if extra:
         lines += [
