@@ -34,7 +34,7 @@ from triptych.onnx_import import import_onnx
 from triptych.report.parity_tables import checks_table, matrix_table, training_table
 from triptych.report.plots import plot_training_parity
 from triptych.verify.checks import ParityReport
-from triptych.verify.data_parallel import add_level5
+from triptych.verify.data_parallel import BN_NOTE, add_level5
 from triptych.verify.engine import frameworks_to_check, run_parity
 from triptych.verify.files import file_alone, file_vs_model
 
@@ -72,6 +72,13 @@ def add_parser(sub: Any) -> None:
         metavar="N",
         help="level 5: N data-parallel workers vs one process (--train-steps SGD steps, "
         "from seeded weights), per framework",
+    )
+    p.add_argument(
+        "--sync-bn",
+        action="store_true",
+        help="level 5 on a model with BatchNorm: also run with the engine's synchronised "
+        "BatchNorm where it has one (TensorFlow; torch's is GPU-only, MXNet's is in-process "
+        "only: reported as not checked, with why)",
     )
     p.add_argument("--provider", default="auto", help="ORT provider: auto (default), cpu, cuda")
     p.add_argument(
@@ -143,7 +150,8 @@ def check(args: argparse.Namespace) -> ParityReport:
         report = _matrix(args, spec, weights, frameworks, absent)
         if args.data_parallel:  # level 5, from seeded weights
             add_level5(report, spec, frameworks, args.data_parallel, args.train_steps or 5,
-                       seed=args.seed, atol=args.atol, rtol=args.rtol)  # fmt: skip
+                       seed=args.seed, atol=args.atol, rtol=args.rtol,
+                       sync_bn=args.sync_bn)  # fmt: skip
     if weights is not None:
         report.weights_source = str(args.model)
     return report
@@ -216,13 +224,17 @@ def _matrix(
     )
 
 
-def _level5_table(report: ParityReport) -> Table:
-    """Level 5: one row per check (N workers vs one process), with the reason when the
-    check is reported apart (BatchNorm, Dropout)."""
-    t = Table(title=f"parity {report.model}: level 5, data-parallel workers vs one process")
+def _level5_table(report: ParityReport, batchnorm: bool) -> Table:
+    """Level 5: one row per check (N workers vs one process). ``batchnorm``: the table of
+    the runs whose model has BatchNorm, apart, each row naming the convention that ran
+    (per-worker statistics, reported apart; or synchronised, which gates)."""
+    title = f"parity {report.model}: level 5, data-parallel workers vs one process"
+    t = Table(title=title + (" — BatchNorm, per convention" if batchnorm else ""))
     for col in ("what", "a", "b", "batch", "max |diff|", "max rel", "result", "note"):
         t.add_column(col, no_wrap=col != "note")
     for c in report.level(5):
+        if (BN_NOTE in c.note) != batchnorm:
+            continue
         result = "ok" if c.passed else ("FAIL" if c.gating else "apart")
         t.add_row(c.network, c.a.label, c.b.label, str(c.batch), f"{c.max_abs:.2e}",
                   f"{c.max_rel:.2e}", result, c.note)  # fmt: skip
@@ -241,8 +253,9 @@ def run(args: argparse.Namespace) -> int:
         out = Path(args.out or Path("runs") / "parity" / name)
         png = plot_training_parity(report.training, out / "training_parity.png")
         con.print(f"training curve: {png}")
-    if report.level(5):
-        con.print(_level5_table(report))
+    for batchnorm in (False, True):
+        if any((BN_NOTE in c.note) == batchnorm for c in report.level(5)):
+            con.print(_level5_table(report, batchnorm))
     for fw, why in report.absent.items():
         con.print(f"[yellow]absent[/] {fw}: {why}")
     for what in report.skipped:

@@ -122,10 +122,13 @@ def _stop(procs: list[_Proc]) -> None:
         p.handle.close()
 
 
-def launch(job: Job, log_dir: Path, timeout_s: float | None = None) -> float:
+def launch(
+    job: Job, log_dir: Path, timeout_s: float | None = None, module: str = WORKER_MODULE
+) -> float:
     """Run ``job``'s processes to the end; returns the wall seconds. `DataParallelError`
     naming the first process that died (the others are killed at once), or on the job
-    ``timeout_s`` (default: steps x the collective timeout, at least 60 s)."""
+    ``timeout_s`` (default: steps x the collective timeout, at least 60 s). Workers run
+    ``python -m module JOB.json`` (default: a training worker)."""
     dist = get_backend(job.framework).distributed
     log_dir.mkdir(parents=True, exist_ok=True)
     job_path = log_dir / "job.json"
@@ -137,7 +140,7 @@ def launch(job: Job, log_dir: Path, timeout_s: float | None = None) -> float:
     try:
         for name, env, worker in dist.processes(job.workers, free_port()):
             argv = [sys.executable]
-            argv += ["-m", WORKER_MODULE, str(job_path)] if worker else dist.HELPER_ARGV
+            argv += ["-m", module, str(job_path)] if worker else dist.HELPER_ARGV
             full = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
             full.update(TF_NUM_INTRAOP_THREADS=threads, TF_NUM_INTEROP_THREADS=threads, **env)
             log = log_dir / f"{name.replace(' ', '')}.log"

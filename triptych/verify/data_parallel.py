@@ -46,6 +46,8 @@ from triptych.verify.runners import RunnerId
 #: 5 SGD steps, every framework: 2.4e-7 absolute (see benchmarks/data_parallel.md)
 TOLERANCE = Tolerance(1e-5, 1e-4)
 TEST_FRACTION, SPLIT_SEED = 0.2, 0  # the split `triptych train` uses
+#: how a level-5 check's note starts its BatchNorm part (tables put those rows apart)
+BN_NOTE = "BatchNorm "
 
 
 def has_batchnorm(spec: ModelSpec) -> bool:
@@ -91,8 +93,8 @@ def bn_convention(framework: str, spec: ModelSpec, workers: int, batch: int, syn
     if not has_batchnorm(spec):
         return ""
     if sync:
-        return f"BatchNorm synchronised ({get_backend(framework).distributed.SYNC_BN})"
-    return f"BatchNorm per worker (statistics of its {batch // workers} rows, no sync)"
+        return f"{BN_NOTE}synchronised ({get_backend(framework).distributed.SYNC_BN})"
+    return f"{BN_NOTE}per worker (statistics of its {batch // workers} rows, no sync)"
 
 
 def data_parallel_checks(

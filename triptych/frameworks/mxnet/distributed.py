@@ -124,6 +124,21 @@ def allreduce_sum(value: float) -> float:
     return float(a.asnumpy()[0])
 
 
+def time_allreduce(nbytes: int, repeats: int) -> list[float]:
+    """Seconds of each of ``repeats`` push + pull (the server sums) of ``nbytes`` of
+    float32, each timed after a barrier (so a late peer is not counted)."""
+    a = mx.nd.ones((max(1, nbytes // 4),), dtype="float32")
+    key = 2_000_000 + nbytes % 1_000_000  # apart from the training keys
+    times = []
+    for _ in range(repeats):
+        _kv()._barrier()
+        t0 = time.perf_counter()
+        _sync(key, [a], 1)
+        a.wait_to_read()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def shutdown() -> None:
     """Barrier, then drop the kvstore (the workers' exit lets server and scheduler end)."""
     kv = _KV.pop("kv", None)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -158,6 +159,26 @@ def allreduce_sum(value: float) -> float:
 
         _STATE["sum"] = tf.function(_replicated(replica_sum))
     return float(_STATE["sum"](tf.constant(value, tf.float64)).numpy())
+
+
+def time_allreduce(nbytes: int, repeats: int) -> list[float]:
+    """Seconds of each of ``repeats`` all-reduces (sum) of ``nbytes`` of float32 over the
+    workers (``ReplicaContext.all_reduce`` in a ``tf.function``), each timed after a small
+    all-reduce that lines the workers up."""
+
+    def replica_sum(v: tf.Tensor) -> tf.Tensor:
+        return _replica().all_reduce(tf.distribute.ReduceOp.SUM, tf.identity(v))
+
+    fn = tf.function(_replicated(replica_sum))
+    x = tf.ones((max(1, nbytes // 4),), tf.float32)
+    fn(x).numpy()  # trace once
+    times = []
+    for _ in range(repeats):
+        allreduce_sum(0.0)
+        t0 = time.perf_counter()
+        fn(x).numpy()
+        times.append(time.perf_counter() - t0)
+    return times
 
 
 def shutdown() -> None:

@@ -105,6 +105,19 @@ def allreduce_sum(value: float) -> float:
     return float(t.item())
 
 
+def time_allreduce(nbytes: int, repeats: int) -> list[float]:
+    """Seconds of each of ``repeats`` all-reduces (sum) of ``nbytes`` of float32 over the
+    workers, each timed after a barrier (so a late peer is not counted)."""
+    t = torch.ones(max(1, nbytes // 4), dtype=torch.float32)
+    times = []
+    for _ in range(repeats):
+        dist.barrier()
+        t0 = time.perf_counter()
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def shutdown() -> None:
     """Leave the process group (a barrier first, so no worker leaves one mid-collective)."""
     if dist.is_initialized():
