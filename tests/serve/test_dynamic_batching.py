@@ -22,20 +22,23 @@ RUN_S = 0.05  # the fake model's run time
 
 
 class SlowDouble:
-    """A stand-in onnxruntime session: y = 2 x after RUN_S seconds; records batch sizes."""
+    """A stand-in onnxruntime session: y = 2 x after RUN_S seconds; records batch sizes and
+    the thread of each run."""
 
     def __init__(self) -> None:
         self.rows: list[int] = []
+        self.threads: list[str] = []  # the thread of each run
         self.lock = threading.Lock()
 
     def run(self, names, feeds):
         time.sleep(RUN_S)
         with self.lock:
             self.rows.append(feeds["x"].shape[0])
+            self.threads.append(threading.current_thread().name)
         return [feeds["x"] * 2]
 
 
-def _served(max_delay_ms: float = 0.0):
+def _served(max_delay_ms: float = 0.0, run_s: float | None = None):
     session = SlowDouble()
     model = ServedModel(
         "slow",
@@ -44,6 +47,7 @@ def _served(max_delay_ms: float = 0.0):
         session,
         [TensorMeta("x", "FP32", [-1, 4])],
         [TensorMeta("y", "FP32", [-1, 4])],
+        run_s=run_s,
     )
     app = create_app(Repository({"slow": {"1": model}}), ServeConfig(max_delay_ms=max_delay_ms))
     return app, session
@@ -67,6 +71,31 @@ def test_idle_model_runs_a_request_at_once(max_delay_ms):
     assert min(times) < RUN_S + 0.1, times  # no batching window, even with max_delay 500 ms
     assert session.rows == [1] + [2] * 5  # concurrency 1: every request ran alone
     assert app.state.batchers[("slow", "1")].batch_requests == {1: 6}
+
+
+@pytest.mark.parametrize("batching", [True, False])
+def test_a_lone_short_run_stays_on_the_event_loop_a_long_one_leaves_it(batching):
+    for run_s, where in ((1e-5, "run_servers"), (None, "batcher-slow-1" if batching else "")):
+        session = SlowDouble()
+        model = ServedModel(
+            "slow",
+            "1",
+            Path("slow.onnx"),
+            session,
+            [TensorMeta("x", "FP32", [-1, 4])],
+            [TensorMeta("y", "FP32", [-1, 4])],
+            run_s=run_s,  # what load_model measured: short runs may stay on the loop
+        )
+        app = create_app(Repository({"slow": {"1": model}}), ServeConfig(batching=batching))
+        with serving(app) as url:
+            for i in range(3):
+                y, _ = _call(url, np.full((1, 4), i, np.float32))
+                np.testing.assert_array_equal(y, np.full((1, 4), 2 * i, np.float32))
+        loop = [n for n in session.threads if "run_servers" in n]  # the serving thread's loop
+        if where == "run_servers":
+            assert len(loop) == 3, session.threads
+        else:  # the batcher's runner thread, or the thread pool without batching
+            assert not loop and all(where in n for n in session.threads), session.threads
 
 
 def test_requests_arriving_while_busy_are_merged_and_split_exactly():

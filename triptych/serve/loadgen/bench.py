@@ -21,6 +21,7 @@ from triptych.common.zoo import names as zoo_names
 from triptych.export.ort import make_session
 from triptych.model import create
 from triptych.serve.loadgen import paths
+from triptych.serve.loadgen.drivers import GrpcDriver, HttpDriver
 from triptych.serve.loadgen.harness import Driver, TestResult, max_valid_qps, offline
 from triptych.serve.server import free_port
 
@@ -150,15 +151,20 @@ def _samples(target: Target, n: int) -> list[np.ndarray]:
     return [rng.standard_normal(target.shape).astype(np.float32) for _ in range(n)]
 
 
-def _factory(path: str, target: Target, xs: list[np.ndarray], port: int, gport: int) -> Any:
+def _driver(
+    path: str, target: Target, xs: list[np.ndarray], port: int, gport: int, concurrency: int
+) -> Any:
+    """The LoadGen client of ``path`` with ``concurrency`` queries in flight at most: threads
+    calling ``session.run`` for in-process ORT, event-driven clients for the servers."""
     name = target.path.stem
     if path == "ort":
-        return paths.ort_call_factory(server_session(target.path), target.input_name, xs)
+        call = paths.ort_call_factory(server_session(target.path), target.input_name, xs)
+        return Driver(call, concurrency)
     if path == "grpc":
-        return paths.grpc_call_factory(gport, paths.grpc_requests(name, target.input_name, xs))
+        return GrpcDriver(gport, paths.grpc_requests(name, target.input_name, xs), concurrency)
     binary = path == "http_binary"
     requests = paths.http_requests(name, target.input_name, xs, binary)
-    return paths.http_call_factory(port, requests)
+    return HttpDriver(port, requests, concurrency)
 
 
 def measure_path(
@@ -173,16 +179,15 @@ def measure_path(
     """Offline samples/s and the Server max VALID QPS (``steps`` of bisection, default
     ``budget.steps``) of one path on one model."""
     xs = _samples(target, budget.samples)
-    make = _factory(path, target, xs, port, gport)
     cores = len(os.sched_getaffinity(0))
     threads = cores if path == "ort" else budget.concurrency
-    driver = Driver(make, threads)
+    driver = _driver(path, target, xs, port, gport, threads)
     try:
         off = offline(driver, budget.samples, 500.0, budget.min_duration_ms, list(pids))
     finally:
         driver.close()
     server_threads = cores if path == "ort" else budget.server_threads
-    driver = Driver(make, server_threads)
+    driver = _driver(path, target, xs, port, gport, server_threads)
     try:
         best, worst = max_valid_qps(
             driver,
@@ -203,7 +208,7 @@ def offline_only(
 ) -> TestResult:
     """Offline samples/s of one path at a given client concurrency."""
     xs = _samples(target, budget.samples)
-    driver = Driver(_factory(path, target, xs, port, gport), concurrency)
+    driver = _driver(path, target, xs, port, gport, concurrency)
     try:
         return offline(driver, budget.samples, 100.0, budget.min_duration_ms, list(pids))
     finally:
