@@ -9,6 +9,7 @@ many ran. A cell that cannot run as asked reports ``status: skipped`` with the r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -110,6 +111,17 @@ def _train_fn(model: Model, x: np.ndarray, cell: Cell) -> Callable[[], Any]:
         tuned=cell.variant == "tuned",
     )
     return lambda: step(x, target)
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory, MiB: ``VmHWM`` of /proc/self/status (the high-water
+    mark of this address space, reset by exec), else ``ru_maxrss``, which Linux carries over
+    from the parent through fork + exec (a 1 GiB parent made every cell report >= 1 GiB)."""
+    with contextlib.suppress(OSError), open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def is_adversarial(spec: S.ModelSpec) -> bool:
@@ -236,7 +248,7 @@ def run_cell(cell: Cell) -> dict[str, Any]:
         "flops_per_sample": flops / cell.batch,
         "gflops": gflops,
         "fraction_of_peak": gflops / cell.peak_gflops if cell.peak_gflops else None,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mib": peak_rss_mib(),
         "version": model.backend.version(),
         "env": {k: os.environ.get(k) for k in ENV_RECORDED if k in os.environ},
         **extra,
