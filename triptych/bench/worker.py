@@ -85,6 +85,7 @@ def _ort_fn(
             provider="auto",
             threads=cell.threads,
             opt_level="all" if cell.variant == "tuned" else "basic",
+            spinning=False,  # idle pool threads sleep, as OpenMP's do here (`limit_threads`)
         )
         for n in model.spec.main_chain
     ]
