@@ -15,6 +15,7 @@ import numpy as np
 
 from triptych.common import spec as S
 from triptych.frameworks.mxnet.compat import mx, nn
+from triptych.frameworks.mxnet.onednn import Conv2DTranspose, fresh_gradient
 
 
 class MaskedDropout(nn.Dropout):
@@ -106,7 +107,7 @@ def _unflatten(shape: tuple[int, int, int]) -> nn.HybridLambda:
     c, h, w = shape
 
     def reshape(F, x):
-        return F.reshape(x, shape=(-1, c, h, w))
+        return fresh_gradient(F, F.reshape(x, shape=(-1, c, h, w)))  # see onednn.py
 
     return nn.HybridLambda(reshape)
 
@@ -124,7 +125,7 @@ def _block(layer: S.Layer, shape: S.Shape) -> nn.HybridBlock:
             use_bias=layer.bias,
         )
     if isinstance(layer, S.ConvTranspose2d):
-        return nn.Conv2DTranspose(
+        return Conv2DTranspose(  # oneDNN's reorder failure cured (see onednn.py)
             layer.out_channels,
             layer.kernel,
             layer.stride,

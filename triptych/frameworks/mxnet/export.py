@@ -24,6 +24,7 @@ from onnx import helper
 
 from triptych.frameworks.mxnet.build import GluonBuilt
 from triptych.frameworks.mxnet.compat import mx
+from triptych.frameworks.mxnet.onednn import plain_graphs
 
 EXPORTERS = ("mx2onnx",)
 MX2ONNX_OPSET = 13
@@ -60,7 +61,8 @@ def export_network(
         raise ValueError(f"unknown mxnet exporter {exporter!r}; allowed: mx2onnx")
     block = built.native
     shape = built.network.input_shape
-    sym = block(mx.sym.var("input"))
+    with plain_graphs():  # the layers as they are, without the oneDNN training cures
+        sym = block(mx.sym.var("input"))
     params = {name: p.data() for name, p in block.collect_params().items()}
     with tempfile.TemporaryDirectory() as tmp, _mx2onnx_compat():
         path = Path(tmp) / "model.onnx"
