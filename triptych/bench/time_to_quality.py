@@ -266,7 +266,17 @@ def _subprocess(target: Target, framework: str, threads: int) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "triptych.bench.time_to_quality", target.task, framework]
     try:
         proc = subprocess.run(
-            [*cmd, "--threads", str(threads)],
+            [
+                *cmd,
+                "--threads",
+                str(threads),
+                "--threshold",
+                repr(target.threshold),
+                "--max-steps",
+                str(target.max_steps),
+                "--eval-every",
+                str(target.eval_every),
+            ],
             capture_output=True,
             text=True,
             timeout=RUN_TIMEOUT_S,
@@ -294,10 +304,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--threshold", type=float, help="override the task's target (calibration)")
     p.add_argument("--max-steps", type=int, help="override the task's step limit")
+    p.add_argument("--eval-every", type=int, help="override the task's evaluation interval")
     args = p.parse_args(argv)
     limit_threads(args.threads)
     target = target_named(args.task)
-    changes = {"threshold": args.threshold, "max_steps": args.max_steps}
+    changes = {
+        "threshold": args.threshold,
+        "max_steps": args.max_steps,
+        "eval_every": args.eval_every,
+    }
     target = Target(**{**asdict(target), **{k: v for k, v in changes.items() if v is not None}})
     result = run_one(target, args.framework, args.threads)
     print("RESULT " + json.dumps(result.to_dict()), flush=True)
