@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from triptych.bench.worker import limit_threads
+from triptych.bench.worker import ENV_RECORDED, limit_threads
 from triptych.common import data as D
 from triptych.common import zoo
 from triptych.common.recipe import Recipe
@@ -100,6 +100,7 @@ class Result:
     eval_seconds: float = 0.0  # evaluations, not on the clock
     median_step_ms: float | None = None
     evaluations: list[Evaluation] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)  # `worker.ENV_RECORDED` as it ran
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -222,7 +223,9 @@ def run_one(target: Target, framework: str, threads: int = 2, seed: int = 0) -> 
         else:
             evaluate = _mse_over(model, test, pca_baseline(train, test, 8)[0])
     model.backend.set_threads(threads)
-    return train_to_target(model, train, recipe, target, evaluate, seed)
+    result = train_to_target(model, train, recipe, target, evaluate, seed)
+    result.env = {k: os.environ[k] for k in ENV_RECORDED if k in os.environ}
+    return result
 
 
 def target_named(task: str) -> Target:
