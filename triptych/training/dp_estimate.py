@@ -10,7 +10,7 @@ Measured on this machine:
    software latency per hop (gloo/TF collectives/ps-lite over the kernel's TCP), ``b`` the
    software bandwidth (memory copies, reduction, loopback TCP);
 2. the compute of one training step at the per-worker batch (`compute_seconds`: one
-   process, one thread, the framework's own step, median).
+   process, one thread, the framework's own step, the fastest of 30, sizes in turn).
 
 Model (`step_seconds`), for N machines with a network of bandwidth W and latency L per hop:
 
@@ -87,7 +87,7 @@ def worker(job: Job) -> None:
 
 
 def measure_allreduce(
-    framework: str, sizes: list[int], repeats: int = 30, timeout_s: float = 120.0
+    framework: str, sizes: list[int], repeats: int = 50, timeout_s: float = 120.0
 ) -> list[tuple[int, list[float]]]:
     """(bytes, seconds of every repetition) of the engine's all-reduce between 2 workers on
     loopback, one thread each."""
@@ -105,32 +105,31 @@ def fit_allreduce(points: list[tuple[int, float]], ring: bool = True) -> tuple[f
     parameter server)."""
     s = np.array([p[0] for p in points], float)
     t = np.array([p[1] for p in points], float)
-    slope, intercept = np.polyfit(s, t, 1)
+    slope, intercept = np.polyfit(s, t, 1, w=1.0 / t)  # relative residuals: every size counts
     k = 1.0 if ring else 4.0
     return max(float(intercept) / 2, 0.0), k / max(float(slope), 1e-30)
 
 
 def compute_seconds(
-    spec: ModelSpec, framework: str, recipe: Recipe, batches: list[int], repeats: int = 15
+    spec: ModelSpec, framework: str, recipe: Recipe, batches: list[int], repeats: int = 30
 ) -> dict[int, float]:
-    """Median seconds of one training step at each batch size: one process, one thread,
-    the framework's own step (the first 3 steps of each size are warm-up)."""
+    """Seconds of one training step at each batch size: one process, one thread, the
+    framework's own step; the sizes take turns (so a burst of load on these shared cores
+    hits all of them) and each size's fastest of ``repeats`` counts (after 3 warm-ups)."""
     backend = get_backend(framework)
     backend.set_threads(1)
     train_set, _ = D.load_train_test("digits28", recipe.scale, 0.2, 0)
-    out = {}
+    runs = {}
     for b in batches:
-        model = Model(spec, framework, seed=0)
-        trainer = Trainer(model, recipe.with_(batch=b))
-        stream = D.batches(train_set, b, seed=0)
-        times = []
-        for s in range(1, repeats + 4):
+        trainer = Trainer(Model(spec, framework, seed=0), recipe.with_(batch=b))
+        runs[b] = (trainer, D.batches(train_set, b, seed=0), [])
+    for s in range(1, repeats + 4):
+        for trainer, stream, times in runs.values():
             batch = next(stream)
             t0 = time.perf_counter()
             trainer.step(s, batch, stream.__next__)
             times.append(time.perf_counter() - t0)
-        out[b] = float(np.median(times[3:]))
-    return out
+    return {b: float(min(times[3:])) for b, (_, _, times) in runs.items()}
 
 
 # --- the model ------------------------------------------------------------------------
@@ -183,18 +182,30 @@ def estimate(
 
 
 def markdown(rows: list[Row]) -> str:
-    """The estimate as a markdown table (milliseconds, efficiencies in %)."""
-    lines = [
-        "| framework | network | N | compute (B/N) | all-reduce | step | strong eff. | weak eff. |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r.framework} | {r.network} | {r.machines} | {r.compute_s * 1e3:.2f} ms "
-            f"| {r.allreduce_s * 1e3:.3f} ms | {r.step_s * 1e3:.2f} ms "
-            f"| {100 * r.strong_efficiency:.0f} % | {100 * r.weak_efficiency:.0f} % |"
-        )
+    """The estimate as a markdown table, one row per (framework, N), the networks side by
+    side (milliseconds; efficiencies in %)."""
+    nets = list(dict.fromkeys(r.network for r in rows))
+    head = "| framework | N | compute (B/N) |"
+    head += "".join(f" all-reduce {n} |" for n in nets)
+    head += "".join(f" strong eff. {n} |" for n in nets)
+    head += "".join(f" weak eff. {n} |" for n in nets)
+    lines = [head, "|" + "---|" * (3 + 3 * len(nets))]
+    keys = list(dict.fromkeys((r.framework, r.machines) for r in rows))
+    for fw, n in keys:
+        by = {r.network: r for r in rows if (r.framework, r.machines) == (fw, n)}
+        first = by[nets[0]]
+        line = f"| {fw} | {n} | {first.compute_s * 1e3:.1f} ms |"
+        line += "".join(f" {by[x].allreduce_s * 1e3:.2f} ms |" for x in nets)
+        line += "".join(f" {100 * by[x].strong_efficiency:.0f} % |" for x in nets)
+        line += "".join(f" {100 * by[x].weak_efficiency:.0f} % |" for x in nets)
+        lines.append(line)
     return "\n".join(lines)
+
+
+def tables(result: dict) -> str:
+    """`markdown` of every framework in a written ``result`` (the JSON `run` writes)."""
+    rows = [Row(**r) for v in result["frameworks"].values() for r in v["rows"]]
+    return markdown(rows)
 
 
 def run(frameworks: list[str], out: Path = OUT) -> dict:
