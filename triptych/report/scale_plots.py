@@ -54,7 +54,20 @@ def _by_batch(results: list[dict[str, Any]], value: str, ylabel: str, path: Path
     n_rows = (len(SCALE_MODELS) + cols - 1) // cols
     fig, axes = plt.subplots(n_rows, cols, figsize=(5.2 * cols, 3.8 * n_rows), squeeze=False)
     for ax, m in zip(axes.ravel(), SCALE_MODELS, strict=False):
-        for (fw, mode, variant), pts in _series(results, m.label, value).items():
+        series = _series(results, m.label, value)
+        if len(m.batches) == 1:  # one batch: a bar per framework × mode × variant
+            keys = list(series)
+            ax.bar(
+                range(len(keys)),
+                [series[k][0][1] for k in keys],
+                color=[colours[k[0]] for k in keys],
+            )
+            ax.set_xticks(range(len(keys)), [" ".join(k) for k in keys], rotation=90, fontsize=6)
+            if value != "percent_of_peak":
+                ax.set_yscale("log")
+            ax.set(title=f"{m.label}, batch {m.batches[0]}", ylabel=ylabel)
+            continue
+        for (fw, mode, variant), pts in series.items():
             ax.plot(
                 [p[0] for p in pts],
                 [p[1] for p in pts],
@@ -65,7 +78,7 @@ def _by_batch(results: list[dict[str, Any]], value: str, ylabel: str, path: Path
                 label=f"{fw} {mode} {variant}",
             )
         ax.set_xscale("log", base=2)
-        if value != "fraction_of_peak":
+        if value != "percent_of_peak":
             ax.set_yscale("log")
         ax.set(title=m.label, xlabel="batch", ylabel=ylabel)
         if ax.get_legend_handles_labels()[0]:
