@@ -126,7 +126,7 @@ def holder_variables(holder: snt.Module) -> list[tf.Variable]:
     """A weight holder's trainable variables in a fixed order."""
     if isinstance(holder, L.TorchBatchNorm):
         return [holder.scale, holder.offset]
-    return [holder.w, *([holder.b] if holder.with_bias else [])]
+    return [holder.w, *([holder.b] if hasattr(holder, "b") else [])]
 
 
 def build_network(network: S.Network) -> SonnetBuilt:
