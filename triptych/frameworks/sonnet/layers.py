@@ -31,13 +31,17 @@ class TorchBatchNorm(snt.Module):
     batch·m`` with the *unbiased* batch variance (n/(n-1)×), momentum ``m`` (default 0.1),
     eps (default 1e-5). Inference (or ``frozen``, read when a step traces): the moving
     statistics, not updated. ``scale``/``offset`` are trainable, the moving ones are not.
+    ``synchronized`` (data parallel, read when a step traces): the batch sum, sum of
+    squares and count are all-reduced over the replicas first, so mean, variance and n are
+    the global batch's (as ``snt.distribute.CrossReplicaBatchNorm`` does with its moments).
     """
 
     def __init__(
         self, channels: int, momentum: float = 0.1, eps: float = 1e-5, name: str | None = None
     ) -> None:
         super().__init__(name=name)
-        self.momentum, self.eps, self.frozen = float(momentum), float(eps), False
+        self.momentum, self.eps = float(momentum), float(eps)
+        self.frozen = self.synchronized = False
         self.scale = tf.Variable(tf.ones([channels]), name="scale")
         self.offset = tf.Variable(tf.zeros([channels]), name="offset")
         self.moving_mean = tf.Variable(tf.zeros([channels]), trainable=False, name="moving_mean")
@@ -48,8 +52,15 @@ class TorchBatchNorm(snt.Module):
             mean, var = self.moving_mean, self.moving_var
         else:
             axes = list(range(len(x.shape) - 1))
-            mean, var = tf.nn.moments(x, axes)
             n = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), tf.float32)
+            if self.synchronized:
+                sums = [tf.reduce_sum(x, axes), tf.reduce_sum(tf.square(x), axes), n]
+                ctx = tf.distribute.get_replica_context()
+                total, squares, n = ctx.all_reduce(tf.distribute.ReduceOp.SUM, sums)
+                mean = total / n
+                var = tf.maximum(squares / n - tf.square(mean), 0.0)
+            else:
+                mean, var = tf.nn.moments(x, axes)
             unbiased = var * n / tf.maximum(n - 1.0, 1.0)
             m = self.momentum
             self.moving_mean.assign(self.moving_mean * (1.0 - m) + mean * m)
