@@ -3,9 +3,10 @@ anything fails.
 
 Levels: 1 native vs ONNX Runtime, 2 ORT vs the ONNX reference evaluator, 3 every framework
 pair (native and ONNX), 4 step-by-step training (N SGD steps), 5 (--data-parallel N) N
-data-parallel workers vs one process (loss per step, final weights; seeded weights). A
-checkpoint's own weights are what levels 1-4 check. ONNX files, the training curve (PNG)
-and, with --json, the full results are written under --out.
+data-parallel workers vs one process (loss per step, final weights; seeded weights; a
+BatchNorm model's rows apart, per convention, --sync-bn adding the engine's synchronised BN
+where it has one). A checkpoint's own weights are what levels 1-4 check. ONNX files, the
+training curve (PNG) and, with --json, the full results are written under --out.
 
 With ``--onnx FILE`` and a model, the file is checked against the model's network built in
 every selected framework (with the checkpoint's weights when a checkpoint is given). With
