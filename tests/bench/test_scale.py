@@ -2,6 +2,7 @@
 the smallest cell runs through the worker in every installed framework; a spent budget skips
 cells with the reason; time to quality stops at the first evaluation that meets the target."""
 
+import json
 import math
 
 import numpy as np
@@ -142,3 +143,26 @@ def test_fd_with_the_real_side_computed_once_is_the_same_number():
     stats = ttq.RealStats(real)
     assert stats.distance(fake) == frechet_distance(real, fake)
     assert stats.distance(real) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_run_scale_gives_cells_one_float_peak_and_records_skips(monkeypatch):
+    from triptych.bench import scale
+
+    seen = []
+
+    def fake_run_cells(cells, peak, on_done, budget_s, timeout):
+        seen.append(peak)
+        return [{"cell": json.loads(c.to_json()), "status": "ok", "gflops": 2.0} for c in cells]
+
+    monkeypatch.setattr(scale, "run_cells", fake_run_cells)
+    monkeypatch.setattr(scale, "measured_peak", lambda threads: {"numpy": 4.0, "onnxruntime": 8.0})
+    monkeypatch.setattr(scale, "environment", lambda threads, peak: {"matmul_peak_gflops": peak})
+    gan = next(m for m in SCALE_MODELS if m.model == "gan")
+    doc = scale.run_scale(["torch"], models=(gan,))
+    assert seen == [8.0]  # a number, the best measured
+    by_kind = {(r["cell"]["mode"], r["cell"]["variant"]): r for r in doc["results"]}
+    assert by_kind[("train", "tuned")]["status"] == "skipped"  # no tuned GAN step
+    assert by_kind[("infer", "default")]["fraction_of_peak"] == 0.25
+    assert doc["environment"]["matmul_peak_gflops"] == 8.0
+    given = scale.run_scale(["torch"], models=(gan,), peak_gflops=100.0)
+    assert given["results"][0]["fraction_of_peak"] == 0.02

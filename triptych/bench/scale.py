@@ -139,7 +139,8 @@ def run_scale(
             runnable.append(cell)
         else:
             pre[i] = skipped(cell, reason)
-    ran = iter(run_cells(runnable, peak_before, on_done, budget_s, CELL_TIMEOUT_S))
+    first = peak_gflops or max(peak_before.values())  # the final peak is set below
+    ran = iter(run_cells(runnable, first, on_done, budget_s, CELL_TIMEOUT_S))
     results = [pre[i] if i in pre else next(ran) for i in range(len(cells))]
     for r in pre.values():
         if on_done is not None:
