@@ -78,6 +78,7 @@ def test_every_backend_has_a_distributed_module() -> None:
             "SYNC_BN",
             "SYNC_BN_UNSUPPORTED",
             "sync_batchnorm",
+            "time_allreduce",
         ):
             assert hasattr(mod, name), (fw, name)
 
