@@ -36,11 +36,12 @@ def test_gan_factory_at_28_is_the_dcgan():
     spec = zoo.create_spec("gan", image_shape=SHAPE)
     gen = spec.networks["generator"]
     shapes = [info.output_shape for info in gen.infos]
-    assert (64, 7, 7) in shapes and (32, 14, 14) in shapes and shapes[-1] == SHAPE
+    assert gen.input_shape == (64,)  # z 64 and width 64 from 28 pixels (GAN_SIZES)
+    assert (128, 7, 7) in shapes and (64, 14, 14) in shapes and shapes[-1] == SHAPE
     assert type(gen.layers[-1]).__name__ == "Tanh"
     disc = spec.networks["discriminator"]
     assert [i.output_shape for i in disc.infos][-1] == (1,)
-    assert (64, 7, 7) in [i.output_shape for i in disc.infos]
+    assert (128, 7, 7) in [i.output_shape for i in disc.infos]
     assert set(spec.tensor_shapes()) == set(zoo.create_spec("gan").tensor_shapes())
 
 
