@@ -11,13 +11,16 @@ from triptych.frameworks.base import unavailable_reason
 from triptych.training.distributed import DataParallelError
 
 
-def test_workers_with_resume_is_refused(tmp_path, capsys) -> None:
+def test_sync_bn_refusals_are_one_line(tmp_path, capsys) -> None:
     if unavailable_reason("torch") is not None:
         pytest.skip("torch is not installed")
-    argv = ["train", "autoencoder", "-f", "torch", "--workers", "2", "--resume"]
-    assert main([*argv, "--out", str(tmp_path), "--no-progress"]) == 2
+    argv = ["train", "classifier", "-f", "torch", "--workers", "2", "--sync-bn"]
+    assert main([*argv, "--out", str(tmp_path / "a"), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "--workers does not combine with --resume" in err
+    assert err.count("\n") == 0 and "--sync-bn on torch: torch.nn.SyncBatchNorm runs on GPUs" in err
+    argv = ["train", "classifier", "-f", "torch", "--sync-bn", "--steps", "1"]
+    assert main([*argv, "--out", str(tmp_path / "b"), "--no-progress"]) == 2
+    assert "--sync-bn applies to data-parallel training" in capsys.readouterr().err
 
 
 def test_workers_on_a_gan_is_refused(tmp_path, capsys) -> None:

@@ -6,6 +6,8 @@ state), history.json/.csv (every step), metrics.json, and reconstructions.png /
 inpainting.png / samples.png. --resume continues from the checkpoint there. --workers N
 trains with N data-parallel processes on the framework's own engine (rank 0 checkpoints;
 worker logs in --out/workers); a dead or hung worker fails the run with one line (exit 1).
+--resume continues a checkpoint whatever number of workers wrote it; --sync-bn uses the
+engine's synchronised BatchNorm (TensorFlow; refused with why on torch-CPU and MXNet).
 """
 
 from __future__ import annotations
@@ -74,6 +76,12 @@ def add_parser(sub: Any) -> None:
         "(torch: gloo all-reduce; mxnet: kvstore dist_sync; tensorflow: "
         "MultiWorkerMirroredStrategy); default 1",
     )
+    p.add_argument(
+        "--sync-bn",
+        action="store_true",
+        help="with --workers: the engine's synchronised BatchNorm (global-batch statistics; "
+        "TensorFlow only: torch's SyncBatchNorm is GPU-only, MXNet's is one-process only)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -111,4 +119,5 @@ def _train(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
         ),
         progress=not args.no_progress,
         workers=args.workers,
+        sync_bn=args.sync_bn,
     )

@@ -70,10 +70,13 @@ def train(
     transfer: TransferOptions | None = None,
     progress: bool = True,
     workers: int = 1,
+    sync_bn: bool = False,
 ) -> tuple[dict[str, Any], Path]:
     """Train ``model_source`` (zoo name or spec .json) in ``framework``; returns the metrics
     (also written to ``metrics.json``) and the run directory. ``workers`` > 1: that many
-    data-parallel processes on the framework's own engine (`triptych.training.distributed`)."""
+    data-parallel processes on the framework's own engine (`triptych.training.distributed`;
+    ``resume`` continues a checkpoint written by any number of workers, ``sync_bn`` uses
+    the engine's synchronised BatchNorm)."""
     spec = resolve_spec(model_source)
     recipe = default_recipe(spec)
     if model_source in zoo.names():  # a zoo model's recipe for this data (e.g. MNIST-5k)
@@ -89,11 +92,12 @@ def train(
     n_steps = steps or (recipe.quick_steps if quick else recipe.steps)
     transfer = transfer or TransferOptions()
     if workers > 1:
-        if transfer.any() or resume:
-            raise ValueError("--workers does not combine with --resume or the transfer options")
-        return _train_workers(
-            spec, framework, recipe, n_steps, train_set, test_set, data, seed, out, workers
-        )
+        if transfer.any():
+            raise ValueError("--workers does not combine with the transfer options")
+        return _train_workers(spec, framework, recipe, n_steps, train_set, test_set, data,
+                              seed, out, workers, resume, sync_bn)  # fmt: skip
+    if sync_bn:
+        raise ValueError("--sync-bn applies to data-parallel training (--workers N > 1)")
     if recipe.kind == "supervised":
         return _train_classifier(
             framework, recipe, n_steps, train_set, test_set, seed, out, resume, transfer, progress
@@ -190,8 +194,12 @@ def _train_workers(
     seed: int,
     out: str | None,
     workers: int,
+    resume: bool = False,
+    sync_bn: bool = False,
 ) -> tuple[dict[str, Any], Path]:
-    """``workers`` data-parallel processes (rank 0 checkpoints), then the usual evaluation."""
+    """``workers`` data-parallel processes (rank 0 checkpoints), then the usual evaluation;
+    ``resume``: from the checkpoint in the run directory, written by any number of workers
+    (one process included); ``sync_bn``: the engine's synchronised BatchNorm."""
     if recipe.kind == "supervised":  # the classifier for the data's classes, as one process
         spec = T.make_target_model(
             framework, len(train_set.classes), seed, None, image_shape=train_set.image_shape
@@ -209,6 +217,8 @@ def _train_workers(
         workers=workers,
         test_fraction=TEST_FRACTION,
         split_seed=SPLIT_SEED,
+        resume=resume,
+        sync_bn=sync_bn,
     )
     metrics = summarise(model, recipe, train_set, test_set, run_dir, data)
     metrics.update(
