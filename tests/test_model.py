@@ -7,7 +7,7 @@ from triptych.frameworks import base
 
 
 def test_frameworks_and_models_are_listed():
-    assert set(triptych.frameworks()) <= {"torch", "tensorflow", "mxnet"}
+    assert set(triptych.frameworks()) <= set(base.FRAMEWORKS)
     assert {"gan", "conv_autoencoder", "classifier"} <= set(triptych.models())
 
 

@@ -65,6 +65,7 @@ BUILTIN: tuple[FrameworkInfo, ...] = (
     FrameworkInfo(
         "mxnet", ("mx", "gluon"), "mxnet", "mxnet", "MXNet/Gluon", "triptych.frameworks.mxnet"
     ),
+    FrameworkInfo("sonnet", ("snt",), "sonnet", "sonnet", "Sonnet 2", "triptych.frameworks.sonnet"),
 )
 
 
