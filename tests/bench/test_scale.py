@@ -29,7 +29,7 @@ def test_every_scale_cell_builds_at_its_size():
         assert cell_flops(spec, cell) > 0
         shapes[cell.key.split("|")[0]] = spec.input_shape
     assert shapes["resnet18[3x224x224 imagenet]"] == (3, 224, 224)
-    assert shapes["gan[1x28x28]"] == (32,)  # the generator's latent input
+    assert len(shapes["gan[1x28x28]"]) == 1  # the generator's latent vector, not an image
     big = zoo_scale.create_spec("resnet18", image_shape=(3, 224, 224), stem="imagenet")
     small = zoo_scale.create_spec("resnet18", image_shape=(3, 32, 32), stem="cifar")
     # published: 1.82 G multiply-adds at 224x224 (torchvision), 0.56 G at 32x32 (CIFAR stem)

@@ -189,15 +189,16 @@ class RealStats:
 
 
 def _fd(model: Model, real: Any) -> Callable[[], float]:
-    """FD-MNIST as `triptych.training.fd.fd_digits` computes it (1,000 samples from the same
-    fixed noise, the shared cached classifier loaded in this framework), the real images'
-    statistics computed once."""
+    """FD-MNIST as `triptych.training.fd.fd_digits` computes it (as many samples as real
+    images from the same fixed noise, the shared cached classifier loaded in this framework),
+    the real images' statistics computed once."""
     steps = recipe_for_data("classifier", DATA, zoo.entry("classifier").recipe).steps
     cache = fd.shared_classifier_cache(DATA, steps)
     classifier = fd.load_or_train_classifier(cache, model.framework, real, steps)
     stats = RealStats(fd.features(classifier, real.x)[0])
     latent = model.spec.networks["generator"].input_shape
-    z = D.noise_stream(7, "fd/z").standard_normal((fd.N_GENERATED, *latent)).astype(np.float32)
+    n = max(fd.N_GENERATED, len(real.x))
+    z = D.noise_stream(7, "fd/z").standard_normal((n, *latent)).astype(np.float32)
 
     def value() -> float:
         fake01 = (model.predict(z, network="generator", batch_size=250) + 1.0) / 2.0
