@@ -12,6 +12,12 @@ Kinds:
   * ``adversarial`` (GAN): k discriminator steps on (real batch, G(z) in train mode), then
     one generator step through D with D's weights fixed (non-saturating loss);
   * ``supervised``: cross-entropy on labels through the main chain.
+
+Read-back: `fit` runs the backends' steps with ``run`` (values stay native scalars: no host
+sync per step) and reads them back in one go (the backend's ``to_floats``) every
+``recipe.log_every`` steps, at checkpoints, at the end, and after every step when a
+``callback`` wants its record; the history holds the same numbers as reading each step's.
+A backend without ``run``/``to_floats`` is read back step by step.
 """
 
 from __future__ import annotations
@@ -97,9 +103,14 @@ class Trainer:
         frozen: set[tuple[str, int]] | None = None,
         lr_mult: dict[tuple[str, int], float] | None = None,
         exact_dropout: bool = False,
+        lazy: bool = False,
     ) -> None:
+        """``lazy``: `step` returns the backend's native scalars (``run``), not floats; read
+        them with `to_floats`."""
         self.model, self.recipe, self.seed = model, recipe, seed
-        self.exact_dropout = exact_dropout
+        self.exact_dropout, self.lazy = exact_dropout, lazy
+        #: the networks with Dropout layers (the only ones exact masks touch)
+        self.dropout_nets = [n for n, net in model.spec.networks.items() if dropout_layers(net)]
         if (frozen or lr_mult) and recipe.kind != "supervised":
             raise ValueError(
                 "freezing and learning-rate multipliers apply to supervised "
@@ -140,6 +151,18 @@ class Trainer:
                 built[disc_name], recipe.d_optimizer or recipe.optimizer
             )
 
+    def _call(self, role: str, *args: Any) -> Any:
+        """The step object of ``role`` on ``args``: its ``run`` when lazy (and it has one)."""
+        step = self.steps[role]
+        run = getattr(step, "run", None) if self.lazy else None
+        return (run or step)(*args)
+
+    def to_floats(self, values: list[Any]) -> list[float]:
+        """What lazy steps returned, as floats, in one read-back (the backend's
+        ``to_floats``; one ``float`` each for a backend without it)."""
+        convert = getattr(self.model.backend.train, "to_floats", None)
+        return convert(values) if convert is not None else [float(v) for v in values]
+
     def _generate(self, x_in: np.ndarray) -> np.ndarray:
         """Generator output in train mode (batch statistics), as PyTorch's DCGAN does, for a
         discriminator step: the generator's BatchNorm running statistics are left as they
@@ -177,9 +200,8 @@ class Trainer:
         next_batch: Callable[[], tuple[np.ndarray, np.ndarray | None]],
     ) -> dict[str, Any]:
         """One numbered step; ``next_batch`` gives the extra real batches of k > 1."""
-        if self.exact_dropout:
-            nets = list(self.model.spec.networks)
-            with exact_masks(self.model, nets, len(batch[0]), self.seed, s):
+        if self.exact_dropout and self.dropout_nets:
+            with exact_masks(self.model, self.dropout_nets, len(batch[0]), self.seed, s):
                 return self._step(s, batch, next_batch)
         return self._step(s, batch, next_batch)
 
@@ -189,11 +211,11 @@ class Trainer:
         batch: tuple[np.ndarray, np.ndarray | None],
         next_batch: Callable[[], tuple[np.ndarray, np.ndarray | None]],
     ) -> dict[str, Any]:
-        rng = D.noise_stream(self.seed, f"step/{s}")
         x, y = batch
         r = self.recipe
         if r.kind == "supervised":
-            return {"loss": self.steps["main"](x, y)}
+            return {"loss": self._call("main", x, y)}
+        rng = D.noise_stream(self.seed, f"step/{s}")
         out: dict[str, Any] = {}
         if r.kind == "adversarial":
             latent = self.model.spec.networks[self.gen_chain[0]].input_shape
@@ -217,7 +239,7 @@ class Trainer:
     def discriminator_update(self, real: np.ndarray, g_input: np.ndarray) -> dict[str, float]:
         """One D step: ``real`` labelled real, G(``g_input``) labelled fake; only D changes
         (G runs in train mode, its BN statistics restored)."""
-        return self.steps["d"](real, self._generate(g_input))
+        return self._call("d", real, self._generate(g_input))
 
     def generator_update(
         self,
@@ -228,7 +250,7 @@ class Trainer:
         """One G step (through D when adversarial): only G changes; D's parameters are not
         in G's optimizer and D's BN statistics are restored afterwards."""
         with self._frozen_buffers(["discriminator"] if "d" in self.steps else []):
-            return self.steps["g"](g_input, target, weight)
+            return self._call("g", g_input, target, weight)
 
 
 @one_writer  # one process per run directory: run_dir/.lock, held for the whole fit
@@ -258,7 +280,7 @@ def fit(
     RNG, seeded per run).
     """
     total = int(steps or recipe.steps)
-    trainer = Trainer(model, recipe, seed, frozen, lr_mult, exact_dropout)
+    trainer = Trainer(model, recipe, seed, frozen, lr_mult, exact_dropout, lazy=True)
     history, start = History(), 0
     if resume:
         if out_dir is None:
@@ -273,27 +295,70 @@ def fit(
     for _ in range(_batches_used(recipe, start)):
         next(stream)
     bar = _progress(progress, total, start, model)
+    log = StepLog(trainer, history, bar, callback)
     try:
         for s in range(start + 1, total + 1):
-            t0 = time.perf_counter()
-            record = trainer.step(s, next(stream), lambda: next(stream))
-            record = {
-                "step": s,
-                **{k: float(v) for k, v in record.items()},
-                "seconds": time.perf_counter() - t0,
-            }
-            history.append(record)
-            if callback is not None:
-                callback(s, record)
-            if bar is not None:
-                bar.update(1, record)
-            if out_dir is not None and (s % recipe.checkpoint_every == 0 or s == total):
+            checkpoint = out_dir is not None and (s % recipe.checkpoint_every == 0 or s == total)
+            run_step(trainer, s, stream, log)
+            if callback is not None or checkpoint or s % recipe.log_every == 0 or s == total:
+                log.flush()
+            if checkpoint:
                 save_checkpoint(out_dir, model, s, recipe.to_json(), trainer.steps, seed, history)
                 history.save(out_dir)  # the user's copy; resume reads the checkpoint's
     finally:
         if bar is not None:
             bar.close()
     return history
+
+
+class StepLog:
+    """Step records whose values are still native scalars, read back together by `flush`
+    into ``history`` as ``{"step", <values as floats>..., "seconds"}`` (then the callback
+    and the progress bar's metrics, per record in order). ``seconds``: the step's wall time;
+    the read-back's wall time is added to the last step flushed, so the column sums to the
+    loop's time even where a framework runs asynchronously (MXNet)."""
+
+    def __init__(
+        self,
+        trainer: Trainer,
+        history: History,
+        bar: _Bar | None = None,
+        callback: Callable[[int, dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.trainer, self.history, self.bar, self.callback = trainer, history, bar, callback
+        self.pending: list[tuple[int, dict[str, Any], float]] = []
+
+    def add(self, s: int, values: dict[str, Any], seconds: float) -> None:
+        self.pending.append((s, values, seconds))
+        if self.bar is not None:
+            self.bar.update(1, None)
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        t0 = time.perf_counter()
+        flat = self.trainer.to_floats([v for _, values, _ in self.pending for v in values.values()])
+        records, i = [], 0
+        for s, values, seconds in self.pending:
+            n = len(values)
+            records.append({"step": s, **dict(zip(values, flat[i : i + n], strict=True))})
+            records[-1]["seconds"] = seconds
+            i += n
+        records[-1]["seconds"] += time.perf_counter() - t0
+        self.pending.clear()
+        for record in records:
+            self.history.append(record)
+            if self.callback is not None:
+                self.callback(record["step"], record)
+        if self.bar is not None:
+            self.bar.update(0, records[-1])
+
+
+def run_step(trainer: Trainer, s: int, stream: Iterator[Any], log: StepLog) -> None:
+    """Step ``s`` on the stream's next batch (k > 1 draws more), its values into ``log``."""
+    t0 = time.perf_counter()
+    values = trainer.step(s, next(stream), lambda: next(stream))
+    log.add(s, values, time.perf_counter() - t0)
 
 
 def _batches_used(recipe: Recipe, steps_done: int) -> int:
@@ -326,7 +391,11 @@ class _Bar:
         self.progress.start()
         self.task = self.progress.add_task(label, total=total, completed=start, metrics="")
 
-    def update(self, n: int, record: dict[str, Any]) -> None:
+    def update(self, n: int, record: dict[str, Any] | None) -> None:
+        """Advance by ``n`` steps; with a record, show its metrics."""
+        if record is None:
+            self.progress.update(self.task, advance=n)
+            return
         shown = " ".join(
             f"{k} {v:.4f}"
             for k, v in record.items()

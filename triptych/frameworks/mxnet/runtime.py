@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 
+from triptych.frameworks.mxnet import onednn
 from triptych.frameworks.mxnet.compat import mx
 
 #: Gluon tracks the biased batch variance; PyTorch the unbiased one (n/(n-1) ×)
@@ -14,7 +15,9 @@ FAST_EXPORTER: str | None = None
 
 
 def version() -> str:
-    return mx.__version__
+    """MXNet's version and whether its oneDNN kernels run (every benchmark cell and
+    ``triptych info`` show it), e.g. ``1.9.1 (oneDNN on)``."""
+    return f"{mx.__version__} (oneDNN {'on' if onednn.enabled() else 'off'})"
 
 
 def set_threads(n: int) -> None:

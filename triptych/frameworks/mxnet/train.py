@@ -4,7 +4,9 @@ backend (see `triptych.frameworks.torch.train`).
 MXNet's BatchNorm updates running statistics during ``backward``, so they follow the step.
 Losses are batch means already, so ``Trainer.step(1)``. ``adam`` is triptych's Adam
 (`triptych.common.adam`, nd ops, each parameter's ``lr_mult`` respected); ``sgd`` and
-``adam_native`` use a Gluon Trainer.
+``adam_native`` use a Gluon Trainer. ``run(...)`` is the step returning its values as
+NDArrays without waiting for them (MXNet runs asynchronously; the training loop converts them
+in bulk with `to_floats` when it logs); an NDArray input is used as it is.
 """
 
 from __future__ import annotations
@@ -86,7 +88,18 @@ def _trainable(blocks: list) -> list:
 
 
 def _nd(x: np.ndarray | None):
-    return None if x is None else nd.array(np.asarray(x, np.float32), dtype="float32")
+    if x is None or isinstance(x, nd.NDArray):
+        return x
+    return nd.array(np.asarray(x, np.float32), dtype="float32")
+
+
+def to_floats(values: list) -> list[float]:
+    """Native scalars (what the steps' ``run`` returns: one-element NDArrays) as Python
+    floats, in one read-back; the same numbers ``v.asscalar()`` gives one by one."""
+    if values and all(isinstance(v, nd.NDArray) for v in values):
+        flat = nd.concat(*[v.reshape((1,)) for v in values], dim=0)
+        return [float(v) for v in flat.asnumpy().tolist()]
+    return [float(v.asscalar() if isinstance(v, nd.NDArray) else v) for v in values]
 
 
 def _bce_logits(logits, label: float):
@@ -147,7 +160,8 @@ class SupervisedStep(_Step):
             raise ValueError("every layer is frozen: nothing to train")
         self.trainer = _trainer(trainable, optimizer)
 
-    def __call__(self, x: np.ndarray, target: np.ndarray) -> float:
+    def run(self, x: np.ndarray, target: np.ndarray):
+        """The step; the loss as a one-element NDArray (not waited for)."""
         h, t = _nd(x), _nd(target)
         with mx.autograd.record(train_mode=True):
             for b in self.blocks:
@@ -160,7 +174,10 @@ class SupervisedStep(_Step):
                 value = nd.mean(nd.relu(h) - h * t + nd.log1p(nd.exp(-nd.abs(h))))
         value.backward()
         self.trainer.step(1)
-        return float(value.asscalar())
+        return value
+
+    def __call__(self, x: np.ndarray, target: np.ndarray) -> float:
+        return float(self.run(x, target).asscalar())
 
 
 class GeneratorStep(_Step):
@@ -182,6 +199,13 @@ class GeneratorStep(_Step):
     def __call__(
         self, x_in: np.ndarray, target: np.ndarray | None = None, weight: np.ndarray | None = None
     ) -> dict[str, float]:
+        out = self.run(x_in, target, weight)
+        return dict(zip(out, to_floats(list(out.values())), strict=True))
+
+    def run(
+        self, x_in: np.ndarray, target: np.ndarray | None = None, weight: np.ndarray | None = None
+    ) -> dict:
+        """The step; its values as one-element NDArrays (not waited for)."""
         h, t, w, code = _nd(x_in), _nd(target), _nd(weight), None
         with mx.autograd.record(train_mode=True):
             for i, b in enumerate(self.blocks):
@@ -198,12 +222,7 @@ class GeneratorStep(_Step):
             value = self.rec_weight * rec + self.l1 * l1 + self.adv_weight * adv
         value.backward()
         self.trainer.step(1)
-        return {
-            "loss": float(value.asscalar()),
-            "rec": float(rec.asscalar()),
-            "l1": float(l1.asscalar()),
-            "adv": float(adv.asscalar()),
-        }
+        return {"loss": value, "rec": rec, "l1": l1, "adv": adv}
 
 
 class DiscriminatorStep(_Step):
@@ -212,17 +231,18 @@ class DiscriminatorStep(_Step):
         self.trainer = _trainer(_trainable([self.disc]), optimizer)
 
     def __call__(self, real: np.ndarray, fake: np.ndarray) -> dict[str, float]:
+        out = self.run(real, fake)
+        return dict(zip(out, to_floats(list(out.values())), strict=True))
+
+    def run(self, real: np.ndarray, fake: np.ndarray) -> dict:
+        """The step; its values as one-element NDArrays (not waited for)."""
         with mx.autograd.record(train_mode=True):
             lr_ = self.disc(_nd(real))
             lf = self.disc(_nd(fake))
             value = _bce_logits(lr_, 1.0) + _bce_logits(lf, 0.0)
         value.backward()
         self.trainer.step(1)
-        return {
-            "d_loss": float(value.asscalar()),
-            "acc_real": float((lr_ > 0).mean().asscalar()),
-            "acc_fake": float((lf < 0).mean().asscalar()),
-        }
+        return {"d_loss": value, "acc_real": (lr_ > 0).mean(), "acc_fake": (lf < 0).mean()}
 
 
 def make_trainer(

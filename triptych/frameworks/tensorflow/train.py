@@ -1,6 +1,10 @@
 """Training steps with ``tf.GradientTape`` inside ``tf.function``. Same function names in
 every backend (see `triptych.frameworks.torch.train`). Inputs and 4-D targets/weights move to
 NHWC at the boundary; every loss term is a mean, so the layout does not change its value.
+``run(...)`` is the step returning its values as tensors without reading them back (the
+training loop converts them in bulk with `to_floats` when it logs); a ``tf.Tensor`` input is
+taken as already native (NHWC images, int64 labels, as `triptych.frameworks.tensorflow.speed`
+makes them).
 """
 
 from __future__ import annotations
@@ -117,10 +121,19 @@ def _optimizer(
     return (_Adam if opt.name == "adam" else _KerasUpdate)(opt, variables, mults)
 
 
-def _f32(x: np.ndarray | None) -> np.ndarray | None:
-    if x is None:
-        return None
+def _f32(x: np.ndarray | tf.Tensor | None) -> np.ndarray | tf.Tensor | None:
+    if x is None or isinstance(x, tf.Tensor):
+        return x
     return to_native_input(np.asarray(x, np.float32))
+
+
+def to_floats(values: list[tf.Tensor | float]) -> list[float]:
+    """Native scalars (what the steps' ``run`` returns) as Python floats, in one read-back;
+    the same numbers ``float(v)`` gives one by one."""
+    native = values and all(isinstance(v, tf.Tensor) for v in values)
+    if native and len({v.dtype for v in values}) == 1:
+        return [float(v) for v in tf.stack(values).numpy().tolist()]
+    return [float(v) for v in values]
 
 
 def _bce_logits(logits: tf.Tensor, label: float) -> tf.Tensor:
@@ -192,9 +205,15 @@ class SupervisedStep(_Step):
         return value
 
     def __call__(self, x: np.ndarray, target: np.ndarray) -> float:
-        t = np.asarray(target)
-        t = t.astype(np.int64) if self.kind == "cross_entropy" else _f32(t)
-        return float(self._step(_f32(x), t))
+        return float(self.run(x, target))
+
+    def run(self, x: np.ndarray | tf.Tensor, target: np.ndarray | tf.Tensor) -> tf.Tensor:
+        """The step; the loss as a scalar tensor (no read-back)."""
+        t = target
+        if not isinstance(t, tf.Tensor):
+            t = np.asarray(t)
+            t = t.astype(np.int64) if self.kind == "cross_entropy" else _f32(t)
+        return self._step(_f32(x), t)
 
 
 class GeneratorStep(_Step):
@@ -243,11 +262,17 @@ class GeneratorStep(_Step):
     def __call__(
         self, x_in: np.ndarray, target: np.ndarray | None = None, weight: np.ndarray | None = None
     ) -> dict[str, float]:
+        out = self.run(x_in, target, weight)
+        return dict(zip(out, to_floats(list(out.values())), strict=True))
+
+    def run(
+        self, x_in: np.ndarray, target: np.ndarray | None = None, weight: np.ndarray | None = None
+    ) -> dict[str, tf.Tensor]:
+        """The step; its values as scalar tensors (no read-back)."""
         key = (target is not None, weight is not None)
         if key not in self._steps:  # one graph per combination of optional inputs
             self._steps[key] = tf.function(self._graph_step, reduce_retracing=True)
-        out = self._steps[key](_f32(x_in), _f32(target), _f32(weight))
-        return {k: float(v) for k, v in out.items()}
+        return dict(self._steps[key](_f32(x_in), _f32(target), _f32(weight)))
 
 
 class DiscriminatorStep(_Step):
@@ -271,7 +296,12 @@ class DiscriminatorStep(_Step):
         }
 
     def __call__(self, real: np.ndarray, fake: np.ndarray) -> dict[str, float]:
-        return {k: float(v) for k, v in self._step(_f32(real), _f32(fake)).items()}
+        out = self.run(real, fake)
+        return dict(zip(out, to_floats(list(out.values())), strict=True))
+
+    def run(self, real: np.ndarray, fake: np.ndarray) -> dict[str, tf.Tensor]:
+        """The step; its values as scalar tensors (no read-back)."""
+        return dict(self._step(_f32(real), _f32(fake)))
 
 
 def make_trainer(

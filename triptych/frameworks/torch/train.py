@@ -6,7 +6,10 @@
 * ``make_discriminator_step(disc, optimizer)``: ``step(real, fake) -> {"d_loss",
   "acc_real", "acc_fake"}`` updating only ``disc``.
 Each step object has ``state() -> dict[str, np.ndarray]`` / ``load_state(dict)`` for the
-optimizer state (names of `triptych.common.adam`; safetensors-ready, no pickle).
+optimizer state (names of `triptych.common.adam`; safetensors-ready, no pickle), and
+``run(...)``: the same step returning its values as native scalars without reading them back
+(the training loop converts them in bulk with `to_floats` when it logs). Inputs may be numpy
+arrays or native tensors (used as they are).
 """
 
 from __future__ import annotations
@@ -60,8 +63,20 @@ def _params(opt: torch.optim.Optimizer) -> list[torch.nn.Parameter]:
     return [p for g in opt.param_groups for p in g["params"]]
 
 
-def _t(x: np.ndarray | None) -> torch.Tensor | None:
-    return None if x is None else torch.from_numpy(np.ascontiguousarray(x, np.float32))
+def _t(x: np.ndarray | torch.Tensor | None) -> torch.Tensor | None:
+    if x is None or isinstance(x, torch.Tensor):
+        return x
+    return torch.from_numpy(np.ascontiguousarray(x, np.float32))
+
+
+def to_floats(values: list[torch.Tensor | float]) -> list[float]:
+    """Native scalars (what the steps' ``run`` returns) as Python floats, in one read-back;
+    the same numbers ``float(v)`` gives one by one."""
+    if not values:
+        return []
+    if all(isinstance(v, torch.Tensor) for v in values) and len({v.dtype for v in values}) == 1:
+        return [float(v) for v in torch.stack([v.reshape(()) for v in values]).tolist()]
+    return [float(v) for v in values]
 
 
 class _Step:
@@ -146,6 +161,10 @@ class SupervisedStep(_Step):
         self.opt = _optimizer(param_groups, optimizer)
 
     def __call__(self, x: np.ndarray, target: np.ndarray) -> float:
+        return float(self.run(x, target))
+
+    def run(self, x: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """The step; the loss as a 0-d tensor (no read-back)."""
         for m in self.modules:
             m.train()
         for m in self.frozen_bn:
@@ -155,7 +174,11 @@ class SupervisedStep(_Step):
             h = h.contiguous(memory_format=torch.channels_last)
         for m in self.modules:
             h = m(h)
-        t = torch.from_numpy(np.ascontiguousarray(target))
+        t = (
+            target
+            if isinstance(target, torch.Tensor)
+            else torch.from_numpy(np.ascontiguousarray(target))
+        )
         if self.kind == "mse":
             value = F.mse_loss(h, t)
         elif self.kind == "cross_entropy":
@@ -167,7 +190,7 @@ class SupervisedStep(_Step):
         self.opt.step()
         for m in self.modules:
             m.eval()
-        return float(value.detach())
+        return value.detach()
 
 
 class GeneratorStep(_Step):
@@ -189,6 +212,13 @@ class GeneratorStep(_Step):
     def __call__(
         self, x_in: np.ndarray, target: np.ndarray | None = None, weight: np.ndarray | None = None
     ) -> dict[str, float]:
+        out = self.run(x_in, target, weight)
+        return dict(zip(out, to_floats(list(out.values())), strict=True))
+
+    def run(
+        self, x_in: np.ndarray, target: np.ndarray | None = None, weight: np.ndarray | None = None
+    ) -> dict[str, torch.Tensor]:
+        """The step; its values as 0-d tensors (no read-back)."""
         for m in self.modules:
             m.train()
         h, code = _t(x_in), None
@@ -215,10 +245,10 @@ class GeneratorStep(_Step):
         for m in [*self.modules, *([self.disc] if self.disc is not None else [])]:
             m.eval()
         return {
-            "loss": float(value.detach()),
-            "rec": float(rec.detach()),
-            "l1": float(l1.detach()),
-            "adv": float(adv.detach()),
+            "loss": value.detach(),
+            "rec": rec.detach(),
+            "l1": l1.detach(),
+            "adv": adv.detach(),
         }
 
 
@@ -228,6 +258,11 @@ class DiscriminatorStep(_Step):
         self.opt = _optimizer(list(self.disc.parameters()), optimizer)
 
     def __call__(self, real: np.ndarray, fake: np.ndarray) -> dict[str, float]:
+        out = self.run(real, fake)
+        return dict(zip(out, to_floats(list(out.values())), strict=True))
+
+    def run(self, real: np.ndarray, fake: np.ndarray) -> dict[str, torch.Tensor]:
+        """The step; its values as 0-d tensors (no read-back)."""
         self.disc.train()
         lr_, lf = self.disc(_t(real)), self.disc(_t(fake))
         loss_real = F.binary_cross_entropy_with_logits(lr_, torch.ones_like(lr_))
@@ -238,9 +273,9 @@ class DiscriminatorStep(_Step):
         self.opt.step()
         self.disc.eval()
         return {
-            "d_loss": float(value.detach()),
-            "acc_real": float((lr_.detach() > 0).float().mean()),
-            "acc_fake": float((lf.detach() < 0).float().mean()),
+            "d_loss": value.detach(),
+            "acc_real": (lr_.detach() > 0).float().mean(),
+            "acc_fake": (lf.detach() < 0).float().mean(),
         }
 
 
