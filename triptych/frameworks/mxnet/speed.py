@@ -54,3 +54,28 @@ def plain_train_step(
         return float(loss.asscalar())
 
     return step
+
+
+def hand_train_step(
+    chain: list[GluonBuilt], loss: str = "cross_entropy", lr: float = 1e-4
+) -> Callable[[np.ndarray, np.ndarray], Any]:
+    """A hand-written loop's step on a numpy batch: NDArrays from numpy, ``autograd.record``,
+    Gluon's Adam Trainer (lr, eps 1e-8), ``loss`` "cross_entropy" (Gluon's
+    SoftmaxCrossEntropyLoss on integer labels) or "mse"; returns the loss NDArray, not waited
+    for (a loop reads it when it logs)."""
+    blocks = [b.native for b in chain]
+    params = [p for b in blocks for p in b.collect_params().values() if p.grad_req != "null"]
+    trainer = mx.gluon.Trainer(params, "adam", {"learning_rate": lr, "epsilon": 1e-8})
+    ce = mx.gluon.loss.SoftmaxCrossEntropyLoss()
+
+    def step(x: np.ndarray, y: np.ndarray) -> Any:
+        h, t = mx.nd.array(x, dtype="float32"), mx.nd.array(y, dtype="float32")
+        with mx.autograd.record():
+            for b in blocks:
+                h = b(h)
+            value = ce(h, t).mean() if loss == "cross_entropy" else mx.nd.mean((h - t) ** 2)
+        value.backward()
+        trainer.step(1)
+        return value
+
+    return step

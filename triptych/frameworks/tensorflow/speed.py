@@ -52,3 +52,36 @@ def plain_train_step(
         return loss
 
     return lambda: float(step())
+
+
+def hand_train_step(
+    chain: list[KerasBuilt], loss: str = "cross_entropy", lr: float = 1e-4
+) -> Callable[[np.ndarray, np.ndarray], Any]:
+    """A hand-written loop's step on a numpy batch: tensors from numpy (images to NHWC),
+    a ``tf.function`` with GradientTape, Keras' own Adam (lr, eps 1e-8), ``loss``
+    "cross_entropy" (integer labels, logits) or "mse"; returns the loss tensor, not read
+    back (a loop reads it when it logs)."""
+    models = [b.native for b in chain]
+    variables = [v for m in models for v in m.trainable_variables]
+    opt = keras.optimizers.Adam(lr, epsilon=1e-8)
+
+    @tf.function
+    def graph_step(x: Any, y: Any) -> Any:
+        with tf.GradientTape() as tape:
+            h = x
+            for m in models:
+                h = m(h, training=True)
+            if loss == "cross_entropy":
+                value = tf.reduce_mean(
+                    keras.losses.sparse_categorical_crossentropy(y, h, from_logits=True)
+                )
+            else:
+                value = tf.reduce_mean(tf.square(h - y))
+        opt.apply_gradients(zip(tape.gradient(value, variables), variables, strict=True))
+        return value
+
+    def step(x: np.ndarray, y: np.ndarray) -> Any:
+        target = tf.constant(y) if loss == "cross_entropy" else to_native(y)
+        return graph_step(to_native(x), target)
+
+    return step

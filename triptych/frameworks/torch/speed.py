@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from triptych.frameworks.torch.build import TorchBuilt
 
@@ -58,5 +59,30 @@ def plain_train_step(
         loss.backward()
         opt.step()
         return loss
+
+    return step
+
+
+def hand_train_step(
+    chain: list[TorchBuilt], loss: str = "cross_entropy", lr: float = 1e-4
+) -> Callable[[np.ndarray, np.ndarray], Any]:
+    """A hand-written loop's step on a numpy batch: tensors from numpy, PyTorch's own Adam
+    (lr, eps 1e-8), ``loss`` "cross_entropy" (integer labels) or "mse"; returns the loss as
+    a 0-d tensor, not read back (a loop reads it when it logs)."""
+    params = [p for b in chain for p in b.native.parameters()]
+    opt = torch.optim.Adam(params, lr=lr, eps=1e-8)
+    mods = [b.native for b in chain]
+
+    def step(x: np.ndarray, y: np.ndarray) -> Any:
+        h = torch.from_numpy(x)
+        for m in mods:
+            m.train()
+            h = m(h)
+        t = torch.from_numpy(y)
+        value = F.cross_entropy(h, t) if loss == "cross_entropy" else F.mse_loss(h, t)
+        opt.zero_grad(set_to_none=True)
+        value.backward()
+        opt.step()
+        return value.detach()
 
     return step
