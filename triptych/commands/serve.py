@@ -36,7 +36,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--no-batching", action="store_true", help="run every request alone (no merging)"
     )
-    p.add_argument("--threads", type=int, help="onnxruntime intra-op threads per session, >= 1")
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="onnxruntime intra-op threads per session, >= 1 (default: onnxruntime's, one per "
+        "core; idle threads sleep instead of spinning, so they leave the cores to requests)",
+    )
     p.add_argument(
         "--max-body-mb", type=float, default=64.0, help="request body limit in MiB (default 64)"
     )

@@ -1,4 +1,6 @@
-"""The ASGI app (Starlette): KServe v2 endpoints over a `Repository`.
+"""The ASGI app: KServe v2 endpoints over a `Repository`. ``POST .../infer`` is served by
+`FastPath` straight from the ASGI scope (no middleware, no route table); the other endpoints
+by a Starlette app behind it.
 
 Errors are ``{"error": msg}`` with 400 (bad request), 404 (unknown model/version/route), 405
 (wrong method), 408 (body stalled), 413 (body over the limit); 500 only for onnxruntime
@@ -6,6 +8,8 @@ failures. A response sent before the request body was read whole says ``Connecti
 No Content-Type is required (the standard tritonclient sends none). Requests with bodies over
 `INLINE_BYTES` are parsed (at most `HEAVY_PARSES` at once), and outputs over
 `INLINE_ELEMENTS` encoded, in the thread pool so health checks keep answering meanwhile.
+onnxruntime runs through the model's `Batcher` (on the event loop itself when the run is
+short and the request is alone, see `batcher.runs_inline`).
 """
 
 from __future__ import annotations

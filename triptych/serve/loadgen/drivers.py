@@ -11,6 +11,7 @@ completed from grpcio's callback. Both keep the counters of `harness.Driver`.
 
 from __future__ import annotations
 
+import contextlib
 import selectors
 import socket
 import threading
@@ -25,21 +26,33 @@ from triptych.serve.loadgen.paths import content_length
 
 
 class _Counts:
-    """errors, completed and the first error's text."""
+    """errors, completed and the first error's text; ``generation`` numbers the LoadGen
+    tests: a sample issued in an earlier test is never completed (its id is a pointer into
+    LoadGen's memory of a test that is over: completing it crashes the process)."""
 
     def __init__(self) -> None:
         self.errors = 0
         self.completed = 0
         self.first_error = ""
         self.lock = threading.Lock()
+        self.generation = 0
 
-    def done(self, sample_id: int, error: str | None) -> None:
-        if error is not None:
-            with self.lock:
+    def end_test(self) -> None:
+        """Called when a LoadGen test has returned: late answers of its samples are dropped."""
+        with self.lock:
+            self.generation += 1
+
+    def done(self, sample: tuple[int, int], error: str | None) -> None:
+        """Complete ``sample`` = (LoadGen id, generation) unless its test is over."""
+        with self.lock:
+            if error is not None:
                 self.errors += 1
                 self.first_error = self.first_error or error[:300]
-        lg.QuerySamplesComplete([lg.QuerySampleResponse(sample_id, 0, 0)])
-        self.completed += 1
+            if sample[1] != self.generation:
+                return
+            self.completed += 1
+        # outside the lock: LoadGen's issue thread may wait for it inside `issue`
+        lg.QuerySamplesComplete([lg.QuerySampleResponse(sample[0], 0, 0)])
 
     def flush(self) -> None:
         """LoadGen's flush callback: queries are sent as they are issued, nothing to flush."""
@@ -52,7 +65,7 @@ class _Conn:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
-        self.sample = -1  # LoadGen's id of the sample in flight here
+        self.sample: tuple[int, int] | None = None  # (LoadGen id, generation) in flight here
 
 
 class HttpDriver(_Counts):
@@ -63,7 +76,8 @@ class HttpDriver(_Counts):
         self.requests = requests
         self.conns = [_Conn(port) for _ in range(connections)]
         self.free: deque[_Conn] = deque(self.conns)
-        self.backlog: deque[tuple[int, int]] = deque()
+        self.backlog: deque[tuple[int, int, int]] = deque()
+        self.port = port
         self.selector = selectors.DefaultSelector()
         for c in self.conns:
             self.selector.register(c.sock, selectors.EVENT_READ, c)
@@ -78,10 +92,25 @@ class HttpDriver(_Counts):
             with self.lock:
                 conn = self.free.popleft() if self.free else None
                 if conn is None:
-                    self.backlog.append((s.id, s.index))
+                    self.backlog.append((s.id, self.generation, s.index))
                     continue
-            conn.sample = s.id
-            conn.sock.sendall(self.requests[s.index])
+                conn.sample = (s.id, self.generation)
+            self._send(conn, s.index)
+
+    def _send(self, conn: _Conn, index: int) -> None:
+        try:
+            conn.sock.sendall(self.requests[index])
+        except OSError:  # closed by the server while idle (keep-alive timeout): reconnect
+            self._reconnect(conn)
+            conn.sock.sendall(self.requests[index])
+
+    def _reconnect(self, conn: _Conn) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(conn.sock)
+        conn.sock.close()
+        fresh = _Conn(self.port)
+        conn.sock, conn.buf = fresh.sock, b""
+        self.selector.register(conn.sock, selectors.EVENT_READ, conn)
 
     def _read(self) -> None:
         while self.running:
@@ -92,10 +121,20 @@ class HttpDriver(_Counts):
                 self._on_readable(conn)
 
     def _on_readable(self, conn: _Conn) -> None:
-        data = conn.sock.recv(1 << 16)
-        if not data:
-            self.selector.unregister(conn.sock)
-            self.done(conn.sample, "server closed the connection")
+        try:
+            data = conn.sock.recv(1 << 16)
+        except OSError:
+            data = b""
+        if not data:  # closed by the server
+            with self.lock:
+                sample, conn.sample = conn.sample, None
+            if sample is None:  # idle (keep-alive timeout): the next send reconnects
+                with contextlib.suppress(KeyError, ValueError):
+                    self.selector.unregister(conn.sock)
+                return
+            self.done(sample, "server closed the connection")
+            self._reconnect(conn)
+            self._next(conn)
             return
         buf = conn.buf + data
         end = buf.find(b"\r\n\r\n")
@@ -111,14 +150,20 @@ class HttpDriver(_Counts):
         error = None
         if head[9:12] != b"200":
             error = f"HTTP {head[9:12]!r}: {buf[end + 4 : total][:200]!r}"
-        self.done(conn.sample, error)
+        sample, conn.sample = conn.sample, None
+        if sample is not None:
+            self.done(sample, error)
+        self._next(conn)
+
+    def _next(self, conn: _Conn) -> None:
+        """Send the oldest queued request on ``conn``, or mark it free."""
         with self.lock:
             nxt = self.backlog.popleft() if self.backlog else None
             if nxt is None:
                 self.free.append(conn)
                 return
-        conn.sample = nxt[0]
-        conn.sock.sendall(self.requests[nxt[1]])
+            conn.sample = (nxt[0], nxt[1])
+        self._send(conn, nxt[2])
 
     def close(self) -> None:
         self.running = False
@@ -142,28 +187,29 @@ class GrpcDriver(_Counts):
         self.methods = [c.unary_unary(f"/{kserve_pb.SERVICE}/ModelInfer") for c in self.channels]
         self.slots = in_flight
         self.next = 0
-        self.backlog: deque[tuple[int, int]] = deque()
+        self.backlog: deque[tuple[int, int, int]] = deque()
         self.methods[0](requests[0], timeout=30)  # connect before the test starts
 
     def issue(self, samples: list) -> None:
         for s in samples:
             with self.lock:
                 if self.slots == 0:
-                    self.backlog.append((s.id, s.index))
+                    self.backlog.append((s.id, self.generation, s.index))
                     continue
                 self.slots -= 1
-            self._send(s.id, s.index)
+                generation = self.generation
+            self._send(s.id, generation, s.index)
 
-    def _send(self, sample_id: int, index: int) -> None:
+    def _send(self, sample_id: int, generation: int, index: int) -> None:
         self.next += 1
         call = self.methods[self.next % len(self.methods)].future(self.requests[index], timeout=30)
-        call.add_done_callback(lambda f, sid=sample_id: self._on_done(f, sid))
+        call.add_done_callback(lambda f, s=(sample_id, generation): self._on_done(f, s))
 
-    def _on_done(self, call: Any, sample_id: int) -> None:
+    def _on_done(self, call: Any, sample: tuple[int, int]) -> None:
         error = None
         if call.code() != grpc.StatusCode.OK:
             error = f"gRPC {call.code().name}: {call.details()}"
-        self.done(sample_id, error)
+        self.done(sample, error)
         with self.lock:
             nxt = self.backlog.popleft() if self.backlog else None
             if nxt is None:

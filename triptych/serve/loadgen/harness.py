@@ -55,6 +55,7 @@ class Driver:
         self.completed = 0
         self.first_error = ""
         self.lock = threading.Lock()
+        self.generation = 0  # numbers the LoadGen tests run through this driver
         ready = threading.Barrier(threads + 1)
         self.threads = [
             threading.Thread(target=self._work, args=(make, ready), daemon=True)
@@ -69,20 +70,28 @@ class Driver:
         ready.wait(60)
         get, complete, response = self.queue.get, lg.QuerySamplesComplete, lg.QuerySampleResponse
         while (item := get()) is not None:
-            sample_id, index = item
+            sample_id, generation, index = item
+            if generation != self.generation:  # issued by a test that is over
+                continue
             try:
                 call(index)
             except Exception as e:  # counted and reported; LoadGen still gets its answer
                 with self.lock:
                     self.errors += 1
                     self.first_error = self.first_error or f"{type(e).__name__}: {e}"[:300]
-            complete([response(sample_id, 0, 0)])
-            self.completed += 1  # one writer per thread; the GIL makes += exact enough
+            if generation == self.generation:  # never complete a finished test's sample
+                complete([response(sample_id, 0, 0)])
+                self.completed += 1  # one writer per thread; the GIL makes += exact enough
+
+    def end_test(self) -> None:
+        """Called when a LoadGen test has returned: its late samples are dropped."""
+        with self.lock:
+            self.generation += 1
 
     def issue(self, samples: list) -> None:
-        put = self.queue.put
+        put, generation = self.queue.put, self.generation
         for s in samples:
-            put((s.id, s.index))
+            put((s.id, generation, s.index))
 
     def flush(self) -> None:
         """LoadGen's flush callback: queries are sent as they are issued, nothing to flush."""
@@ -155,6 +164,7 @@ def run_test(
     try:
         lg.StartTestWithLogSettings(sut, qsl, settings, log)
     finally:
+        driver.end_test()
         lg.DestroyQSL(qsl)
         lg.DestroySUT(sut)
     cpu, srv = time.process_time() - cpu0, process_cpu(server_pids) - srv0
