@@ -92,7 +92,7 @@ def test_classifier_20_sgd_steps_agree_per_step_in_every_pair():
         pytest.skip(f"needs two frameworks, has {frameworks}")
     run, checks = training_parity(zoo.create_spec("classifier"), frameworks, steps=20)
     bound = training_loss_rtol("classifier")
-    assert bound <= 1e-6
+    assert bound <= 5e-6  # MXNet's oneDNN kernels: see TRAINING_LOSS_RTOL
     for a, b in run.pairs():
         assert max(run.per_step_rel(a, b)) <= bound, (a, b, run.per_step_rel(a, b))
     assert all(c.passed for c in checks if c.gating), [str(c.comparison) for c in checks]

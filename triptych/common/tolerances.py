@@ -24,7 +24,10 @@ DEFAULT = Tolerance(1e-5, 1e-4)
 #: Other seeds can show a one-step jump (seed 3: context_encoder 1.9e-4, conv_autoencoder
 #: 1.3e-5; seed 1: classifier 8.9e-5), the same before exact Dropout: one framework alone
 #: departs, as when a ReLU/max-pool tie resolves differently; not a Dropout effect.
-TRAINING_LOSS_RTOL = 1e-6
+#: MXNet with oneDNN on (its conv/BN kernels sum in another order than its reference ones):
+#: pairs with mxnet reach 1.55e-6 (classifier, 20 SGD steps) and 4.3e-6 (conv + BN), the
+#: pairs without it stay <= 4.5e-7; hence 5e-6 (1e-6 while MXNet ran with oneDNN off).
+TRAINING_LOSS_RTOL = 5e-6
 
 #: per-model level-4 loss bounds (model name -> rtol), each with why (20 SGD steps, seed 0,
 #: batch 16, measured on this machine).
