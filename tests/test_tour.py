@@ -88,7 +88,8 @@ def test_interrupt_leaves_no_partial_report(tmp_path):
     proc.send_signal(signal.SIGINT)
     proc.wait(120)
     err = proc.stderr.read().decode(errors="replace")
-    assert list(tmp_path.iterdir()) == [], err[-2000:]
+    left = sorted(p.name for p in tmp_path.rglob("*"))
+    assert left == [], (left, err[-2000:])
     # 130 from triptych's handler; a framework's own SIGINT hook can turn the same exit
     # into "killed by SIGINT" (-2) after triptych has cleaned up and said so
     assert proc.returncode in (130, -signal.SIGINT), err[-2000:]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 
 from triptych.common.version import __version__
 from triptych.export.ort import ProviderError
@@ -53,15 +55,25 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    interrupted = threading.Event()
+
+    def on_sigint(signum: int, frame: object) -> None:
+        interrupted.set()
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, on_sigint)
     try:
         return int(args.func(args) or 0)
-    except (ExportError, ProviderError) as e:
-        print(f"triptych {args.command}: error: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except USAGE_ERRORS as e:
+    except (ExportError, ProviderError, *USAGE_ERRORS) as e:
+        # Ctrl-C inside a library (an interrupted lazy import in an exporter) can surface as
+        # another error: the user pressed Ctrl-C, so that is what the exit says
+        if interrupted.is_set():
+            print("interrupted", file=sys.stderr)
+            return 130
         print(f"triptych {args.command}: error: {e}", file=sys.stderr)
         return 2
 

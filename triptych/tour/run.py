@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -53,9 +55,15 @@ def run_tour(
     work = Path(out) / f".{stamp}.partial"
     shutil.rmtree(work, ignore_errors=True)
     results = TourResults(stamp, frameworks, absent, "full" if full else "quick")
+    # every framework is imported (collect reads their versions) before the partial directory
+    # exists, and Ctrl-C is Python's again: a library that installs its own SIGINT handler at
+    # import time must not kill the process past the cleanup below (seen under load)
+    on_sigint = signal.getsignal(signal.SIGINT)
+    results.machine = collect(measure_peak=True)
+    if on_sigint is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, on_sigint)
     work.mkdir(parents=True)
     try:  # from here on, any exit (Ctrl-C included) removes the partial directory
-        results.machine = collect(measure_peak=True)
         results.parity = parity_part(frameworks, work, seed, console)
         results.autoencoders, results.gan = training_part(
             frameworks, work, quick=not full, seed=seed, console=console
