@@ -4,6 +4,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Chainer 7.8.1 and onnx-chainer 1.6.0 ship as sdists only, and Chainer's setup.py needs
+# pkg_resources (setuptools < 70): their wheels are built once in a separate build
+# environment with pinned setuptools, then installed from WHEELS like any other package.
+# onnx-chainer's metadata asks for chainer<7 and onnx<1.7 (2019 pins; it runs on Chainer 7.8.1
+# and onnx 1.23 with triptych's cures), so it goes in last with --no-deps.
+WHEELS := $(VENV)/wheels
+BUILD_VENV := $(VENV)/chainer-build
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
@@ -14,7 +21,13 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[all,dev]"
+	test -x $(BUILD_VENV)/bin/python || $(PYTHON) -m venv $(BUILD_VENV)
+	$(BUILD_VENV)/bin/python -m pip install --quiet -r build-constraints.txt
+	$(BUILD_VENV)/bin/python -m pip wheel --quiet --no-deps --no-build-isolation \
+		-c constraints.txt -w $(WHEELS) chainer onnx-chainer
+	$(BIN)/python -m pip install --quiet -c constraints.txt --find-links $(WHEELS) -e ".[all,dev]"
+	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt --find-links $(WHEELS) \
+		onnx-chainer
 	touch $(STAMP)
 
 run: setup

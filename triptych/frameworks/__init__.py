@@ -1,1 +1,2 @@
-"""Framework backends: ``torch``, ``tensorflow``, ``mxnet``; see `triptych.frameworks.base`."""
+"""Framework backends: ``torch``, ``tensorflow``, ``mxnet``, ``sonnet``, ``chainer``; see
+`triptych.frameworks.base`."""

@@ -66,6 +66,9 @@ BUILTIN: tuple[FrameworkInfo, ...] = (
         "mxnet", ("mx", "gluon"), "mxnet", "mxnet", "MXNet/Gluon", "triptych.frameworks.mxnet"
     ),
     FrameworkInfo("sonnet", ("snt",), "sonnet", "sonnet", "Sonnet 2", "triptych.frameworks.sonnet"),
+    FrameworkInfo(
+        "chainer", ("ch",), "chainer", "chainer", "Chainer", "triptych.frameworks.chainer"
+    ),
 )
 
 

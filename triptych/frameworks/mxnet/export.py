@@ -3,28 +3,28 @@
 mx2onnx translates to ONNX opset 13 (its newest translations) but stamps the model with
 ``onnx.defs.onnx_opset_version()`` (28 with onnx 1.23), which then fails checks; the export
 runs with that function pinned to 13, and the common post-processing converts to the opset
-asked for. ``onnx.mapping`` (removed in onnx 1.15) is provided from ``onnx.helper``.
+asked for. ``onnx.mapping`` (removed in onnx 1.15) is `onnx_compat.onnx_mapping`'s.
 mx2onnx writes ``contrib.BilinearResize2D`` as a linear ``Resize`` with
 ``align_corners`` coordinates whatever the block's own flag; triptych's bilinear Upsample
-runs with ``align_corners=False``, so those nodes get ``half_pixel`` (`_half_pixel_resize`).
+runs with ``align_corners=False``, so those nodes get ``half_pixel``
+(`onnx_compat.half_pixel_resize`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import tempfile
-import types
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import onnx
 import onnx.defs
-from onnx import helper
 
 from triptych.frameworks.mxnet.build import GluonBuilt
 from triptych.frameworks.mxnet.compat import mx
 from triptych.frameworks.mxnet.onednn import plain_graphs
+from triptych.frameworks.onnx_compat import half_pixel_resize, onnx_mapping
 
 EXPORTERS = ("mx2onnx",)
 MX2ONNX_OPSET = 13
@@ -33,24 +33,13 @@ MX2ONNX_OPSET = 13
 @contextlib.contextmanager
 def _mx2onnx_compat() -> Iterator[None]:
     """onnx.mapping shim + opset pin, undone afterwards (mxnet/onnx: onnx.mapping removed)."""
-    had_mapping = hasattr(onnx, "mapping")
-    if not had_mapping:
-        types_ = [t for t in helper.get_all_tensor_dtypes() if t not in (0, 8)]
-        pairs = []
-        for t in types_:
-            with contextlib.suppress(Exception):
-                pairs.append((np.dtype(helper.tensor_dtype_to_np_dtype(t)), t))
-        onnx.mapping = types.SimpleNamespace(  # type: ignore[attr-defined]
-            NP_TYPE_TO_TENSOR_TYPE=dict(pairs), TENSOR_TYPE_TO_NP_TYPE={t: d for d, t in pairs}
-        )
     original = onnx.defs.onnx_opset_version
     onnx.defs.onnx_opset_version = lambda: MX2ONNX_OPSET
     try:
-        yield
+        with onnx_mapping():
+            yield
     finally:
         onnx.defs.onnx_opset_version = original
-        if not had_mapping:
-            del onnx.mapping  # type: ignore[attr-defined]
 
 
 def export_network(
@@ -76,20 +65,5 @@ def export_network(
             dynamic_input_shapes=[(None, *shape)],
         )
         model = onnx.load(str(path))
-    _half_pixel_resize(model)
+    half_pixel_resize(model)
     return model, f"mxnet.onnx.export_model {mx.__version__}"
-
-
-def _half_pixel_resize(model: onnx.ModelProto) -> None:
-    """Linear Resize nodes use half-pixel coordinates, as the native BilinearResize2D with
-    ``align_corners=False`` does (mx2onnx writes ``align_corners`` regardless)."""
-    for node in model.graph.node:
-        if node.op_type != "Resize":
-            continue
-        modes = {a.name: a for a in node.attribute}
-        if "mode" in modes and modes["mode"].s == b"linear":
-            for a in [a for a in node.attribute if a.name == "coordinate_transformation_mode"]:
-                node.attribute.remove(a)
-            node.attribute.append(
-                helper.make_attribute("coordinate_transformation_mode", "half_pixel")
-            )

@@ -1,0 +1,320 @@
+"""Training steps with Chainer's define-by-run autograd. Same function names in every backend
+(see `triptych.frameworks.torch.train`): ``make_trainer``, ``make_generator_step``,
+``make_discriminator_step``; each step object has ``state()`` / ``load_state()`` (names of
+`triptych.common.adam`) and ``run(...)`` returning its values as 0-d numpy arrays (Chainer
+runs synchronously, so there is nothing to wait for; `to_floats` converts them).
+
+Optimizers: ``adam`` is triptych's Adam (`TriptychAdam`: PyTorch's formula, op by op on the
+parameters' numpy arrays, each parameter's learning-rate multiplier respected); ``sgd`` and
+``adam_native`` are Chainer's own ``optimizers.SGD`` / ``optimizers.Adam`` (whose epsilon sits
+outside the bias correction, as Gluon's does).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from triptych.common import adam
+from triptych.common.recipe import Frozen, LrMult, Optimizer, check_loss
+from triptych.frameworks.chainer.build import ChainerBuilt, ChainerNet, holder_params
+from triptych.frameworks.chainer.compat import F, L, chainer
+
+
+class TriptychAdam:
+    """triptych's Adam on Chainer parameters, in place; a parameter without a gradient in
+    a step is skipped (m, v, t kept)."""
+
+    def __init__(self, params: list[chainer.Parameter], lr_mults: list[float], opt: Optimizer):
+        self.params, self.lr_mults = params, lr_mults
+        self.lr, self.betas, self.eps = opt.lr, opt.betas, opt.eps
+        self.m = [np.zeros(p.shape, np.float32) for p in params]
+        self.v = [np.zeros(p.shape, np.float32) for p in params]
+        self.t = [0] * len(params)
+
+    def update(self) -> None:
+        b1, b2 = self.betas
+        for i, p in enumerate(self.params):
+            g = p.grad
+            if g is None:
+                continue
+            self.t[i] += 1
+            m, v = self.m[i], self.v[i]
+            m *= b1
+            m += g * (1 - b1)
+            v *= b2
+            v += g * g * (1 - b2)
+            step_size, bias2_sqrt = adam.scalars(self.lr * self.lr_mults[i], b1, b2, self.t[i])
+            denom = np.sqrt(v) / bias2_sqrt + self.eps
+            p.array -= m / denom * np.float32(step_size)
+
+    def state(self) -> dict[str, np.ndarray]:
+        out = {adam.STEP: np.array(self.t, np.int64)}
+        for i in range(len(self.params)):
+            out[adam.m_name(i)] = self.m[i].copy()
+            out[adam.v_name(i)] = self.v[i].copy()
+        return out
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        adam.check_state(state, [tuple(p.shape) for p in self.params])
+        self.t = [int(t) for t in state[adam.STEP]]
+        self.m = [np.array(state[adam.m_name(i)], np.float32) for i in range(len(self.t))]
+        self.v = [np.array(state[adam.v_name(i)], np.float32) for i in range(len(self.t))]
+
+
+class NativeOptimizer:
+    """Chainer's own optimizer (``SGD`` or ``Adam``) as one update rule per parameter (how
+    a Chainer optimizer runs them), each with its learning-rate multiplier; a parameter
+    without a gradient in a step is skipped."""
+
+    def __init__(self, params: list[chainer.Parameter], lr_mults: list[float], opt: Optimizer):
+        self.params = params
+        self.adam = opt.name != "sgd"
+        self.rules = []
+        for mult in lr_mults:
+            if self.adam:
+                b1, b2 = opt.betas
+                native = chainer.optimizers.Adam(
+                    alpha=opt.lr * mult, beta1=b1, beta2=b2, eps=opt.eps
+                )
+            else:
+                native = chainer.optimizers.SGD(lr=opt.lr * mult)
+            self.rules.append(native.create_update_rule())
+
+    def update(self) -> None:
+        for p, rule in zip(self.params, self.rules, strict=True):
+            if p.grad is not None:
+                rule.update(p)
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Adam's m, v and step per parameter; SGD: none."""
+        if not self.adam:
+            return {}
+        out = {adam.STEP: np.array([r.t for r in self.rules], np.int64)}
+        for i, (p, r) in enumerate(zip(self.params, self.rules, strict=True)):
+            st = r.state or {}
+            for name, key in ((adam.m_name(i), "m"), (adam.v_name(i), "v")):
+                out[name] = np.array(st.get(key, np.zeros(p.shape, np.float32)), np.float32)
+        return out
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        if not self.adam:
+            if state:
+                raise ValueError(f"SGD has no state; got {len(state)} tensors")
+            return
+        adam.check_state(state, [tuple(p.shape) for p in self.params])
+        for i, r in enumerate(self.rules):
+            r.t = int(state[adam.STEP][i])
+            r._state = {  # Chainer allocates it lazily at the first update otherwise
+                "m": np.array(state[adam.m_name(i)], np.float32),
+                "v": np.array(state[adam.v_name(i)], np.float32),
+            }
+
+
+def _optimizer(
+    params: list[chainer.Parameter], lr_mults: list[float], opt: Optimizer
+) -> TriptychAdam | NativeOptimizer:
+    if not params:
+        raise ValueError("every layer is frozen: nothing to train")
+    if opt.name == "adam":
+        return TriptychAdam(params, lr_mults, opt)
+    return NativeOptimizer(params, lr_mults, opt)
+
+
+def to_floats(values: list[Any]) -> list[float]:
+    """Native scalars (what the steps' ``run`` returns) as Python floats."""
+    return [float(getattr(v, "array", v)) for v in values]
+
+
+def _a(x: Any) -> Any:
+    if x is None or isinstance(x, chainer.Variable):
+        return x
+    return np.ascontiguousarray(x, np.float32)
+
+
+def _bce_with_logits(logits: Any, target: Any) -> Any:
+    """Mean binary cross-entropy on logits with float targets (softplus(x) - x·t, stable;
+    Chainer's ``sigmoid_cross_entropy`` takes integer labels only)."""
+    return F.mean(F.softplus(logits) - logits * target)
+
+
+def _scalar(x: Any) -> np.ndarray:
+    return np.asarray(x.array if isinstance(x, chainer.Variable) else x, np.float32)
+
+
+class _Step:
+    opt: TriptychAdam | NativeOptimizer
+    nets: list[ChainerNet]
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Adam's m, v and step per parameter (`triptych.common.adam` names); SGD: none."""
+        return self.opt.state()
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what `state` returned; ValueError (one line) if it does not fit."""
+        self.opt.load_state(state)
+
+    def _backward(self, value: Any) -> None:
+        for net in self.nets:
+            net.cleargrads()
+        value.backward()
+        self.opt.update()
+
+
+class SupervisedStep(_Step):
+    def __init__(
+        self,
+        chain: list[ChainerBuilt],
+        loss: str,
+        optimizer: Optimizer,
+        frozen: Frozen = frozenset(),
+        lr_mult: LrMult | None = None,
+    ) -> None:
+        self.kind = check_loss(loss)
+        self.nets = [b.native for b in chain]
+        params: list[chainer.Parameter] = []
+        mults: list[float] = []
+        for b in chain:
+            b.native.frozen_bn = set()
+            for i, holder in b.native.holders.items():
+                key = (b.network.name, i)
+                if key in frozen:  # not updated; a frozen BatchNorm runs in eval mode
+                    if isinstance(holder, L.BatchNormalization):
+                        b.native.frozen_bn.add(i)
+                    continue
+                ps = holder_params(holder)
+                params += ps
+                mults += [(lr_mult or {}).get(key, 1.0)] * len(ps)
+        self.opt = _optimizer(params, mults, optimizer)
+
+    def __call__(self, x: np.ndarray, target: np.ndarray) -> float:
+        return float(self.run(x, target))
+
+    def run(self, x: Any, target: Any) -> np.ndarray:
+        """The step; the loss as a 0-d array."""
+        with chainer.using_config("train", True):
+            h = _a(x)
+            for net in self.nets:
+                h = net(h)
+            t = np.asarray(getattr(target, "array", target))
+            if self.kind == "mse":
+                value = F.mean_squared_error(h, t.astype(np.float32, copy=False))
+            elif self.kind == "cross_entropy":
+                value = F.softmax_cross_entropy(h, t.astype(np.int32))
+            else:
+                value = _bce_with_logits(h, t.astype(np.float32, copy=False))
+        self._backward(value)
+        return _scalar(value)
+
+
+class GeneratorStep(_Step):
+    def __init__(
+        self,
+        chain: list[ChainerBuilt],
+        optimizer: Optimizer,
+        *,
+        rec_weight: float,
+        l1: float,
+        disc: ChainerBuilt | None,
+        adv_weight: float,
+    ) -> None:
+        self.nets = [b.native for b in chain]
+        self.disc = disc.native if disc is not None and adv_weight > 0 else None
+        self.rec_weight, self.l1, self.adv_weight = rec_weight, l1, adv_weight
+        params = [p for b in chain for p in b.params_in_order()]
+        self.opt = _optimizer(params, [1.0] * len(params), optimizer)
+
+    def __call__(
+        self, x_in: np.ndarray, target: np.ndarray | None = None, weight: np.ndarray | None = None
+    ) -> dict[str, float]:
+        out = self.run(x_in, target, weight)
+        return dict(zip(out, to_floats(list(out.values())), strict=True))
+
+    def run(self, x_in: Any, target: Any = None, weight: Any = None) -> dict[str, np.ndarray]:
+        """The step; its values as 0-d arrays."""
+        zero = np.float32(0.0)
+        with chainer.using_config("train", True):
+            h, code = _a(x_in), None
+            for i, net in enumerate(self.nets):
+                h = net(h)
+                if i == 0 and len(self.nets) > 1:
+                    code = h
+            rec: Any = zero
+            if target is not None:
+                sq = (h - _a(target)) ** 2
+                w = _a(weight)
+                rec = F.mean(sq) if w is None else F.sum(sq * w) / np.float32(np.sum(w))
+            l1: Any = F.mean(F.absolute(code)) if (self.l1 > 0 and code is not None) else zero
+            adv: Any = zero
+            if self.disc is not None:
+                logits = self.disc(h)
+                adv = _bce_with_logits(logits, np.ones(logits.shape, np.float32))
+            value = self.rec_weight * rec + self.l1 * l1 + self.adv_weight * adv
+        if self.disc is not None:
+            self.disc.cleargrads()
+        self._backward(value)
+        return {"loss": _scalar(value), "rec": _scalar(rec), "l1": _scalar(l1), "adv": _scalar(adv)}
+
+
+class DiscriminatorStep(_Step):
+    def __init__(self, disc: ChainerBuilt, optimizer: Optimizer) -> None:
+        self.disc = disc.native
+        self.nets = [self.disc]
+        params = disc.params_in_order()
+        self.opt = _optimizer(params, [1.0] * len(params), optimizer)
+
+    def __call__(self, real: np.ndarray, fake: np.ndarray) -> dict[str, float]:
+        out = self.run(real, fake)
+        return dict(zip(out, to_floats(list(out.values())), strict=True))
+
+    def run(self, real: Any, fake: Any) -> dict[str, np.ndarray]:
+        """The step; its values as 0-d arrays."""
+        with chainer.using_config("train", True):
+            lr_, lf = self.disc(_a(real)), self.disc(_a(fake))
+            loss_real = _bce_with_logits(lr_, np.ones(lr_.shape, np.float32))
+            loss_fake = _bce_with_logits(lf, np.zeros(lf.shape, np.float32))
+            value = loss_real + loss_fake
+        self._backward(value)
+        return {
+            "d_loss": _scalar(value),
+            "acc_real": np.float32(np.mean(lr_.array > 0)),
+            "acc_fake": np.float32(np.mean(lf.array < 0)),
+        }
+
+
+def make_trainer(
+    chain: list[ChainerBuilt],
+    loss: str,
+    optimizer: Optimizer,
+    frozen: Frozen = frozenset(),
+    lr_mult: LrMult | None = None,
+    tuned: bool = False,
+) -> SupervisedStep:
+    """``step(x, target) -> loss``: train-mode forward through ``chain``, backward, update.
+
+    ``frozen`` layers are not updated and, for BatchNorm, run in eval mode (running
+    statistics used, not updated). ``lr_mult``: per-layer learning-rate multipliers.
+    ``tuned`` has no Chainer variant (numpy on CPU has no faster path to switch on).
+    """
+    return SupervisedStep(chain, loss, optimizer, frozen, lr_mult)
+
+
+def make_generator_step(
+    chain: list[ChainerBuilt],
+    optimizer: Optimizer,
+    *,
+    rec_weight: float = 1.0,
+    l1: float = 0.0,
+    disc: ChainerBuilt | None = None,
+    adv_weight: float = 0.0,
+) -> GeneratorStep:
+    """Reconstruction/generator step; only ``chain``'s parameters are updated."""
+    return GeneratorStep(
+        chain, optimizer, rec_weight=rec_weight, l1=l1, disc=disc, adv_weight=adv_weight
+    )
+
+
+def make_discriminator_step(disc: ChainerBuilt, optimizer: Optimizer) -> DiscriminatorStep:
+    """Real labelled 1, fake labelled 0, BCE with logits summed; only ``disc`` updates."""
+    return DiscriminatorStep(disc, optimizer)
