@@ -1,4 +1,4 @@
-"""triptych's Adam: PyTorch's formula, written out op by op in every backend.
+"""triptych's Adam: PyTorch's formula, the same in every backend.
 
 Per parameter p with gradient g, first/second moments m, v (float32, zeros at first) and a
 step count t (1 at the first update)::
@@ -11,8 +11,14 @@ step count t (1 at the first update)::
 
 Scalars (b1, 1 - b1, sqrt(bias2), lr / bias1, eps) are computed in float64 and rounded
 once to float32, as ``torch.optim.Adam(foreach=False)`` does. A parameter without a gradient
-in a step keeps its m, v and t. The frameworks' own Adams (``Optimizer("adam_native")``)
-place eps differently (Keras, MXNet) and drift apart; see benchmarks/adam.md.
+in a step keeps its m, v and t. TensorFlow and Sonnet write it out op by op inside the step's
+``tf.function``; PyTorch runs the same ops once over all parameters (``torch._foreach_*``,
+bitwise the per-parameter ops); MXNet runs its fused ``adam_update`` kernel with these
+scalars folded in (``lr' = step size * sqrt(bias2)``, ``eps' = eps * sqrt(bias2)``, corrected
+for the kernel's float32 ``1 - b``; see `triptych.frameworks.mxnet.train.TriptychAdam`):
+within float32 rounding of the formula, not bitwise. The frameworks' own Adams
+(``Optimizer("adam_native")``) place eps differently (Keras, MXNet) and drift apart; see
+benchmarks/adam.md.
 
 Optimizer state is a flat ``dict[str, np.ndarray]`` with fixed names (safetensors-ready):
 ``step`` (int64, one count per parameter, in the optimizer's parameter order),

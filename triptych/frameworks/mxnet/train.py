@@ -3,13 +3,16 @@ backend (see `triptych.frameworks.torch.train`).
 
 MXNet's BatchNorm updates running statistics during ``backward``, so they follow the step.
 Losses are batch means already, so ``Trainer.step(1)``. ``adam`` is triptych's Adam
-(`triptych.common.adam`, nd ops, each parameter's ``lr_mult`` respected); ``sgd`` and
+(`triptych.common.adam` on MXNet's fused ``adam_update``, each parameter's ``lr_mult``
+respected); ``sgd`` and
 ``adam_native`` use a Gluon Trainer. ``run(...)`` is the step returning its values as
 NDArrays without waiting for them (MXNet runs asynchronously; the training loop converts them
 in bulk with `to_floats` when it logs); an NDArray input is used as it is.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -22,8 +25,20 @@ nd = mx.nd
 
 
 class TriptychAdam:
-    """triptych's Adam with nd ops; ``step(1)`` like a Trainer. A parameter whose gradient
-    was not refreshed by ``backward`` since the last step is skipped (m, v, t kept)."""
+    """triptych's Adam on MXNet's fused ``adam_update`` (one kernel per parameter, m and v
+    updated in place); ``step(1)`` like a Trainer. A parameter whose gradient was not
+    refreshed by ``backward`` since the last step is skipped (m, v, t kept).
+
+    The fused kernel computes ``m = b1*m + (1-b1)*g``, ``v = b2*v + (1-b2)*g*g`` with
+    ``1 - b`` formed in float32 from float32 ``b`` and ``w -= lr' * m / (sqrt(v) + eps')``.
+    triptych's update ``m / (sqrt(v)/bias2_sqrt + eps) * step_size`` is, in real numbers,
+    ``lr' = step_size * bias2_sqrt`` and ``eps' = eps * bias2_sqrt``. The kernel's moment
+    coefficients differ from triptych's ``float32(1 - b)`` by the constants ``c1``, ``c2``
+    (`moment_scales`; 1 + 2.4e-7 and 1 - 1.3e-5 at betas (0.9, 0.999)), so its m and v are
+    ``c1`` and ``c2`` times triptych's; ``lr'`` and ``eps'`` take ``sqrt(c2) / c1`` and
+    ``sqrt(c2)`` so that the update is triptych's. What remains is float32 rounding in
+    another order (level-4 parity holds; not bitwise the op-by-op formula). ``state()``
+    holds the kernel's m and v as they are, so a checkpoint resumes bitwise."""
 
     def __init__(self, params: list, opt: Optimizer) -> None:
         self.params, self.lr = params, opt.lr
@@ -31,24 +46,44 @@ class TriptychAdam:
         self.m = [nd.zeros(p.shape, dtype="float32") for p in params]
         self.v = [nd.zeros(p.shape, dtype="float32") for p in params]
         self.t = [0] * len(params)
+        self._kernel_args: dict[tuple[float, int], dict[str, float]] = {}
+
+    def kernel_args(self, lr: float, t: int) -> dict[str, float]:
+        """``adam_update``'s scalars for learning rate ``lr`` at step ``t`` (cached)."""
+        key = (lr, t)
+        args = self._kernel_args.get(key)
+        if args is None:
+            b1, b2 = self.betas
+            f = np.float32
+            step_size, bias2_sqrt = adam.scalars(lr, b1, b2, t)
+            # triptych rounds each scalar to float32 once; fold those values
+            s, b, eps = float(f(step_size)), float(f(bias2_sqrt)), float(f(self.eps))
+            c1, c2 = moment_scales(b1, b2)
+            args = {
+                "lr": s * b * math.sqrt(c2) / c1,
+                "epsilon": eps * b * math.sqrt(c2),
+                "beta1": b1,
+                "beta2": b2,
+                "wd": 0.0,
+                "rescale_grad": 1.0,
+            }
+            if len(self._kernel_args) > 4096:
+                self._kernel_args.clear()
+            self._kernel_args[key] = args
+        return args
 
     def step(self, batch_size: int = 1) -> None:
         """One update; ``batch_size`` must be 1 (losses are batch means)."""
         if batch_size != 1:
             raise ValueError(f"triptych's Adam takes step(1) (losses are means), got {batch_size}")
-        b1, b2 = self.betas
+        update = nd.adam_update
         for i, p in enumerate(self.params):
             w = p.data()
             if not w._fresh_grad:
                 continue
-            g = p.grad()
             self.t[i] += 1
-            m = self.m[i] * b1 + g * (1 - b1)
-            v = self.v[i] * b2 + g * g * (1 - b2)
-            self.m[i], self.v[i] = m, v
-            step_size, bias2_sqrt = adam.scalars(self.lr * p.lr_mult, b1, b2, self.t[i])
-            denom = nd.sqrt(v) / bias2_sqrt + self.eps
-            w[:] = w - m / denom * step_size
+            args = self.kernel_args(self.lr * p.lr_mult, self.t[i])
+            update(w, p.grad(), self.m[i], self.v[i], out=w, **args)
             w._fresh_grad = False
 
     def state(self) -> dict[str, np.ndarray]:
@@ -63,6 +98,16 @@ class TriptychAdam:
         self.t = [int(t) for t in state[adam.STEP]]
         self.m = [nd.array(state[adam.m_name(i)], dtype="float32") for i in range(len(self.t))]
         self.v = [nd.array(state[adam.v_name(i)], dtype="float32") for i in range(len(self.t))]
+
+
+def moment_scales(b1: float, b2: float) -> tuple[float, float]:
+    """``(c1, c2)``: the fused kernel's moment coefficients ``1 - float32(b)`` (exact in
+    float32) over triptych's ``float32(1 - b)``, in float64."""
+    f = np.float32
+    return (
+        float(f(1.0) - f(b1)) / float(f(1.0 - b1)),
+        float(f(1.0) - f(b2)) / float(f(1.0 - b2)),
+    )
 
 
 def _trainer(params: list, opt: Optimizer) -> mx.gluon.Trainer | TriptychAdam:

@@ -25,7 +25,12 @@ from triptych.frameworks.torch.build import TorchBuilt
 
 class TriptychAdam(torch.optim.Optimizer):
     """triptych's Adam (`triptych.common.adam`): PyTorch's formula, op by op as in the other
-    backends. Parameters without a gradient in a step are skipped (m, v, t kept)."""
+    backends. Parameters without a gradient in a step are skipped (m, v, t kept).
+
+    Each op runs once over all the group's parameters (``torch._foreach_*``, what
+    ``torch.optim``'s foreach paths call): on CPU a C++ loop calling the same per-tensor op,
+    so the numbers are bitwise those of the per-parameter ops, with one Python dispatch per
+    op instead of one per op and parameter."""
 
     def __init__(self, params: list, lr: float, betas: tuple[float, float], eps: float) -> None:
         super().__init__(params, {"lr": lr, "betas": betas, "eps": eps})
@@ -34,6 +39,7 @@ class TriptychAdam(torch.optim.Optimizer):
     def step(self, closure: None = None) -> None:  # torch.optim signature
         for group in self.param_groups:
             b1, b2 = group["betas"]
+            ps, gs, ms, vs, sizes, bias2s = [], [], [], [], [], []
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -43,12 +49,29 @@ class TriptychAdam(torch.optim.Optimizer):
                     st["exp_avg"] = torch.zeros_like(p)
                     st["exp_avg_sq"] = torch.zeros_like(p)
                 st["step"] += 1
-                g, m, v = p.grad, st["exp_avg"], st["exp_avg_sq"]
-                m.mul_(b1).add_(g * (1 - b1))
-                v.mul_(b2).add_(g * g * (1 - b2))
                 step_size, bias2_sqrt = adam.scalars(group["lr"], b1, b2, st["step"])
-                denom = v.sqrt().div_(bias2_sqrt).add_(group["eps"])
-                p.sub_(m.div(denom).mul_(step_size))
+                ps.append(p)
+                gs.append(p.grad)
+                ms.append(st["exp_avg"])
+                vs.append(st["exp_avg_sq"])
+                sizes.append(step_size)
+                bias2s.append(bias2_sqrt)
+            if not ps:
+                continue
+            # m = m * b1 + g * (1 - b1);  v = v * b2 + (g * g) * (1 - b2)
+            torch._foreach_mul_(ms, b1)
+            torch._foreach_add_(ms, torch._foreach_mul(gs, 1 - b1))
+            torch._foreach_mul_(vs, b2)
+            sq = torch._foreach_mul(gs, gs)
+            torch._foreach_mul_(sq, 1 - b2)
+            torch._foreach_add_(vs, sq)
+            # p = p - (m / (sqrt(v) / sqrt(bias2) + eps)) * (lr / bias1)
+            denom = torch._foreach_sqrt(vs)
+            torch._foreach_div_(denom, bias2s)
+            torch._foreach_add_(denom, group["eps"])
+            update = torch._foreach_div(ms, denom)
+            torch._foreach_mul_(update, sizes)
+            torch._foreach_sub_(ps, update)
 
 
 def _optimizer(params: list, opt: Optimizer) -> torch.optim.Optimizer:
