@@ -166,3 +166,41 @@ def test_run_scale_gives_cells_one_float_peak_and_records_skips(monkeypatch):
     assert doc["environment"]["matmul_peak_gflops"] == 8.0
     given = scale.run_scale(["torch"], models=(gan,), peak_gflops=100.0)
     assert given["results"][0]["fraction_of_peak"] == 0.02
+
+
+def _row(fw: str, sps: float) -> dict:
+    return {"cell": {"framework": fw, "model": "resnet18"}, "samples_per_s": sps}
+
+
+def test_append_replaces_the_later_runs_frameworks_and_keeps_the_others():
+    from triptych.bench import scale_report
+
+    old = {
+        "environment": {"frameworks": {"torch": {"version": "2"}}, "load_before": [1, 1, 1]},
+        "results": [_row("torch", 10.0), _row("chainer", 1.0)],
+        "command": "triptych bench --suite scale",
+    }
+    new = {
+        "environment": {
+            "frameworks": {"chainer": {"version": "7.8.1"}},
+            "load_before": [2.0, 2.0, 2.0],
+            "load_after": [3.0, 3.0, 3.0],
+            "wall_s": 120.0,
+            "matmul_peak_gflops": 99.0,
+        },
+        "results": [_row("chainer", 2.0), _row("sonnet", 5.0)],
+        "command": "triptych bench --suite scale -f chainer sonnet --append",
+    }
+    merged = scale_report.append_run(old, new, "results")
+    got = sorted((r["cell"]["framework"], r["samples_per_s"]) for r in merged["results"])
+    assert got == [("chainer", 2.0), ("sonnet", 5.0), ("torch", 10.0)]
+    assert set(merged["environment"]["frameworks"]) == {"torch", "chainer"}
+    assert merged["command"] == old["command"] and old["results"][1]["samples_per_s"] == 1.0
+    (line,) = scale_report.appended_lines(merged)
+    assert "chainer, sonnet" in line and "--append" in line and "2.0 min" in line
+    # ttq documents keep their rows under "runs", with the framework at the top level
+    t_old = {"runs": [{"framework": "torch", "task": "gan"}], "load_before": [1, 1, 1]}
+    t_new = {"runs": [{"framework": "sonnet", "task": "gan"}], "wall_s": 60.0}
+    t = scale_report.append_run(t_old, t_new, "runs")
+    assert [r["framework"] for r in t["runs"]] == ["torch", "sonnet"]
+    assert len(t["appended"]) == 1

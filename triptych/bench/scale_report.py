@@ -21,6 +21,51 @@ def write_json(doc: dict[str, Any], path: Path) -> Path:
     return write_text_atomic(path, json.dumps(doc, indent=1, default=str))
 
 
+def append_run(old: dict[str, Any], new: dict[str, Any], key: str) -> dict[str, Any]:
+    """``new`` (a later run of the scale or ttq suite on some frameworks) added to ``old``:
+    ``old``'s rows of those frameworks are replaced, the others kept; the later run's
+    command, load and wall time are kept under ``appended`` (the markdown prints them), and
+    the framework versions merged. ``key`` is the list of rows: "results" or "runs"."""
+    fws = {row.get("framework") or row["cell"]["framework"] for row in new[key]}
+
+    def fw_of(row: dict[str, Any]) -> str:
+        return row.get("framework") or row["cell"]["framework"]
+
+    merged = dict(old)
+    merged[key] = [r for r in old[key] if fw_of(r) not in fws] + list(new[key])
+    env_new = new.get("environment", new)
+    run = {
+        "frameworks": sorted(fws),
+        "command": new.get("command", ""),
+        "load_before": env_new.get("load_before"),
+        "load_after": env_new.get("load_after"),
+        "wall_s": env_new.get("wall_s"),
+    }
+    if "matmul_peak_gflops" in env_new:
+        run["matmul_peak_gflops"] = env_new["matmul_peak_gflops"]
+    merged["appended"] = [*old.get("appended", []), run]
+    if "environment" in old and "frameworks" in old["environment"]:
+        env = dict(old["environment"])
+        env["frameworks"] = {**env["frameworks"], **env_new.get("frameworks", {})}
+        merged["environment"] = env
+    return merged
+
+
+def appended_lines(doc: dict[str, Any]) -> list[str]:
+    """One line per later run whose rows were added (`append_run`)."""
+    out = []
+    for run in doc.get("appended", []):
+        peak = run.get("matmul_peak_gflops")
+        out.append(
+            f"Rows of {', '.join(run['frameworks'])} come from a later run: `{run['command']}`; "
+            f"load average before {run['load_before']}, after {run['load_after']}; "
+            f"{(run['wall_s'] or 0) / 60:.1f} min"
+            + (f"; its peak {peak:.1f} GFLOP/s" if peak else "")
+            + "."
+        )
+    return out
+
+
 def _ok(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in results if r["status"] == "ok"]
 
@@ -194,6 +239,8 @@ def scale_markdown(doc: dict[str, Any], command: str, notes: list[str] | None = 
         f"{env['budget_s'] / 60:.1f} min, timed repeats per cell capped at "
         f"{env['max_seconds']:.0f} s, a cell at {env['cell_timeout_s']:.0f} s).",
         "",
+        *appended_lines(doc),
+        "",
         "FLOPs per sample (forward, from the spec): "
         + ", ".join(f"{k} {v / 1e9:.3g} G" for k, v in flops.items())
         + "; training counts 3 × forward, a GAN's D + G step 4 G + 9 D.",
@@ -244,6 +291,8 @@ def ttq_markdown(doc: dict[str, Any], command: str, notes: list[str] | None = No
         "",
         f"Load average before: {doc['load_before']}, after: {doc['load_after']}; the runs "
         f"took {doc['wall_s'] / 60:.1f} min.",
+        "",
+        *appended_lines(doc),
         "",
         *(notes or []),
         "",

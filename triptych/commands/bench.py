@@ -89,6 +89,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--note", action="append", default=[], help="a line for the notes of a named suite"
     )
+    p.add_argument(
+        "--append",
+        action="store_true",
+        help="--suite scale/ttq: add this run's frameworks to the JSON already in --out "
+        "(their old rows replaced, the others kept; the markdown names both runs)",
+    )
     p.add_argument("--no-overhead", action="store_true", help="skip the harness overhead")
     p.add_argument("--out", default="benchmarks/results", help="output directory")
     p.set_defaults(func=run)
@@ -191,6 +197,7 @@ def run_scale_suite(args: argparse.Namespace) -> int:
             peak_gflops=args.peak_gflops,
         )
     doc["command"] = _command()
+    doc = _appended(args, doc, out / "scale.json", "results")
     paths = [scale_report.write_json(doc, out / "scale.json")]
     paths += list(scale_plots(doc["results"], out).values())
     md = scale_report.scale_markdown(doc, doc["command"], args.note)
@@ -198,6 +205,16 @@ def run_scale_suite(args: argparse.Namespace) -> int:
     con.print("\n".join(scale_report.target_lines(doc["results"])))
     con.print(f"written: {', '.join(str(p) for p in paths)}")
     return 0
+
+
+def _appended(args: argparse.Namespace, doc: dict[str, Any], path: Path, key: str) -> dict:
+    """``doc`` added to the run already at ``path`` with ``--append`` (and ``doc`` as it is
+    without, or when there is none yet)."""
+    if not getattr(args, "append", False) or not path.exists():
+        return doc
+    merged = scale_report.append_run(json.loads(path.read_text()), doc, key)
+    merged.setdefault("command", doc["command"])
+    return merged
 
 
 def run_ttq_suite(args: argparse.Namespace) -> int:
@@ -212,6 +229,7 @@ def run_ttq_suite(args: argparse.Namespace) -> int:
 
     doc = time_to_quality.run_all(fws, threads=args.threads, on_done=done)
     doc["command"] = _command()
+    doc = _appended(args, doc, out / "time_to_quality.json", "runs")
     paths = [scale_report.write_json(doc, out / "time_to_quality.json"), ttq_plot(doc, out)]
     md = scale_report.ttq_markdown(doc, doc["command"], args.note)
     paths.append(write_text_atomic(out / "time_to_quality.md", md))
