@@ -26,3 +26,20 @@ def test_the_measured_loop_is_fits_loop() -> None:
 def test_adversarial_models_are_refused_with_the_reason() -> None:
     with pytest.raises(ValueError, match="gan: no hand-written loop for adversarial"):
         loop_recipe("gan", batch=8, steps=3, optimizer="adam")
+
+
+def test_sonnet_is_measured_with_lazy_steps_and_a_hand_written_loop() -> None:
+    if "sonnet" not in triptych.frameworks():
+        pytest.skip("sonnet is not installed")
+    from triptych.bench.overhead import _hand_loop
+    from triptych.training.loop import Trainer
+
+    recipe = loop_recipe("classifier", batch=8, steps=2, optimizer="adam")
+    model = triptych.create("classifier", framework="sonnet", seed=0)
+    data = synthetic_data(model, 32)
+    _hand_loop(model, recipe, data)(2)  # the textbook Sonnet step (train.hand_train_step)
+    trainer = Trainer(model, recipe, lazy=True)
+    x, y = data.x[:8], data.y[:8]
+    value = trainer.step(1, (x, y), lambda: (x, y))["loss"]
+    assert not isinstance(value, float)  # a tensor, read back when the loop logs
+    assert trainer.to_floats([value]) == [float(value)]

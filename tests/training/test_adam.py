@@ -160,3 +160,41 @@ def test_mxnet_fused_adam_is_the_reference_within_rounding():
         param.data()._fresh_grad = False  # no gradient: the step skips it
         opt.step(1)
         assert opt.state()[adam.STEP].tolist() == [60]
+
+
+def test_tensorflow_adam_shared_and_per_variable_scalars_agree_bitwise():
+    """TensorFlow's Adam computes its scalars once when every updated count is the same and
+    per variable when a loaded state says otherwise: a variable's trajectory is bitwise the
+    same either way, near the numpy reference, and a variable without a gradient keeps its
+    count, m and v."""
+    pytest.importorskip("tensorflow")
+    from triptych.frameworks.tensorflow.compat import tf
+    from triptych.frameworks.tensorflow.train import _Adam
+
+    sizes = (30, 6, 4)
+    init = [np.random.default_rng(4).standard_normal(n).astype(np.float32) for n in sizes]
+    runs = {}
+    for counts in ((5, 5, 0), (5, 2, 0)):  # shared scalars, then per-variable ones
+        rng = np.random.default_rng(5)
+        variables = [tf.Variable(x) for x in init]
+        opt = _Adam(Optimizer("adam", 1e-2), variables, [1.0, 0.5, 1.0])
+        state = opt.state()
+        state[adam.STEP] = np.array(counts, np.int64)
+        opt.load_state(state)
+
+        @tf.function
+        def step(grads: list) -> None:
+            opt.apply([grads[0], grads[1], None])  # noqa: B023 - the last: no gradient
+
+        w, m, v = init[0].copy(), np.zeros(sizes[0], np.float32), np.zeros(sizes[0], np.float32)
+        for t in range(counts[0] + 1, counts[0] + 7):
+            grads = [_grads(rng, n) for n in sizes[:2]]
+            step([tf.constant(g) for g in grads])
+            w, m, v = adam.reference_update(w, grads[0], m, v, t, 1e-2)
+        state = opt.state()
+        assert state[adam.STEP].tolist() == [counts[0] + 6, counts[1] + 6, 0]
+        assert not state[adam.m_name(2)].any() and np.array_equal(variables[2].numpy(), init[2])
+        np.testing.assert_allclose(variables[0].numpy(), w, rtol=1e-6, atol=1e-7)
+        runs[counts] = (variables[0].numpy(), state[adam.m_name(0)], state[adam.v_name(0)])
+    for a, b in zip(*runs.values(), strict=True):
+        assert np.array_equal(a, b)

@@ -8,8 +8,8 @@ Both sides train from the same seed on the same seeded batch stream (synthetic: 
 [0, 1) images of the model's input shape, labels uniform over its classes) and read their
 losses back once per block of ``steps`` steps, as a loop that logs every ``steps`` steps does:
 
-* ``hand``: the backend's ``speed.hand_train_step`` (numpy batch -> native tensors, the
-  framework's own Adam, the loss left native) in a plain ``for`` loop;
+* ``hand``: the backend's ``hand_train_step`` (`hand_train_step`: numpy batch -> native
+  tensors, the framework's own Adam, the loss left native) in a plain ``for`` loop;
 * ``triptych``: the steps `triptych.training.loop.fit` runs (`Trainer` with ``lazy`` read-back
   through `StepLog`, ``log_every`` = ``steps``), with triptych's one-formula Adam
   (``adam``, what every run uses, bitwise the same formula in every framework) and with the
@@ -78,12 +78,24 @@ def triptych_loop(
     return run, history
 
 
+def hand_train_step(model: Model) -> Callable[..., Any]:
+    """The backend's ``hand_train_step``: in its ``speed`` module, else (Sonnet) in its
+    ``train`` module; ValueError naming both if neither has one."""
+    for module in (model.backend.speed, model.backend.train):
+        step = getattr(module, "hand_train_step", None)
+        if step is not None:
+            return step
+    raise ValueError(
+        f"{model.framework} has no hand-written loop (speed.hand_train_step or "
+        "train.hand_train_step)"
+    )
+
+
 def _hand_loop(model: Model, recipe: Recipe, data: D.Dataset) -> Callable[[int], None]:
     """``run(n)``: n hand-written steps, their losses read back together at the end."""
     supervised = recipe.kind == "supervised"
-    if not hasattr(model.backend.speed, "hand_train_step"):
-        raise ValueError(f"{model.framework} has no hand-written loop (speed.hand_train_step)")
-    step = model.backend.speed.hand_train_step(
+    hand_step = hand_train_step(model)
+    step = hand_step(
         model.built_chain(), "cross_entropy" if supervised else "mse", recipe.optimizer.lr
     )
     to_floats = model.backend.train.to_floats

@@ -8,9 +8,16 @@ backend's op-by-op implementation (plain TensorFlow on ``tf.Variable``s, so it i
 too); ``sgd`` and ``adam_native`` are Sonnet's own ``snt.optimizers.SGD``/``Adam``. Every
 optimizer exposes ``apply(grads)``, called inside the step's ``tf.function`` (the data-parallel
 engine wraps it, `triptych.frameworks.tensorflow.distributed.attach`).
+
+``run(...)`` is each step returning its values as scalar tensors without reading them back
+(the training loop converts them in bulk with `to_floats`, TensorFlow's, when it logs); a
+``tf.Tensor`` input is taken as it is (already NHWC). `hand_train_step` is the textbook
+Sonnet loop the harness-overhead measurement compares against.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -20,6 +27,15 @@ from triptych.frameworks.sonnet.build import SonnetBuilt, holder_variables, to_n
 from triptych.frameworks.sonnet.compat import snt, tf
 from triptych.frameworks.tensorflow.train import _Adam as Adam
 from triptych.frameworks.tensorflow.train import _bce_logits as bce_logits
+from triptych.frameworks.tensorflow.train import to_floats
+
+__all__ = [
+    "hand_train_step",
+    "make_discriminator_step",
+    "make_generator_step",
+    "make_trainer",
+    "to_floats",
+]
 
 
 class SonnetUpdate:
@@ -71,9 +87,9 @@ def _optimizer(
     return (Adam if opt.name == "adam" else SonnetUpdate)(opt, variables, mults)
 
 
-def _f32(x: np.ndarray | None) -> np.ndarray | None:
-    if x is None:
-        return None
+def _f32(x: np.ndarray | tf.Tensor | None) -> np.ndarray | tf.Tensor | None:
+    if x is None or isinstance(x, tf.Tensor):
+        return x
     return to_native_input(np.asarray(x, np.float32))
 
 
@@ -146,9 +162,15 @@ class SupervisedStep(_Step):
         return value
 
     def __call__(self, x: np.ndarray, target: np.ndarray) -> float:
-        t = np.asarray(target)
-        t = t.astype(np.int64) if self.kind == "cross_entropy" else _f32(t)
-        return float(self._step(_f32(x), t))
+        return float(self.run(x, target))
+
+    def run(self, x: np.ndarray | tf.Tensor, target: np.ndarray | tf.Tensor) -> tf.Tensor:
+        """The step; the loss as a scalar tensor (no read-back)."""
+        t = target
+        if not isinstance(t, tf.Tensor):
+            t = np.asarray(t)
+            t = t.astype(np.int64) if self.kind == "cross_entropy" else _f32(t)
+        return self._step(_f32(x), t)
 
 
 class GeneratorStep(_Step):
@@ -197,11 +219,17 @@ class GeneratorStep(_Step):
     def __call__(
         self, x_in: np.ndarray, target: np.ndarray | None = None, weight: np.ndarray | None = None
     ) -> dict[str, float]:
+        out = self.run(x_in, target, weight)
+        return dict(zip(out, to_floats(list(out.values())), strict=True))
+
+    def run(
+        self, x_in: np.ndarray, target: np.ndarray | None = None, weight: np.ndarray | None = None
+    ) -> dict[str, tf.Tensor]:
+        """The step; its values as scalar tensors (no read-back)."""
         key = (target is not None, weight is not None)
         if key not in self._steps:  # one graph per combination of optional inputs
             self._steps[key] = tf.function(self._graph_step, reduce_retracing=True)
-        out = self._steps[key](_f32(x_in), _f32(target), _f32(weight))
-        return {k: float(v) for k, v in out.items()}
+        return dict(self._steps[key](_f32(x_in), _f32(target), _f32(weight)))
 
 
 class DiscriminatorStep(_Step):
@@ -225,7 +253,12 @@ class DiscriminatorStep(_Step):
         }
 
     def __call__(self, real: np.ndarray, fake: np.ndarray) -> dict[str, float]:
-        return {k: float(v) for k, v in self._step(_f32(real), _f32(fake)).items()}
+        out = self.run(real, fake)
+        return dict(zip(out, to_floats(list(out.values())), strict=True))
+
+    def run(self, real: np.ndarray, fake: np.ndarray) -> dict[str, tf.Tensor]:
+        """The step; its values as scalar tensors (no read-back)."""
+        return dict(self._step(_f32(real), _f32(fake)))
 
 
 def make_trainer(
@@ -263,3 +296,37 @@ def make_generator_step(
 def make_discriminator_step(disc: SonnetBuilt, optimizer: Optimizer) -> DiscriminatorStep:
     """Real labelled 1, fake labelled 0, BCE with logits summed; only ``disc`` updates."""
     return DiscriminatorStep(disc, optimizer)
+
+
+def hand_train_step(
+    chain: list[SonnetBuilt], loss: str = "cross_entropy", lr: float = 1e-4
+) -> Callable[[np.ndarray, np.ndarray], tf.Tensor]:
+    """A hand-written Sonnet loop's step on a numpy batch (the yardstick of the
+    harness-overhead measurement, `triptych.bench.overhead`): tensors from numpy (images to
+    NHWC), a ``tf.function`` with GradientTape, ``snt.optimizers.Adam(lr, epsilon=1e-8)``,
+    ``loss`` "cross_entropy" (integer labels, logits) or "mse"; returns the loss tensor, not
+    read back (a loop reads it when it logs)."""
+    nets = [b.native for b in chain]
+    variables = [v for net in nets for v in net.trainable_variables]
+    opt = snt.optimizers.Adam(lr, epsilon=1e-8)
+
+    @tf.function
+    def graph_step(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            h = x
+            for net in nets:
+                h = net(h, is_training=True)
+            if loss == "cross_entropy":
+                value = tf.reduce_mean(
+                    tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=h)
+                )
+            else:
+                value = tf.reduce_mean(tf.square(h - y))
+        opt.apply(tape.gradient(value, variables), variables)
+        return value
+
+    def step(x: np.ndarray, y: np.ndarray) -> tf.Tensor:
+        target = tf.constant(y) if loss == "cross_entropy" else _f32(y)
+        return graph_step(_f32(x), target)
+
+    return step

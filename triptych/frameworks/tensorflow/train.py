@@ -65,7 +65,14 @@ class _KerasUpdate:
 class _Adam:
     """triptych's Adam (`triptych.common.adam`), op by op as in the other backends; call
     `apply` inside the step's ``tf.function``. ``mults``: learning-rate multiplier per
-    variable."""
+    variable.
+
+    The step counts live in one int64 vector (one count per variable, as the state names
+    them). The scalars ``lr / (1 - b1**t)`` and ``sqrt(1 - b2**t)`` are computed once per
+    learning rate when every updated variable has the same count (always, unless a loaded
+    state says otherwise), else once per variable; either way with the same scalar ops on
+    the same values, so the numbers are bitwise those of computing them per variable (a
+    vectorised ``tf.pow`` would not be: its packet path rounds differently)."""
 
     def __init__(self, opt: Optimizer, variables: list[tf.Variable], mults: list[float]) -> None:
         self.variables = variables
@@ -77,29 +84,60 @@ class _Adam:
 
         self.m = [slot(v) for v in variables]
         self.v = [slot(v) for v in variables]
-        self.t = [tf.Variable(0, dtype=tf.int64, trainable=False) for _ in variables]
+        self.t = tf.Variable(tf.zeros((len(variables),), tf.int64), trainable=False)
 
-    def apply(self, grads: list[tf.Tensor | None]) -> None:
+    def _scalars(self, t: tf.Tensor, lr: float) -> tuple[tf.Tensor, tf.Tensor]:
+        """(step size, sqrt(bias2)) as float32 scalars for the int64 scalar count ``t``."""
         b1, b2 = self.betas
         f32, f64 = tf.float32, tf.float64
-        for g, p, m, v, t, lr in zip(
-            grads, self.variables, self.m, self.v, self.t, self.lrs, strict=True
+        tt = tf.cast(t, f64)
+        step_size = tf.cast(lr / (1.0 - tf.pow(tf.constant(b1, f64), tt)), f32)
+        bias2_sqrt = tf.cast(tf.sqrt(1.0 - tf.pow(tf.constant(b2, f64), tt)), f32)
+        return step_size, bias2_sqrt
+
+    def apply(self, grads: list[tf.Tensor | None]) -> None:
+        live = [i for i, g in enumerate(grads) if g is not None]
+        if not live:
+            return
+        n = len(self.variables)
+        self.t.assign_add(tf.constant([1 if i in live else 0 for i in range(n)], tf.int64))
+        counts = self.t.read_value()
+        if len(live) < n:
+            counts = tf.gather(counts, live)
+        lrs = [self.lrs[i] for i in live]
+
+        def shared() -> tuple[tf.Tensor, tf.Tensor]:
+            one = {lr: self._scalars(counts[0], lr) for lr in dict.fromkeys(lrs)}
+            return tf.stack([one[lr][0] for lr in lrs]), tf.stack([one[lr][1] for lr in lrs])
+
+        def per_variable() -> tuple[tf.Tensor, tf.Tensor]:
+            each = tf.unstack(counts, num=len(live))
+            pairs = [self._scalars(t, lr) for t, lr in zip(each, lrs, strict=True)]
+            return tf.stack([a for a, _ in pairs]), tf.stack([b for _, b in pairs])
+
+        if len(live) == 1:
+            sizes, bias2s = shared()
+        else:
+            same = tf.reduce_all(tf.equal(counts, counts[0]))
+            sizes, bias2s = tf.cond(same, shared, per_variable)
+        b1, b2 = self.betas
+        f32 = tf.float32
+        for k, step_size, bias2_sqrt in zip(
+            live,
+            tf.unstack(sizes, num=len(live)),
+            tf.unstack(bias2s, num=len(live)),
+            strict=True,
         ):
-            if g is None:
-                continue
-            t.assign_add(1)
+            g, p, m, v = grads[k], self.variables[k], self.m[k], self.v[k]
             m_new = m * tf.constant(b1, f32) + g * tf.constant(1 - b1, f32)
             v_new = v * tf.constant(b2, f32) + g * g * tf.constant(1 - b2, f32)
             m.assign(m_new)
             v.assign(v_new)
-            tt = tf.cast(t, f64)
-            step_size = tf.cast(lr / (1.0 - tf.pow(tf.constant(b1, f64), tt)), f32)
-            bias2_sqrt = tf.cast(tf.sqrt(1.0 - tf.pow(tf.constant(b2, f64), tt)), f32)
             denom = tf.sqrt(v_new) / bias2_sqrt + tf.constant(self.eps, f32)
             p.assign_sub(m_new / denom * step_size)
 
     def state(self) -> dict[str, np.ndarray]:
-        out = {adam.STEP: np.array([int(t.numpy()) for t in self.t], np.int64)}
+        out = {adam.STEP: np.asarray(self.t.numpy(), np.int64)}
         for i, (m, v) in enumerate(zip(self.m, self.v, strict=True)):
             out[adam.m_name(i)] = np.asarray(m.numpy(), np.float32)
             out[adam.v_name(i)] = np.asarray(v.numpy(), np.float32)
@@ -107,10 +145,10 @@ class _Adam:
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
         adam.check_state(state, [tuple(v.shape) for v in self.variables])
-        for i, (m, v, t) in enumerate(zip(self.m, self.v, self.t, strict=True)):
+        for i, (m, v) in enumerate(zip(self.m, self.v, strict=True)):
             m.assign(state[adam.m_name(i)])
             v.assign(state[adam.v_name(i)])
-            t.assign(int(state[adam.STEP][i]))
+        self.t.assign(np.asarray(state[adam.STEP], np.int64))
 
 
 def _optimizer(
