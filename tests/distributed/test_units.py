@@ -117,7 +117,10 @@ def test_sync_bn_refusals_name_the_engine() -> None:
             continue
         mod = get_backend(fw).distributed
         recipe = Recipe(kind="supervised", batch=32, optimizer=Optimizer("sgd", 0.1))
-        if mod.SYNC_BN_UNSUPPORTED:
+        if mod.UNSUPPORTED:  # no data parallelism at all: that reason comes first
+            with pytest.raises(ValueError, match="needs MPI"):
+                DP.check_supported(fw, recipe, 2, sync_bn=True)
+        elif mod.SYNC_BN_UNSUPPORTED:
             with pytest.raises(ValueError, match=f"--sync-bn on {fw}: "):
                 DP.check_supported(fw, recipe, 2, sync_bn=True)
         else:
