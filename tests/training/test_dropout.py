@@ -169,3 +169,29 @@ def test_cli_parity_classifier_exits_0(tmp_path):
     argv = ["parity", "classifier", "--no-reference", "--batch", "1", "--train-steps", "20"]
     argv += ["--exporter", "torch=torchscript", "--out", str(tmp_path)]
     assert main(argv) == 0
+
+
+def test_masks_handed_to_the_step_are_the_assigned_masks_bitwise(framework):
+    """A backend whose supervised step takes the masks itself (``run_masked``: TensorFlow
+    and Sonnet assign them inside the step's graph; `fit` uses it) trains bitwise as the
+    masks set by ``set_dropout_masks`` before ``run`` do, for all three mask layouts."""
+    from triptych.common.recipe import Optimizer
+
+    models = [triptych.create(SPEC, framework=framework, seed=0) for _ in range(2)]
+    steps = [
+        m.backend.train.make_trainer([m.built("net")], "mse", Optimizer("adam", 1e-2))
+        for m in models
+    ]
+    if not hasattr(steps[0], "run_masked"):
+        pytest.skip(f"{framework}: masks go through set_dropout_masks only")
+    for s in range(1, 4):
+        masks = dropout_masks(NET, len(X), 0, s)
+        handed = float(steps[0].run_masked(X, X, {"net": masks}))
+        models[1].backend.set_dropout_masks(models[1].built("net"), masks)
+        assigned = float(steps[1].run(X, X))
+        models[1].backend.set_dropout_masks(models[1].built("net"), None)
+        assert handed == assigned, s
+    a, b = (m.get_weights() for m in models)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    # exact mode was on for the call only: a train-mode forward uses the own RNG again
+    assert not any(getattr(d, "exact", False) for d in models[0].built("net").dropouts.values())

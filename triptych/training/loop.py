@@ -18,6 +18,11 @@ sync per step) and reads them back in one go (the backend's ``to_floats``) every
 ``recipe.log_every`` steps, at checkpoints, at the end, and after every step when a
 ``callback`` wants its record; the history holds the same numbers as reading each step's.
 A backend without ``run``/``to_floats`` is read back step by step.
+
+Exact Dropout: per step, the masks of `triptych.common.dropout` are set on the networks
+(`exact_masks`), or, for supervised training with lazy steps where the backend's step has
+``run_masked`` (TensorFlow, Sonnet), handed to the step, which assigns them inside its graph
+(the same numbers, without an eager assignment per step).
 """
 
 from __future__ import annotations
@@ -201,9 +206,24 @@ class Trainer:
     ) -> dict[str, Any]:
         """One numbered step; ``next_batch`` gives the extra real batches of k > 1."""
         if self.exact_dropout and self.dropout_nets:
+            run_masked = self._run_masked()
+            if run_masked is not None:
+                x, y = batch
+                nets = self.model.spec.networks
+                masks = {n: dropout_masks(nets[n], len(x), self.seed, s) for n in self.dropout_nets}
+                return {"loss": run_masked(x, y, masks)}
             with exact_masks(self.model, self.dropout_nets, len(batch[0]), self.seed, s):
                 return self._step(s, batch, next_batch)
         return self._step(s, batch, next_batch)
+
+    def _run_masked(self) -> Callable[..., Any] | None:
+        """The supervised step's ``run_masked(x, y, masks)`` where the backend has one and
+        the steps are lazy: exact Dropout with the masks handed to the step (TensorFlow and
+        Sonnet assign them inside the step's graph, cheaper than `exact_masks`' eager
+        assignments; the same numbers, `tests/training/test_read_back.py`)."""
+        if not self.lazy or self.recipe.kind != "supervised":
+            return None
+        return getattr(self.steps["main"], "run_masked", None)
 
     def _step(
         self,

@@ -15,7 +15,7 @@ import numpy as np
 
 from triptych.common import adam
 from triptych.common.recipe import Frozen, LrMult, Optimizer, check_loss
-from triptych.frameworks.tensorflow.build import KerasBuilt, to_native_input
+from triptych.frameworks.tensorflow.build import KerasBuilt, set_dropout_masks, to_native_input
 from triptych.frameworks.tensorflow.compat import keras, tf
 
 
@@ -159,6 +159,18 @@ def _optimizer(
     return (_Adam if opt.name == "adam" else _KerasUpdate)(opt, variables, mults)
 
 
+def native_mask(built: KerasBuilt, i: int, mask: np.ndarray) -> np.ndarray:
+    """A canonical Dropout mask (NCHW, canonical feature order) of layer ``i`` in the
+    native layout (NHWC, the layout plan's feature permutation), as
+    `build.set_dropout_masks` assigns it."""
+    m = np.asarray(mask, np.float32)
+    if m.ndim == 4:
+        m = m.transpose(0, 2, 3, 1)
+    elif (perm := built.plan.in_perm.get(i)) is not None:
+        m = m[:, perm]
+    return np.ascontiguousarray(m)
+
+
 def _f32(x: np.ndarray | tf.Tensor | None) -> tf.Tensor | None:
     """A canonical float32 batch as a tensor in the native layout (a tensor passes as it
     is). A tensor, not the numpy array: a ``tf.function`` takes a tensor argument faster."""
@@ -224,6 +236,10 @@ class SupervisedStep(_Step):
         self.opt = _optimizer(optimizer, self.variables, [m for m, vs in kept for _ in vs])
         # tuned: XLA compilation of the whole step (TensorFlow's recommended speed option)
         self._step = tf.function(self._graph_step, reduce_retracing=True, jit_compile=tuned)
+        self.dropouts = [(b, i, layer) for b in chain for i, layer in b.dropouts.items()]
+        self._masked_step = tf.function(
+            self._graph_step_masked, reduce_retracing=True, jit_compile=tuned
+        )
 
     def _graph_step(self, x: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
@@ -244,16 +260,55 @@ class SupervisedStep(_Step):
         self.opt.apply(grads)
         return value
 
+    def _graph_step_masked(self, x: tf.Tensor, target: tf.Tensor, masks: list) -> tf.Tensor:
+        for (_, _, layer), mask in zip(self.dropouts, masks, strict=True):
+            layer.mask_var.assign(mask)  # before the forward reads it (same resource: ordered)
+        return self._graph_step(x, target)
+
     def __call__(self, x: np.ndarray, target: np.ndarray) -> float:
         return float(self.run(x, target))
 
+    def _target(self, target: np.ndarray | tf.Tensor) -> tf.Tensor:
+        if isinstance(target, tf.Tensor):
+            return target
+        t = np.asarray(target)
+        return tf.constant(t.astype(np.int64)) if self.kind == "cross_entropy" else _f32(t)
+
     def run(self, x: np.ndarray | tf.Tensor, target: np.ndarray | tf.Tensor) -> tf.Tensor:
         """The step; the loss as a scalar tensor (no read-back)."""
-        t = target
-        if not isinstance(t, tf.Tensor):
-            t = np.asarray(t)
-            t = tf.constant(t.astype(np.int64)) if self.kind == "cross_entropy" else _f32(t)
-        return self._step(_f32(x), t)
+        return self._step(_f32(x), self._target(target))
+
+    def run_masked(
+        self,
+        x: np.ndarray | tf.Tensor,
+        target: np.ndarray | tf.Tensor,
+        masks: dict[str, dict[int, np.ndarray]],
+    ) -> tf.Tensor:
+        """`run` with exact Dropout: ``masks`` (network name -> layer index -> canonical
+        mask, `triptych.common.dropout`) go into the step's graph as inputs and are assigned
+        to the layers' mask variables there, instead of by `build.set_dropout_masks`' eager
+        assignments before the step (the same numbers, about 0.2 ms a step cheaper here).
+        The layers' exact mode is on for this call only."""
+        if "_graph_step" in vars(self):  # made data-parallel after this graph was made
+            nets = {b.network.name: b for b, _, _ in self.dropouts}
+            for name, b in nets.items():
+                set_dropout_masks(b, masks[name])
+            try:
+                return self.run(x, target)
+            finally:
+                for b in nets.values():
+                    set_dropout_masks(b, None)
+        tensors = [
+            tf.constant(native_mask(b, i, masks[b.network.name][i])) for b, i, _ in self.dropouts
+        ]
+        before = [layer.exact for _, _, layer in self.dropouts]
+        for _, _, layer in self.dropouts:
+            object.__setattr__(layer, "exact", True)  # read when the graph traces
+        try:
+            return self._masked_step(_f32(x), self._target(target), tensors)
+        finally:
+            for (_, _, layer), was in zip(self.dropouts, before, strict=True):
+                object.__setattr__(layer, "exact", was)
 
 
 class GeneratorStep(_Step):
