@@ -18,3 +18,33 @@ def framework(triptych_framework: str) -> str:
 @pytest.fixture
 def framework_pair(triptych_framework_pair: tuple[str, str]) -> tuple[str, str]:
     return triptych_framework_pair
+
+
+def _shares_state(module: object) -> bool:
+    """Whether a test module keeps state for its tests: a module-level cache (a model
+    trained once, read by several tests)."""
+    source = getattr(module, "__file__", None)
+    if not source:
+        return False
+    with open(source, encoding="utf-8") as f:
+        text = f.read()
+    return "functools.cache" in text or "lru_cache" in text
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``-n 2 --dist loadgroup`` (``make test``) tests spread one by one over the
+    workers, except a file whose tests share something built once (a module-scoped fixture:
+    a tour, a server; or a module-level cache of trained models) stays on one worker, so it
+    is built once. Spreading per test, not per file, keeps both cores busy to the end: the
+    per-framework training tests of one file (the GAN's, five frameworks) no longer queue
+    behind each other on one worker."""
+    shared: dict[str, bool] = {}
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        if path not in shared:
+            shared[path] = _shares_state(getattr(item, "module", None))
+        info = getattr(item, "_fixtureinfo", None)
+        defs = getattr(info, "name2fixturedefs", {}) if info is not None else {}
+        module_scoped = any(d and d[-1].scope == "module" for d in defs.values())
+        if module_scoped or shared[path]:
+            item.add_marker(pytest.mark.xdist_group(path))

@@ -204,3 +204,11 @@ def test_append_replaces_the_later_runs_frameworks_and_keeps_the_others():
     t = scale_report.append_run(t_old, t_new, "runs")
     assert [r["framework"] for r in t["runs"]] == ["torch", "sonnet"]
     assert len(t["appended"]) == 1
+
+
+def test_chainer_tuned_cells_are_skipped_with_the_reason_and_its_ort_cell_kept():
+    cells = scale_cells(["chainer"], models=SCALE_MODELS[:1])
+    reasons = {(c.mode, c.variant): known_skip(c) for c in cells}
+    assert "no faster path" in reasons[("train", "tuned")]
+    assert "no faster path" in reasons[("infer", "tuned")]
+    assert reasons[("ort", "tuned")] is None and reasons[("train", "default")] is None

@@ -1,7 +1,8 @@
 """The autoencoder family trained identically in every framework (issue: autoencoders).
 
 Each (model, framework) trains once with its zoo recipe (the module cache below); the tests
-then check the lecture's claims with numbers. Runs in one xdist worker (--dist loadfile).
+then check the lecture's claims with numbers. Runs in one xdist worker (the module cache
+keeps this file together under --dist loadgroup, tests/conftest.py).
 """
 
 import functools
