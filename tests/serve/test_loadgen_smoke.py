@@ -25,8 +25,12 @@ def test_client_takes_content_length_not_the_inference_header_length():
 
 
 def test_smoke_run_writes_summaries_and_table(tmp_path):
+    stale = tmp_path / "summaries" / "gan__http_json__offline_1.txt"  # an earlier run's
+    stale.parent.mkdir()
+    stale.write_text("old")
     assert main(["--smoke", "--out", str(tmp_path)]) == 0
     summaries = sorted((tmp_path / "summaries").iterdir())
+    assert stale not in summaries  # the folder holds this run's summaries only
     assert any("__ort__offline" in p.name for p in summaries)
     for path in ("http_json", "http_binary", "grpc"):
         offline = [p for p in summaries if f"__{path}__offline" in p.name]

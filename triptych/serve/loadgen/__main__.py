@@ -95,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    for stale in (out / "summaries").glob("*.txt"):  # names carry the QPS: a rerun's differ
+        stale.unlink()
     cores = len(os.sched_getaffinity(0))
     results: dict[str, Any] = {
         "cores": cores,
