@@ -25,7 +25,8 @@ def append_run(old: dict[str, Any], new: dict[str, Any], key: str) -> dict[str, 
     """``new`` (a later run of the scale or ttq suite on some frameworks) added to ``old``:
     ``old``'s rows of those frameworks are replaced, the others kept; the later run's
     command, load and wall time are kept under ``appended`` (the markdown prints them), and
-    the framework versions merged. ``key`` is the list of rows: "results" or "runs"."""
+    the framework versions merged (the caller appends the later run's notes to ``old``'s).
+    ``key`` is the list of rows: "results" or "runs"."""
     fws = {row.get("framework") or row["cell"]["framework"] for row in new[key]}
 
     def fw_of(row: dict[str, Any]) -> str:

@@ -197,10 +197,11 @@ def run_scale_suite(args: argparse.Namespace) -> int:
             peak_gflops=args.peak_gflops,
         )
     doc["command"] = _command()
+    doc["notes"] = list(args.note)
     doc = _appended(args, doc, out / "scale.json", "results")
     paths = [scale_report.write_json(doc, out / "scale.json")]
     paths += list(scale_plots(doc["results"], out).values())
-    md = scale_report.scale_markdown(doc, doc["command"], args.note)
+    md = scale_report.scale_markdown(doc, doc["command"], doc["notes"])
     paths.append(write_text_atomic(out / "scale.md", md))
     con.print("\n".join(scale_report.target_lines(doc["results"])))
     con.print(f"written: {', '.join(str(p) for p in paths)}")
@@ -214,6 +215,7 @@ def _appended(args: argparse.Namespace, doc: dict[str, Any], path: Path, key: st
         return doc
     merged = scale_report.append_run(json.loads(path.read_text()), doc, key)
     merged.setdefault("command", doc["command"])
+    merged["notes"] = [*merged.get("notes", []), *doc["notes"]]
     return merged
 
 
@@ -229,9 +231,10 @@ def run_ttq_suite(args: argparse.Namespace) -> int:
 
     doc = time_to_quality.run_all(fws, threads=args.threads, on_done=done)
     doc["command"] = _command()
+    doc["notes"] = list(args.note)
     doc = _appended(args, doc, out / "time_to_quality.json", "runs")
     paths = [scale_report.write_json(doc, out / "time_to_quality.json"), ttq_plot(doc, out)]
-    md = scale_report.ttq_markdown(doc, doc["command"], args.note)
+    md = scale_report.ttq_markdown(doc, doc["command"], doc["notes"])
     paths.append(write_text_atomic(out / "time_to_quality.md", md))
     con.print(f"written: {', '.join(str(p) for p in paths)}")
     return 0
