@@ -8,6 +8,10 @@ import os
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Two xdist workers share two cores, each framework with 2 threads: OpenMP threads that spin
+# at barriers wait for a descheduled sibling (the bench worker sets the same; the numbers do
+# not change, only how idle threads wait).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @pytest.fixture
