@@ -96,18 +96,9 @@ def _link(layer: S.Layer, shape: S.Shape) -> chainer.Link | None:
     """The Chainer link of a weighted layer (None for parameter-free layers)."""
     if isinstance(layer, S.Dense):
         return L.Linear(shape[0], layer.units, nobias=not layer.bias, initialW=_ZERO)
-    if isinstance(layer, S.Conv2d):
-        return L.Convolution2D(
-            shape[0],
-            layer.out_channels,
-            layer.kernel,
-            layer.stride,
-            layer.padding,
-            nobias=not layer.bias,
-            initialW=_ZERO,
-        )
-    if isinstance(layer, S.ConvTranspose2d):
-        return L.Deconvolution2D(
+    if isinstance(layer, S.Conv2d | S.ConvTranspose2d):  # same arguments; W OIHW / IOHW
+        cls = L.Convolution2D if isinstance(layer, S.Conv2d) else L.Deconvolution2D
+        return cls(
             shape[0],
             layer.out_channels,
             layer.kernel,
