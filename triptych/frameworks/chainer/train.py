@@ -41,13 +41,22 @@ class TriptychAdam:
                 continue
             self.t[i] += 1
             m, v = self.m[i], self.v[i]
+            # PyTorch's order of operations, each rounded to float32 as it would be with
+            # temporaries, but in two buffers (a temporary per operation cost +7 % on ResNet-18)
+            tmp = np.multiply(g, 1 - b1, dtype=np.float32)
             m *= b1
-            m += g * (1 - b1)
+            m += tmp
+            np.multiply(g, g, out=tmp)
+            tmp *= 1 - b2
             v *= b2
-            v += g * g * (1 - b2)
+            v += tmp
             step_size, bias2_sqrt = adam.scalars(self.lr * self.lr_mults[i], b1, b2, self.t[i])
-            denom = np.sqrt(v) / bias2_sqrt + self.eps
-            p.array -= m / denom * np.float32(step_size)
+            np.sqrt(v, out=tmp)
+            tmp /= bias2_sqrt
+            tmp += self.eps
+            np.divide(m, tmp, out=tmp)
+            tmp *= np.float32(step_size)
+            p.array -= tmp
 
     def state(self) -> dict[str, np.ndarray]:
         out = {adam.STEP: np.array(self.t, np.int64)}
