@@ -73,7 +73,7 @@ def test_missing_keys_and_non_npz_files(tmp_path):
         D.load_npz(npz(tmp_path / "nox.npz", images=np.zeros((2, 4, 4)), y=np.zeros(2)))
     empty = tmp_path / "empty.npz"
     with zipfile.ZipFile(empty, "w"):
-        pass
+        pass  # an archive with no arrays at all
     with pytest.raises(D.DataError, match=r"empty.npz: no array 'x' \(found: none\)"):
         D.load_npz(empty)
     npy = tmp_path / "array.npz"

@@ -61,7 +61,7 @@ def test_serve_command_starts_and_answers(onnx_root):
                 if raw(f"127.0.0.1:{port}", "GET", "/v2/health/live", timeout=2)[0] == 200:
                     break
             except OSError:
-                pass
+                pass  # not listening yet: poll again
             assert time.monotonic() < deadline
             time.sleep(0.2)
         fw = onnx_root[1]

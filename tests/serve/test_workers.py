@@ -99,7 +99,7 @@ def _wait_live(url, proc, timeout=120):
             if raw(url, "GET", "/v2/health/ready", timeout=2)[0] == 200:
                 return
         except OSError:
-            pass
+            pass  # not listening yet: poll again
         assert time.monotonic() < deadline, "server did not start"
         time.sleep(0.2)
 
