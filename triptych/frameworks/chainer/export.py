@@ -7,12 +7,18 @@ Reshape the backend writes has -1 for the batch, so the graph is batch-free) and
 to the opset asked for. It imports ``onnx.mapping`` (removed in onnx 1.15), so it is imported
 and run inside `onnx_compat.onnx_mapping`. Its ``resize_images`` converter writes a linear
 ``Resize`` with asymmetric coordinates whatever ``align_corners`` says; triptych's bilinear
-Upsample runs with ``align_corners=False``, so those nodes get ``half_pixel``.
+Upsample runs with ``align_corners=False``, so those nodes get ``half_pixel``. Its
+``__init__`` imports ``pkg_resources`` for its version (`_pkg_resources`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import sys
+import types
 import warnings
+from collections.abc import Iterator
 from importlib.metadata import version
 
 import numpy as np
@@ -23,6 +29,28 @@ from triptych.frameworks.chainer.compat import chainer
 from triptych.frameworks.onnx_compat import half_pixel_resize, onnx_mapping
 
 EXPORTERS = ("onnx-chainer",)
+
+
+@contextlib.contextmanager
+def _pkg_resources() -> Iterator[None]:
+    """onnx-chainer's ``__init__`` reads its own version with ``pkg_resources``, which
+    setuptools >= 81 no longer ships: while it is imported, a stand-in answers
+    ``get_distribution(name).version`` from ``importlib.metadata`` (a no-op where the real
+    one exists)."""
+    if importlib.util.find_spec("pkg_resources") is not None:
+        yield
+        return
+    stub = types.ModuleType("pkg_resources")
+    stub.get_distribution = lambda name: types.SimpleNamespace(  # type: ignore[attr-defined]
+        version=version(name)
+    )
+    sys.modules["pkg_resources"] = stub
+    try:
+        yield
+    finally:
+        sys.modules.pop("pkg_resources", None)
+
+
 ONNX_CHAINER_OPSET = 11
 
 
@@ -37,7 +65,8 @@ def export_network(
     with onnx_mapping(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # its resize_images notice, cured below
         try:
-            import onnx_chainer
+            with _pkg_resources():
+                import onnx_chainer
         except ImportError as e:
             raise ImportError(
                 "chainer export needs onnx-chainer: pip install --no-deps onnx-chainer==1.6.0 "
