@@ -1,5 +1,6 @@
 """The facts `triptych info` shows and every run records: versions of triptych, Python,
-numpy, ONNX and ONNX Runtime, each framework (or why it is absent), the ORT providers (and
+numpy, ONNX and ONNX Runtime, each framework (or why it is absent) and the devices it can run
+on (a GPU with its name where the framework sees one), the ORT providers (and
 whether CUDA really loads), the CPU and the measured fp32 matmul peak."""
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ def collect(measure_peak: bool = True) -> dict[str, Any]:
         fws[name] = (
             {"available": False, "reason": reason}
             if reason
-            else {"available": True, "version": get_backend(name).version(), "display": fw.display}
+            else {
+                "available": True,
+                "version": get_backend(name).version(),
+                "display": fw.display,
+                "devices": get_backend(name).devices(),
+            }
         )
     return {
         "triptych": __version__,

@@ -155,7 +155,9 @@ def test_run_scale_gives_cells_one_float_peak_and_records_skips(monkeypatch):
         return [{"cell": json.loads(c.to_json()), "status": "ok", "gflops": 2.0} for c in cells]
 
     monkeypatch.setattr(scale, "run_cells", fake_run_cells)
-    monkeypatch.setattr(scale, "measured_peak", lambda threads: {"numpy": 4.0, "onnxruntime": 8.0})
+    monkeypatch.setattr(
+        scale, "measured_peak", lambda threads, device: {"numpy": 4.0, "onnxruntime": 8.0}
+    )
     monkeypatch.setattr(scale, "environment", lambda threads, peak: {"matmul_peak_gflops": peak})
     gan = next(m for m in SCALE_MODELS if m.model == "gan")
     doc = scale.run_scale(["torch"], models=(gan,))

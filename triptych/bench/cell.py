@@ -5,8 +5,9 @@ Modes: ``train`` (one optimizer step of the main chain: Adam, MSE to a fixed ran
 FLOPs counted as 3 × forward), ``infer`` (native eval-mode forward of the main chain),
 ``ort`` (the framework's own ONNX export of each main-chain network, run by onnxruntime).
 Variants: ``default`` (eager / idiomatic) and ``tuned`` (each framework's recommended speed
-options: PyTorch channels_last + inference_mode, TensorFlow XLA ``jit_compile``, Gluon
-``hybridize(static_alloc, static_shape)``, ORT all graph optimisations vs basic).
+options: PyTorch channels_last + ``torch.compile`` (+ inference_mode), TensorFlow XLA
+``jit_compile``, Gluon ``hybridize(static_alloc, static_shape)``, ORT all graph optimisations
+vs basic).
 A model with a ``discriminator`` network (a GAN) trains adversarially: one D step on a real
 and a generated batch, then one G step through D.
 
@@ -75,6 +76,10 @@ class Cell:
     #: stop timing after this many seconds of timed repeats (at least one repeat runs);
     #: ``None``: all ``repeats``. The result says how many ran.
     max_seconds: float | None = None
+    #: where the native cells run: "cpu" or a CUDA device ("cuda", "cuda:1"; PyTorch only).
+    #: ORT cells run the exported file with the CUDA provider when it loads, else the CPU's,
+    #: and record which one ran.
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         if isinstance(self.options, dict):  # from JSON
@@ -83,11 +88,14 @@ class Cell:
             raise ValueError(f"unknown mode {self.mode!r}; allowed: {', '.join(MODES)}")
         if self.variant not in VARIANTS:
             raise ValueError(f"unknown variant {self.variant!r}; allowed: {', '.join(VARIANTS)}")
+        if self.device != "cpu" and not self.device.startswith("cuda"):
+            raise ValueError(f"unknown device {self.device!r}; allowed: cpu, cuda, cuda:N")
 
     @property
     def key(self) -> str:
         model = f"{self.model}[{self.options.label}]" if self.options.label else self.model
-        return f"{model}|{self.framework}|{self.mode}|{self.batch}|{self.variant}"
+        key = f"{model}|{self.framework}|{self.mode}|{self.batch}|{self.variant}"
+        return key if self.device == "cpu" else f"{key}|{self.device}"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

@@ -30,6 +30,7 @@ from triptych.bench.cell import Cell, ModelOptions
 from triptych.bench.runner import environment, run_cells, skipped
 from triptych.bench.worker import is_adversarial
 from triptych.common import machine, zoo_scale
+from triptych.frameworks.base import FRAMEWORKS, get_backend
 
 
 @dataclass(frozen=True)
@@ -75,35 +76,52 @@ def scale_cells(
     repeats: int = 10,
     max_seconds: float = MAX_SECONDS,
     models: tuple[ScaleModel, ...] = SCALE_MODELS,
+    device: str = "cpu",
 ) -> list[Cell]:
     """Every cell of the suite (model × batch × framework × train / infer default and tuned,
     ORT with all graph optimisations, ONNX Runtime's own default) in run order, by
-    `priority`."""
+    `priority`; ``device``: where the native cells run ("cpu" or "cuda")."""
     kinds = [("train", "default"), ("infer", "default"), ("ort", "tuned")]
     kinds += [("train", "tuned"), ("infer", "tuned")]
     cells = [
         Cell(m.model, fw, mode, batch, variant, threads, repeats, warmup=2,
-             options=m.options, max_seconds=max_seconds)
+             options=m.options, max_seconds=max_seconds, device=device)
         for m in models
         for batch in m.batches
         for mode, variant in kinds
         for fw in frameworks
     ]  # fmt: skip
-    return sorted(cells, key=lambda c: priority(c, frameworks))  # stable: suite order within
+    order = priority if device == "cpu" else gpu_priority
+    return sorted(cells, key=lambda c: order(c, frameworks))  # stable: suite order within
 
 
 def priority(cell: Cell, frameworks: list[str]) -> int:
     """Run order, so that what the issue's targets and the README's headline need runs first
     when the budget is tight: 0 the fraction-of-peak target (ResNet-18 32x32 train at batch
-    64); 1 native inference (default) and ORT on the first framework's export, every model
-    and batch (the ORT target); 2 the other train cells (default); 3 the tuned variants; 4
-    ORT on the other frameworks' exports."""
+    64, default and tuned); 1 native inference (default) and ORT on the first framework's
+    export, every model and batch (the ORT target); 2 the other train cells (default); 3 the
+    tuned variants; 4 ORT on the other frameworks' exports."""
     target = TARGET_MODEL.model == cell.model and TARGET_MODEL.options == cell.options
+    if cell.mode == "train" and target and cell.batch == TARGET_BATCH:
+        return 0  # the target, default then tuned (the suite order within a priority)
     if cell.mode == "train" and cell.variant == "default":
-        return 0 if target and cell.batch == TARGET_BATCH else 2
+        return 2
     if cell.mode == "ort":
         return 1 if cell.framework == frameworks[0] else 4
     return 1 if cell.variant == "default" else 3
+
+
+def gpu_priority(cell: Cell, frameworks: list[str]) -> int:
+    """Run order on a GPU, where compiling the tuned cells takes most of the time and ORT may
+    run on the CPU (its CUDA provider is not in every image): 0 every cell of the
+    fraction-of-peak target's model and batch; 1 the native default cells; 2 the tuned
+    ones; 3 ORT."""
+    target = TARGET_MODEL.model == cell.model and TARGET_MODEL.options == cell.options
+    if target and cell.batch == TARGET_BATCH:
+        return 0
+    if cell.mode == "ort":
+        return 3
+    return 1 if cell.variant == "default" else 2
 
 
 #: frameworks without a tuned variant (it would repeat the default cell), and why
@@ -115,6 +133,8 @@ NO_TUNED_VARIANT = {
 
 def known_skip(cell: Cell) -> str | None:
     """Why ``cell`` cannot run, known before starting a process for it; None if it can."""
+    if cell.device != "cpu" and cell.mode != "ort" and not FRAMEWORKS[cell.framework].gpu:
+        return f"{FRAMEWORKS[cell.framework].display} runs on the CPU only in triptych"
     if cell.variant == "tuned" and cell.mode != "ort" and cell.framework in NO_TUNED_VARIANT:
         return NO_TUNED_VARIANT[cell.framework]
     spec = zoo_scale.create_spec(cell.model, **cell.options.kwargs())
@@ -132,14 +152,16 @@ def run_scale(
     models: tuple[ScaleModel, ...] = SCALE_MODELS,
     on_done: Callable[[dict[str, Any]], None] | None = None,
     peak_gflops: float | None = None,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Run the suite; returns the document `scale_report` renders: environment (the fp32
     matmul peak, numpy's and onnxruntime's, measured before and after the run; cells use the
-    largest, or ``peak_gflops`` when given: a peak measured on a quiet machine),
-    results in run order, the load average before and after, and the wall time."""
+    largest, or ``peak_gflops`` when given: a peak measured on a quiet machine; on a GPU
+    PyTorch's strict-fp32 matmul there), results in run order, the load average before and
+    after, and the wall time. ``device``: where the native cells run ("cpu" or "cuda")."""
     load_before = _loadavg()
-    peak_before = measured_peak(threads)
-    cells = scale_cells(frameworks, threads, repeats, max_seconds, models)
+    peak_before = measured_peak(threads, device)
+    cells = scale_cells(frameworks, threads, repeats, max_seconds, models, device)
     t0 = time.perf_counter()
     runnable, pre = [], {}
     for i, cell in enumerate(cells):
@@ -155,7 +177,7 @@ def run_scale(
         if on_done is not None:
             on_done(r)
     wall = time.perf_counter() - t0
-    peak_after = measured_peak(threads)
+    peak_after = measured_peak(threads, device)
     peak = peak_gflops or max(*peak_before.values(), *peak_after.values())
     for r in results:  # one peak for every cell: the larger of the two measurements
         if r.get("gflops") is not None:
@@ -166,6 +188,8 @@ def run_scale(
         matmul_peak_before=peak_before,
         matmul_peak_after=peak_after,
         matmul_peak_given=peak_gflops,
+        device=device,
+        device_name=_device_name(device),
         load_before=load_before,
         load_after=_loadavg(),
         wall_s=wall,
@@ -199,12 +223,24 @@ def ort_matmul_gflops(threads: int = 2, n: int = 1024, repeats: int = PEAK_REPEA
     return 2.0 * n**3 / best / 1e9
 
 
-def measured_peak(threads: int) -> dict[str, float]:
-    """numpy's and onnxruntime's best 1024² fp32 matmul GFLOP/s now."""
+def measured_peak(threads: int, device: str = "cpu") -> dict[str, float]:
+    """numpy's and onnxruntime's best 1024² fp32 matmul GFLOP/s now; on a GPU PyTorch's best
+    8192² strict-fp32 matmul there (the GPU cells' peak)."""
+    if device != "cpu":
+        return {"torch_" + device: _gpu_speed().matmul_peak_gflops(device)}
     return {
         "numpy": machine.matmul_peak_gflops(repeats=PEAK_REPEATS),
         "onnxruntime": ort_matmul_gflops(threads),
     }
+
+
+def _gpu_speed() -> Any:
+    """PyTorch's speed module: the one backend that runs on a GPU."""
+    return get_backend("torch").speed
+
+
+def _device_name(device: str) -> str:
+    return "cpu" if device == "cpu" else _gpu_speed().device_name(device)
 
 
 def _loadavg() -> list[float]:

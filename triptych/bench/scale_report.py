@@ -184,27 +184,50 @@ def _rate(r: dict[str, Any] | None) -> str:
 def cell_table(results: list[dict[str, Any]]) -> list[str]:
     lines = [
         "| model | batch | framework | mode | variant | ms/call | IQR ms | samples/s | GFLOP/s "
-        "| % peak | RSS MiB | first call s | repeats | status |",
-        "|---" * 14 + "|",
+        "| % peak | RSS MiB | GPU MiB | first call s | repeats | ran on | status |",
+        "|---" * 16 + "|",
     ]
     for r in results:
         c = r["cell"]
         head = f"| {label_of(c)} | {c['batch']} | {c['framework']} | {c['mode']} | {c['variant']} |"
         if r["status"] != "ok":
-            lines.append(f"{head} |||||||| **{r['status']}**: {r.get('error', '')[:160]} |")
+            lines.append(f"{head} |||||||||| **{r['status']}**: {r.get('error', '')[:160]} |")
             continue
         pct = r["fraction_of_peak"] * 100 if r["fraction_of_peak"] is not None else float("nan")
         note = "ok" if r["repeats_run"] >= c["repeats"] else "ok (time cap)"
         lines.append(
             f"{head} {r['median_s'] * 1000:.1f} | {r['iqr_s'] * 1000:.1f} | "
             f"{r['samples_per_s']:.3g} | {r['gflops']:.1f} | {pct:.1f} | "
-            f"{r['peak_rss_mib']:.0f} | {r['first_call_s']:.2f} | {r['repeats_run']} | {note} |"
+            f"{r['peak_rss_mib']:.0f} | {_gpu_mib(r)} | {r['first_call_s']:.2f} | "
+            f"{r['repeats_run']} | {ran_on(r)} | {note} |"
         )
     return lines
 
 
+def ran_on(r: dict[str, Any]) -> str:
+    """What really ran the cell: onnxruntime's provider for ORT cells, the GPU's name for
+    native cells on one, else ``cpu``."""
+    if r.get("ort_provider"):
+        return r["ort_provider"]
+    return r.get("device_name") or "cpu"
+
+
+def _gpu_mib(r: dict[str, Any]) -> str:
+    mib = r.get("device_peak_mib")
+    return "" if mib is None else f"{mib:.0f}"
+
+
 def _peak_source(env: dict[str, Any]) -> str:
     b, a = env["matmul_peak_before"], env["matmul_peak_after"]
+    if env.get("device", "cpu") != "cpu":
+        measured = (
+            f"PyTorch's best 8192² strict-fp32 (TF32 off) matmul of 10 on {env['device_name']}: "
+            + " / ".join(f"{v:.0f}" for v in b.values())
+            + " before and "
+            + " / ".join(f"{v:.0f}" for v in a.values())
+            + " after the run"
+        )
+        return f"the largest of: {measured}"
     measured = (
         f"best 1024² fp32 matmul of 30 on {env['threads']} threads, numpy / onnxruntime: "
         f"{b['numpy']:.1f} / {b['onnxruntime']:.1f} before and {a['numpy']:.1f} / "
@@ -229,7 +252,13 @@ def scale_markdown(doc: dict[str, Any], command: str, notes: list[str] | None = 
         "",
         f"Command: `{command}`",
         "",
-        f"Machine: {env['cpu']}, {env['cores']} cores; threads per cell: {env['threads']}; "
+        f"Machine: {env['cpu']}, {env['cores']} cores"
+        + (
+            f"; native cells on {env['device']} ({env['device_name']}, strict fp32: TF32 off)"
+            if env.get("device", "cpu") != "cpu"
+            else ""
+        )
+        + f"; threads per cell: {env['threads']}; "
         f"fp32 matmul peak {env['matmul_peak_gflops']:.1f} GFLOP/s ({_peak_source(env)}); "
         f"onnxruntime {env['onnxruntime']} "
         f"({', '.join(env['ort_available_providers'])}); "
@@ -263,13 +292,20 @@ def scale_markdown(doc: dict[str, Any], command: str, notes: list[str] | None = 
         "![fraction of peak](fraction_of_peak.png)",
         "",
         "![memory vs batch](memory.png)",
+        *(
+            ["", "![GPU memory vs batch](gpu_memory.png)"]
+            if any(r.get("device_peak_mib") is not None for r in results)
+            else []
+        ),
         "",
         "## Every cell",
         "",
         "Median of the timed repeats and their interquartile range; `first call s`: the first "
-        "call, timed apart (graph building, XLA / hybridize compilation, ORT's first run); "
-        "`repeats`: timed repeats run (fewer than asked when the time cap stopped them); "
-        "RSS: the worker process's peak resident memory (framework, model, export, data).",
+        "call, timed apart (graph building, torch.compile / XLA / hybridize compilation, ORT's "
+        "first run); `repeats`: timed repeats run (fewer than asked when the time cap stopped "
+        "them); RSS: the worker process's peak resident memory (framework, model, export, "
+        "data); GPU MiB: the most the framework's allocator held on the GPU; `ran on`: "
+        "onnxruntime's provider that really ran an ORT cell, the GPU or the CPU for the others.",
         "",
         *cell_table(results),
         "",

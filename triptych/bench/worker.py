@@ -105,6 +105,9 @@ def _train_fn(model: Model, x: np.ndarray, cell: Cell) -> Callable[[], Any]:
     target = np.random.default_rng(1).random(
         (cell.batch, *model.spec.output_shape), dtype=np.float32
     )
+    if cell.device != "cpu":  # the batch lives on the GPU, as a GPU input pipeline leaves it
+        speed = model.backend.speed
+        x, target = speed.device_tensor(x, cell.device), speed.device_tensor(target, cell.device)
     step = model.backend.train.make_trainer(
         model.built_chain(),
         "mse",
@@ -145,12 +148,22 @@ def _adversarial_fn(model: Model, z: np.ndarray, cell: Cell) -> Callable[[], Any
     )
     real_shape = model.spec.networks[DISCRIMINATOR].input_shape
     real = np.random.default_rng(1).uniform(-1, 1, (cell.batch, *real_shape)).astype(np.float32)
+    if cell.device != "cpu":
+        speed = model.backend.speed
+        real, z = speed.device_tensor(real, cell.device), speed.device_tensor(z, cell.device)
+        chain = model.built_chain(gen)
+
+        def generate(h: Any) -> Any:
+            return speed.forward_native(chain, h, training=True)
+    else:
+
+        def generate(h: Any) -> Any:
+            for name in gen:
+                h = model.forward(h, name, training=True)
+            return h
 
     def step() -> Any:
-        fake = z
-        for name in gen:
-            fake = model.forward(fake, name, training=True)
-        d_step(real, fake)
+        d_step(real, generate(z))
         return g_step(z)
 
     return step
@@ -197,6 +210,32 @@ def time_calls(fn: Callable[[], Any], cell: Cell) -> tuple[float, list[float]]:
     return first, samples
 
 
+def _place(model: Model, cell: Cell) -> dict[str, Any]:
+    """Move the model to the cell's device for the native modes (an ORT cell runs the exported
+    file; its modules stay where they were built); the facts the result records. `Skip` for
+    a backend that runs on the CPU only."""
+    if cell.device == "cpu":
+        return {}
+    speed = model.backend.speed
+    if not hasattr(speed, "to_device"):
+        raise Skip(f"{model.backend.info.display} runs on the CPU only in triptych")
+    if cell.mode != "ort":
+        speed.to_device(model.built_chain(list(model.spec.networks)), cell.device)
+    return {"device": cell.device, "device_name": speed.device_name(cell.device)}
+
+
+def _native_infer(model: Model, x: np.ndarray, cell: Cell) -> Callable[[], Any]:
+    """Eval-mode forward of the main chain: the framework's tuned path, or the default one
+    (`Model.predict`; on a GPU the backend's eager forward there)."""
+    if cell.variant == "tuned":
+        if cell.device != "cpu":
+            return model.backend.speed.fast_infer(model.built_chain(), x, device=cell.device)
+        return _tuned_infer(model, x)
+    if cell.device != "cpu":
+        return model.backend.speed.device_infer(model.built_chain(), x, cell.device)
+    return lambda: model.predict(x)
+
+
 def _input(spec: S.ModelSpec, batch: int) -> np.ndarray:
     rng = np.random.default_rng(0)
     if len(spec.input_shape) == 3:
@@ -214,16 +253,15 @@ def run_cell(cell: Cell) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         try:
+            extra.update(_place(model, cell))
             if cell.mode == "train" and is_adversarial(spec):
                 fn = _adversarial_fn(model, x, cell)
             elif cell.mode == "train":
                 fn = _train_fn(model, x, cell)
             elif cell.mode == "ort":
                 fn = _ort_fn(model, x, cell, tmp, extra)
-            elif cell.variant == "tuned":
-                fn = _tuned_infer(model, x)
             else:
-                fn = lambda: model.predict(x)  # noqa: E731
+                fn = _native_infer(model, x, cell)
         except Skip as why:
             return {"cell": json.loads(cell.to_json()), "status": "skipped", "error": str(why)}
         setup = time.perf_counter() - t_setup
@@ -250,10 +288,19 @@ def run_cell(cell: Cell) -> dict[str, Any]:
         "gflops": gflops,
         "fraction_of_peak": gflops / cell.peak_gflops if cell.peak_gflops else None,
         "peak_rss_mib": peak_rss_mib(),
+        "device_peak_mib": _device_peak_mib(model, cell),
         "version": model.backend.version(),
         "env": {k: os.environ.get(k) for k in ENV_RECORDED if k in os.environ},
         **extra,
     }
+
+
+def _device_peak_mib(model: Model, cell: Cell) -> float | None:
+    """The GPU memory the framework's allocator held at most during the cell, MiB (None on
+    the CPU and for ORT cells)."""
+    if cell.device == "cpu" or cell.mode == "ort":
+        return None
+    return model.backend.speed.peak_memory_mib(cell.device)
 
 
 def main() -> int:

@@ -87,6 +87,13 @@ def add_parser(sub: Any) -> None:
         "before and after the run, too low on a loaded machine)",
     )
     p.add_argument(
+        "--device",
+        type=_device,
+        default="cpu",
+        help="--suite scale: where the native cells run: cpu (default) or cuda[:N] (PyTorch; "
+        "ORT cells use its CUDA provider when it loads and record the one that ran)",
+    )
+    p.add_argument(
         "--note", action="append", default=[], help="a line for the notes of a named suite"
     )
     p.add_argument(
@@ -166,6 +173,14 @@ def _overhead(framework: str, model: str, batch: int, threads: int) -> dict[str,
     return json.loads(lines[-1][7:])
 
 
+def _device(text: str) -> str:
+    """``--device``: cpu, cuda or cuda:N."""
+    head, _, index = text.partition(":")
+    if text == "cpu" or (head == "cuda" and (not index or index.isdigit())):
+        return text
+    raise argparse.ArgumentTypeError(f"--device {text!r}: allowed: cpu, cuda, cuda:N")
+
+
 def _command() -> str:
     return "triptych " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
@@ -195,6 +210,7 @@ def run_scale_suite(args: argparse.Namespace) -> int:
             args.budget_min * 60,
             on_done=done,
             peak_gflops=args.peak_gflops,
+            device=args.device,
         )
     doc["command"] = _command()
     doc["notes"] = list(args.note)

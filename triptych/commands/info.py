@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from triptych.common.console import console as make_console
@@ -31,7 +32,10 @@ def run(args: argparse.Namespace) -> int:
     for key in ("triptych", "python", "numpy", "onnx", "onnxruntime"):
         t.add_row(key, facts[key])
     for name, fw in facts["frameworks"].items():
-        t.add_row(name, fw["version"] if fw["available"] else f"[red]absent[/]: {fw['reason']}")
+        if not fw["available"]:
+            t.add_row(name, f"[red]absent[/]: {escape(fw['reason'])}")
+        else:
+            t.add_row(name, f"{fw['version']} on {', '.join(fw['devices'])}")
     t.add_row("ORT providers offered", ", ".join(facts["ort_available_providers"]))
     t.add_row("ORT CUDA really loads", "yes" if facts["ort_cuda_loads"] else "no (CPU fallback)")
     t.add_row("CPU", f"{facts['cpu']} ({facts['cores']} cores usable)")

@@ -40,7 +40,8 @@ class FrameworkUnavailable(ImportError):
 @dataclass(frozen=True)
 class FrameworkInfo:
     """Static facts about a framework: its canonical name, aliases, the module that tells
-    whether it is installed, the pip extra, a display name and the backend package."""
+    whether it is installed, the pip extra, a display name, the backend package and whether
+    triptych runs it on a GPU."""
 
     name: str
     aliases: tuple[str, ...]
@@ -48,11 +49,14 @@ class FrameworkInfo:
     extra: str
     display: str
     package: str
+    #: whether triptych drives the framework on a CUDA GPU (its ``speed`` module has
+    #: ``to_device``); the others run on the CPU only
+    gpu: bool = False
 
 
 BUILTIN: tuple[FrameworkInfo, ...] = (
     FrameworkInfo(
-        "torch", ("pt", "pytorch"), "torch", "torch", "PyTorch", "triptych.frameworks.torch"
+        "torch", ("pt", "pytorch"), "torch", "torch", "PyTorch", "triptych.frameworks.torch", True
     ),
     FrameworkInfo(
         "tensorflow",
@@ -105,6 +109,7 @@ class Backend(Protocol):
 
     def version(self) -> str: ...
     def set_threads(self, n: int) -> None: ...
+    def devices(self) -> list[str]: ...  # cpu, and each GPU it runs on
     def seed_rng(self, built: list[Built], seed: int) -> None: ...  # Dropout masks
     def build(self, network: Network) -> Built: ...
     def set_weights(self, built: Built, weights: dict[str, np.ndarray]) -> None: ...
@@ -152,6 +157,12 @@ class PackageBackend:
 
     def set_threads(self, n: int) -> None:
         self._runtime.set_threads(n)
+
+    def devices(self) -> list[str]:
+        """Where the backend can run: ``cpu``, and each GPU it sees with its name
+        (``cuda:0 (NVIDIA H200)``) where triptych drives the framework there."""
+        listed = getattr(self._runtime, "devices", None)
+        return ["cpu"] if listed is None else listed()
 
     def seed_rng(self, built: list[Built], seed: int) -> None:
         self._runtime.seed_rng(built, seed)

@@ -90,7 +90,8 @@ def _by_batch(results: list[dict[str, Any]], value: str, ylabel: str, path: Path
 
 def scale_plots(results: list[dict[str, Any]], out: Path) -> dict[str, Path]:
     """throughput.png (samples/s), fraction_of_peak.png (% of the fp32 matmul peak) and
-    memory.png (worker peak RSS), each against batch per model."""
+    memory.png (worker peak RSS), each against batch per model; gpu_memory.png (the most the
+    framework's allocator held on the GPU) when cells ran on one."""
     pct = [
         {**r, "percent_of_peak": 100 * r["fraction_of_peak"]}
         if r["status"] == "ok" and r.get("fraction_of_peak") is not None
@@ -103,6 +104,11 @@ def scale_plots(results: list[dict[str, Any]], out: Path) -> dict[str, Path]:
             pct, "percent_of_peak", "% of fp32 peak", out / "fraction_of_peak.png"
         ),
         "memory": _by_batch(results, "peak_rss_mib", "peak RSS MiB", out / "memory.png"),
+        **(
+            {"gpu_memory": _by_batch(gpu, "device_peak_mib", "GPU MiB", out / "gpu_memory.png")}
+            if (gpu := [r for r in results if r.get("device_peak_mib") is not None])
+            else {}
+        ),
     }
 
 

@@ -20,6 +20,12 @@ def version() -> str:
     return torch.__version__
 
 
+def devices() -> list[str]:
+    """``cpu`` and each CUDA GPU PyTorch sees, with its name (the benchmarks' ``--device``)."""
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return ["cpu", *(f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(gpus))]
+
+
 def set_threads(n: int) -> None:
     """Intra-op threads (``torch.set_num_threads``); inter-op is left at its default."""
     torch.set_num_threads(int(n))
