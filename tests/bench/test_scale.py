@@ -214,3 +214,29 @@ def test_chainer_tuned_cells_are_skipped_with_the_reason_and_its_ort_cell_kept()
     assert "no faster path" in reasons[("train", "tuned")]
     assert "no faster path" in reasons[("infer", "tuned")]
     assert reasons[("ort", "tuned")] is None and reasons[("train", "default")] is None
+
+
+def test_resume_keeps_the_earlier_ok_cells_and_runs_only_the_rest(monkeypatch):
+    from triptych.bench import scale, scale_report
+
+    ran = []
+
+    def fake_run_cells(cells, peak, on_done, budget_s, timeout):
+        ran.extend(c.key for c in cells)
+        return [{"cell": json.loads(c.to_json()), "status": "ok", "gflops": 3.0} for c in cells]
+
+    monkeypatch.setattr(scale, "run_cells", fake_run_cells)
+    monkeypatch.setattr(scale, "measured_peak", lambda threads, device: {"numpy": 6.0})
+    monkeypatch.setattr(scale, "environment", lambda threads, peak: {"matmul_peak_gflops": peak})
+    gan = next(m for m in SCALE_MODELS if m.model == "gan")
+    first = scale.run_scale(["torch"], models=(gan,))
+    first["results"][1] = {**first["results"][1], "status": "skipped", "error": "budget"}
+    first["results"][0]["marker"] = "from the first run"
+    ran.clear()
+    second = scale.run_scale(["torch"], models=(gan,), earlier=first)
+    assert ran == [Cell(**first["results"][1]["cell"]).key]
+    assert second["results"][0]["marker"] == "from the first run"
+    assert second["results"][1]["status"] == "ok"
+    assert second["environment"]["resumed"]["cells_kept"] == 3  # 4 ok, 1 re-run, GAN tuned skip
+    (line,) = scale_report.resumed_lines(second["environment"])
+    assert line.startswith("3 ok cells come from an earlier run")

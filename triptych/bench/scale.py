@@ -153,20 +153,26 @@ def run_scale(
     on_done: Callable[[dict[str, Any]], None] | None = None,
     peak_gflops: float | None = None,
     device: str = "cpu",
+    earlier: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the suite; returns the document `scale_report` renders: environment (the fp32
     matmul peak, numpy's and onnxruntime's, measured before and after the run; cells use the
     largest, or ``peak_gflops`` when given: a peak measured on a quiet machine; on a GPU
     PyTorch's strict-fp32 matmul there), results in run order, the load average before and
-    after, and the wall time. ``device``: where the native cells run ("cpu" or "cuda")."""
+    after, and the wall time. ``device``: where the native cells run ("cpu" or "cuda").
+    ``earlier``: a document this function returned before (a run the budget cut short):
+    its ok cells are kept as they are and only the others run."""
     load_before = _loadavg()
     peak_before = measured_peak(threads, device)
     cells = scale_cells(frameworks, threads, repeats, max_seconds, models, device)
     t0 = time.perf_counter()
     runnable, pre = [], {}
+    kept = _ok_by_key(earlier)
     for i, cell in enumerate(cells):
         reason = known_skip(cell)
-        if reason is None:
+        if cell.key in kept:
+            pre[i] = kept[cell.key]
+        elif reason is None:
             runnable.append(cell)
         else:
             pre[i] = skipped(cell, reason)
@@ -197,7 +203,21 @@ def run_scale(
         max_seconds=max_seconds,
         cell_timeout_s=CELL_TIMEOUT_S,
     )
+    if kept:
+        env["resumed"] = {
+            "cells_kept": len(kept),
+            "command": earlier.get("command", ""),
+            "wall_s": earlier["environment"].get("wall_s"),
+            "matmul_peak_before": earlier["environment"].get("matmul_peak_before"),
+        }
     return {"suite": "scale", "environment": env, "results": results}
+
+
+def _ok_by_key(doc: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The ok results of an earlier run by their cell's key."""
+    if doc is None:
+        return {}
+    return {Cell(**r["cell"]).key: r for r in doc["results"] if r["status"] == "ok"}
 
 
 def ort_matmul_gflops(threads: int = 2, n: int = 1024, repeats: int = PEAK_REPEATS) -> float:

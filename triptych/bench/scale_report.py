@@ -67,6 +67,20 @@ def appended_lines(doc: dict[str, Any]) -> list[str]:
     return out
 
 
+def resumed_lines(env: dict[str, Any]) -> list[str]:
+    """A line naming the earlier run whose ok cells a ``--resume`` run kept."""
+    r = env.get("resumed")
+    if not r:
+        return []
+    return [
+        f"{r['cells_kept']} ok cells come from an earlier run of the same suite on the same "
+        f"machine (`{r['command']}`, {(r['wall_s'] or 0) / 60:.1f} min; its peak "
+        + " / ".join(f"{v:.1f}" for v in (r.get("matmul_peak_before") or {}).values())
+        + " GFLOP/s before it); this run ran the cells it did not reach, and every cell's % "
+        "of peak refers to the peak above."
+    ]
+
+
 def _ok(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in results if r["status"] == "ok"]
 
@@ -270,6 +284,7 @@ def scale_markdown(doc: dict[str, Any], command: str, notes: list[str] | None = 
         f"{env['max_seconds']:.0f} s, a cell at {env['cell_timeout_s']:.0f} s).",
         "",
         *appended_lines(doc),
+        *resumed_lines(env),
         "",
         "FLOPs per sample (forward, from the spec): "
         + ", ".join(f"{k} {v / 1e9:.3g} G" for k, v in flops.items())

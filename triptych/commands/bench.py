@@ -102,6 +102,12 @@ def add_parser(sub: Any) -> None:
         help="--suite scale/ttq: add this run's frameworks to the JSON already in --out "
         "(their old rows replaced, the others kept; the markdown names both runs)",
     )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="--suite scale: keep the ok cells of the run already in --out and run only the "
+        "others (a run that its budget cut short; the markdown says which came from where)",
+    )
     p.add_argument("--no-overhead", action="store_true", help="skip the harness overhead")
     p.add_argument("--out", default="benchmarks/results", help="output directory")
     p.set_defaults(func=run)
@@ -211,6 +217,7 @@ def run_scale_suite(args: argparse.Namespace) -> int:
             on_done=done,
             peak_gflops=args.peak_gflops,
             device=args.device,
+            earlier=_earlier(args, out / "scale.json"),
         )
     doc["command"] = _command()
     doc["notes"] = list(args.note)
@@ -222,6 +229,15 @@ def run_scale_suite(args: argparse.Namespace) -> int:
     con.print("\n".join(scale_report.target_lines(doc["results"])))
     con.print(f"written: {', '.join(str(p) for p in paths)}")
     return 0
+
+
+def _earlier(args: argparse.Namespace, path: Path) -> dict[str, Any] | None:
+    """``--resume``: the run already in ``path`` (its ok cells are kept); None without."""
+    if not getattr(args, "resume", False):
+        return None
+    if not path.exists():
+        raise SystemExit(f"--resume: no earlier run at {path} (run without --resume first)")
+    return json.loads(path.read_text())
 
 
 def _appended(args: argparse.Namespace, doc: dict[str, Any], path: Path, key: str) -> dict:
