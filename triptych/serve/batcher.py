@@ -185,12 +185,16 @@ class Batcher:
                 batch = self._take()
                 if not self.queue:
                     self.runner_wanted = False
-            self._run(batch)
+            answers = self._run(batch)
             with self.cond:
                 if not self.queue:
                     self.busy = False
                 else:
                     self.runner_wanted = True
+            # handed out only now: a caller that sends its next request as soon as it has its
+            # answer must find the model idle (and run at once), not busy with a run that is over
+            for pending, result, error in answers:
+                pending.finish(result, error, on_loop=False)
 
     def _count(self, rows: int, requests: int) -> None:
         self.batch_rows[rows] += 1
@@ -225,11 +229,12 @@ class Batcher:
         self.queued_rows -= rows
         return batch
 
-    def _run(self, batch: list[_Pending]) -> None:
-        """Run ``batch`` merged on this (runner) thread and hand out the rows."""
+    def _run(self, batch: list[_Pending]) -> list[tuple[_Pending, Feeds | None, Any]]:
+        """Run ``batch`` merged on this (runner) thread; (request, its rows, error) for each
+        request still waiting, to hand out once the model is marked idle."""
         batch = [p for p in batch if p.future is None or not p.future.cancelled()]
         if not batch:  # every client went away
-            return
+            return []
         merged: Any = (
             batch[0].feeds
             if len(batch) == 1
@@ -238,11 +243,11 @@ class Batcher:
         try:
             results = run_session(self.model, merged)
         except Exception as e:  # every waiting request gets the runtime failure
-            for p in batch:
-                p.finish(None, e, on_loop=False)
-            return
+            return [(p, None, e) for p in batch]
         self._count(sum(p.rows for p in batch), len(batch))
+        answers: list[tuple[_Pending, Feeds | None, Any]] = []
         start = 0
         for p in batch:
-            p.finish({k: v[start : start + p.rows] for k, v in results.items()}, None, False)
+            answers.append((p, {k: v[start : start + p.rows] for k, v in results.items()}, None))
             start += p.rows
+        return answers
