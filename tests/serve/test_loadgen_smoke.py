@@ -42,3 +42,30 @@ def test_smoke_run_writes_summaries_and_table(tmp_path):
     for row in results["models"][0]["paths"]:
         assert row["offline"]["errors"] == 0, row["path"]  # every request answered 200
         assert row["offline"]["achieved"] > 0, row["path"]
+
+
+def test_batching_ab_interleaves_rounds_and_reports_medians(tmp_path):
+    from triptych.export.ort import make_session
+    from triptych.model import create
+    from triptych.serve.loadgen import batching, bench, report
+
+    path = create("gan", framework="torch").export_onnx(
+        tmp_path, networks=["generator"], exporter="torchscript"
+    )["generator"]
+    inp = make_session(path, threads=1).get_inputs()[0]
+    target = bench.Target("gan", path, 20.0, inp.name, (1, *[int(d) for d in inp.shape[1:]]))
+    budget = bench.Budget(min_duration_ms=200, samples=8, concurrency=2, server_threads=2)
+    result = batching.compare(target, budget, rounds=2)
+    # round 0 measures no batching first, round 1 dynamic batching first, at each concurrency
+    assert result["order"] == [
+        "0:1:off", "0:1:on", "0:32:off", "0:32:on", "1:1:on", "1:1:off", "1:32:on", "1:32:off"
+    ]  # fmt: skip
+    for arm in batching.ARMS:
+        for c in ("1", "32"):
+            runs = result["runs"][arm][c]
+            assert len(runs) == 2 and all(r.errors == 0 and r.achieved > 0 for r in runs)
+    assert all(r.scenario == "SingleStream" for r in result["runs"]["on"]["1"])
+    s1 = batching.summary(result, "1")
+    assert s1["ratio_min"] <= s1["ratio"] <= s1["ratio_max"] and s1["p50_on_ms"] > 0
+    text = "\n".join(report.batching_table(result))
+    assert "2 interleaved rounds" in text and "| 1 |" in text and "| 32 |" in text

@@ -30,7 +30,8 @@ SERVER_MAX_MS = 30_000  # the longest a Server test is stretched to reach them (
 @dataclass
 class TestResult:
     """One LoadGen test. ``qps``: Offline samples/s or Server target QPS; ``achieved``:
-    samples/s completed; ``p99_ms``: LoadGen's 99th percentile latency (ms);
+    samples/s completed; ``p99_ms``/``p50_ms``: LoadGen's 99th/50th percentile latency (ms;
+    in Offline every sample is issued at once, so these include the wait in the queue);
     ``client_cpu_us``/``server_cpu_us``: CPU time per query of this process / the server
     process(es) (microseconds); ``summary``: LoadGen's mlperf_log_summary.txt."""
 
@@ -44,6 +45,7 @@ class TestResult:
     client_cpu_us: float
     server_cpu_us: float | None
     summary: str = field(repr=False)
+    p50_ms: float = 0.0
 
 
 class Driver:
@@ -131,7 +133,9 @@ def run_test(
     server_pids: list[int],
 ) -> TestResult:
     """One LoadGen performance test. ``scenario``: "Offline" (``qps``: expected samples/s,
-    which sizes the run) or "Server" (``qps``: target Poisson arrival rate); ``latency_ms``:
+    which sizes the run), "SingleStream" (one query at a time, the next issued when the last
+    is answered: concurrency 1; ``qps``: expected samples/s) or "Server" (``qps``: target
+    Poisson arrival rate); ``latency_ms``:
     the Server p99 bound; ``min_duration_ms``: LoadGen's minimum (the maximum is 3x). A
     Server test lasts at least long enough for `SERVER_QUERIES` queries at ``qps`` (at most
     `SERVER_MAX_MS`): LoadGen's early stopping needs ~460 queries, all within the bound, to
@@ -147,6 +151,9 @@ def run_test(
     if scenario == "Offline":
         settings.scenario = lg.TestScenario.Offline
         settings.offline_expected_qps = qps
+    elif scenario == "SingleStream":
+        settings.scenario = lg.TestScenario.SingleStream
+        settings.single_stream_expected_latency_ns = int(1e9 / max(qps, 1e-3))
     else:
         settings.scenario = lg.TestScenario.Server
         settings.server_target_qps = qps
@@ -174,6 +181,8 @@ def run_test(
     achieved = _number(text, "Samples per second")
     if scenario == "Server":
         achieved = _number(text, "Completed samples per second")
+    elif scenario == "SingleStream":
+        achieved = _number(text, "QPS w/ loadgen overhead")
     errors = driver.errors - errors0
     return TestResult(
         scenario=scenario,
@@ -181,6 +190,7 @@ def run_test(
         valid="Result is : VALID" in text and errors == 0,
         achieved=achieved,
         p99_ms=_number(text, "99.00 percentile latency (ns)") / 1e6,
+        p50_ms=_number(text, "50.00 percentile latency (ns)") / 1e6,
         queries=queries,
         errors=errors,
         client_cpu_us=cpu / queries * 1e6,
