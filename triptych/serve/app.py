@@ -205,7 +205,17 @@ class Core:
         return await run_in_threadpool(run_session, model, feeds)
 
     def run_model_sync(self, model: ServedModel, feeds: dict[str, np.ndarray]) -> dict[str, Any]:
-        """`run_model` from a thread (the gRPC server's): blocks it until the outputs are in."""
+        """`run_model` from a thread (the gRPC server's): blocks it until the outputs are in.
+        A short run (`runs_inline`: under 0.5 ms at its batch size, measured at load) runs on
+        the calling thread at once, beside any other (onnxruntime sessions are thread-safe):
+        queueing it for the batcher's runner thread and waking this one again costs more CPU
+        than merging saves (measured on the GAN generator at batch 1 under LoadGen, 16 gRPC
+        requests in flight: ~525 against ~730 us of server CPU per request, 2,040 against
+        1,490 samples/s, medians of 5 interleaved rounds). Longer runs go through the batcher:
+        at once when the model is idle, else merged with the requests that wait."""
+        first = next(iter(feeds.values()))
+        if runs_inline(model, first.shape[0] if first.ndim else 1):
+            return run_session(model, feeds)
         batcher = self.batchers.get((model.name, model.version))
         if batcher is not None:
             return batcher.run(feeds)

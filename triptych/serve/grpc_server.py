@@ -1,11 +1,19 @@
 """The KServe v2 gRPC endpoint (``inference.GRPCInferenceService``) over the same `Core` as
 HTTP: same repository, validation, metrics and dynamic batcher (which is thread-safe).
 
-grpcio's synchronous server: a thread pool of ``threads`` handlers, each parsing its request,
-running onnxruntime on its own thread (no hop to another thread or event loop: a request that
-finds the model idle runs at once, others merge in the batcher) and encoding the answer. On
-this machine that costs about a third of the CPU per request of ``grpc.aio`` on the HTTP
-server's uvloop (measured: ~210-260 us against ~330-480 us for an echo RPC).
+grpcio's synchronous server: a thread pool of ``threads`` handlers, each parsing its request
+(``raw_input_contents`` as zero-copy numpy views), running onnxruntime on its own thread and
+encoding the answer (no compression). A short run (`batcher.runs_inline`) runs on the
+handler thread at once; a longer one goes through the batcher (at once when the model is
+idle, else merged), see `Core.run_model_sync`.
+
+Where the CPU goes (GAN generator at batch 1 under LoadGen, 2 cores): ~500-700 us of server
+CPU per request, most of it grpcio's own per-RPC machinery (an echo RPC with no model and no
+protobuf parsing costs ~300-550 us on this server; ~60 futex calls per RPC under strace,
+the GIL passed between the polling thread and the handler threads). ``grpc.aio`` on a loop
+thread of its own was tried: ~35 syscalls per RPC instead (the poller thread wakes the loop
+through a socket for every completion), no less CPU per request, and worse p99 latency in
+the Server scenario, so the threaded server stays.
 
 RPCs: ServerLive, ServerReady, ModelReady, ServerMetadata, ModelMetadata, ModelInfer. Faults
 are gRPC status codes with the HTTP path's one-line message: 400 -> INVALID_ARGUMENT,
