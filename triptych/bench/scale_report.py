@@ -12,9 +12,6 @@ from typing import Any
 from triptych.bench.scale import SCALE_MODELS, TARGET_BATCH, TARGET_FRACTION, TARGET_MODEL, label_of
 from triptych.common.weights import write_text_atomic
 
-PLOTS = ("throughput", "fraction_of_peak", "memory")
-TTQ_PLOTS = ("time_to_quality",)
-
 
 def write_json(doc: dict[str, Any], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -73,8 +70,8 @@ def resumed_lines(env: dict[str, Any]) -> list[str]:
     if not r:
         return []
     return [
-        f"{r['cells_kept']} ok cells come from an earlier run of the same suite on the same "
-        f"machine (`{r['command']}`, {(r['wall_s'] or 0) / 60:.1f} min; its peak "
+        f"{r['cells_kept']} ok cells come from an earlier run of the same suite "
+        f"(`{r['command']}`, {(r['wall_s'] or 0) / 60:.1f} min; its peak "
         + " / ".join(f"{v:.1f}" for v in (r.get("matmul_peak_before") or {}).values())
         + " GFLOP/s before it); this run ran the cells it did not reach, and every cell's % "
         "of peak refers to the peak above."
@@ -325,50 +322,6 @@ def scale_markdown(doc: dict[str, Any], command: str, notes: list[str] | None = 
         *cell_table(results),
         "",
     ]
-    return "\n".join(lines)
-
-
-def ttq_markdown(doc: dict[str, Any], command: str, notes: list[str] | None = None) -> str:
-    targets = {t["task"]: t for t in doc["targets"]}
-    lines = [
-        "# Time to quality",
-        "",
-        f"Command: `{command}`",
-        "",
-        "MLPerf Training's metric: training wall time until the quality target is met, from "
-        "the same initial weights and the same batches in every framework (MNIST-5k, each "
-        f"model's MNIST recipe, {doc['threads']} threads, each run in its own process). The "
-        "clock is the sum of the training steps' own seconds; the quality evaluations run off "
-        "the clock (their time is in `eval s`).",
-        "",
-        f"Load average before: {doc['load_before']}, after: {doc['load_after']}; the runs "
-        f"took {doc['wall_s'] / 60:.1f} min.",
-        "",
-        *appended_lines(doc),
-        "",
-        *(notes or []),
-        "",
-        "| task | target | framework | reached | steps | s to target | ms/step (median) | "
-        "eval s | last value |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for run in doc["runs"]:
-        t = targets[run["task"]]
-        goal = f"{t['metric']} {'≥' if t['higher_is_better'] else '≤'} {t['threshold']:g}"
-        if run["status"] != "ok":
-            lines.append(f"| {run['task']} | {goal} | {run['framework']} | **failed**: "
-                         f"{run['error'][:120]} |||||")  # fmt: skip
-            continue
-        last = run["evaluations"][-1]["value"] if run["evaluations"] else float("nan")
-        ok = run["reached"]
-        reached = "yes" if ok else f"no (in {run['steps_run']} steps)"
-        steps = str(run["steps"]) if ok else ""
-        seconds = f"{run['seconds']:.1f}" if ok else ""
-        lines.append(
-            f"| {run['task']} | {goal} | {run['framework']} | {reached} | {steps} | {seconds} | "
-            f"{run['median_step_ms']:.1f} | {run['eval_seconds']:.1f} | {last:.4g} |"
-        )
-    lines += ["", "![time to quality](time_to_quality.png)", ""]
     return "\n".join(lines)
 
 

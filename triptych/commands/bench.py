@@ -22,7 +22,7 @@ from typing import Any
 
 from rich.progress import Progress
 
-from triptych.bench import scale_report, time_to_quality
+from triptych.bench import scale_report, time_to_quality, ttq_report
 from triptych.bench.cell import MODES, VARIANTS, expand, load_suite
 from triptych.bench.report import write_all
 from triptych.bench.runner import environment, run_cells
@@ -266,7 +266,7 @@ def run_ttq_suite(args: argparse.Namespace) -> int:
     doc["notes"] = list(args.note)
     doc = _appended(args, doc, out / "time_to_quality.json", "runs")
     paths = [scale_report.write_json(doc, out / "time_to_quality.json"), ttq_plot(doc, out)]
-    md = scale_report.ttq_markdown(doc, doc["command"], doc["notes"])
+    md = ttq_report.ttq_markdown(doc, doc["command"], doc["notes"])
     paths.append(write_text_atomic(out / "time_to_quality.md", md))
     con.print(f"written: {', '.join(str(p) for p in paths)}")
     return 0
