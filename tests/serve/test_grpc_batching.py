@@ -1,6 +1,6 @@
-"""Where a gRPC request runs: a short run (under `batcher.INLINE_S` as measured at load) on
-its own handler thread at once, never through the batcher; a long one through the dynamic
-batcher, where requests that arrive while the model is busy are merged."""
+"""Where a gRPC request runs: one that finds the model idle on its own handler thread at once
+(no hop, no batching window); those that arrive while the model is busy merged by the
+dynamic batcher."""
 
 import threading
 import time
@@ -47,8 +47,7 @@ def _infer(target: str, x: np.ndarray) -> np.ndarray:
     return np.frombuffer(resp.raw_output_contents[0], np.float32).reshape(x.shape)
 
 
-def _run(run_s: float | None) -> tuple[SlowDouble, object]:
-    """8 concurrent gRPC requests to a model whose measured batch-1 time is ``run_s``."""
+def _served(max_delay_ms: float = 0.0):
     session = SlowDouble()
     model = ServedModel(
         "slow",
@@ -57,27 +56,34 @@ def _run(run_s: float | None) -> tuple[SlowDouble, object]:
         session,
         [TensorMeta("x", "FP32", [-1, 4])],
         [TensorMeta("y", "FP32", [-1, 4])],
-        run_s=run_s,
     )
-    app = create_app(Repository({"slow": {"1": model}}), ServeConfig())
+    app = create_app(Repository({"slow": {"1": model}}), ServeConfig(max_delay_ms=max_delay_ms))
     port = free_port()
     factory = lambda: create_grpc_server(app.state.core, "127.0.0.1", port)  # noqa: E731
+    return app, session, port, factory
+
+
+def test_a_request_that_finds_the_model_idle_runs_at_once_on_its_handler_thread():
+    app, session, port, factory = _served(max_delay_ms=1000.0)  # a long window, never used
+    times = []
+    with serving(app, grpc_factory=factory):
+        for i in range(4):
+            x = np.full((1, 4), i, np.float32)
+            t0 = time.perf_counter()
+            np.testing.assert_array_equal(_infer(f"127.0.0.1:{port}", x), 2 * x)
+            times.append(time.perf_counter() - t0)
+    assert max(times) < RUN_S + 0.5, times
+    assert all(t.startswith("grpc") for t in session.threads), session.threads
+    assert app.state.batchers[("slow", "1")].batch_requests == {1: 4}
+
+
+def test_requests_that_arrive_while_busy_are_merged():
+    app, session, port, factory = _served()
     xs = [np.full((1, 4), i, np.float32) for i in range(8)]
     with serving(app, grpc_factory=factory), ThreadPoolExecutor(8) as pool:
         ys = list(pool.map(lambda x: _infer(f"127.0.0.1:{port}", x), xs))
     for x, y in zip(xs, ys, strict=True):
         np.testing.assert_array_equal(y, 2 * x)
-    return session, app.state.batchers[("slow", "1")]
-
-
-def test_a_short_run_runs_on_the_grpc_handler_thread():
-    session, batcher = _run(run_s=1e-6)
-    assert len(session.threads) == 8 and all(t.startswith("grpc") for t in session.threads)
-    assert batcher.batches_run == 0
-
-
-def test_long_runs_go_through_the_batcher_and_merge():
-    session, batcher = _run(run_s=None)
-    assert len(session.threads) == batcher.batches_run  # every run was a batcher run
-    assert batcher.batches_run < 8  # those that came while the model was busy were merged
+    batcher = app.state.batchers[("slow", "1")]
+    assert len(session.threads) == batcher.batches_run < 8  # merged
     assert sum(k * v for k, v in batcher.batch_requests.items()) == 8
