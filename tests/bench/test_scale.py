@@ -239,4 +239,4 @@ def test_resume_keeps_the_earlier_ok_cells_and_runs_only_the_rest(monkeypatch):
     assert second["results"][1]["status"] == "ok"
     assert second["environment"]["resumed"]["cells_kept"] == 3  # 4 ok, 1 re-run, GAN tuned skip
     (line,) = scale_report.resumed_lines(second["environment"])
-    assert line.startswith("3 ok cells come from an earlier run")
+    assert line.startswith("3 ok cells come from an earlier run of the same suite (")
