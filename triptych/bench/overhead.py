@@ -18,7 +18,10 @@ losses back once per block of ``steps`` steps, as a loop that logs every ``steps
 Supervised zoo models train cross-entropy on labels; the others their zoo recipe's
 reconstruction (hand: MSE to the input). Rounds alternate the three loops (rotating their
 order), each timed over a block of ``steps`` steps; the result is the median block time per
-step and ``overhead`` = triptych / hand - 1.
+step and ``overhead`` = triptych / hand - 1 (wall clock). ``cpu_ms`` / ``cpu_overhead``: the
+same from the process's CPU time per block (every thread of the process: what a loop costs
+in work, helper threads included, and less sensitive to other processes' load than wall
+time).
 """
 
 from __future__ import annotations
@@ -141,13 +144,16 @@ def measure(
     for run in loops.values():
         run(warmup)
     blocks: dict[str, list[float]] = {k: [] for k in loops}
+    cpu: dict[str, list[float]] = {k: [] for k in loops}
     names = list(loops)
     for r in range(rounds):
         for name in names[r % len(names) :] + names[: r % len(names)]:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             loops[name](steps)
             blocks[name].append((time.perf_counter() - t0) / steps)
+            cpu[name].append((time.process_time() - c0) / steps)
     ms = {k: 1000 * float(np.median(v)) for k, v in blocks.items()}
+    cpu_ms = {k: 1000 * float(np.median(v)) for k, v in cpu.items()}
     return {
         "framework": framework,
         "model": model_name,
@@ -160,6 +166,8 @@ def measure(
         "triptych_native_adam_ms": ms["triptych_native_adam"],
         "overhead": ms["triptych"] / ms["hand"] - 1.0,
         "overhead_native_adam": ms["triptych_native_adam"] / ms["hand"] - 1.0,
+        "cpu_ms": cpu_ms,
+        "cpu_overhead": cpu_ms["triptych"] / cpu_ms["hand"] - 1.0,
         "block_ms": {k: [1000 * t for t in v] for k, v in blocks.items()},
         "version": models["hand"].backend.version(),
     }

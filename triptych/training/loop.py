@@ -21,8 +21,10 @@ A backend without ``run``/``to_floats`` is read back step by step.
 
 Exact Dropout: per step, the masks of `triptych.common.dropout` are set on the networks
 (`exact_masks`), or, for supervised training with lazy steps where the backend's step has
-``run_masked`` (TensorFlow, Sonnet), handed to the step, which assigns them inside its graph
-(the same numbers, without an eager assignment per step).
+``run_masked`` (TensorFlow, Sonnet), handed to the step as inputs of its graph (the same
+numbers, without an eager assignment per step), drawn and converted (the step's
+``prepare_masks``) a block of steps at a time, the next block on a helper thread
+(`triptych.training.masks`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from triptych.common.recipe import Recipe
 from triptych.training.checkpoint import load_checkpoint, one_writer, save_checkpoint
 from triptych.training.corrupt import corrupt
 from triptych.training.history import History
+from triptych.training.masks import MasksAhead
 
 if TYPE_CHECKING:
     from triptych.model import Model
@@ -114,6 +117,7 @@ class Trainer:
         them with `to_floats`."""
         self.model, self.recipe, self.seed = model, recipe, seed
         self.exact_dropout, self.lazy = exact_dropout, lazy
+        self._ahead: MasksAhead | None = None  # exact Dropout's masks, drawn ahead
         #: the networks with Dropout layers (the only ones exact masks touch)
         self.dropout_nets = [n for n, net in model.spec.networks.items() if dropout_layers(net)]
         if (frozen or lr_mult) and recipe.kind != "supervised":
@@ -209,12 +213,26 @@ class Trainer:
             run_masked = self._run_masked()
             if run_masked is not None:
                 x, y = batch
-                nets = self.model.spec.networks
-                masks = {n: dropout_masks(nets[n], len(x), self.seed, s) for n in self.dropout_nets}
-                return {"loss": run_masked(x, y, masks)}
+                return {"loss": run_masked(x, y, self._masks(s, len(x)))}
             with exact_masks(self.model, self.dropout_nets, len(batch[0]), self.seed, s):
                 return self._step(s, batch, next_batch)
         return self._step(s, batch, next_batch)
+
+    def _masks(self, s: int, batch: int) -> Any:
+        """Step ``s``'s exact-Dropout masks for ``run_masked`` (a batch of ``batch``), as the
+        step's ``prepare_masks`` makes them where it has one, drawn a block of steps at a time,
+        the next block on a helper thread (`MasksAhead`: the same numbers, cheaper)."""
+        if self._ahead is None:
+            nets = self.model.spec.networks
+            prepare = getattr(self.steps["main"], "prepare_masks", None)
+            self._ahead = MasksAhead({n: nets[n] for n in self.dropout_nets}, prepare)
+        return self._ahead.get(self.seed, s, batch)
+
+    def close(self) -> None:
+        """End the helper thread drawing exact Dropout's masks ahead, if one started (the
+        trainer still works: it then draws them in place)."""
+        if self._ahead is not None:
+            self._ahead.close()
 
     def _run_masked(self) -> Callable[..., Any] | None:
         """The supervised step's ``run_masked(x, y, masks)`` where the backend has one and
@@ -326,6 +344,7 @@ def fit(
                 save_checkpoint(out_dir, model, s, recipe.to_json(), trainer.steps, seed, history)
                 history.save(out_dir)  # the user's copy; resume reads the checkpoint's
     finally:
+        trainer.close()
         if bar is not None:
             bar.close()
     return history

@@ -69,14 +69,18 @@ class TorchBatchNorm(snt.Module):
 
 
 class MaskedDropout(snt.Module):
-    """Inverted Dropout of rate ``p``. Training with ``exact`` on (`set_dropout_masks`, read
-    when a ``tf.function`` traces): multiply by the mask held in a shape-less variable
-    (exact Dropout, `triptych.common.dropout`); otherwise masks from ``rng``, the network's
-    ``tf.random.Generator`` (`runtime.seed_rng` reseeds it). Inference: the identity."""
+    """Inverted Dropout of rate ``p``. In training it multiplies by, in this order of
+    precedence: ``mask_input``, a mask tensor of the graph being traced (a statically shaped
+    input of the train step, `triptych.frameworks.sonnet.train.SupervisedStep.run_masked`,
+    set only while that step traces); with ``exact`` on (`set_dropout_masks`) the mask held
+    in a shape-less variable (exact Dropout, `triptych.common.dropout`); otherwise masks
+    from ``rng``, the network's ``tf.random.Generator`` (`runtime.seed_rng` reseeds it).
+    Both are read when a ``tf.function`` traces. Inference: the identity."""
 
     def __init__(self, p: float, rng: tf.random.Generator, name: str | None = None) -> None:
         super().__init__(name=name)
         self.p, self.exact = float(p), False
+        self.mask_input: Any = None
         self.rng = rng
         self.mask = tf.Variable(
             np.ones((1,), np.float32), shape=tf.TensorShape(None), trainable=False, name="mask"
@@ -85,6 +89,8 @@ class MaskedDropout(snt.Module):
     def __call__(self, x: Any, is_training: bool) -> Any:
         if not is_training or self.p == 0:
             return x
+        if self.mask_input is not None:
+            return x * self.mask_input
         if self.exact:
             return x * tf.reshape(self.mask, tf.shape(x))
         keep = self.rng.uniform(tf.shape(x)) >= self.p

@@ -53,18 +53,25 @@ class TorchStyleBatchNorm(keras.layers.BatchNormalization):
 
 
 class MaskedDropout(keras.layers.Dropout):
-    """Keras Dropout that, in training with ``exact`` on (`set_dropout_masks`), multiplies
-    by the mask held in a shape-less ``tf.Variable`` (exact Dropout,
-    `triptych.common.dropout`); otherwise Keras's own Dropout. Inference is the identity.
+    """Keras Dropout with exact Dropout (`triptych.common.dropout`). In training it
+    multiplies by, in this order of precedence:
 
-    ``exact`` is read when a ``tf.function`` traces; a new mask is a variable assignment, so
-    a traced train step does not retrace. The variable is set with ``object.__setattr__``
-    so Keras does not track it (it is no weight of the model).
+    * ``mask_input``: a mask tensor of the graph being traced (a statically shaped input of
+      the train step, `triptych.frameworks.tensorflow.train.SupervisedStep.run_masked`),
+      set only while that step traces;
+    * with ``exact`` on (`set_dropout_masks`): the mask held in a shape-less ``tf.Variable``;
+    * otherwise Keras's own Dropout.
+
+    Inference is the identity. ``exact`` and ``mask_input`` are read when a ``tf.function``
+    traces; a new mask is a variable assignment or a new input, so a traced step does not
+    retrace. Both are set with ``object.__setattr__`` so Keras does not track them (they
+    are no weights of the model).
     """
 
     def __init__(self, rate: float, **kwargs: Any) -> None:
         super().__init__(rate, **kwargs)
         object.__setattr__(self, "exact", False)
+        object.__setattr__(self, "mask_input", None)
         object.__setattr__(
             self,
             "mask_var",
@@ -72,6 +79,8 @@ class MaskedDropout(keras.layers.Dropout):
         )
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
+        if training and self.mask_input is not None:
+            return inputs * self.mask_input
         if training and self.exact:
             return inputs * tf.reshape(self.mask_var, tf.shape(inputs))
         return super().call(inputs, training=training)

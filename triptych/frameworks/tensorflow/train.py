@@ -9,7 +9,7 @@ makes them).
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -159,6 +159,17 @@ def _optimizer(
     return (_Adam if opt.name == "adam" else _KerasUpdate)(opt, variables, mults)
 
 
+@dataclass(frozen=True)
+class PreparedMasks:
+    """One step's exact-Dropout masks ready for a supervised step's ``run_masked``:
+    ``canonical`` as `triptych.common.dropout` drew them (network -> layer index -> NCHW
+    float32 array), ``tensors`` the same in the native layout (`native_mask`), one float32
+    tensor per Dropout layer of the step's chain, in chain order."""
+
+    canonical: dict[str, dict[int, np.ndarray]]
+    tensors: list[tf.Tensor]
+
+
 def native_mask(built: KerasBuilt, i: int, mask: np.ndarray) -> np.ndarray:
     """A canonical Dropout mask (NCHW, canonical feature order) of layer ``i`` in the
     native layout (NHWC, the layout plan's feature permutation), as
@@ -260,10 +271,19 @@ class SupervisedStep(_Step):
         self.opt.apply(grads)
         return value
 
-    def _graph_step_masked(self, x: tf.Tensor, target: tf.Tensor, masks: list) -> tf.Tensor:
-        for (_, _, layer), mask in zip(self.dropouts, masks, strict=True):
-            layer.mask_var.assign(mask)  # before the forward reads it (same resource: ordered)
-        return self._graph_step(x, target)
+    def _graph_step_masked(
+        self, x: tf.Tensor, target: tf.Tensor, masks: list[tf.Tensor]
+    ) -> tf.Tensor:
+        """`_graph_step` with each Dropout layer multiplying by its mask, an input of this
+        graph (statically shaped: the graph is specialised to it, nothing is assigned)."""
+        layers = [layer for _, _, layer in self.dropouts]
+        for layer, mask in zip(layers, masks, strict=True):
+            object.__setattr__(layer, "mask_input", mask)  # read while this graph traces
+        try:
+            return self._graph_step(x, target)
+        finally:
+            for layer in layers:
+                object.__setattr__(layer, "mask_input", None)
 
     def __call__(self, x: np.ndarray, target: np.ndarray) -> float:
         return float(self.run(x, target))
@@ -278,37 +298,37 @@ class SupervisedStep(_Step):
         """The step; the loss as a scalar tensor (no read-back)."""
         return self._step(_f32(x), self._target(target))
 
+    def prepare_masks(self, masks: dict[str, dict[int, np.ndarray]]) -> PreparedMasks:
+        """``masks`` (network name -> layer index -> canonical mask) as `run_masked` takes
+        them fastest: native layout, one ``tf.Tensor`` per Dropout layer of the chain. Safe
+        on another thread (`fit` prepares the next step's while a step runs)."""
+        tensors = [
+            tf.constant(native_mask(b, i, masks[b.network.name][i])) for b, i, _ in self.dropouts
+        ]
+        return PreparedMasks(masks, tensors)
+
     def run_masked(
         self,
         x: np.ndarray | tf.Tensor,
         target: np.ndarray | tf.Tensor,
-        masks: dict[str, dict[int, np.ndarray]],
+        masks: dict[str, dict[int, np.ndarray]] | PreparedMasks,
     ) -> tf.Tensor:
         """`run` with exact Dropout: ``masks`` (network name -> layer index -> canonical
-        mask, `triptych.common.dropout`) go into the step's graph as inputs and are assigned
-        to the layers' mask variables there, instead of by `build.set_dropout_masks`' eager
-        assignments before the step (the same numbers, about 0.2 ms a step cheaper here).
-        The layers' exact mode is on for this call only."""
+        mask, `triptych.common.dropout`, or what `prepare_masks` made of them) are inputs
+        of the step's graph, which multiplies by them where the layers' variables would be
+        (`build.set_dropout_masks` before `run`: the same numbers, bitwise, without the
+        assignments). The layers' own mode (``exact``) is left as it was."""
+        prepared = masks if isinstance(masks, PreparedMasks) else self.prepare_masks(masks)
         if "_graph_step" in vars(self):  # made data-parallel after this graph was made
             nets = {b.network.name: b for b, _, _ in self.dropouts}
             for name, b in nets.items():
-                set_dropout_masks(b, masks[name])
+                set_dropout_masks(b, prepared.canonical[name])
             try:
                 return self.run(x, target)
             finally:
                 for b in nets.values():
                     set_dropout_masks(b, None)
-        tensors = [
-            tf.constant(native_mask(b, i, masks[b.network.name][i])) for b, i, _ in self.dropouts
-        ]
-        before = [layer.exact for _, _, layer in self.dropouts]
-        for _, _, layer in self.dropouts:
-            object.__setattr__(layer, "exact", True)  # read when the graph traces
-        try:
-            return self._masked_step(_f32(x), self._target(target), tensors)
-        finally:
-            for (_, _, layer), was in zip(self.dropouts, before, strict=True):
-                object.__setattr__(layer, "exact", was)
+        return self._masked_step(_f32(x), self._target(target), prepared.tensors)
 
 
 class GeneratorStep(_Step):
