@@ -90,7 +90,7 @@ class MaskedDropout(snt.Module):
         if not is_training or self.p == 0:
             return x
         if self.mask_input is not None:
-            return x * self.mask_input
+            return x * tf.stop_gradient(self.mask_input)  # a constant: no gradient built for it
         if self.exact:
             return x * tf.reshape(self.mask, tf.shape(x))
         keep = self.rng.uniform(tf.shape(x)) >= self.p
