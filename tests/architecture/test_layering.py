@@ -6,7 +6,8 @@ Layers, bottom to top (a module may import its own layer and the layers below it
   1 frameworks/base.py          the Backend protocol and the registry (entry points)
   2 frameworks/<fw>/            one folder per framework, the same module names in each
   3 export/, training engine    ONNX side (export dispatch, post-processing, ORT sessions);
-                                the loop, checkpoints, history and corruption that Model drives
+                                the loop, checkpoints, history, corruption and masks that Model
+                                drives
   4 model.py                    Model, create, load
   5 verify/, bench/, serve/,    verification engine (runners, levels), benchmarks, serving,
     training/, info.py,         recipes' runs, machine facts, the pytest helpers
@@ -28,7 +29,14 @@ FRAMEWORK_NAMES = {
     "torch", "pytorch", "pt", "tensorflow", "tf", "keras", "mxnet", "mx", "gluon",
     "sonnet", "snt", "chainer", "ch",
 }  # fmt: skip
-ENGINE = ("training.loop", "training.checkpoint", "training.history", "training.corrupt")
+ENGINE = (
+    "training.loop",
+    "training.checkpoint",
+    "training.history",
+    "training.corrupt",
+    "training.masks",  # exact Dropout's masks drawn ahead for the loop
+    "training.prefetch",  # the helper thread that draws them
+)
 RANKS: list[tuple[str, int]] = [
     ("common", 0),
     ("frameworks.base", 1),
