@@ -37,12 +37,24 @@ def mnist_dir(tmp_path_factory):
     return mnist_layout_dir(tmp_path_factory.mktemp("data") / "mnist")
 
 
-def test_gan_trains_on_a_28x28_idx_directory(mnist_dir, framework, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def fd_cache(tmp_path_factory):
+    """One FD-classifier cache for this module's runs (per test worker)."""
+    return tmp_path_factory.mktemp("fd_cache")
+
+
+def test_gan_trains_on_a_28x28_idx_directory(
+    mnist_dir, framework, tmp_path, fd_cache, monkeypatch, capsys
+):
+    monkeypatch.setenv("TRIPTYCH_CACHE", str(fd_cache))
     out = tmp_path / "gan"
     args = ["train", "gan", "-f", framework, "--data", str(mnist_dir), "--quick"]
     assert main([*args, "--steps", "4", "--out", str(out), "--no-progress"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 4 and np.isfinite(metrics["fd_digits"])
+    # the FD classifier of these files is cached by their content for the next run
+    (cached,) = (fd_cache / "fd").glob("mnist-*.safetensors")
+    assert cached.stat().st_size > 1000
     assert (out / "samples.png").stat().st_size > 1000
     from triptych.common.weights import load_weights
 
@@ -57,3 +69,14 @@ def test_a_shape_the_model_cannot_take_is_refused_in_one_line(tmp_path, capsys):
     assert main(["train", "conv_autoencoder", "--data", str(data), "--steps", "1"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "(1, 10, 10)" in err and "divisible by 4" in err
+
+
+def test_the_fd_classifier_cache_key_follows_the_data():
+    from triptych.training.fd import data_key
+
+    a = D.Dataset(np.zeros((4, 1, 8, 8), np.float32), np.arange(4), "a")
+    b = D.Dataset(np.zeros((4, 1, 8, 8), np.float32), np.arange(4)[::-1].copy(), "b")
+    assert data_key("digits", a) == "digits"  # a named data set keeps its name
+    assert data_key("/x/mnist", a) == data_key("/y/mnist", a)
+    assert data_key("/x/mnist", a).startswith("mnist-")
+    assert data_key("/x/mnist", a) != data_key("/x/mnist", b)  # other labels, other classifier

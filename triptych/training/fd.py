@@ -11,6 +11,7 @@ confidence of the classifier on generated samples. The classifier is trained onc
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,11 +74,24 @@ def load_or_train_classifier(
 
 
 def shared_classifier_cache(data: str, steps: int | None) -> Path:
-    """Where the FD classifier of a named data set (digits, digits28, mnist) trained for
-    ``steps`` is cached across runs: ``$TRIPTYCH_CACHE`` (default ``~/.cache/triptych``)
-    ``/fd/<data>-<steps>.safetensors``, so FD-MNIST trains its classifier once."""
+    """Where the FD classifier of a data set (a named one, digits, digits28, mnist, or a
+    file's `data_key`) trained for ``steps`` is cached across runs: ``$TRIPTYCH_CACHE``
+    (default ``~/.cache/triptych``) ``/fd/<data>-<steps>.safetensors``, so FD-MNIST trains
+    its classifier once."""
     root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "triptych")
     return root / "fd" / f"{data}-{steps or 'default'}.safetensors"
+
+
+def data_key(source: str, real: D.Dataset) -> str:
+    """The cache name of the FD classifier for ``source``: a named data set's own name, else
+    the file's name and a digest of its images and labels (a file whose data changed gets a
+    classifier of its own)."""
+    if source in D.NAMED:
+        return source
+    digest = hashlib.sha256(np.ascontiguousarray(real.x).tobytes())
+    if real.y is not None:
+        digest.update(np.ascontiguousarray(real.y).tobytes())
+    return f"{Path(source).name}-{digest.hexdigest()[:16]}"
 
 
 def _sqrtm_psd(m: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ from triptych.model import Model, default_recipe, resolve_spec
 from triptych.training import distributed as DP
 from triptych.training import transfer as T
 from triptych.training.evaluate import evaluate
-from triptych.training.fd import shared_classifier_cache
+from triptych.training.fd import data_key, shared_classifier_cache
 from triptych.training.gan_pictures import gan_summary, sample_grid
 from triptych.training.history import History
 from triptych.training.loop import default_out_dir
@@ -283,8 +283,8 @@ def summarise(
 ) -> dict[str, Any]:
     """Evaluate and draw the pictures for the recipe's kind; returns the metrics. A GAN's
     FD is measured against ``source`` (the digits, MNIST-5k, a labelled file) in [0, 1] in
-    the features of a classifier trained on it (its quick recipe when ``quick``); for a
-    named data set that classifier is trained once and cached (`shared_classifier_cache`)."""
+    the features of a classifier trained on it (its quick recipe when ``quick``), trained once
+    per data set and cached (`shared_classifier_cache`; a file by its content, `data_key`)."""
     if recipe.kind == "reconstruction":
         metrics = evaluate(model, test_set, recipe, train_set)
         reconstruction_pictures(model, test_set, recipe, out)
@@ -297,7 +297,7 @@ def summarise(
         return {"fd": f"not measured: {real.name} has no labels for the FD classifier"}
     classifier = recipe_for_data("classifier", source, zoo.entry("classifier").recipe)
     fd_steps = classifier.quick_steps if quick else classifier.steps
-    cache = shared_classifier_cache(source, fd_steps) if source in D.NAMED else None
+    cache = shared_classifier_cache(data_key(source, real), fd_steps)
     return gan_summary(
         model,
         History.load(out),
