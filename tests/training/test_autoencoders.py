@@ -16,10 +16,18 @@ from triptych.common import zoo
 from triptych.training.evaluate import evaluate, max_principal_angle_deg, pca_baseline
 
 TRAIN, TEST = D.load_digits().split(0.2, seed=0)
-# the context encoder's full recipe takes ~20 s a framework; 600 steps show the claim. The
-# conv autoencoder is here only for the cross-framework final-loss test (the same schedule in
-# every framework is what it needs, not the whole recipe): 500 of its 1,500 steps
-STEPS = {"context_encoder": 600, "conv_autoencoder": 500}
+# Shorter than the recipes where the claim shows sooner (the suite's time; the full recipes
+# run in the tour): the context encoder beats mean fill after 400 of its 1,500 steps, the
+# plain and denoising autoencoders part on noisy inputs after half of theirs; the conv
+# autoencoder is here only for the cross-framework final-loss test (the same schedule in
+# every framework is what it needs): 500 of its 1,500 steps. The linear autoencoder keeps
+# its 3,000: reaching PCA's MSE is the claim.
+STEPS = {
+    "context_encoder": 400,
+    "conv_autoencoder": 500,
+    "autoencoder": 1500,
+    "denoising_autoencoder": 1000,
+}
 
 
 @functools.cache
