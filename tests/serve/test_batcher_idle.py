@@ -8,12 +8,11 @@ could find it "busy" and wait out the whole window; `LateRunner` makes that race
 import asyncio
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
+from served_models import four_wide
 
 from triptych.serve.batcher import Batcher
-from triptych.serve.repository import ServedModel, TensorMeta
 
 RUN_S = 0.01  # the fake model's run time (s)
 LONE = 16  # requests sent one after the other
@@ -44,15 +43,7 @@ class LateRunner(Batcher):
 
 def _batcher(run_s: float | None) -> tuple[Batcher, Recorder]:
     session = Recorder()
-    model = ServedModel(
-        "m",
-        "1",
-        Path("m.onnx"),
-        session,
-        [TensorMeta("x", "FP32", [-1, 4])],
-        [TensorMeta("y", "FP32", [-1, 4])],
-        run_s=run_s,
-    )
+    model = four_wide("m", session, run_s=run_s)
     return LateRunner(model, max_batch=64, max_delay=MAX_DELAY_S), session
 
 

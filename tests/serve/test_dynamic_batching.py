@@ -5,14 +5,14 @@ import asyncio
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pytest
+from served_models import four_wide
 
 from triptych.serve.app import ServeConfig, create_app
 from triptych.serve.batcher import Batcher
-from triptych.serve.repository import Repository, ServedModel, TensorMeta
+from triptych.serve.repository import Repository
 from triptych.serve.server import serving
 
 httpclient = pytest.importorskip(
@@ -40,15 +40,7 @@ class SlowDouble:
 
 def _served(max_delay_ms: float = 0.0, run_s: float | None = None):
     session = SlowDouble()
-    model = ServedModel(
-        "slow",
-        "1",
-        Path("slow.onnx"),
-        session,
-        [TensorMeta("x", "FP32", [-1, 4])],
-        [TensorMeta("y", "FP32", [-1, 4])],
-        run_s=run_s,
-    )
+    model = four_wide("slow", session, run_s=run_s)
     app = create_app(Repository({"slow": {"1": model}}), ServeConfig(max_delay_ms=max_delay_ms))
     return app, session
 
@@ -77,15 +69,8 @@ def test_idle_model_runs_a_request_at_once(max_delay_ms):
 def test_a_lone_short_run_stays_on_the_event_loop_a_long_one_leaves_it(batching):
     for run_s, where in ((1e-5, "run_servers"), (None, "batcher-slow-1" if batching else "")):
         session = SlowDouble()
-        model = ServedModel(
-            "slow",
-            "1",
-            Path("slow.onnx"),
-            session,
-            [TensorMeta("x", "FP32", [-1, 4])],
-            [TensorMeta("y", "FP32", [-1, 4])],
-            run_s=run_s,  # what load_model measured: short runs may stay on the loop
-        )
+        # run_s: what load_model measured: short runs may stay on the loop
+        model = four_wide("slow", session, run_s=run_s)
         app = create_app(Repository({"slow": {"1": model}}), ServeConfig(batching=batching))
         with serving(app) as url:
             for i in range(3):

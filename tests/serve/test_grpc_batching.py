@@ -5,15 +5,15 @@ dynamic batcher."""
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import grpc
 import numpy as np
+from served_models import four_wide
 
 from triptych.serve import kserve_pb
 from triptych.serve.app import ServeConfig, create_app
 from triptych.serve.grpc_server import create_grpc_server
-from triptych.serve.repository import Repository, ServedModel, TensorMeta
+from triptych.serve.repository import Repository
 from triptych.serve.server import free_port, serving
 
 RUN_S = 0.05  # the fake model's run time (s)
@@ -49,14 +49,7 @@ def _infer(target: str, x: np.ndarray) -> np.ndarray:
 
 def _served(max_delay_ms: float = 0.0):
     session = SlowDouble()
-    model = ServedModel(
-        "slow",
-        "1",
-        Path("slow.onnx"),
-        session,
-        [TensorMeta("x", "FP32", [-1, 4])],
-        [TensorMeta("y", "FP32", [-1, 4])],
-    )
+    model = four_wide("slow", session)
     app = create_app(Repository({"slow": {"1": model}}), ServeConfig(max_delay_ms=max_delay_ms))
     port = free_port()
     factory = lambda: create_grpc_server(app.state.core, "127.0.0.1", port)  # noqa: E731
