@@ -18,6 +18,7 @@ Sonnet loop the harness-overhead measurement compares against.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +31,7 @@ from triptych.frameworks.sonnet.build import (
     to_native_input,
 )
 from triptych.frameworks.sonnet.compat import snt, tf
+from triptych.frameworks.tensorflow import train as tf_train
 from triptych.frameworks.tensorflow.train import PreparedMasks, native_mask, to_floats
 from triptych.frameworks.tensorflow.train import _Adam as Adam
 from triptych.frameworks.tensorflow.train import _bce_logits as bce_logits
@@ -230,7 +232,10 @@ class SupervisedStep(_Step):
         return self._masked_step(_f32(x), self._target(target), prepared.tensors)
 
 
-class GeneratorStep(_Step):
+class GeneratorStep(tf_train.GeneratorStep):
+    """TensorFlow's reconstruction / generator step (the same graph, op for op) on Sonnet
+    modules, which take ``is_training``, with Sonnet's optimizers for ``sgd``/``adam_native``."""
+
     def __init__(
         self,
         chain: list[SonnetBuilt],
@@ -241,52 +246,17 @@ class GeneratorStep(_Step):
         disc: SonnetBuilt | None,
         adv_weight: float,
     ) -> None:
-        self.nets = [b.native for b in chain]
+        self.models = [b.native for b in chain]
         self.disc = disc.native if disc is not None and adv_weight > 0 else None
         self.rec_weight, self.l1, self.adv_weight = rec_weight, l1, adv_weight
         self.variables = _chain_variables(chain)
         self.opt = _optimizer(optimizer, self.variables)
         self._steps: dict[tuple[bool, bool], object] = {}
 
-    def _graph_step(
-        self, x: tf.Tensor, target: tf.Tensor | None, weight: tf.Tensor | None
-    ) -> dict[str, tf.Tensor]:
-        with tf.GradientTape() as tape:
-            h, code = x, None
-            for i, net in enumerate(self.nets):
-                h = net(h, is_training=True)
-                if i == 0 and len(self.nets) > 1:
-                    code = h
-            zero = tf.constant(0.0)
-            rec = zero
-            if target is not None:
-                sq = tf.square(h - target)
-                rec = (
-                    tf.reduce_mean(sq)
-                    if weight is None
-                    else (tf.reduce_sum(sq * weight) / tf.reduce_sum(weight))
-                )
-            l1 = tf.reduce_mean(tf.abs(code)) if (self.l1 > 0 and code is not None) else zero
-            adv = bce_logits(self.disc(h, is_training=True), 1.0) if self.disc is not None else zero
-            value = self.rec_weight * rec + self.l1 * l1 + self.adv_weight * adv
-        grads = tape.gradient(value, self.variables)
-        self.opt.apply(grads)
-        return {"loss": value, "rec": rec, "l1": l1, "adv": adv}
-
-    def __call__(
-        self, x_in: np.ndarray, target: np.ndarray | None = None, weight: np.ndarray | None = None
-    ) -> dict[str, float]:
-        out = self.run(x_in, target, weight)
-        return dict(zip(out, to_floats(list(out.values())), strict=True))
-
-    def run(
-        self, x_in: np.ndarray, target: np.ndarray | None = None, weight: np.ndarray | None = None
-    ) -> dict[str, tf.Tensor]:
-        """The step; its values as scalar tensors (no read-back)."""
-        key = (target is not None, weight is not None)
-        if key not in self._steps:  # one graph per combination of optional inputs
-            self._steps[key] = tf.function(self._graph_step, reduce_retracing=True)
-        return dict(self._steps[key](_f32(x_in), _f32(target), _f32(weight)))
+    @staticmethod
+    def _train_mode(net: Any, h: tf.Tensor) -> tf.Tensor:
+        """One Sonnet module on ``h`` in train mode (``is_training=True``)."""
+        return net(h, is_training=True)
 
 
 class DiscriminatorStep(_Step):

@@ -10,6 +10,7 @@ makes them).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -355,7 +356,7 @@ class GeneratorStep(_Step):
         with tf.GradientTape() as tape:
             h, code = x, None
             for i, m in enumerate(self.models):
-                h = m(h, training=True)
+                h = self._train_mode(m, h)
                 if i == 0 and len(self.models) > 1:
                     code = h
             zero = tf.constant(0.0)
@@ -368,11 +369,18 @@ class GeneratorStep(_Step):
                     else (tf.reduce_sum(sq * weight) / tf.reduce_sum(weight))
                 )
             l1 = tf.reduce_mean(tf.abs(code)) if (self.l1 > 0 and code is not None) else zero
-            adv = _bce_logits(self.disc(h, training=True), 1.0) if self.disc is not None else zero
+            adv = (
+                _bce_logits(self._train_mode(self.disc, h), 1.0) if self.disc is not None else zero
+            )
             value = self.rec_weight * rec + self.l1 * l1 + self.adv_weight * adv
         grads = tape.gradient(value, self.variables)
         self.opt.apply(grads)
         return {"loss": value, "rec": rec, "l1": l1, "adv": adv}
+
+    @staticmethod
+    def _train_mode(net: Any, h: tf.Tensor) -> tf.Tensor:
+        """One network of the step on ``h`` in train mode (Keras: ``training=True``)."""
+        return net(h, training=True)
 
     def __call__(
         self, x_in: np.ndarray, target: np.ndarray | None = None, weight: np.ndarray | None = None
