@@ -9,7 +9,8 @@ No Content-Type is required (the standard tritonclient sends none). Requests wit
 `INLINE_BYTES` are parsed (at most `HEAVY_PARSES` at once), and outputs over
 `INLINE_ELEMENTS` encoded, in the thread pool so health checks keep answering meanwhile.
 onnxruntime runs through the model's `Batcher` (on the event loop itself when the run is
-short and the request is alone, see `batcher.runs_inline`).
+short, see `batcher.runs_inline`; merged with the other short requests of the same loop
+iteration under concurrency).
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """How many HTTP requests this process has read the headers of and not yet answered (kept by
-`httpguard`'s protocol; 0 under servers without it). The event loop runs a short model run
-inline only when this is at most 1: a lone request then skips the hop to a thread, while under
-concurrency the runs go to the batcher's thread, the loop keeps reading requests meanwhile,
-and those that arrive during a run are merged."""
+`httpguard`'s protocol; 0 under servers without it). A lone short run (this is at most 1)
+runs on the event loop at once; under concurrency short runs are merged on the loop at the
+next iteration instead (`batcher.Batcher.submit`)."""
 
 from __future__ import annotations
 

@@ -15,11 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
 import numpy as np
 
 from triptych.common.zoo import names as zoo_names
 from triptych.export.ort import make_session
 from triptych.model import create
+from triptych.serve import kserve_pb
+from triptych.serve.loadgen import grpc_floor as grpc_floor_server
 from triptych.serve.loadgen import paths
 from triptych.serve.loadgen.drivers import GrpcDriver, HttpDriver
 from triptych.serve.loadgen.harness import Driver, TestResult, max_valid_qps, offline
@@ -175,9 +178,11 @@ def measure_path(
     gport: int = 0,
     pids=(),
     steps: int | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Offline samples/s and the Server max VALID QPS (``steps`` of bisection, default
-    ``budget.steps``) of one path on one model."""
+    ``budget.steps``) of one path on one model; ``workers``: the server's process count (for
+    the row's label only)."""
     xs = _samples(target, budget.samples)
     cores = len(os.sched_getaffinity(0))
     threads = cores if path == "ort" else budget.concurrency
@@ -200,7 +205,13 @@ def measure_path(
         )
     finally:
         driver.close()
-    return {"path": path, "offline": off, "server_best": best, "server_worst": worst}
+    return {
+        "path": path,
+        "workers": workers,
+        "offline": off,
+        "server_best": best,
+        "server_worst": worst,
+    }
 
 
 def offline_only(
@@ -213,3 +224,22 @@ def offline_only(
         return offline(driver, budget.samples, 100.0, budget.min_duration_ms, list(pids))
     finally:
         driver.close()
+
+
+def grpc_floor(target: Target, budget: Budget, gport: int, tmp: Path) -> dict[str, Any]:
+    """Offline samples/s of the gRPC client against `grpc_floor`'s echo server (grpcio alone,
+    no model), answering with a real response of the server on ``gport``."""
+    xs = _samples(target, budget.samples)
+    request = paths.grpc_requests(target.path.stem, target.input_name, xs[:1])[0]
+    with grpc.insecure_channel(f"127.0.0.1:{gport}") as channel:
+        response = channel.unary_unary(f"/{kserve_pb.SERVICE}/ModelInfer")(request, timeout=30)
+    port = free_port()
+    with grpc_floor_server.running(port, response, tmp) as pid:
+        off = offline_only("grpc", target, budget, budget.concurrency, 0, port, [pid])
+    return {
+        "path": "grpc_floor",
+        "workers": 1,
+        "offline": off,
+        "server_best": None,
+        "server_worst": None,
+    }

@@ -18,6 +18,7 @@ LABELS = {
     "http_json": "HTTP JSON",
     "http_binary": "HTTP binary",
     "grpc": "gRPC",
+    "grpc_floor": "gRPC floor (grpcio echo, no model)",
 }
 Call = Callable[[int], None]  # run sample ``index``; raises on failure
 

@@ -25,7 +25,9 @@ def save_summaries(out: Path, model: str, row: dict[str, Any]) -> None:
     for key in ("offline", "server_best", "server_worst"):
         r: TestResult | None = row.get(key)
         if r is not None:
-            name = f"{_slug(model)}__{row['path']}__{key}_{r.qps:.0f}.txt"
+            workers = row.get("workers", 1)
+            path = row["path"] + (f"_{workers}workers" if workers > 1 else "")
+            name = f"{_slug(model)}__{path}__{key}_{r.qps:.0f}.txt"
             (folder / name).write_text(r.summary)
 
 
@@ -54,10 +56,16 @@ def _fmt(x: float | None, digits: int = 0) -> str:
     return "-" if x is None else f"{x:,.{digits}f}"
 
 
+def row_label(row: dict[str, Any]) -> str:
+    """The path's name, with the server's process count when it ran more than one."""
+    workers = row.get("workers", 1)
+    return LABELS[row["path"]] + (f", --workers {workers}" if workers > 1 else "")
+
+
 def table(model: dict[str, Any]) -> list[str]:
-    """Markdown rows of one model: per path Offline, Server max VALID QPS, ratios, CPU."""
-    rows = {r["path"]: r for r in model["paths"]}
-    ort = rows["ort"]
+    """Markdown rows of one model: per path (and server process count) Offline, Server max
+    VALID QPS, ratios to in-process ORT, CPU per query."""
+    ort = next(r for r in model["paths"] if r["path"] == "ort")
     ort_off = ort["offline"].achieved
     ort_srv = ort["server_best"].qps if ort["server_best"] else 0.0
     lines = [
@@ -67,16 +75,22 @@ def table(model: dict[str, Any]) -> list[str]:
         "| first INVALID QPS (p99 ms) | client CPU us/query | server CPU us/query |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for path, r in rows.items():
+    for r in model["paths"]:
         off: TestResult = r["offline"]
         best: TestResult | None = r["server_best"]
         worst: TestResult | None = r["server_worst"]
-        srv = best.qps if best else 0.0
+        if best is None and worst is None:  # measured Offline only
+            server = "- | - | - | -"
+        else:
+            srv = best.qps if best else 0.0
+            server = (
+                f"{srv:,.0f} | {(srv / ort_srv if ort_srv else 0):.2f} | "
+                f"{_fmt(best.p99_ms if best else None, 2)} | "
+                f"{_fmt(worst.qps if worst else None)} "
+                f"({_fmt(worst.p99_ms if worst else None, 1)})"
+            )
         lines.append(
-            f"| {LABELS[path]} | {off.achieved:,.0f} | {off.achieved / ort_off:.2f} | "
-            f"{srv:,.0f} | {(srv / ort_srv if ort_srv else 0):.2f} | "
-            f"{_fmt(best.p99_ms if best else None, 2)} | "
-            f"{_fmt(worst.qps if worst else None)} ({_fmt(worst.p99_ms if worst else None, 1)})"
+            f"| {row_label(r)} | {off.achieved:,.0f} | {off.achieved / ort_off:.2f} | {server}"
             f" | {off.client_cpu_us:,.0f} | {_fmt(off.server_cpu_us)} |"
         )
     return lines
@@ -137,6 +151,14 @@ def write_readme(out: Path, results: dict[str, Any], command: str, minutes: floa
         "",
         "Client CPU per query is this process's CPU time (LoadGen included) over the Offline "
         "run; server CPU per query is the server process's (all workers).",
+        "",
+        "The GAN generator's server paths are measured with one server process and again "
+        "with `--workers N` (N processes sharing the ports, onnxruntime threads "
+        "max(1, cores // N) each): one Python process serves from one core at a time, and "
+        "in-process ORT, the ceiling, uses every core. The gRPC floor is grpcio alone "
+        "(`triptych.serve.loadgen.grpc_floor`: the same threaded server answering every "
+        "ModelInfer with a stored response of the model, no parsing, no model) under the same "
+        "client: no grpcio server can be faster than it here.",
         "",
     ]
     for model in results["models"]:
