@@ -24,6 +24,7 @@ from triptych.serve.server import free_port
         (["--max-delay-ms", "-1"], "--max-delay-ms must be"),
         (["--max-delay-ms", "nan"], "--max-delay-ms must be"),
         (["--threads", "0"], "--threads must be >= 1"),
+        (["--instances", "0"], "--instances must be >= 1"),
         (["--max-body-mb", "0"], "--max-body-mb must be > 0"),
     ],
 )

@@ -4,6 +4,7 @@
 import asyncio
 import threading
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -88,6 +89,7 @@ def test_requests_arriving_while_busy_are_merged_and_split_exactly():
     xs = [np.full((i % 3 + 1, 4), i, np.float32) for i in range(12)]
     with serving(app) as url, ThreadPoolExecutor(12) as pool:
         outs = list(pool.map(lambda x: _call(url, x)[0], xs))
+        metrics = urllib.request.urlopen(f"http://{url}/metrics", timeout=10).read().decode()
     for x, y in zip(xs, outs, strict=True):
         np.testing.assert_array_equal(y, x * 2)
     batcher = app.state.batchers[("slow", "1")]
@@ -96,6 +98,11 @@ def test_requests_arriving_while_busy_are_merged_and_split_exactly():
     assert sum(n * c for n, c in batcher.batch_requests.items()) == 12
     assert batcher.batches_run < 12 and sum(session.rows) == sum(len(x) for x in xs)
     assert max(session.rows) <= 256
+    # Prometheus: runs, requests and rows of the batcher (Triton's exec/inference counts)
+    label = '{model="slow",version="1"}'
+    assert f"triptych_batch_runs_total{label} {batcher.batches_run}\n" in metrics
+    assert f"triptych_batch_requests_total{label} 12\n" in metrics
+    assert f"triptych_batch_rows_total{label} {sum(len(x) for x in xs)}\n" in metrics
 
 
 def test_merged_batches_respect_max_batch_and_trailing_shapes():
@@ -111,3 +118,35 @@ def test_merged_batches_respect_max_batch_and_trailing_shapes():
     for i, out in enumerate(outs):
         np.testing.assert_array_equal(out["y"], np.full((2, 4), 2 * i, np.float32))
     assert session.rows[0] == 2 and max(session.rows) <= 5  # alone first, then pairs
+
+
+class Overlaps(SlowDouble):
+    """`SlowDouble` that also records how many runs were in progress at once, at most."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = self.most = 0
+
+    def run(self, names, feeds):
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        try:
+            return super().run(names, feeds)
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+@pytest.mark.parametrize("instances", [1, 2])
+def test_instances_bound_the_runs_in_progress_and_each_merges(instances):
+    session = Overlaps()
+    batcher = Batcher(four_wide("slow", session), max_batch=256, instances=instances)
+    xs = [np.full((1, 4), i, np.float32) for i in range(12)]
+    with ThreadPoolExecutor(12) as pool:
+        outs = list(pool.map(lambda x: batcher.run({"x": x})["y"], xs))
+    for x, y in zip(xs, outs, strict=True):
+        np.testing.assert_array_equal(y, 2 * x)
+    assert session.most == instances  # as many runs at once as instances, never more
+    assert batcher.batches_run < 12  # requests that found every instance busy were merged
+    assert batcher.free == instances and batcher.grants == 0  # all idle again

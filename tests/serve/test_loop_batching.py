@@ -56,7 +56,7 @@ def test_short_runs_under_load_merge_on_the_loop_and_split_exactly(busy_server):
         np.testing.assert_array_equal(out["y"], 2 * x)
     assert session.rows == [sum(len(x) for x in xs)]  # one merged run
     assert session.threads == [threading.current_thread().name]  # the loop's thread
-    assert batcher.batch_requests == {10: 1} and batcher.runner is None  # no runner thread
+    assert batcher.batch_requests == {10: 1} and not batcher.runners  # no runner thread
 
 
 def test_loop_merges_are_capped_by_max_batch_and_estimated_run_time(busy_server):

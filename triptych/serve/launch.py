@@ -29,6 +29,7 @@ class ServeSpec:
     max_batch: int = 256
     batching: bool = True
     max_delay_ms: float = 0.0
+    instances: int = 1
     max_body: int = 64 << 20
 
     def to_dict(self) -> dict[str, Any]:
@@ -39,6 +40,7 @@ class ServeSpec:
             max_batch=self.max_batch,
             batching=self.batching,
             max_delay_ms=self.max_delay_ms,
+            instances=self.instances,
             max_body=self.max_body,
         )
 

@@ -1,4 +1,7 @@
-"""Prometheus text-format metrics: requests, errors and a latency histogram per model.
+"""Prometheus text-format metrics: requests, errors and a latency histogram per model, and
+(`batch_lines`) the dynamic batcher's runs, requests and rows per model version, as Triton's
+``nv_inference_exec_count`` / ``nv_inference_request_success`` / ``nv_inference_count``
+(requests per run = how much merging happened).
 
 Labels exist only for served models (fixed at start): requests to unknown names count in one
 unlabelled counter, so crafted URLs can neither add lines nor grow memory. Label values are
@@ -86,3 +89,20 @@ class Metrics:
                     f'triptych_latency_seconds_count{{model="{label}"}} {ok}',
                 ]
             return "\n".join(lines) + "\n"
+
+
+def batch_lines(counts: dict[tuple[str, str], tuple[int, int, int]]) -> list[str]:
+    """Text-format lines of the batchers' counters: (model, version) -> (runs, requests,
+    rows) since the server started."""
+    lines = []
+    for metric, i, text in (
+        ("triptych_batch_runs_total", 0, "onnxruntime runs of the dynamic batcher"),
+        ("triptych_batch_requests_total", 1, "Requests answered by those runs"),
+        ("triptych_batch_rows_total", 2, "Rows (batch-axis samples) in those runs"),
+    ):
+        lines += [f"# HELP {metric} {text}.", f"# TYPE {metric} counter"]
+        lines += [
+            f'{metric}{{model="{escape(m)}",version="{escape(v)}"}} {c[i]}'
+            for (m, v), c in sorted(counts.items())
+        ]
+    return lines
