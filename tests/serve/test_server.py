@@ -182,6 +182,9 @@ def test_404_405_413_and_metrics(served):
     code, reply, _ = send_streaming(url, head, [b"x" * 65536] * 32)
     assert code == 413 and "over the limit" in json.loads(reply_body(reply))["error"]
     assert b"connection: close" in reply.lower()  # refused before the body, then closed
+    path = f"/v2/models/gan.generator.{fw}/infer"  # one good and one bad request of its own
+    assert _raw(url, "POST", path, json.dumps(_infer_doc()).encode())[0] == 200
+    assert _raw(url, "POST", path, b"{not json")[0] == 400
     code, data = _raw(url, "GET", "/metrics")
     text = data.decode()
     assert code == 200 and f'triptych_requests_total{{model="gan.generator.{fw}"}}' in text

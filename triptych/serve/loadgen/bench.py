@@ -226,20 +226,18 @@ def offline_only(
         driver.close()
 
 
-def grpc_floor(target: Target, budget: Budget, gport: int, tmp: Path) -> dict[str, Any]:
-    """Offline samples/s of the gRPC client against `grpc_floor`'s echo server (grpcio alone,
-    no model), answering with a real response of the server on ``gport``."""
+def grpc_floor(
+    target: Target, budget: Budget, gport: int, tmp: Path, steps: int | None = None
+) -> dict[str, Any]:
+    """Offline samples/s and Server max VALID QPS of the gRPC client against `grpc_floor`'s
+    echo server (grpcio alone, no model), answering with a real response of the server on
+    ``gport``."""
     xs = _samples(target, budget.samples)
     request = paths.grpc_requests(target.path.stem, target.input_name, xs[:1])[0]
     with grpc.insecure_channel(f"127.0.0.1:{gport}") as channel:
         response = channel.unary_unary(f"/{kserve_pb.SERVICE}/ModelInfer")(request, timeout=30)
     port = free_port()
     with grpc_floor_server.running(port, response, tmp) as pid:
-        off = offline_only("grpc", target, budget, budget.concurrency, 0, port, [pid])
-    return {
-        "path": "grpc_floor",
-        "workers": 1,
-        "offline": off,
-        "server_best": None,
-        "server_worst": None,
-    }
+        row = measure_path("grpc", target, budget, 0, port, [pid], steps)
+    row["path"] = "grpc_floor"
+    return row

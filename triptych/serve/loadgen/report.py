@@ -158,7 +158,7 @@ def write_readme(out: Path, results: dict[str, Any], command: str, minutes: floa
         "in-process ORT, the ceiling, uses every core. The gRPC floor is grpcio alone "
         "(`triptych.serve.loadgen.grpc_floor`: the same threaded server answering every "
         "ModelInfer with a stored response of the model, no parsing, no model) under the same "
-        "client: no grpcio server can be faster than it here.",
+        "client: no grpcio server with this client can be faster than it here.",
         "",
     ]
     for model in results["models"]:
