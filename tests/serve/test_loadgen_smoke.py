@@ -70,3 +70,28 @@ def test_batching_ab_interleaves_rounds_and_reports_medians(tmp_path):
     assert s1["ratio_min"] <= s1["ratio"] <= s1["ratio_max"] and s1["p50_on_ms"] > 0
     text = "\n".join(report.batching_table(result))
     assert "2 interleaved rounds" in text and "| 1 |" in text and "| 32 |" in text
+
+
+def test_a_test_with_stolen_cpu_is_rerun_and_counted(monkeypatch):
+    from triptych.serve.loadgen import harness
+
+    def fake(stolen):
+        values, calls = iter(stolen), []
+
+        def once(*args):
+            calls.append(args)
+            return harness.TestResult(
+                "Offline", 1.0, True, 1.0, 1.0, 1, 0, 1.0, None, "", stolen_pct=next(values)
+            )
+
+        return once, calls
+
+    once, calls = fake([40.0, 12.0, 0.5])
+    monkeypatch.setattr(harness, "run_once", once)
+    r = harness.run_test(None, 8, "Offline", 1.0, 0, 100, [])
+    assert len(calls) == 3 and (r.stolen_pct, r.reruns) == (0.5, 2)  # the clean run is kept
+    once, calls = fake([30.0] * (harness.RERUNS + 1))
+    monkeypatch.setattr(harness, "run_once", once)
+    r = harness.run_test(None, 8, "Offline", 1.0, 0, 100, [])
+    assert len(calls) == harness.RERUNS + 1 and r.reruns == harness.RERUNS  # gives up, says so
+    assert harness.steal_ticks() >= 0

@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from triptych.serve.loadgen import batching
-from triptych.serve.loadgen.harness import SERVER_MAX_MS, SERVER_QUERIES, TestResult
+from triptych.serve.loadgen.harness import (
+    RERUNS,
+    SERVER_MAX_MS,
+    SERVER_QUERIES,
+    STOLEN_LIMIT,
+    TestResult,
+)
 from triptych.serve.loadgen.paths import LABELS
 
 
@@ -121,6 +127,31 @@ def batching_table(b: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _all_tests(x: Any) -> list[TestResult]:
+    """Every LoadGen test result anywhere in ``x`` (the results dict)."""
+    if isinstance(x, TestResult):
+        return [x]
+    if isinstance(x, dict):
+        return [t for v in x.values() for t in _all_tests(v)]
+    if isinstance(x, list):
+        return [t for v in x for t in _all_tests(v)]
+    return []
+
+
+def steal_line(results: dict[str, Any]) -> str:
+    """How much CPU the hypervisor took during the kept tests, and how many were rerun."""
+    tests = _all_tests(results)
+    if not tests:
+        return ""
+    worst = max(t.stolen_pct for t in tests)
+    reruns = sum(t.reruns for t in tests)
+    return (
+        f"CPU stolen by the hypervisor (steal time) during the {len(tests)} kept LoadGen "
+        f"tests: at most {worst:.1f} % of the cores' time; {reruns} runs were dropped and "
+        f"rerun for passing {STOLEN_LIMIT:g} % (at most {RERUNS} reruns a test)."
+    )
+
+
 def _loads(loads: list[float] | None) -> str:
     return "/".join(f"{x:.2f}" for x in loads) if loads else "-"
 
@@ -150,7 +181,7 @@ def write_readme(out: Path, results: dict[str, Any], command: str, minutes: floa
         f"{_loads(results.get('load_after'))}: other jobs shared these cores too.",
         "",
         "Client CPU per query is this process's CPU time (LoadGen included) over the Offline "
-        "run; server CPU per query is the server process's (all workers).",
+        "run; server CPU per query is the server process's (all workers). " + steal_line(results),
         "",
         "The GAN generator's server paths are measured with one server process and again "
         "with `--workers N` (N processes sharing the ports, onnxruntime threads "
