@@ -88,7 +88,10 @@ def test_export_runs_in_ort_and_reference_like_native(name, framework, tmp_path)
         assert sess.get_providers() == ["CPUExecutionProvider"]
         assert sess.get_inputs()[0].name == meta["input"]
         ort_runner, reference = OrtRunner(path, net, provider="cpu"), ReferenceRunner(path, net)
-        for batch in (1, 37):
+        # an odd batch checks the dynamic batch axis; 37 rows of resnet18 or the U-Net in
+        # onnx's pure-numpy reference evaluator cost ~3 s a framework, 5 rows check the same
+        odd = 5 if name in ("resnet18", "unet") else 37
+        for batch in (1, odd):
             x = probe_batch(spec.networks[net].input_shape, batch, 1, net)
             y_ort = ort_runner.run(x)
             y_native = model.forward(x, net)
