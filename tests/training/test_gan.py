@@ -1,6 +1,7 @@
 """The GAN trained as the lecture describes, in every framework (issue: GAN)."""
 
 import numpy as np
+import pytest
 
 import triptych
 from triptych.common import data as D
@@ -60,6 +61,24 @@ def test_frechet_distance_is_zero_on_itself_and_grows_with_shift():
     assert frechet_distance(a, a) < 1e-9
     assert frechet_distance(a, b) < 0.05
     assert abs(frechet_distance(a, b + 2.0) - 20.0) < 0.5  # ‖Δμ‖² = 5·2²
+
+
+def test_the_sample_route_gives_the_covariance_routes_number(monkeypatch):
+    """Few samples of wide features (96 x 1,568-d against 1,000: 28x28 files) take the SVD of
+    the samples' cross-product instead of 1,568-d eigendecompositions: the same distance."""
+    import triptych.training.fd as fd
+
+    rng = np.random.default_rng(1)
+    basis = rng.standard_normal((40, 300))  # rank-deficient, like ReLU features
+    a = np.maximum(rng.standard_normal((60, 40)) @ basis, 0).astype(np.float32)
+    b = np.maximum(rng.standard_normal((90, 40)) @ basis + 0.3, 0).astype(np.float32)
+    assert fd.from_samples(60, 90, 300) and not fd.from_samples(2000, 2000, 300)
+    fast = fd.frechet_distance(a, b)
+    same = fd.frechet_distance(a, a)
+    monkeypatch.setattr(fd, "from_samples", lambda *_: False)  # the covariance route
+    slow = fd.frechet_distance(a, b)
+    assert fast == pytest.approx(slow, rel=1e-6) and fast > 1.0
+    assert same == pytest.approx(0.0, abs=1e-6 * slow)
 
 
 def test_default_training_lowers_fd_digits_tenfold(framework, tmp_path_factory):

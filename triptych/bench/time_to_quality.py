@@ -172,15 +172,19 @@ def _mse_over(model: Model, test: Any, reference: float) -> Callable[[], float]:
 class RealStats:
     """`triptych.training.fd.frechet_distance` with the real side (``a``) computed once: its
     mean, covariance, covariance square root and trace; `distance` gives the same number as
-    ``frechet_distance(real, fake)`` (same operations in the same order)."""
+    ``frechet_distance(real, fake)`` (same operations in the same order; where that takes
+    its sample route, `distance` calls it)."""
 
     def __init__(self, real: np.ndarray) -> None:
+        self.real = real
         self.mu = real.mean(axis=0)
         self.cov = np.cov(real.astype(np.float64), rowvar=False)
         self.root = fd._sqrtm_psd(self.cov)
         self.trace = np.trace(self.cov)
 
     def distance(self, fake: np.ndarray) -> float:
+        if fd.from_samples(len(self.real), len(fake), self.real.shape[1]):
+            return fd.frechet_distance(self.real, fake)
         mu_b = fake.mean(axis=0)
         cov_b = np.cov(fake.astype(np.float64), rowvar=False)
         middle = self.root @ cov_b @ self.root
