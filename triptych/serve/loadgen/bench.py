@@ -133,11 +133,7 @@ def server(
         time.sleep(1.0)  # workers: let every process finish loading
         yield port, gport, [proc.pid, *_children(proc.pid)]
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        grpc_floor_server.stop(proc)
 
 
 def _children(pid: int) -> list[int]:
