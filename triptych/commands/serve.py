@@ -64,7 +64,9 @@ def add_parser(sub: Any) -> None:
         type=int,
         default=1,
         help="server processes sharing the port(s) with SO_REUSEPORT, each with its own "
-        "sessions and batcher, >= 1 (default 1; --threads defaults to max(1, cores // N))",
+        "sessions and batcher, >= 1 (default 1; --threads defaults to max(1, cores // N)). "
+        "Use one per core for small, fast models at high request rates, where the server's "
+        "Python, not the model, fills a core",
     )
     p.set_defaults(func=run)
 
