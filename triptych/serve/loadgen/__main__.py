@@ -192,9 +192,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _workers(heavy: bench.Target, budget: bench.Budget, one: Any) -> dict[str, Any]:
-    with bench.server(heavy.path, "--workers", "2") as (port, gport, pids):
-        two = bench.offline_only("http_binary", heavy, budget, 32, port, gport, pids)
-    return {"label": heavy.label, "concurrency": 32, "runs": {"1": one, "2": two}}
+    """Offline HTTP binary at concurrency 32 on the compute-heavy model: the default server
+    (``one``, measured in the batching A/B), ``--workers 2`` and ``--instances 2``."""
+    runs = {"default (1 process, 1 instance)": one}
+    for flags in (("--workers", "2"), ("--instances", "2")):
+        with bench.server(heavy.path, *flags) as (port, gport, pids):
+            runs[" ".join(flags)] = bench.offline_only(
+                "http_binary", heavy, budget, 32, port, gport, pids
+            )
+    return {"label": heavy.label, "concurrency": 32, "runs": runs}
 
 
 if __name__ == "__main__":

@@ -215,14 +215,16 @@ def write_readme(out: Path, results: dict[str, Any], command: str, minutes: floa
     workers = results.get("workers")
     if workers:
         lines += [
-            f"**--workers on {workers['label']}** (HTTP binary, Offline, concurrency "
-            f"{workers['concurrency']}, dynamic batching on, ORT threads max(1, cores // N))",
+            f"**--workers and --instances on {workers['label']}** (HTTP binary, Offline, "
+            f"concurrency {workers['concurrency']}, dynamic batching on; workers: N processes, "
+            "ORT threads max(1, cores // N) each; instances: N merged runs in progress at once "
+            "in one process)",
             "",
-            "| workers | samples/s | server CPU us/query |",
+            "| server | samples/s | server CPU us/query |",
             "|---|---|---|",
         ]
-        for n, r in sorted(workers["runs"].items(), key=lambda kv: int(kv[0])):
-            lines.append(f"| {n} | {r.achieved:,.1f} | {_fmt(r.server_cpu_us)} |")
+        for flags, r in workers["runs"].items():
+            lines.append(f"| {flags} | {r.achieved:,.1f} | {_fmt(r.server_cpu_us)} |")
         lines.append("")
     lines += ["## Targets", "", *[f"- {t}" for t in results["targets"]], ""]
     if results.get("notes"):
