@@ -38,8 +38,8 @@ def add_parser(sub: Any) -> None:
         type=int,
         default=1,
         help="runs of one model that may be in progress at once, each with its merged batch "
-        "(Triton's instance_group count), >= 1 (default 1; 2 was slower on resnet18 with 2 "
-        "cores: 155 vs 182 samples/s at 32 in flight)",
+        "(Triton's instance_group count), >= 1 (default 1; on 2 cores, 2 gained nothing on "
+        "resnet18: benchmarks/loadgen)",
     )
     p.add_argument(
         "--no-batching", action="store_true", help="run every request alone (no merging)"

@@ -57,12 +57,12 @@ class ServeConfig:
     merge requests that arrive while a model is busy (default on; Triton-style, see
     `Batcher`); ``max_delay_ms``: how long a merged batch may wait to fill (default 0);
     ``instances``: merged runs of one model in progress at once (Triton's instance_group
-    count, default 1; more help when one run cannot keep the cores busy: on resnet18 with 2
-    cores, 2 instances gave 155 against 182 samples/s at 32 requests in flight, medians of 4
-    interleaved rounds); ``max_body``: bytes (64 MiB); ``max_json``: bytes of JSON per
-    request (8 MiB: parsing JSON builds Python objects while holding the GIL, ~0.3 s for
-    8 MiB of numbers, so bigger tensors must come in binary, which is zero-copy);
-    ``body_timeout``: seconds to wait for each piece of a body (30)."""
+    count, default 1; more help only when one run cannot keep the cores busy: on resnet18
+    with 2 cores, 2 instances gained nothing, `benchmarks/loadgen/`); ``max_body``: bytes
+    (64 MiB); ``max_json``: bytes of JSON per request (8 MiB: parsing JSON builds Python
+    objects while holding the GIL, ~0.3 s for 8 MiB of numbers, so bigger tensors must come
+    in binary, which is zero-copy); ``body_timeout``: seconds to wait for each piece of a
+    body (30)."""
 
     max_batch: int = 256
     batching: bool = True
