@@ -17,6 +17,7 @@ framework is imported: `triptych bench --suite ttq`, or one of them with
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import subprocess
@@ -179,8 +180,12 @@ class RealStats:
         self.real = real
         self.mu = real.mean(axis=0)
         self.cov = np.cov(real.astype(np.float64), rowvar=False)
-        self.root = fd._sqrtm_psd(self.cov)
         self.trace = np.trace(self.cov)
+
+    @functools.cached_property
+    def root(self) -> np.ndarray:
+        """Σ_real^½, made at the first distance that takes the covariance route."""
+        return fd._sqrtm_psd(self.cov)
 
     def distance(self, fake: np.ndarray) -> float:
         if fd.from_samples(len(self.real), len(fake), self.real.shape[1]):

@@ -48,6 +48,11 @@ def run_session(model: ServedModel, feeds: Feeds) -> Feeds:
     return dict(zip(names, model.session.run(names, feeds), strict=True))
 
 
+def _shape_key(feeds: Feeds) -> list[tuple[str, tuple[int, ...]]]:
+    """Input names and dims after the batch axis: requests merge only when these agree."""
+    return [(n, a.shape[1:]) for n, a in feeds.items()]
+
+
 def _rows(feeds: Feeds) -> int:
     return next(iter(feeds.values())).shape[0]
 
@@ -76,7 +81,7 @@ class _Pending:
     def __init__(self, feeds: Feeds, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.feeds = feeds
         self.rows = _rows(feeds)
-        self.key = [(n, a.shape[1:]) for n, a in feeds.items()]
+        self.key = _shape_key(feeds)
         self.loop = loop
         self.future: asyncio.Future | None = loop.create_future() if loop else None
         self.done = None if loop else threading.Event()
@@ -174,14 +179,12 @@ class Batcher:
         self.loop_queue = []
         if not waiting:
             return
-        key = [(n, a.shape[1:]) for n, a in waiting[0][0].items()]
+        key = _shape_key(waiting[0][0])
         cap = min(self.max_batch, max(1, int(LOOP_MERGE_S / max(self.model.run_s or 0, 1e-9))))
         batch, total = [], 0
         for item in waiting:
             feeds, rows, _ = item
-            if not batch or (
-                total + rows <= cap and [(n, a.shape[1:]) for n, a in feeds.items()] == key
-            ):
+            if not batch or (total + rows <= cap and _shape_key(feeds) == key):
                 batch.append(item)
                 total += rows
             else:
