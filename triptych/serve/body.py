@@ -38,6 +38,10 @@ async def read_body(
         raise ServeError(413, f"body of {declared} bytes is over the limit {limit}")
     body = bytearray(declared or 0)  # filled in place when the length is known: no copies
     view, filled, more = memoryview(body), 0, True
+    # A chunked body is kept as its pieces and joined once at the end: growing one buffer
+    # piece by piece reallocates it, and below glibc's mmap threshold (up to 32 MiB) every old
+    # copy stays resident, which took a refused 64 MiB body to 285 MB of RSS.
+    pieces: list[bytes] = []
     while more:
         try:
             async with asyncio.timeout(timeout):  # no task per piece, unlike wait_for
@@ -53,12 +57,20 @@ async def read_body(
         if end <= len(body):
             view[filled:end] = chunk
         else:  # chunked (or a server that let more through than declared)
-            view.release()
-            del body[filled:]
-            body += chunk
-            view = memoryview(body)
+            pieces.append(chunk)
         filled = end
         more = message.get("more_body", False)
     view.release()
-    del body[filled:]
-    return body
+    if not pieces:
+        del body[filled:]
+        return body
+    whole = bytearray(filled)  # one allocation; each piece is freed once copied
+    start = filled - sum(map(len, pieces))
+    whole[:start] = memoryview(body)[:start]
+    del body
+    pieces.reverse()
+    while pieces:
+        piece = pieces.pop()
+        whole[start : start + len(piece)] = piece
+        start += len(piece)
+    return whole
