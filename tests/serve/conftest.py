@@ -6,8 +6,9 @@ import pytest
 
 import triptych
 from triptych.serve.app import ServeConfig, create_app
+from triptych.serve.grpc_server import create_grpc_server
 from triptych.serve.repository import Repository
-from triptych.serve.server import serving
+from triptych.serve.server import free_port, serving
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +35,13 @@ def big_server(repo, onnx_root):
     app = create_app(repo, ServeConfig(max_batch=64))
     with serving(app) as url:
         yield url, app, f"gan.generator.{onnx_root[1]}"
+
+
+@pytest.fixture(scope="module")
+def grpc_servers(repo, onnx_root):
+    """HTTP and gRPC over one app: (http "host:port", grpc "host:port", app, generator name)."""
+    app = create_app(repo, ServeConfig(max_batch=64, max_delay_ms=20))
+    port = free_port()
+    factory = lambda: create_grpc_server(app.state.core, "127.0.0.1", port)  # noqa: E731
+    with serving(app, grpc_factory=factory) as url:
+        yield url, f"127.0.0.1:{port}", app, f"gan.generator.{onnx_root[1]}"

@@ -9,9 +9,6 @@ import numpy as np
 import pytest
 
 from triptych.serve import kserve_pb
-from triptych.serve.app import ServeConfig, create_app
-from triptych.serve.grpc_server import create_grpc_server
-from triptych.serve.server import free_port, serving
 
 grpcclient = pytest.importorskip(
     "tritonclient.grpc", reason="tritonclient not installed (pip install 'triptych[dev]')"
@@ -21,13 +18,8 @@ InferenceServerException = pytest.importorskip("tritonclient.utils").InferenceSe
 
 
 @pytest.fixture(scope="module")
-def servers(repo, onnx_root):
-    """(http "host:port", grpc "host:port", app, generator model name)."""
-    app = create_app(repo, ServeConfig(max_batch=64, max_delay_ms=20))
-    port = free_port()
-    factory = lambda: create_grpc_server(app.state.core, "127.0.0.1", port)  # noqa: E731
-    with serving(app, grpc_factory=factory) as url:
-        yield url, f"127.0.0.1:{port}", app, f"gan.generator.{onnx_root[1]}"
+def servers(grpc_servers):
+    return grpc_servers
 
 
 def _z(rows, seed=0):

@@ -32,15 +32,20 @@ def test_smoke_run_writes_summaries_and_table(tmp_path):
     summaries = sorted((tmp_path / "summaries").iterdir())
     assert stale not in summaries  # the folder holds this run's summaries only
     assert any("__ort__offline" in p.name for p in summaries)
-    for path in ("http_json", "http_binary", "grpc", "grpc_floor"):
+    for path in ("http_json", "http_binary", "grpc", "grpc_stream", "grpc_floor"):
         offline = [p for p in summaries if f"__{path}__offline" in p.name]
         assert offline and "MLPerf Results Summary" in offline[0].read_text()
     text = (tmp_path / "README.md").read_text()
-    labels = ("in-process ORT", "HTTP JSON", "HTTP binary", "gRPC", "gRPC floor", "## Targets")
+    labels = (
+        "in-process ORT", "HTTP JSON", "HTTP binary", "gRPC", "gRPC stream (ModelStreamInfer)",
+        "gRPC floor", "gRPC stream floor", "## Targets",
+    )  # fmt: skip
     for label in labels:
         assert label in text
     results = json.loads((tmp_path / "results.json").read_text())
-    for row in results["models"][0]["paths"]:
+    rows = results["models"][0]["paths"]
+    assert {r["path"] for r in rows} >= {"grpc_stream", "grpc_stream_floor"}
+    for row in rows:
         assert row["offline"]["errors"] == 0, row["path"]  # every request answered 200
         assert row["offline"]["achieved"] > 0, row["path"]
 

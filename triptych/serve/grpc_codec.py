@@ -145,3 +145,26 @@ def encode_infer(model: ServedModel, request: InferRequest, results: dict[str, n
         response.outputs.add(name=name, datatype=FROM_NUMPY[array.dtype], shape=array.shape)
         response.raw_output_contents.append(array.tobytes())
     return response
+
+
+def stream_response(infer_response: bytes) -> bytes:
+    """A serialized ``ModelStreamInferResponse`` whose ``infer_response`` (field 2) is the
+    already serialized ``infer_response``: the wire bytes protobuf would write, without
+    copying the response into a wrapper message first."""
+    size, head = len(infer_response), bytearray(b"\x12")  # field 2, length-delimited
+    while size > 0x7F:
+        head.append(0x80 | (size & 0x7F))
+        size >>= 7
+    head.append(size)
+    return bytes(head) + infer_response
+
+
+def stream_error(request: Any, message: str) -> bytes:
+    """A serialized ``ModelStreamInferResponse`` carrying ``message`` for ``request`` (its
+    model name, version and id in ``infer_response``, so a client can tell which failed)."""
+    return kserve_pb.ModelStreamInferResponse(
+        error_message=message,
+        infer_response=kserve_pb.ModelInferResponse(
+            model_name=request.model_name, model_version=request.model_version, id=request.id
+        ),
+    ).SerializeToString()

@@ -17,15 +17,26 @@ thread of its own was tried: ~35 syscalls per RPC instead (the poller thread wak
 through a socket for every completion), no less CPU per request, and worse p99 latency in
 the Server scenario, so the threaded server stays.
 
-RPCs: ServerLive, ServerReady, ModelReady, ServerMetadata, ModelMetadata, ModelInfer. Faults
-are gRPC status codes with the HTTP path's one-line message: 400 -> INVALID_ARGUMENT,
-404 -> NOT_FOUND, 413 -> RESOURCE_EXHAUSTED, 500 -> INTERNAL, 503 -> UNAVAILABLE. Messages
-are bounded by ``ServeConfig.max_body`` (bytes, default 64 MiB) both ways.
+RPCs: ServerLive, ServerReady, ModelReady, ServerMetadata, ModelMetadata, ModelInfer, and
+Triton's ModelStreamInfer. Faults are gRPC status codes with the HTTP path's one-line message:
+400 -> INVALID_ARGUMENT, 404 -> NOT_FOUND, 413 -> RESOURCE_EXHAUSTED, 500 -> INTERNAL,
+503 -> UNAVAILABLE. Messages are bounded by ``ServeConfig.max_body`` (bytes, default 64 MiB)
+both ways.
+
+ModelStreamInfer (bidirectional; what tritonclient.grpc's ``start_stream`` and
+``async_stream_infer`` use): a stream's requests are answered in order, one at a time, on the
+handler thread that holds the stream; a faulty request is answered with its
+``error_message`` (and its id) and the stream goes on. A stream costs grpcio far less per
+message than a ModelInfer call (no call set-up per request); see `benchmarks/loadgen/`. Each
+open stream holds a handler thread, so at most `MAX_STREAMS` are open at once (more are
+refused with RESOURCE_EXHAUSTED) and the other handler threads stay for unary calls.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -35,7 +46,7 @@ from triptych.common.version import __version__
 from triptych.serve import kserve_pb
 from triptych.serve.app import Core
 from triptych.serve.errors import ServeError
-from triptych.serve.grpc_codec import encode_infer, parse_infer
+from triptych.serve.grpc_codec import encode_infer, parse_infer, stream_error, stream_response
 
 STATUS = {
     400: grpc.StatusCode.INVALID_ARGUMENT,
@@ -46,6 +57,7 @@ STATUS = {
     503: grpc.StatusCode.UNAVAILABLE,
 }
 THREADS = 32  # handler threads: requests served at once (the rest wait in grpcio's queue)
+MAX_STREAMS = THREADS // 2  # open ModelStreamInfer streams at once (each holds a thread)
 
 
 class Servicer:
@@ -53,6 +65,8 @@ class Servicer:
 
     def __init__(self, core: Core) -> None:
         self.core = core
+        self.streams = 0  # ModelStreamInfer streams open now
+        self.streams_lock = threading.Lock()
 
     def ServerLive(self, request: Any, context: Any) -> Any:
         return kserve_pb.ServerLiveResponse(live=True)
@@ -92,6 +106,35 @@ class Servicer:
         finally:
             self.core.metrics.observe(request.model_name, time.perf_counter() - t0, status)
 
+    def ModelStreamInfer(self, requests: Iterator[Any], context: Any) -> Iterator[bytes]:
+        """Answer each request of the stream in order with a serialized
+        ``ModelStreamInferResponse`` (an error answers that request only)."""
+        with self.streams_lock:
+            full = self.streams >= MAX_STREAMS
+            self.streams += 0 if full else 1
+        if full:
+            context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{MAX_STREAMS} ModelStreamInfer streams are open already (the most at once); "
+                "close one, or send ModelInfer calls",
+            )
+        try:
+            for request in requests:
+                yield self._stream_answer(request)
+        finally:
+            with self.streams_lock:
+                self.streams -= 1
+
+    def _stream_answer(self, request: Any) -> bytes:
+        t0 = time.perf_counter()
+        try:
+            answer = stream_response(self._infer(request).SerializeToString())
+            status = 200
+        except ServeError as e:
+            answer, status = stream_error(request, str(e)), e.status
+        self.core.metrics.observe(request.model_name, time.perf_counter() - t0, status)
+        return answer
+
     def _infer(self, request: Any) -> Any:
         core = self.core
         model = core.repo.get(request.model_name, request.model_version or None)
@@ -114,6 +157,11 @@ def rpc_handler(servicer: Servicer) -> grpc.GenericRpcHandler:
         )
         for name, (req, resp) in kserve_pb.RPCS.items()
     }
+    handlers["ModelStreamInfer"] = grpc.stream_stream_rpc_method_handler(
+        servicer.ModelStreamInfer,
+        request_deserializer=kserve_pb.ModelInferRequest.FromString,
+        response_serializer=None,  # the handler yields serialized bytes
+    )
     return grpc.method_handlers_generic_handler(kserve_pb.SERVICE, handlers)
 
 

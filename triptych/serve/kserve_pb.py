@@ -63,15 +63,18 @@ _COMPILED = (
     "IAMoBVILaW50Q29udGVudHMSJQoOaW50NjRfY29udGVudHMYAyADKANSDWludDY0Q29udGVudHMSIwoNdWludF9jb250"
     "ZW50cxgEIAMoDVIMdWludENvbnRlbnRzEicKD3VpbnQ2NF9jb250ZW50cxgFIAMoBFIOdWludDY0Q29udGVudHMSIwoN"
     "ZnAzMl9jb250ZW50cxgGIAMoAlIMZnAzMkNvbnRlbnRzEiMKDWZwNjRfY29udGVudHMYByADKAFSDGZwNjRDb250ZW50"
-    "cxIlCg5ieXRlc19jb250ZW50cxgIIAMoDFINYnl0ZXNDb250ZW50czL8AwoUR1JQQ0luZmVyZW5jZVNlcnZpY2USSwoK"
-    "U2VydmVyTGl2ZRIcLmluZmVyZW5jZS5TZXJ2ZXJMaXZlUmVxdWVzdBodLmluZmVyZW5jZS5TZXJ2ZXJMaXZlUmVzcG9u"
-    "c2UiABJOCgtTZXJ2ZXJSZWFkeRIdLmluZmVyZW5jZS5TZXJ2ZXJSZWFkeVJlcXVlc3QaHi5pbmZlcmVuY2UuU2VydmVy"
-    "UmVhZHlSZXNwb25zZSIAEksKCk1vZGVsUmVhZHkSHC5pbmZlcmVuY2UuTW9kZWxSZWFkeVJlcXVlc3QaHS5pbmZlcmVu"
-    "Y2UuTW9kZWxSZWFkeVJlc3BvbnNlIgASVwoOU2VydmVyTWV0YWRhdGESIC5pbmZlcmVuY2UuU2VydmVyTWV0YWRhdGFS"
-    "ZXF1ZXN0GiEuaW5mZXJlbmNlLlNlcnZlck1ldGFkYXRhUmVzcG9uc2UiABJUCg1Nb2RlbE1ldGFkYXRhEh8uaW5mZXJl"
-    "bmNlLk1vZGVsTWV0YWRhdGFSZXF1ZXN0GiAuaW5mZXJlbmNlLk1vZGVsTWV0YWRhdGFSZXNwb25zZSIAEksKCk1vZGVs"
-    "SW5mZXISHC5pbmZlcmVuY2UuTW9kZWxJbmZlclJlcXVlc3QaHS5pbmZlcmVuY2UuTW9kZWxJbmZlclJlc3BvbnNlIgBi"
-    "BnByb3RvMw=="
+    "cxIlCg5ieXRlc19jb250ZW50cxgIIAMoDFINYnl0ZXNDb250ZW50cyKFAQoYTW9kZWxTdHJlYW1JbmZlclJlc3BvbnNl"
+    "EiMKDWVycm9yX21lc3NhZ2UYASABKAlSDGVycm9yTWVzc2FnZRJECg5pbmZlcl9yZXNwb25zZRgCIAEoCzIdLmluZmVy"
+    "ZW5jZS5Nb2RlbEluZmVyUmVzcG9uc2VSDWluZmVyUmVzcG9uc2Uy2QQKFEdSUENJbmZlcmVuY2VTZXJ2aWNlEksKClNl"
+    "cnZlckxpdmUSHC5pbmZlcmVuY2UuU2VydmVyTGl2ZVJlcXVlc3QaHS5pbmZlcmVuY2UuU2VydmVyTGl2ZVJlc3BvbnNl"
+    "IgASTgoLU2VydmVyUmVhZHkSHS5pbmZlcmVuY2UuU2VydmVyUmVhZHlSZXF1ZXN0Gh4uaW5mZXJlbmNlLlNlcnZlclJl"
+    "YWR5UmVzcG9uc2UiABJLCgpNb2RlbFJlYWR5EhwuaW5mZXJlbmNlLk1vZGVsUmVhZHlSZXF1ZXN0Gh0uaW5mZXJlbmNl"
+    "Lk1vZGVsUmVhZHlSZXNwb25zZSIAElcKDlNlcnZlck1ldGFkYXRhEiAuaW5mZXJlbmNlLlNlcnZlck1ldGFkYXRhUmVx"
+    "dWVzdBohLmluZmVyZW5jZS5TZXJ2ZXJNZXRhZGF0YVJlc3BvbnNlIgASVAoNTW9kZWxNZXRhZGF0YRIfLmluZmVyZW5j"
+    "ZS5Nb2RlbE1ldGFkYXRhUmVxdWVzdBogLmluZmVyZW5jZS5Nb2RlbE1ldGFkYXRhUmVzcG9uc2UiABJLCgpNb2RlbElu"
+    "ZmVyEhwuaW5mZXJlbmNlLk1vZGVsSW5mZXJSZXF1ZXN0Gh0uaW5mZXJlbmNlLk1vZGVsSW5mZXJSZXNwb25zZSIAElsK"
+    "EE1vZGVsU3RyZWFtSW5mZXISHC5pbmZlcmVuY2UuTW9kZWxJbmZlclJlcXVlc3QaIy5pbmZlcmVuY2UuTW9kZWxTdHJl"
+    "YW1JbmZlclJlc3BvbnNlIgAoATABYgZwcm90bzM="
 )
 
 _POOL = descriptor_pool.DescriptorPool()
@@ -95,6 +98,7 @@ ModelMetadataRequest = message("ModelMetadataRequest")
 ModelMetadataResponse = message("ModelMetadataResponse")
 ModelInferRequest = message("ModelInferRequest")
 ModelInferResponse = message("ModelInferResponse")
+ModelStreamInferResponse = message("ModelStreamInferResponse")
 
 #: RPC name -> (request class, response class)
 RPCS: dict[str, tuple[Any, Any]] = {

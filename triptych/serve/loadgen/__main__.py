@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from triptych.serve.loadgen import batching, bench, report
-from triptych.serve.loadgen.paths import PATHS
+from triptych.serve.loadgen.paths import GRPC_PATHS, LABELS, PATHS
 
 
 def _targets(models: list[dict[str, Any]], results: dict[str, Any]) -> list[str]:
@@ -26,28 +26,30 @@ def _targets(models: list[dict[str, Any]], results: dict[str, Any]) -> list[str]
     def holds(ok: bool) -> str:
         return "HOLDS" if ok else "does NOT hold"
 
-    for path, limit in (("http_json", 5), ("http_binary", 3), ("grpc", 3)):
-        row = _best(gan_rows, path, lambda r: r["offline"].achieved)
+    for wanted, limit in ((("http_json",), 5), (("http_binary",), 3), (GRPC_PATHS, 3)):
+        row = _best(gan_rows, wanted, lambda r: r["offline"].achieved)
         ratio = ort / max(row["offline"].achieved, 1e-9)
         out.append(
-            f"Offline {paths_label(path)} within {limit}x of in-process ORT on the GAN "
+            f"Offline {_kind(wanted)} within {limit}x of in-process ORT on the GAN "
             f"generator: {ratio:.2f}x slower{_with(row)} -> {holds(ratio <= limit)}"
         )
-    floor = gan.get("grpc_floor")
-    if floor:
-        ratio = ort / max(floor["offline"].achieved, 1e-9)
-        best = floor["server_best"]
-        out.append(
-            f"(Floor for the gRPC targets: grpcio alone, answering every call with a stored "
-            f"response and running no model, serves {floor['offline'].achieved:,.0f} "
-            f"samples/s Offline to the same client, {ratio:.2f}x slower than in-process ORT, "
-            f"and is VALID in the Server scenario up to {best.qps if best else 0:,.0f} QPS)"
-        )
-    for path, qps in (("http_json", 1000), ("grpc", 2000)):
-        row = _best(gan_rows, path, lambda r: r["server_best"].qps if r["server_best"] else 0.0)
+    for path in GRPC_PATHS:
+        floor = gan.get(f"{path}_floor")
+        if floor:
+            ratio = ort / max(floor["offline"].achieved, 1e-9)
+            best = floor["server_best"]
+            out.append(
+                f"(Floor of {LABELS[path]}: grpcio alone, answering every message with a stored "
+                f"response and running no model, serves {floor['offline'].achieved:,.0f} "
+                f"samples/s Offline to the same client, {ratio:.2f}x slower than in-process "
+                f"ORT, and is VALID in the Server scenario up to "
+                f"{best.qps if best else 0:,.0f} QPS)"
+            )
+    for wanted, qps in ((("http_json",), 1000), (GRPC_PATHS, 2000)):
+        row = _best(gan_rows, wanted, lambda r: r["server_best"].qps if r["server_best"] else 0.0)
         got = row["server_best"].qps if row["server_best"] else 0.0
         out.append(
-            f"Server VALID at >= {qps:,} QPS over {paths_label(path)} (GAN, p99 <= 20 ms): "
+            f"Server VALID at >= {qps:,} QPS over {_kind(wanted)} (GAN, p99 <= 20 ms): "
             f"max VALID {got:,.0f}{_with(row)} -> {holds(got >= qps)}"
         )
     b = results.get("batching")
@@ -86,18 +88,19 @@ def _targets(models: list[dict[str, Any]], results: dict[str, Any]) -> list[str]
     return out
 
 
-def _best(rows: list[dict[str, Any]], path: str, key: Any) -> dict[str, Any]:
-    """The row of ``path`` (over its worker counts) with the highest ``key``."""
-    return max((r for r in rows if r["path"] == path), key=key)
+def _best(rows: list[dict[str, Any]], wanted: tuple[str, ...], key: Any) -> dict[str, Any]:
+    """The row of a path in ``wanted`` (over the worker counts) with the highest ``key``."""
+    return max((r for r in rows if r["path"] in wanted), key=key)
 
 
 def _with(row: dict[str, Any]) -> str:
     n = row.get("workers", 1)
-    return f" (--workers {n})" if n > 1 else " (1 server process)"
+    how = f"--workers {n}" if n > 1 else "1 server process"
+    return f" ({LABELS[row['path']]}, {how})" if row["path"] in GRPC_PATHS else f" ({how})"
 
 
-def paths_label(path: str) -> str:
-    return {"http_json": "HTTP JSON", "http_binary": "HTTP binary", "grpc": "gRPC"}[path]
+def _kind(wanted: tuple[str, ...]) -> str:
+    return "gRPC" if wanted == GRPC_PATHS else LABELS[wanted[0]]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,8 +169,9 @@ def main(argv: list[str] | None = None) -> int:
                         )
                         print(target.label, path, workers, rows[-1]["offline"].achieved, flush=True)
                     if target is gan and workers == 1:
-                        rows.append(bench.grpc_floor(target, budget, gport, Path(tmp), steps))
-                        print(target.label, "grpc floor", rows[-1]["offline"].achieved, flush=True)
+                        rows += bench.grpc_floor(target, budget, gport, Path(tmp), steps)
+                        for row in rows[-2:]:
+                            print(target.label, row["path"], row["offline"].achieved, flush=True)
             for row in rows:
                 report.save_summaries(out, target.label, row)
             results["models"].append(

@@ -26,6 +26,7 @@ from triptych.serve.loadgen import grpc_floor as grpc_floor_server
 from triptych.serve.loadgen import paths
 from triptych.serve.loadgen.drivers import GrpcDriver, HttpDriver
 from triptych.serve.loadgen.harness import Driver, TestResult, max_valid_qps, offline
+from triptych.serve.loadgen.stream_driver import GrpcStreamDriver
 from triptych.serve.server import free_port
 
 
@@ -161,6 +162,8 @@ def _driver(
         return Driver(call, concurrency)
     if path == "grpc":
         return GrpcDriver(gport, paths.grpc_requests(name, target.input_name, xs), concurrency)
+    if path == "grpc_stream":  # in flight: whatever LoadGen has issued (streams pipeline)
+        return GrpcStreamDriver(gport, paths.grpc_requests(name, target.input_name, xs))
     binary = path == "http_binary"
     requests = paths.http_requests(name, target.input_name, xs, binary)
     return HttpDriver(port, requests, concurrency)
@@ -224,16 +227,19 @@ def offline_only(
 
 def grpc_floor(
     target: Target, budget: Budget, gport: int, tmp: Path, steps: int | None = None
-) -> dict[str, Any]:
-    """Offline samples/s and Server max VALID QPS of the gRPC client against `grpc_floor`'s
-    echo server (grpcio alone, no model), answering with a real response of the server on
-    ``gport``."""
+) -> list[dict[str, Any]]:
+    """Offline samples/s and Server max VALID QPS of the gRPC clients (calls, then streams)
+    against `grpc_floor`'s echo server (grpcio alone, no model), answering with a real
+    response of the server on ``gport``: rows ``grpc_floor`` and ``grpc_stream_floor``."""
     xs = _samples(target, budget.samples)
     request = paths.grpc_requests(target.path.stem, target.input_name, xs[:1])[0]
     with grpc.insecure_channel(f"127.0.0.1:{gport}") as channel:
         response = channel.unary_unary(f"/{kserve_pb.SERVICE}/ModelInfer")(request, timeout=30)
     port = free_port()
+    rows = []
     with grpc_floor_server.running(port, response, tmp) as pid:
-        row = measure_path("grpc", target, budget, 0, port, [pid], steps)
-    row["path"] = "grpc_floor"
-    return row
+        for path in paths.GRPC_PATHS:
+            row = measure_path(path, target, budget, 0, port, [pid], steps)
+            row["path"] = f"{path}_floor"
+            rows.append(row)
+    return rows

@@ -5,8 +5,10 @@ thread to a worker before a request leaves.
 on a free one at once (or queues it when all are busy), one reader thread waits on all of
 them (``selectors``), completes each answered sample with LoadGen and writes the next queued
 request on the freed connection. `GrpcDriver`: each sample is a non-blocking
-``method.future`` call on one of a few shared channels, at most ``in_flight`` at once,
-completed from grpcio's callback. Both keep the counters of `harness.Driver`.
+``method.future`` call on one of a few shared channels (a TCP connection each, so that
+``--workers N`` spreads them over the server processes), at most ``in_flight`` at once,
+completed from grpcio's callback (`stream_driver` has the ModelStreamInfer client). Both
+keep the counters of `harness.Driver`.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ import mlperf_loadgen as lg
 from triptych.serve import kserve_pb
 from triptych.serve.loadgen.paths import content_length
 
+LOCAL_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]  # a TCP connection per channel
 
-class _Counts:
+
+class Counts:
     """errors, completed and the first error's text; ``generation`` numbers the LoadGen
     tests: a sample issued in an earlier test is never completed (its id is a pointer into
     LoadGen's memory of a test that is over: completing it crashes the process)."""
@@ -68,7 +72,7 @@ class _Conn:
         self.sample: tuple[int, int] | None = None  # (LoadGen id, generation) in flight here
 
 
-class HttpDriver(_Counts):
+class HttpDriver(Counts):
     """``connections`` persistent HTTP/1.1 connections sending ``requests[index]``."""
 
     def __init__(self, port: int, requests: list[bytes], connections: int) -> None:
@@ -176,14 +180,17 @@ class HttpDriver(_Counts):
         self.selector.close()
 
 
-class GrpcDriver(_Counts):
+class GrpcDriver(Counts):
     """ModelInfer calls of prepared bytes (responses stay bytes) round-robin over
     ``channels`` channels, at most ``in_flight`` at once."""
 
     def __init__(self, port: int, requests: list[bytes], in_flight: int, channels: int = 4):
         super().__init__()
         self.requests = requests
-        self.channels = [grpc.insecure_channel(f"127.0.0.1:{port}") for _ in range(channels)]
+        self.channels = [
+            grpc.insecure_channel(f"127.0.0.1:{port}", options=LOCAL_CONNECTION)
+            for _ in range(channels)
+        ]
         self.methods = [c.unary_unary(f"/{kserve_pb.SERVICE}/ModelInfer") for c in self.channels]
         self.slots = in_flight
         self.next = 0

@@ -1,9 +1,10 @@
 """The gRPC floor: what grpcio itself costs per call on this machine, with no model.
 
 ``python -m triptych.serve.loadgen.grpc_floor PORT RESPONSE_FILE`` serves
-``/inference.GRPCInferenceService/ModelInfer`` with grpcio's threaded server configured as
-`triptych serve`'s (`grpc_server.THREADS` handler threads, the same message limits) and
-answers every call with the bytes of ``RESPONSE_FILE`` (a real ModelInferResponse of the
+``/inference.GRPCInferenceService/ModelInfer`` and ``ModelStreamInfer`` with grpcio's threaded
+server configured as `triptych serve`'s (`grpc_server.THREADS` handler threads, the same
+message limits) and answers every call (every stream message) with the bytes of
+``RESPONSE_FILE`` (a real ModelInferResponse of the
 model, taken from the real server): no protobuf parsing, no validation, no onnxruntime. The
 same LoadGen client measured against it gives the highest samples/s any grpcio server could
 reach here, which bounds what the gRPC target can ask of ``triptych serve``.
@@ -23,6 +24,7 @@ from typing import Any
 import grpc
 
 from triptych.serve import kserve_pb
+from triptych.serve.grpc_codec import stream_response
 from triptych.serve.grpc_server import THREADS
 
 
@@ -31,14 +33,23 @@ def _identity(data: bytes) -> bytes:
 
 
 def echo_server(port: int, response: bytes, threads: int = THREADS) -> grpc.Server:
-    """A started grpcio server on 127.0.0.1:``port`` answering ModelInfer with ``response``."""
+    """A started grpcio server on 127.0.0.1:``port`` answering ModelInfer with ``response``
+    and each ModelStreamInfer message with ``response`` wrapped as a stream answer."""
+    streamed = stream_response(response)
 
     def infer(_request: bytes, _context: Any) -> bytes:
         return response
 
+    def stream(requests: Iterator[bytes], _context: Any) -> Iterator[bytes]:
+        for _ in requests:
+            yield streamed
+
     handler = grpc.method_handlers_generic_handler(
         kserve_pb.SERVICE,
-        {"ModelInfer": grpc.unary_unary_rpc_method_handler(infer, _identity, _identity)},
+        {
+            "ModelInfer": grpc.unary_unary_rpc_method_handler(infer, _identity, _identity),
+            "ModelStreamInfer": grpc.stream_stream_rpc_method_handler(stream, _identity, _identity),
+        },
     )
     limit = 64 << 20
     server = grpc.server(

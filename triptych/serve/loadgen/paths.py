@@ -1,6 +1,7 @@
 """The systems under test: in-process onnxruntime, HTTP with JSON tensors, HTTP with binary
-tensors, gRPC. Every request's bytes are prepared once per sample before the test; responses
-are checked for success only (status line / gRPC status) and not decoded (`drivers`)."""
+tensors, gRPC ModelInfer calls, gRPC ModelStreamInfer streams. Every request's bytes are
+prepared once per sample before the test; responses are checked for success only (status line /
+gRPC status) and not decoded (`drivers`)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,16 @@ import numpy as np
 
 from triptych.serve import kserve_pb
 
-PATHS = ("ort", "http_json", "http_binary", "grpc")
+PATHS = ("ort", "http_json", "http_binary", "grpc", "grpc_stream")
+GRPC_PATHS = ("grpc", "grpc_stream")
 LABELS = {
     "ort": "in-process ORT",
     "http_json": "HTTP JSON",
     "http_binary": "HTTP binary",
     "grpc": "gRPC",
+    "grpc_stream": "gRPC stream (ModelStreamInfer)",
     "grpc_floor": "gRPC floor (grpcio echo, no model)",
+    "grpc_stream_floor": "gRPC stream floor (grpcio echo, no model)",
 }
 Call = Callable[[int], None]  # run sample ``index``; raises on failure
 

@@ -166,8 +166,11 @@ def write_readme(out: Path, results: dict[str, Any], command: str, minutes: floa
         "Setup: loopback (127.0.0.1), `triptych serve MODEL --grpc-port P` in its own process "
         "(dynamic batching on, onnxruntime's default threads with spinning off), the LoadGen "
         "client in another: one query = one sample at batch 1, request bytes prepared once "
-        "per sample, one persistent connection per client thread (HTTP) or 4 shared channels "
-        "(gRPC, bytes in/bytes out). In-process ORT is the ceiling: `session.run` on the same "
+        "per sample, one persistent connection per client thread (HTTP), 4 channels with a "
+        "TCP connection each (gRPC ModelInfer calls, bytes in/bytes out) or 4 ModelStreamInfer "
+        "streams with a connection each, on one grpc.aio loop thread (gRPC stream: LoadGen's "
+        "samples go out round-robin, each stream pipelines its requests and the server answers "
+        "them in order). In-process ORT is the ceiling: `session.run` on the same "
         f"samples from {results['cores']} threads, no server, the same session options as the "
         f"server's. Offline: {results['budget']['concurrency']} client threads; Server: "
         f"{results['budget']['server_threads']} client threads, Poisson arrivals, bisection "
@@ -186,10 +189,11 @@ def write_readme(out: Path, results: dict[str, Any], command: str, minutes: floa
         "The GAN generator's server paths are measured with one server process and again "
         "with `--workers N` (N processes sharing the ports, onnxruntime threads "
         "max(1, cores // N) each): one Python process serves from one core at a time, and "
-        "in-process ORT, the ceiling, uses every core. The gRPC floor is grpcio alone "
+        "in-process ORT, the ceiling, uses every core. The gRPC floors are grpcio alone "
         "(`triptych.serve.loadgen.grpc_floor`: the same threaded server answering every "
-        "ModelInfer with a stored response of the model, no parsing, no model) under the same "
-        "client: no grpcio server with this client can be faster than it here.",
+        "ModelInfer call, and every ModelStreamInfer message, with a stored response of the "
+        "model, no parsing, no model) under the same clients: no grpcio server with these "
+        "clients can be faster than them here.",
         "",
     ]
     for model in results["models"]:
