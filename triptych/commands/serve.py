@@ -2,7 +2,8 @@
 
 PATH is one .onnx file, a directory of them, or a Triton model repository. Endpoints:
 /v2/health/live|ready, /v2, /v2/models/{m}[/versions/{v}][/ready|/infer], /metrics; with
---grpc-port, the KServe v2 gRPC service (inference.GRPCInferenceService) beside HTTP.
+--grpc-port, the KServe v2 gRPC service (inference.GRPCInferenceService, with Triton's
+ModelStreamInfer) beside HTTP.
 Requests that arrive while a model is busy are merged into one batch (Triton-style dynamic
 batching; a request that finds the model idle runs at once).
 """
@@ -56,8 +57,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--grpc-port",
         type=int,
-        help="also serve KServe v2 gRPC on this port, 1..65535 (default: no gRPC; Triton "
-        "uses 8001)",
+        help="also serve KServe v2 gRPC on this port, with Triton's ModelStreamInfer stream "
+        "(tritonclient.grpc's start_stream), 1..65535 (default: no gRPC; Triton uses 8001)",
     )
     p.add_argument(
         "--workers",
