@@ -4,6 +4,7 @@ the stream goes on, and open streams are capped so unary calls always find a thr
 
 import queue
 import threading
+import time
 
 import grpc
 import numpy as np
@@ -142,3 +143,32 @@ def test_stream_calls_from_threads_share_the_batcher(grpc_servers, repo):
     for t in threads:
         t.join(60)
     assert errors == []
+
+
+def _open_answered(channel, request, deadline):
+    """A raw stream whose first answer came back; retried while the server is full."""
+    while True:
+        call, feed = _raw_stream(channel, request)
+        try:
+            next(call)
+            return call, feed
+        except grpc.RpcError as e:
+            feed.put(None)
+            if e.code() != grpc.StatusCode.RESOURCE_EXHAUSTED or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def test_cancelled_streams_give_their_places_back(grpc_servers):
+    _, target, _, name = grpc_servers
+    req = kserve_pb.ModelInferRequest(model_name=name)
+    req.inputs.add(name="z", datatype="FP32", shape=[1, 32])
+    req.raw_input_contents.append(_z(1, 0).tobytes())
+    request = req.SerializeToString()
+    channel = grpc.insecure_channel(target)
+    deadline = time.monotonic() + 20
+    for _ in range(3):  # 3x the cap opened in all: only if every cancelled stream let go
+        opened = [_open_answered(channel, request, deadline) for _ in range(MAX_STREAMS)]
+        for call, _ in opened:
+            call.cancel()
+    channel.close()
