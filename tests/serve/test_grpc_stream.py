@@ -71,6 +71,13 @@ def test_a_faulty_request_gets_its_error_and_the_stream_goes_on(grpc_servers, re
     )
 
 
+def _request_bytes(name: str) -> bytes:
+    req = kserve_pb.ModelInferRequest(model_name=name)
+    req.inputs.add(name="z", datatype="FP32", shape=[1, 32])
+    req.raw_input_contents.append(_z(1, 0).tobytes())
+    return req.SerializeToString()
+
+
 def _raw_stream(channel, request: bytes):
     """A raw ModelStreamInfer that sends ``request`` once, then waits to be told to end."""
     feed: queue.SimpleQueue = queue.SimpleQueue()
@@ -86,10 +93,7 @@ def _raw_stream(channel, request: bytes):
 
 def test_open_streams_are_capped_and_unary_calls_still_run(grpc_servers):
     _, target, _, name = grpc_servers
-    req = kserve_pb.ModelInferRequest(model_name=name)
-    req.inputs.add(name="z", datatype="FP32", shape=[1, 32])
-    req.raw_input_contents.append(_z(1, 0).tobytes())
-    request = req.SerializeToString()
+    request = _request_bytes(name)
     channel = grpc.insecure_channel(target)
     opened = [_raw_stream(channel, request) for _ in range(MAX_STREAMS)]
     for call, _ in opened:  # each answered: its handler thread holds the stream now
@@ -161,10 +165,7 @@ def _open_answered(channel, request, deadline):
 
 def test_cancelled_streams_give_their_places_back(grpc_servers):
     _, target, _, name = grpc_servers
-    req = kserve_pb.ModelInferRequest(model_name=name)
-    req.inputs.add(name="z", datatype="FP32", shape=[1, 32])
-    req.raw_input_contents.append(_z(1, 0).tobytes())
-    request = req.SerializeToString()
+    request = _request_bytes(name)
     channel = grpc.insecure_channel(target)
     deadline = time.monotonic() + 20
     for _ in range(3):  # 3x the cap opened in all: only if every cancelled stream let go
