@@ -25,8 +25,8 @@ from triptych.serve import kserve_pb
 from triptych.serve.loadgen import grpc_floor as grpc_floor_server
 from triptych.serve.loadgen import paths
 from triptych.serve.loadgen.drivers import GrpcDriver, HttpDriver
+from triptych.serve.loadgen.h2_stream import H2StreamDriver
 from triptych.serve.loadgen.harness import Driver, TestResult, max_valid_qps, offline
-from triptych.serve.loadgen.stream_driver import GrpcStreamDriver
 from triptych.serve.server import free_port
 
 
@@ -163,7 +163,7 @@ def _driver(
     if path == "grpc":
         return GrpcDriver(gport, paths.grpc_requests(name, target.input_name, xs), concurrency)
     if path == "grpc_stream":  # in flight: whatever LoadGen has issued (streams pipeline)
-        return GrpcStreamDriver(gport, paths.grpc_requests(name, target.input_name, xs))
+        return H2StreamDriver(gport, paths.grpc_requests(name, target.input_name, xs))
     binary = path == "http_binary"
     requests = paths.http_requests(name, target.input_name, xs, binary)
     return HttpDriver(port, requests, concurrency)

@@ -7,7 +7,7 @@ them (``selectors``), completes each answered sample with LoadGen and writes the
 request on the freed connection. `GrpcDriver`: each sample is a non-blocking
 ``method.future`` call on one of a few shared channels (a TCP connection each, so that
 ``--workers N`` spreads them over the server processes), at most ``in_flight`` at once,
-completed from grpcio's callback (`stream_driver` has the ModelStreamInfer client). Both
+completed from grpcio's callback (`h2_stream` has the ModelStreamInfer client). Both
 keep the counters of `harness.Driver`.
 """
 
