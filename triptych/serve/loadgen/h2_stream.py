@@ -8,13 +8,16 @@ does for HTTP/1.1: one TCP connection per stream (so ``--workers N`` spreads the
 request written by LoadGen's issue thread as one prepared HTTP/2 DATA frame (a gRPC message: 1
 byte compressed flag, 4 bytes length, the serialized ModelInferRequest), and one reader thread
 (``selectors``) that parses the frames coming back, completes the samples in order (the server
-answers a stream's requests in order) and answers what HTTP/2 asks of a peer: SETTINGS and PING
-acknowledgements, the server's WINDOW_UPDATEs (requests wait while the server's flow-control
-window is spent) and our own receive window (set to the maximum at the start and topped up as
-answers are read). Response headers are never decoded (no HPACK state is needed for that); a
-HEADERS frame that ends the stream, RST_STREAM or GOAWAY fail the samples still in flight on
-it. Answers stay bytes: a ``ModelStreamInferResponse`` that starts with ``infer_response`` (tag
-0x12) is a success, one that starts with ``error_message`` (tag 0x0a) an error.
+answers a stream's requests in order), sends a waiting request on the stream that just answered
+(at most ``depth`` in flight a stream, the rest wait: requests go where answers come back,
+whichever server process holds how many of the connections) and answers what HTTP/2 asks of a
+peer: SETTINGS and PING acknowledgements, the server's WINDOW_UPDATEs (requests wait while the
+server's flow-control window is spent) and our own receive window (set to the maximum at the
+start and topped up as answers are read). Response headers are never decoded (no HPACK state is
+needed for that); a HEADERS frame that ends the stream, RST_STREAM or GOAWAY fail the samples
+still in flight on it. Answers stay bytes: a ``ModelStreamInferResponse`` that starts with
+``infer_response`` (tag 0x12) is a success, one that starts with ``error_message`` (tag 0x0a)
+an error.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ MAX_WINDOW = (1 << 31) - 1
 DEFAULT_WINDOW = 65535
 STREAM = 1  # the one stream of each connection
 TOP_UP = 1 << 24  # bytes read before our receive windows are topped up again
+STREAMS = 4  # connections; with --workers N the kernel spreads them over the N processes
+DEPTH = 16  # requests in flight on a stream at most; the rest wait for the least busy one
 
 
 def frame(kind: int, flags: int, stream: int, payload: bytes = b"") -> bytes:
@@ -127,11 +132,15 @@ class H2StreamDriver(Counts):
     """``streams`` ModelStreamInfer streams (a TCP connection each) sending
     ``requests[index]`` (serialized ModelInferRequests) for LoadGen."""
 
-    def __init__(self, port: int, requests: list[bytes], streams: int = 4) -> None:
+    def __init__(
+        self, port: int, requests: list[bytes], streams: int = STREAMS, depth: int = DEPTH
+    ) -> None:
         super().__init__()
         self.frames = [data_frame(r) for r in requests]
         self.conns = [_Conn.open(port) for _ in range(streams)]
-        self.next = 0
+        self.depth = depth
+        self.backlog: deque[tuple[int, int, int]] = deque()  # (id, generation, index)
+        self.schedule = threading.Lock()  # taken before a connection's lock, never after
         self.selector = selectors.DefaultSelector()
         for c in self.conns:
             self.selector.register(c.sock, selectors.EVENT_READ, c)
@@ -152,12 +161,26 @@ class H2StreamDriver(Counts):
 
     def issue(self, samples: list) -> None:
         generation = self.generation
-        for s in samples:
-            self.next += 1
-            conn = self.conns[self.next % len(self.conns)]
-            with conn.lock:
-                conn.pending.append((s.id, generation))
-                conn.send(self.frames[s.index])
+        with self.schedule:
+            for s in samples:
+                conn = min(self.conns, key=lambda c: len(c.pending))
+                if len(conn.pending) >= self.depth:
+                    self.backlog.append((s.id, generation, s.index))
+                    continue
+                with conn.lock:
+                    conn.pending.append((s.id, generation))
+                    conn.send(self.frames[s.index])
+
+    def _refill(self, conn: _Conn) -> None:
+        """After an answer on ``conn``: send it the oldest waiting sample of the running test."""
+        with self.schedule:
+            while self.backlog:
+                sample_id, generation, index = self.backlog.popleft()
+                if generation == self.generation:
+                    with conn.lock:
+                        conn.pending.append((sample_id, generation))
+                        conn.send(self.frames[index])
+                    return
 
     def _read(self) -> None:
         while True:
@@ -234,6 +257,8 @@ class H2StreamDriver(Counts):
             with conn.lock:
                 sample = conn.pending.popleft()
             self._complete(sample, error)
+            if self.backlog:
+                self._refill(conn)
         del msg[:at]
 
     def _complete(self, sample: tuple[int, int], error: str | None) -> None:

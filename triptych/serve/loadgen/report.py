@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from triptych.serve.loadgen import batching
+from triptych.serve.loadgen.h2_stream import DEPTH, STREAMS
 from triptych.serve.loadgen.harness import (
     RERUNS,
     SERVER_MAX_MS,
@@ -167,10 +168,11 @@ def write_readme(out: Path, results: dict[str, Any], command: str, minutes: floa
         "(dynamic batching on, onnxruntime's default threads with spinning off), the LoadGen "
         "client in another: one query = one sample at batch 1, request bytes prepared once "
         "per sample, one persistent connection per client thread (HTTP), 4 channels with a "
-        "TCP connection each (gRPC ModelInfer calls through grpcio, bytes in/bytes out) or 4 "
-        "ModelStreamInfer streams with a connection each, driven by a minimal HTTP/2 client of "
-        "raw sockets and one reader thread (gRPC stream, `h2_stream`: LoadGen's samples go out "
-        "round-robin, each stream pipelines its requests and the server answers them in "
+        "TCP connection each (gRPC ModelInfer calls through grpcio, bytes in/bytes out) or "
+        f"{STREAMS} ModelStreamInfer streams with a connection each, driven by a minimal HTTP/2 "
+        "client of raw sockets and one reader thread (gRPC stream, `h2_stream`: each sample "
+        f"goes to the stream with the fewest in flight, at most {DEPTH} a stream, the rest "
+        "wait for the next answer; the server answers a stream's requests in "
         "order). In-process ORT is the ceiling: `session.run` on the same "
         f"samples from {results['cores']} threads, no server, the same session options as the "
         f"server's. Offline: {results['budget']['concurrency']} client threads; Server: "
