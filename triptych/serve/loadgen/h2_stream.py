@@ -38,7 +38,7 @@ MAX_WINDOW = (1 << 31) - 1
 DEFAULT_WINDOW = 65535
 STREAM = 1  # the one stream of each connection
 TOP_UP = 1 << 24  # bytes read before our receive windows are topped up again
-STREAMS = 4  # connections; with --workers N the kernel spreads them over the N processes
+STREAMS = 8  # connections; with --workers N the kernel spreads them over the N processes
 DEPTH = 16  # requests in flight on a stream at most; the rest wait for the least busy one
 
 
