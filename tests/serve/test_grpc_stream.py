@@ -173,3 +173,18 @@ def test_cancelled_streams_give_their_places_back(grpc_servers):
         for call, _ in opened:
             call.cancel()
     channel.close()
+
+
+def test_undecodable_messages_end_only_their_stream(grpc_servers):
+    _, target, _, name = grpc_servers
+    with grpc.insecure_channel(target) as channel:
+        method = channel.stream_stream(f"/{kserve_pb.SERVICE}/ModelStreamInfer")
+        for _ in range(MAX_STREAMS + 4):  # more than the cap: none of them keeps a place
+            with pytest.raises(grpc.RpcError) as err:
+                list(method(iter([b"\xff\xff\xff"]), timeout=10))
+            assert err.value.code() == grpc.StatusCode.INTERNAL
+        answers = list(method(iter([_request_bytes(name)] * 3), timeout=10))
+    assert len(answers) == 3
+    assert all(
+        kserve_pb.ModelStreamInferResponse.FromString(a).infer_response.outputs for a in answers
+    )
