@@ -64,13 +64,10 @@ async def read_body(
     if not pieces:
         del body[filled:]
         return body
-    whole = bytearray(filled)  # one allocation; each piece is freed once copied
+    whole = bytearray(filled)  # one allocation, the pieces copied in once
     start = filled - sum(map(len, pieces))
     whole[:start] = memoryview(body)[:start]
-    del body
-    pieces.reverse()
-    while pieces:
-        piece = pieces.pop()
+    for piece in pieces:
         whole[start : start + len(piece)] = piece
         start += len(piece)
     return whole

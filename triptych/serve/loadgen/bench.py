@@ -162,7 +162,7 @@ def _driver(
         return Driver(call, concurrency)
     if path == "grpc":
         return GrpcDriver(gport, paths.grpc_requests(name, target.input_name, xs), concurrency)
-    if path == "grpc_stream":  # in flight: whatever LoadGen has issued (streams pipeline)
+    if path == "grpc_stream":  # in flight: at most h2_stream.DEPTH per stream
         return H2StreamDriver(gport, paths.grpc_requests(name, target.input_name, xs))
     binary = path == "http_binary"
     requests = paths.http_requests(name, target.input_name, xs, binary)
