@@ -18,7 +18,7 @@ from triptych.common.recipe import Optimizer, Recipe
 from triptych.common.spec import ModelSpec
 from triptych.common.weights import WeightsError, check_weights, load_weights, save_weights
 from triptych.export.onnx_export import export_model
-from triptych.frameworks.base import Built, get_backend, resolve
+from triptych.frameworks.base import Built, check_dtype, get_backend, resolve
 from triptych.training.corrupt import apply_hole, hole_mask
 from triptych.training.history import History
 from triptych.training.loop import ExactDropoutStep
@@ -28,7 +28,8 @@ from triptych.training.loop import fit as run_fit
 class Model:
     """A `ModelSpec` built natively in ``framework``.
 
-    All arrays in and out are numpy float32, NCHW, batch first. Weights are canonical
+    All arrays in and out are numpy arrays of ``dtype`` (float32 by default; float64 builds
+    the oracle that parity bounds come from), NCHW, batch first. Weights are canonical
     (PyTorch layout, see `triptych.common.weights`).
     """
 
@@ -38,17 +39,21 @@ class Model:
         framework: str,
         weights: dict[str, np.ndarray] | None = None,
         seed: int = 0,
+        dtype: str = "float32",
     ) -> None:
         self.spec = spec
         self.framework = resolve(framework)
         self.backend = get_backend(self.framework)
         self.seed = seed
-        self._built = {name: self.backend.build(net) for name, net in spec.networks.items()}
+        self.dtype = check_dtype(dtype)
+        self._built = {
+            name: self.backend.build(net, dtype=self.dtype) for name, net in spec.networks.items()
+        }
         self.set_weights(init_weights(spec, seed) if weights is None else weights)
 
     def __repr__(self) -> str:
         return (
-            f"Model({self.spec.name!r}, framework={self.framework!r}, "
+            f"Model({self.spec.name!r}, framework={self.framework!r}, dtype={self.dtype!r}, "
             f"networks={list(self.spec.networks)}, params={self.spec.param_count()})"
         )
 
@@ -96,7 +101,7 @@ class Model:
             )
         if arr.shape[0] == 0:
             raise ValueError(f"network {network!r}: empty batch (shape {arr.shape})")
-        return np.ascontiguousarray(arr, dtype=np.float32)
+        return np.ascontiguousarray(arr, dtype=self.dtype)
 
     def forward(self, x: Any, network: str, training: bool = False) -> np.ndarray:
         """One network on ``x``. training=True: batch statistics (BN running stats update)."""
@@ -112,7 +117,7 @@ class Model:
         """
         chain = [self._network_name(network)] if network else self.spec.main_chain
         self._check_input(x, chain[0])
-        arr = np.asarray(x, dtype=np.float32)
+        arr = np.asarray(x, dtype=self.dtype)
         if batch_size:
             return np.concatenate(
                 [
@@ -127,7 +132,7 @@ class Model:
         for name in chain:
             arr = self.forward(arr, name, training=False)
         if hole:
-            arr = (original * (1.0 - mask) + arr * mask).astype(np.float32)
+            arr = (original * (1.0 - mask) + arr * mask).astype(self.dtype)
         return arr
 
     # -- training ---------------------------------------------------------------------------

@@ -92,11 +92,25 @@ def _discover() -> dict[str, FrameworkInfo]:
 FRAMEWORKS: dict[str, FrameworkInfo] = _discover()
 
 
+#: the floating-point precisions a backend builds in: float32 (the product) and float64 (the
+#: oracle that parity bounds are derived from, `triptych.verify.oracle`)
+DTYPES = ("float32", "float64")
+
+
+def check_dtype(dtype: str) -> str:
+    """``dtype`` itself when it is one of `DTYPES`; ValueError naming the allowed ones."""
+    if dtype not in DTYPES:
+        raise ValueError(f"unsupported dtype {dtype!r}; allowed: {', '.join(DTYPES)}")
+    return dtype
+
+
 class Built(Protocol):
-    """A network built natively: ``native`` is the framework's module/model/block."""
+    """A network built natively: ``native`` is the framework's module/model/block, ``dtype``
+    the precision its parameters, inputs, outputs and training steps use (`DTYPES`)."""
 
     network: Network
     native: Any
+    dtype: str
 
 
 class Backend(Protocol):
@@ -111,7 +125,7 @@ class Backend(Protocol):
     def set_threads(self, n: int) -> None: ...
     def devices(self) -> list[str]: ...  # cpu, and each GPU it runs on
     def seed_rng(self, built: list[Built], seed: int) -> None: ...  # Dropout masks
-    def build(self, network: Network) -> Built: ...
+    def build(self, network: Network, dtype: str = "float32") -> Built: ...
     def set_weights(self, built: Built, weights: dict[str, np.ndarray]) -> None: ...
     def get_weights(self, built: Built) -> dict[str, np.ndarray]: ...
     def forward(self, built: Built, x: np.ndarray, training: bool = False) -> np.ndarray: ...
@@ -168,8 +182,9 @@ class PackageBackend:
         self._runtime.seed_rng(built, seed)
 
     # build
-    def build(self, network: Network) -> Built:
-        return self._build.build_network(network)
+    def build(self, network: Network, dtype: str = "float32") -> Built:
+        """``network`` built natively with parameters, inputs and outputs in ``dtype``."""
+        return self._build.build_network(network, dtype=check_dtype(dtype))
 
     def set_weights(self, built: Built, weights: dict[str, np.ndarray]) -> None:
         self._build.set_weights(built, weights)

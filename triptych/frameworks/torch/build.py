@@ -94,6 +94,12 @@ class GraphModule(nn.Module):
 class TorchBuilt:
     network: S.Network
     native: nn.Sequential | GraphModule
+    dtype: str = "float32"
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        """The parameters' (and inputs') torch dtype."""
+        return getattr(torch, self.dtype)
 
 
 class ConstantUnflatten(nn.Module):
@@ -163,13 +169,14 @@ def _layer(layer: S.Layer, in_shape: S.Shape) -> nn.Module:
     raise TypeError(f"torch backend cannot build layer {layer!r}")
 
 
-def build_network(network: S.Network) -> TorchBuilt:
-    """Build ``network``: an ``nn.Sequential`` for an unnamed chain (state_dict keys
-    ``<index>.<param>``), else a `GraphModule` (keys ``<key>.<param>``)."""
+def build_network(network: S.Network, dtype: str = "float32") -> TorchBuilt:
+    """Build ``network`` in ``dtype`` (float32 or float64): an ``nn.Sequential`` for an
+    unnamed chain (state_dict keys ``<index>.<param>``), else a `GraphModule` (keys
+    ``<key>.<param>``)."""
     modules = [_layer(info.layer, info.input_shape) for info in network.infos]
     plain = network.is_chain and all(info.key == str(info.index) for info in network.infos)
     native = nn.Sequential(*modules) if plain else GraphModule(network, modules)
-    return TorchBuilt(network, native.float())
+    return TorchBuilt(network, native.to(getattr(torch, dtype)), dtype)
 
 
 def set_weights(built: TorchBuilt, weights: dict[str, np.ndarray]) -> None:
@@ -179,7 +186,7 @@ def set_weights(built: TorchBuilt, weights: dict[str, np.ndarray]) -> None:
     with torch.no_grad():
         for key, value in weights.items():
             local = key[len(prefix) :]
-            state[local].copy_(torch.from_numpy(np.ascontiguousarray(value, np.float32)))
+            state[local].copy_(torch.from_numpy(np.ascontiguousarray(value, built.dtype)))
 
 
 def get_weights(built: TorchBuilt) -> dict[str, np.ndarray]:
@@ -197,7 +204,7 @@ def forward(built: TorchBuilt, x: np.ndarray, training: bool = False) -> np.ndar
     module = built.native
     module.train(training)
     with torch.no_grad():
-        y = module(torch.from_numpy(np.ascontiguousarray(x, np.float32)))
+        y = module(torch.from_numpy(np.ascontiguousarray(x, built.dtype)))
     module.train(False)
     return y.numpy()
 
@@ -208,7 +215,9 @@ def set_dropout_masks(built: TorchBuilt, masks: dict[int, np.ndarray] | None) ->
     for i, module in enumerate(built.native):
         if isinstance(module, MaskedDropout):
             m = None if masks is None else masks.get(i)
-            module.mask = None if m is None else torch.from_numpy(np.ascontiguousarray(m))
+            module.mask = (
+                None if m is None else torch.from_numpy(np.ascontiguousarray(m, built.dtype))
+            )
 
 
 def count_params(built: TorchBuilt) -> int:

@@ -86,10 +86,11 @@ def _params(opt: torch.optim.Optimizer) -> list[torch.nn.Parameter]:
     return [p for g in opt.param_groups for p in g["params"]]
 
 
-def _t(x: np.ndarray | torch.Tensor | None) -> torch.Tensor | None:
+def _t(x: np.ndarray | torch.Tensor | None, dtype: str = "float32") -> torch.Tensor | None:
+    """A numpy batch as a tensor of the network's ``dtype``; tensors pass as they are."""
     if x is None or isinstance(x, torch.Tensor):
         return x
-    return torch.from_numpy(np.ascontiguousarray(x, np.float32))
+    return torch.from_numpy(np.ascontiguousarray(x, dtype))
 
 
 def to_floats(values: list[torch.Tensor | float]) -> list[float]:
@@ -117,7 +118,7 @@ class _Step:
             for name, key in ((adam.m_name(i), "exp_avg"), (adam.v_name(i), "exp_avg_sq")):
                 t = st.get(key)
                 t = torch.zeros_like(p) if t is None else t
-                out[name] = np.ascontiguousarray(t.detach().cpu().numpy(), np.float32)
+                out[name] = np.ascontiguousarray(t.detach().cpu().numpy())
         return out
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
@@ -157,6 +158,7 @@ class SupervisedStep(_Step):
         tuned: bool = False,
     ) -> None:
         self.kind = check_loss(loss)
+        self.dtype = chain[0].dtype
         self.modules = [b.native for b in chain]
         self.channels_last = tuned and len(chain[0].network.input_shape) == 3
         if self.channels_last:  # PyTorch's recommended CPU layout for convolutions
@@ -195,7 +197,7 @@ class SupervisedStep(_Step):
             m.train()
         for m in self.frozen_bn:
             m.eval()
-        h = _t(x)
+        h = _t(x, self.dtype)
         if self.channels_last:
             h = h.contiguous(memory_format=torch.channels_last)
         for m in self.forwards:
@@ -203,7 +205,9 @@ class SupervisedStep(_Step):
         t = (
             target
             if isinstance(target, torch.Tensor)
-            else torch.from_numpy(np.ascontiguousarray(target))
+            else torch.from_numpy(
+                np.ascontiguousarray(target, None if self.kind == "cross_entropy" else self.dtype)
+            )
         )
         if self.kind == "mse":
             value = F.mse_loss(h, t)
@@ -230,6 +234,7 @@ class GeneratorStep(_Step):
         disc: TorchBuilt | None,
         adv_weight: float,
     ) -> None:
+        self.dtype = chain[0].dtype
         self.modules = [b.native for b in chain]
         self.disc = disc.native if disc is not None and adv_weight > 0 else None
         self.rec_weight, self.l1, self.adv_weight = rec_weight, l1, adv_weight
@@ -247,7 +252,7 @@ class GeneratorStep(_Step):
         """The step; its values as 0-d tensors (no read-back)."""
         for m in self.modules:
             m.train()
-        h, code = _t(x_in), None
+        h, code = _t(x_in, self.dtype), None
         for i, m in enumerate(self.modules):
             h = m(h)
             if i == 0 and len(self.modules) > 1:
@@ -255,8 +260,8 @@ class GeneratorStep(_Step):
         zero = h.new_zeros(())
         rec = zero
         if target is not None:
-            sq = (h - _t(target)) ** 2
-            w = _t(weight)
+            sq = (h - _t(target, self.dtype)) ** 2
+            w = _t(weight, self.dtype)
             rec = sq.mean() if w is None else (sq * w).sum() / w.sum()
         l1 = code.abs().mean() if (self.l1 > 0 and code is not None) else zero
         adv = zero
@@ -281,6 +286,7 @@ class GeneratorStep(_Step):
 class DiscriminatorStep(_Step):
     def __init__(self, disc: TorchBuilt, optimizer: Optimizer) -> None:
         self.disc = disc.native
+        self.dtype = disc.dtype
         self.opt = _optimizer(list(self.disc.parameters()), optimizer)
 
     def __call__(self, real: np.ndarray, fake: np.ndarray) -> dict[str, float]:
@@ -290,7 +296,7 @@ class DiscriminatorStep(_Step):
     def run(self, real: np.ndarray, fake: np.ndarray) -> dict[str, torch.Tensor]:
         """The step; its values as 0-d tensors (no read-back)."""
         self.disc.train()
-        lr_, lf = self.disc(_t(real)), self.disc(_t(fake))
+        lr_, lf = self.disc(_t(real, self.dtype)), self.disc(_t(fake, self.dtype))
         loss_real = F.binary_cross_entropy_with_logits(lr_, torch.ones_like(lr_))
         loss_fake = F.binary_cross_entropy_with_logits(lf, torch.zeros_like(lf))
         value = loss_real + loss_fake
