@@ -11,7 +11,6 @@ STAMP := $(VENV)/.installed
 # and onnx 1.23 with triptych's cures), so it goes in last with --no-deps.
 WHEELS := $(VENV)/wheels
 BUILD_VENV := $(VENV)/chainer-build
-export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
 .PHONY: setup run test lint bench clean

@@ -7,12 +7,15 @@ import os
 import signal
 import sys
 import threading
+import warnings
 
 from triptych.common.version import __version__
 from triptych.export.ort import ProviderError
 from triptych.export.postprocess import ExportError
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# numpy's finfo warns "smallest subnormal ... is zero" once a library has switched the CPU's
+# flush-to-zero mode on at import: a note about the machine state, not about the user's data
+warnings.filterwarnings("ignore", message="The value of the smallest subnormal")
 
 USAGE_ERRORS: tuple[type[BaseException], ...] = (
     ValueError,  # includes SpecError, WeightsError, DataError
@@ -41,6 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="triptych", description="One model spec, three frameworks, ONNX, proven equal."
     )
     parser.add_argument("--version", action="version", version=f"triptych {__version__}")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="keep the frameworks' own C++ log lines (TensorFlow's CUDA/oneDNN notices; "
+        "see docs/parity.md for what they mean)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (
         info, models, train, evaluate, transfer, export, import_, parity, bench, serve, tour
@@ -52,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.verbose:  # read by the TensorFlow backend when it is first imported
+        os.environ["TRIPTYCH_VERBOSE"] = "1"
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -32,7 +32,12 @@ from triptych.export.ort import resolve_providers
 from triptych.frameworks.base import resolve
 from triptych.model import resolve_source
 from triptych.onnx_import import import_onnx
-from triptych.report.parity_tables import checks_table, matrix_table, training_table
+from triptych.report.parity_tables import (
+    checks_table,
+    drift_table,
+    matrix_table,
+    training_table,
+)
 from triptych.report.plots import plot_training_parity
 from triptych.verify.checks import ParityReport
 from triptych.verify.data_parallel import BN_NOTE, add_level5
@@ -250,6 +255,8 @@ def run(args: argparse.Namespace) -> int:
         con.print(matrix_table(report))
     if report.training is not None:
         con.print(training_table(report))
+        if report.training.losses64:
+            con.print(drift_table(report))
         name = report.model if args.model else Path(args.onnx).stem
         out = Path(args.out or Path("runs") / "parity" / name)
         png = plot_training_parity(report.training, out / "training_parity.png")

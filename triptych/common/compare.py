@@ -51,16 +51,21 @@ class OutputComparison:
         return d
 
 
-def compare_arrays(name: str, a: Any, b: Any, atol: float, rtol: float) -> OutputComparison:
-    """Compare ``a`` against the reference ``b`` (shape, dtype, then values)."""
+def compare_arrays(
+    name: str, a: Any, b: Any, atol: float | np.ndarray, rtol: float
+) -> OutputComparison:
+    """Compare ``a`` against the reference ``b`` (shape, dtype, then values). ``atol`` may be
+    an array of ``b``'s shape: a bound per element (derived ones, `triptych.verify.oracle`);
+    the result then reports its largest element as ``atol``."""
     a_arr, b_arr = np.asarray(a), np.asarray(b)
+    atol_max = float(np.max(atol)) if np.size(atol) else 0.0
     out = OutputComparison(
         name,
         tuple(a_arr.shape),
         tuple(b_arr.shape),
         str(a_arr.dtype),
         str(b_arr.dtype),
-        atol=atol,
+        atol=atol_max,
         rtol=rtol,
         size=int(b_arr.size),
     )
@@ -193,7 +198,7 @@ def compare_outputs(
     atol: float = 1e-5,
     rtol: float = 1e-4,
     label: str = "",
-    tolerances: Mapping[str, tuple[float, float]] | None = None,
+    tolerances: Mapping[str, tuple[float | np.ndarray, float]] | None = None,
 ) -> Comparison:
     """Compare arrays (or dicts/lists of them) ``a`` against reference ``b``.
 

@@ -13,6 +13,13 @@ def colour(value: float) -> str:
     return f"[{style}]{value:.2e}[/]"
 
 
+def _oracle_cells(c: Check) -> list[str]:
+    """Both sides' distances to their float64 builds and the derived bound ("-" without)."""
+    if c.oracle is None:
+        return ["-", "-", f"{c.comparison.atol:.1e} (given)"]
+    return [f"{c.oracle.a:.1e}", f"{c.oracle.b:.1e}", f"{c.oracle.bound:.1e}"]
+
+
 def _result(c: Check) -> str:
     if c.passed:
         return "[green]ok[/]"
@@ -20,10 +27,16 @@ def _result(c: Check) -> str:
 
 
 def checks_table(report: ParityReport) -> Table:
-    """One row per check of levels 1-3 (max |diff|, minimum rtol that passes)."""
+    """One row per check of levels 1-3: max |diff|, each side's distance to its float64
+    build, the derived bound (the largest element's) and the result."""
     t = Table(title=f"parity {report.model}: levels 1-3 (max |diff| per check)")
-    for col in ("level", "network", "batch", "a", "b", "max |diff|", "min rtol", "result"):
+    cols = ("level", "network", "batch", "a", "b", "max |diff|", "a↔f64", "b↔f64", "bound")
+    for col in (*cols, "result"):
         t.add_column(col, no_wrap=True)
+    t.caption = (
+        "a↔f64, b↔f64: max |x - x64| against the same framework's float64 build; bound: "
+        "2·(|a - a64| + |b - b64|) + 4 ulps per element (docs/parity.md)"
+    )
     for c in report.checks:
         if c.level > 3:
             continue
@@ -34,8 +47,8 @@ def checks_table(report: ParityReport) -> Table:
             str(c.batch),
             c.a.label,
             c.b.label,
-            colour(c.max_abs),
-            f"{o.min_rtol:.1e}" if o else "-",
+            colour(c.max_abs) if o else "-",
+            *_oracle_cells(c),
             _result(c),
         )
     return t
@@ -81,7 +94,8 @@ def training_table(report: ParityReport) -> Table:
             else ""
         )
     )
-    for col in ("pair", "what", "max rel diff", "max |diff|", "worst at", "result"):
+    cols = ("pair", "what", "max rel diff", "max |diff|", "worst at", "a↔f64", "b↔f64", "bound")
+    for col in (*cols, "result"):
         t.add_column(col, no_wrap=True)
     notes = list(dict.fromkeys(c.note for c in report.level(4) if c.note))
     t.caption = " ".join(f"[{i + 1}] {n}." for i, n in enumerate(notes))
@@ -99,6 +113,22 @@ def training_table(report: ParityReport) -> Table:
             f"{c.max_rel:.2e}",
             f"{c.max_abs:.2e}",
             where,
+            *_oracle_cells(c),
             _result(c),
         )
+    return t
+
+
+def drift_table(report: ParityReport) -> Table:
+    """Per framework: its float32 training run's distance to its own float64 run (loss,
+    relative, at the first, middle and last step), what every level-4 bound is built from."""
+    run = report.training
+    t = Table(title=f"float32 drift from float64 per framework ({run.steps} steps)")
+    marks = sorted({1, max(1, run.steps // 2), run.steps})
+    for col in ("framework", *[f"loss step {s}" for s in marks], "worst step"):
+        t.add_column(col, no_wrap=True)
+    for fw in run.frameworks:
+        drift = run.drift(fw)
+        worst = max(range(len(drift)), key=drift.__getitem__)
+        t.add_row(fw, *[f"{drift[s - 1]:.1e}" for s in marks], f"{drift[worst]:.1e} @ {worst + 1}")
     return t

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from triptych.common.compare import Comparison
+from triptych.verify.oracle import OracleDistances
 from triptych.verify.runners import RunnerId
 
 LEVELS = {
@@ -24,7 +25,8 @@ class Check:
     """``a`` compared against the reference ``b`` on ``network`` at ``batch``.
 
     ``gating``: whether a failure fails the report (False for numbers reported apart, e.g.
-    BatchNorm running variance between a biased and an unbiased estimator)."""
+    BatchNorm running variance between a biased and an unbiased estimator). ``oracle``: both
+    sides' distances to their float64 builds and the derived bound, where one was used."""
 
     level: int
     network: str
@@ -34,6 +36,7 @@ class Check:
     comparison: Comparison
     gating: bool = True
     note: str = ""
+    oracle: OracleDistances | None = None
 
     @property
     def passed(self) -> bool:
@@ -63,6 +66,7 @@ class Check:
             "gating": self.gating,
             "note": self.note,
             "passed": self.passed,
+            "oracle": None if self.oracle is None else self.oracle.to_dict(),
             "comparison": self.comparison.to_dict(),
         }
 

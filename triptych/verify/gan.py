@@ -4,8 +4,10 @@ Every framework starts from the same canonical weights and plays N alternating r
 lecture describes (k discriminator steps on a real and a generated batch, then one generator
 step through the fixed discriminator), on the same real batches and the same noise z from
 the common seeded stream, with plain SGD by default (Adam in triptych's one formula on
-request). Per pair of frameworks: the per-round D and G losses (relative bound) and the
-final weights of both networks, as `Check` objects like every other level.
+request), in float32 and again in float64 (each framework's oracle). Per pair of
+frameworks: the per-round D and G losses and the final weights of both networks, as `Check`
+objects like every other level, each element judged by the bound derived from both
+frameworks' float32 drift from their float64 runs (`triptych.verify.oracle`).
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from triptych.common.compare import compare_outputs
 from triptych.common.init import init_weights
 from triptych.common.recipe import Optimizer, Recipe
 from triptych.common.spec import ModelSpec
-from triptych.common.tolerances import DEFAULT, TRAINING_LOSS_RTOL
 from triptych.model import Model
+from triptych.verify import oracle as O
 from triptych.verify.checks import Check
 from triptych.verify.runners import RunnerId
 from triptych.verify.training import BUFFERS
@@ -33,10 +35,6 @@ LECTURE_ADAM = Optimizer("adam", 2e-4, (0.5, 0.999))
 #: plain SGD for GAN rounds: 0.01 (at 0.05 the losses oscillate 0.1 <-> 2.8 and rounding
 #: differences grow chaotically: 2e-3 apart by round 18, measured)
 GAN_SGD = Optimizer("sgd", 0.01)
-ADAM_NOTE = (
-    "Adam turns rounding noise in an exactly-zero gradient (a bias before BatchNorm) into "
-    "steps of ±lr, so such weights drift apart while the losses agree: reported apart"
-)
 
 
 def is_adversarial(spec: ModelSpec) -> bool:
@@ -56,7 +54,7 @@ class GanTrainingRun:
     batch: int
     optimizer: str = "sgd"
     losses: dict[str, dict[str, list[float]]] = field(default_factory=dict)
-    rtol: float = TRAINING_LOSS_RTOL
+    losses64: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # the oracle
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,33 +92,30 @@ def gan_training_parity(
     run = GanTrainingRun(
         spec.name, list(frameworks), rounds, k, optimizer.lr, batch, optimizer.name
     )
-    finals: dict[str, dict[str, np.ndarray]] = {}
+    finals: O.Finals = {}
+    finals64: O.Finals = {}
     for fw in frameworks:
-        model = Model(spec, fw, weights=start, seed=seed)
-        history = model.fit(data, steps=rounds, recipe=recipe, progress=False, seed=seed)
-        run.losses[fw] = {name: history.column(name) for name in LOSSES}
-        finals[fw] = model.get_weights()
+        for dtype in ("float32", "float64"):
+            model = Model(spec, fw, weights=start, seed=seed, dtype=dtype)
+            history = model.fit(data, steps=rounds, recipe=recipe, progress=False, seed=seed)
+            curves = {name: history.column(name) for name in LOSSES}
+            (run.losses if dtype == "float32" else run.losses64)[fw] = curves
+            (finals if dtype == "float32" else finals64)[fw] = model.get_weights()
     checks = []
     for a, b in itertools.combinations(frameworks, 2):
         ida, idb = RunnerId(a, "train", "generator"), RunnerId(b, "train", "generator")
         for name in LOSSES:
+            la, lb = np.array(run.losses[a][name]), np.array(run.losses[b][name])
+            oa, ob = np.array(run.losses64[a][name]), np.array(run.losses64[b][name])
+            bound, summary = O.distances(la, oa, lb, ob)
             cmp = compare_outputs(
-                {name: np.array(run.losses[a][name])},
-                {name: np.array(run.losses[b][name])},
-                0.0,
-                run.rtol,
+                {name: la}, {name: lb}, bound, 0.0,
                 label=f"{rounds} GAN rounds ({optimizer.name}): {name} per round",
-            )
-            checks.append(Check(4, name, batch, ida, idb, cmp))
+            )  # fmt: skip
+            checks.append(Check(4, name, batch, ida, idb, cmp, oracle=summary))
         params = [k_ for k_ in finals[b] if not k_.endswith(BUFFERS)]
-        weights_cmp = compare_outputs(
-            {n: finals[a][n] for n in params},
-            {n: finals[b][n] for n in params},
-            DEFAULT.atol,
-            DEFAULT.rtol,
-            label=f"GAN weights after {rounds} rounds",
-        )
-        adam = optimizer.name.startswith("adam")
-        note = ADAM_NOTE if adam else ""
-        checks.append(Check(4, "gan_weights", batch, ida, idb, weights_cmp, not adam, note))
+        label = f"GAN weights after {rounds} rounds"
+        weights_cmp, summary = O.compare_finals(finals, finals64, a, b, params, label)
+        note = O.zero_gradient_note(params, start, finals, finals64, (a, b))
+        checks.append(Check(4, "gan_weights", batch, ida, idb, weights_cmp, True, note, summary))
     return run, checks

@@ -5,6 +5,11 @@ Every runner runs once per (runner, batch): its output is shared by every pair i
 1. native vs ORT on that framework's exported file, per framework;
 2. ORT vs the ONNX reference evaluator (an independent implementation);
 3. cross-framework: every pair of frameworks, native and through ONNX.
+
+With an ``oracle`` (each framework's float64 build on the same batch) every pair is judged
+by the bound derived from both runners' distances to their float64 results
+(`triptych.verify.oracle`); without one (a file made elsewhere, or a tolerance the caller
+gave) by the fixed ``tolerance``.
 """
 
 from __future__ import annotations
@@ -17,9 +22,13 @@ import numpy as np
 
 from triptych.common.compare import compare_outputs
 from triptych.common.tolerances import Tolerance
+from triptych.verify import oracle as O
 from triptych.verify.checks import Check
 from triptych.verify.inputs import probe_batch
-from triptych.verify.runners import Runner
+from triptych.verify.runners import Runner, RunnerId
+
+#: (runner's identity, probe batch) -> that runner's framework's float64 output, or None
+Oracle = Callable[[RunnerId, np.ndarray], np.ndarray | None]
 
 #: runners by framework, then by network
 RunnerTable = dict[str, dict[str, Runner]]
@@ -62,8 +71,10 @@ def run_pairs(
     seed: int,
     input_shape: Callable[[str], tuple[int, ...]],
     tolerance: Callable[[str], Tolerance],
+    oracle: Oracle | None = None,
 ) -> list[Check]:
-    """Run every pair at every batch size on the probe batch of its network."""
+    """Run every pair at every batch size on the probe batch of its network; with
+    ``oracle``, against the derived bound (see the module docstring)."""
     outputs: dict[tuple[int, int], np.ndarray] = {}
 
     def output(runner: Runner, x: np.ndarray, batch: int) -> np.ndarray:
@@ -77,12 +88,21 @@ def run_pairs(
         tol = tolerance(pair.network)
         for batch in batches:
             x = probe_batch(input_shape(pair.network), batch, seed, pair.network)
+            ya, yb = output(pair.a, x, batch), output(pair.b, x, batch)
+            oa, ob = (oracle(pair.a.id, x), oracle(pair.b.id, x)) if oracle else (None, None)
+            atol, rtol, summary = tol.atol, tol.rtol, None
+            if oa is not None and ob is not None and oa.shape == ya.shape == yb.shape == ob.shape:
+                atol, summary = O.distances(ya, oa, yb, ob)
+                rtol = 0.0
             comparison = compare_outputs(
-                {pair.network: output(pair.a, x, batch)},
-                {pair.network: output(pair.b, x, batch)},
-                tol.atol,
-                tol.rtol,
+                {pair.network: ya},
+                {pair.network: yb},
+                atol,
+                rtol,
                 label=f"{pair.a.id.label} vs {pair.b.id.label}",
             )
-            checks.append(Check(pair.level, pair.network, batch, pair.a.id, pair.b.id, comparison))
+            checks.append(
+                Check(pair.level, pair.network, batch, pair.a.id, pair.b.id, comparison,
+                      oracle=summary)
+            )  # fmt: skip
     return checks

@@ -1,11 +1,14 @@
 """Level 4: step-by-step training parity.
 
 Every framework starts from the same canonical weights and takes N steps (plain SGD by
-default) on the same batches. Per pair of frameworks it returns `Check` objects like every
-other level: the per-step losses (relative bound `TRAINING_LOSS_RTOL`, atol 0), the final
-parameters (the default tolerance), and the BatchNorm running statistics, which gate only
-when both frameworks use the same running-variance estimator (Gluon's is biased).
-`TrainingRun` keeps the per-step curves for the plot.
+default) on the same batches, in float32 and again in float64 (its oracle). Per pair of
+frameworks it returns `Check` objects like every other level: the per-step losses, the
+final parameters and the BatchNorm running statistics (which gate only when both frameworks
+use the same running-variance estimator; Gluon's is biased), each element judged by the
+bound derived from both frameworks' float32 drift from their own float64 runs
+(`triptych.verify.oracle`). Parameters whose exact gradient is zero (float64 leaves them
+where they started) are named in the weights check. `TrainingRun` keeps the per-step
+curves, float64 included, for the plot.
 
 Dropout is exact (`triptych.common.dropout`): step k of every framework multiplies by the
 same numpy masks, drawn per (seed, k, network, layer index). With ``exact_dropout=False``
@@ -34,13 +37,8 @@ from triptych.common.dropout import has_dropout
 from triptych.common.init import init_weights
 from triptych.common.recipe import Optimizer
 from triptych.common.spec import ModelSpec
-from triptych.common.tolerances import (
-    DEFAULT,
-    TRAINING_LOSS_OVERRIDES,
-    TRAINING_LOSS_RTOL,
-    training_loss_rtol,
-)
 from triptych.model import Model, default_recipe
+from triptych.verify import oracle as O
 from triptych.verify.checks import Check
 from triptych.verify.runners import RunnerId
 
@@ -65,13 +63,18 @@ class TrainingRun:
     batch: int
     optimizer: str = "sgd"
     losses: dict[str, list[float]] = field(default_factory=dict)
-    rtol: float = TRAINING_LOSS_RTOL  # `training_loss_rtol(model)` in `training_parity`
+    losses64: dict[str, list[float]] = field(default_factory=dict)  # the float64 oracle
     exact_dropout: bool = True
 
     def per_step_rel(self, a: str, b: str) -> list[float]:
         """|loss_a - loss_b| / |loss_b| per step."""
         la, lb = np.array(self.losses[a]), np.array(self.losses[b])
         return (np.abs(la - lb) / np.maximum(np.abs(lb), 1e-12)).tolist()
+
+    def drift(self, fw: str) -> list[float]:
+        """|loss32 - loss64| / |loss64| per step: ``fw``'s float32 rounding drift."""
+        l32, l64 = np.array(self.losses[fw]), np.array(self.losses64[fw])
+        return (np.abs(l32 - l64) / np.maximum(np.abs(l64), 1e-300)).tolist()
 
     def pairs(self) -> list[tuple[str, str]]:
         return list(itertools.combinations(self.frameworks, 2))
@@ -115,63 +118,57 @@ def training_parity(
     exact_dropout: bool = True,
 ) -> tuple[TrainingRun, list[Check]]:
     """``steps`` steps (SGD lr 0.1, batch 16 by default) in every framework from
-    ``weights`` (default ``init_weights(spec, seed)``): the curves and the level-4 checks.
+    ``weights`` (default ``init_weights(spec, seed)``), in float32 and in float64 (the
+    oracle): the curves and the level-4 checks, each judged by the bound derived from both
+    frameworks' float32 drift from their own float64 runs (`triptych.verify.oracle`).
     ``exact_dropout`` (default on): the same Dropout masks in every framework."""
     loss, data = training_batches(spec, batch, steps, seed)
     start = init_weights(spec, seed) if weights is None else weights
     run = TrainingRun(spec.name, list(frameworks), steps, loss, lr, batch, optimizer)
-    run.rtol, run.exact_dropout = training_loss_rtol(spec.name), exact_dropout
+    run.exact_dropout = exact_dropout
     own_masks = not exact_dropout and has_dropout(spec)
     finals: dict[str, dict[str, np.ndarray]] = {}
+    finals64: dict[str, dict[str, np.ndarray]] = {}
     estimators: dict[str, str] = {}
     for fw in frameworks:
-        model = Model(spec, fw, weights=start, seed=seed)
-        step = model.make_trainer(loss, Optimizer(optimizer, lr), exact_dropout=exact_dropout)
-        run.losses[fw] = [float(step(x, t)) for x, t in data]
-        finals[fw] = model.get_weights()
+        for dtype in ("float32", "float64"):
+            model = Model(spec, fw, weights=start, seed=seed, dtype=dtype)
+            opt = Optimizer(optimizer, lr)
+            step = model.make_trainer(loss, opt, exact_dropout=exact_dropout)
+            curve = [float(step(x, t)) for x, t in data]
+            (run.losses if dtype == "float32" else run.losses64)[fw] = curve
+            (finals if dtype == "float32" else finals64)[fw] = model.get_weights()
         estimators[fw] = model.backend.bn_running_var
     checks = []
     for a, b in run.pairs():
         ida = RunnerId(a, "train", spec.main_chain[0])
         idb = RunnerId(b, "train", spec.main_chain[0])
+        la, lb = np.array(run.losses[a]), np.array(run.losses[b])
+        bound, summary = O.distances(la, np.array(run.losses64[a]), lb, np.array(run.losses64[b]))
         losses = compare_outputs(
-            {"loss": np.array(run.losses[a])},
-            {"loss": np.array(run.losses[b])},
-            0.0,
-            run.rtol,
+            {"loss": la}, {"loss": lb}, bound, 0.0,
             label=f"{steps} {optimizer} steps: loss per step",
-        )
-        checks.append(Check(4, "loss", batch, ida, idb, _dropout_hint(losses, own_masks)))
-        params = [k for k in finals[b] if not k.endswith(BUFFERS)]
-        weights_cmp = compare_outputs(
-            {k: finals[a][k] for k in params},
-            {k: finals[b][k] for k in params},
-            DEFAULT.atol,
-            DEFAULT.rtol,
-            label=f"weights after {steps} steps",
-        )
-        loose = spec.name in TRAINING_LOSS_OVERRIDES  # its loss already parts, by design
-        note_w = f"the loss bound of {spec.name} is an override ({run.rtol:g})" if loose else ""
+        )  # fmt: skip
         checks.append(
-            Check(
-                4, "weights", batch, ida, idb, _dropout_hint(weights_cmp, own_masks),
-                not loose, note_w,
-            )
+            Check(4, "loss", batch, ida, idb, _dropout_hint(losses, own_masks), oracle=summary)
+        )
+        params = [k for k in finals[b] if not k.endswith(BUFFERS)]
+        w_cmp, w_summary = O.compare_finals(
+            finals, finals64, a, b, params, f"weights after {steps} steps"
+        )
+        note = O.zero_gradient_note(params, start, finals, finals64, (a, b))
+        checks.append(
+            Check(4, "weights", batch, ida, idb, _dropout_hint(w_cmp, own_masks),
+                  note=note, oracle=w_summary)
         )  # fmt: skip
         stats = [k for k in finals[b] if k.endswith(BUFFERS)]
         if stats:
-            same = estimators[a] == estimators[b] and not loose
-            stats_cmp = compare_outputs(
-                {k: finals[a][k] for k in stats},
-                {k: finals[b][k] for k in stats},
-                DEFAULT.atol,
-                DEFAULT.rtol,
-                label=f"BatchNorm running statistics after {steps} steps",
-            )
+            same = estimators[a] == estimators[b]
+            label = f"BatchNorm running statistics after {steps} steps"
+            s_cmp, s_summary = O.compare_finals(finals, finals64, a, b, stats, label)
             note = "" if same else f"running_var: {estimators[a]} vs {estimators[b]} estimator"
-            note = note_w if loose else note
-            stats_cmp = _dropout_hint(stats_cmp, own_masks)
-            checks.append(Check(4, "bn_stats", batch, ida, idb, stats_cmp, same, note))
+            s_cmp = _dropout_hint(s_cmp, own_masks)
+            checks.append(Check(4, "bn_stats", batch, ida, idb, s_cmp, same, note, s_summary))
     return run, checks
 
 
