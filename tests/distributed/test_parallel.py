@@ -14,7 +14,7 @@ import pytest
 
 from triptych.common import data as D
 from triptych.common.recipe import Optimizer
-from triptych.common.tolerances import DEFAULT, TRAINING_LOSS_RTOL
+from triptych.common.tolerances import DEFAULT
 from triptych.frameworks.base import get_backend, unavailable_reason
 from triptych.model import Model, default_recipe, resolve_spec
 from triptych.training import distributed as DP
@@ -88,7 +88,9 @@ def test_level5_and_resume_across_worker_counts(
     final = Model(spec, framework, seed=0)
     got = fit(final, train_set, recipe, 3 * K, progress=False, out_dir=tmp_path, resume=True)
     assert [r["step"] for r in got] == list(range(1, 3 * K + 1))
-    np.testing.assert_allclose(got.column("loss"), ref_losses, rtol=TRAINING_LOSS_RTOL)
+    # one framework against itself (resumed vs one process): the same kernels, so the losses
+    # agree to a few float32 ulps (measured 2.4e-7 absolute, benchmarks/data_parallel.md)
+    np.testing.assert_allclose(got.column("loss"), ref_losses, rtol=5e-6)
     for name, w in final.get_weights().items():
         if not name.endswith(BUFFERS):
             np.testing.assert_allclose(w, ref_w[name], atol=DEFAULT.atol, rtol=DEFAULT.rtol,

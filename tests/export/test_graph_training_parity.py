@@ -6,7 +6,6 @@ import pytest
 
 import triptych
 from triptych.common import spec as S
-from triptych.common.tolerances import TRAINING_LOSS_RTOL
 from triptych.verify.training import training_parity
 
 
@@ -37,6 +36,6 @@ def test_twenty_sgd_steps_through_a_graph_agree(make):
     assert losses[-1] < losses[0]  # it learned something
     for c in checks:
         if c.network == "loss":
-            assert c.passed and c.max_rel <= TRAINING_LOSS_RTOL, (c.pair, c.max_rel)
+            assert c.passed and c.oracle is not None, (c.pair, c.comparison.failures())
         if c.network == "weights":
             assert c.passed, (c.pair, c.max_abs)

@@ -196,11 +196,11 @@ def test_cli_parity_checks_a_good_file(good_onnx, capsys):
 
 def test_gan_training_parity_alternating_rounds():
     """20 alternating rounds (k D steps, one G step) with the lecture's Adam: the per-round D
-    and G losses agree within the level-4 bound for every pair; the weights check is there
-    too (reported apart under Adam: a bias before BatchNorm has an exactly-zero gradient)."""
+    and G losses and the final weights agree within the bounds derived from float64 for every
+    pair; the weights whose exact gradient is zero (biases before BatchNorm, which Adam moves
+    on rounding noise alone) are named, with float64's evidence."""
     _need_two()
     from triptych.common import zoo
-    from triptych.common.tolerances import TRAINING_LOSS_RTOL
     from triptych.verify.gan import gan_training_parity
 
     run, checks = gan_training_parity(zoo.create_spec("gan"), triptych.frameworks(), rounds=20)
@@ -208,9 +208,12 @@ def test_gan_training_parity_alternating_rounds():
     losses = [c for c in checks if c.network in ("d_loss", "g_loss")]
     assert len(losses) == 2 * len(checks) // 3
     for c in losses:
-        assert c.passed and c.max_rel <= TRAINING_LOSS_RTOL, (c.pair, c.network, c.max_rel)
+        assert c.passed and c.oracle is not None, (c.pair, c.network, c.comparison.failures())
         assert len(c.comparison.outputs[0].shape_a) == 1 and c.comparison.outputs[0].size == 20
     weights = [c for c in checks if c.network == "gan_weights"]
-    assert weights and all(not c.gating and "BatchNorm" in c.note for c in weights)
+    assert weights and all(c.gating and c.passed for c in weights), [
+        c.comparison.failures() for c in weights
+    ]
+    assert all("zero exact gradient" in c.note and "float64 moved it" in c.note for c in weights)
     d_losses = run.losses[run.frameworks[0]]["d_loss"]
     assert len(d_losses) == 20 and len(set(d_losses)) > 1

@@ -71,6 +71,13 @@ def test_float64_forward_and_weights(framework: str, name: str) -> None:
     assert np.abs(y32 - y64).max() > 100 * F64_ATOL
 
 
+#: a parameter torch's float64 Adam moves less than this over 3 steps of lr 0.01 (a real
+#: gradient moves it ~lr a step) has a zero exact gradient (a conv bias before BatchNorm):
+#: Adam divides float64 rounding noise (~1e-14) by itself and each build moves it ~1e-8
+#: its own way, so it is not compared (`triptych.verify.oracle` names such parameters)
+ZERO_GRADIENT_MOVE = 1e-6
+
+
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_float64_training_matches_torch(framework: str, name: str, optimizer: str) -> None:
@@ -81,15 +88,24 @@ def test_float64_training_matches_torch(framework: str, name: str, optimizer: st
     runs = {}
     for fw in dict.fromkeys([framework, "torch"]):
         model = Model(spec, fw, weights=start, dtype="float64")
-        step = model.make_trainer(loss, Optimizer(optimizer, 0.01))
+        step = model.make_trainer(loss, Optimizer(optimizer, 0.01), exact_dropout=True)
         losses = [step(x, target) for _ in range(3)]
-        runs[fw] = (np.array(losses), model.get_weights())
-    losses, weights = runs[framework]
-    ref_losses, ref_weights = runs["torch"]
+        runs[fw] = (np.array(losses), model.get_weights(), model.backend.bn_running_var)
+    losses, weights, estimator = runs[framework]
+    ref_losses, ref_weights, ref_estimator = runs["torch"]
     np.testing.assert_allclose(losses, ref_losses, atol=0, rtol=F64_ATOL)
     for k, v in ref_weights.items():
         assert weights[k].dtype == np.float64, k
-        np.testing.assert_allclose(weights[k], v, atol=F64_ATOL, rtol=0, err_msg=k)
+        if k.endswith("running_var") and estimator != ref_estimator:
+            continue  # Gluon's biased estimator vs PyTorch's unbiased one, kept in float64
+        atol = F64_ATOL
+        if optimizer == "adam" and k.endswith("running_mean"):
+            # follows the zero-gradient conv bias before it: 3 steps of momentum 0.1 times
+            # that bias's build-to-build difference (<= 1.6e-9 measured) stay below 1e-9
+            atol = 1e-9
+        elif optimizer == "adam" and np.abs(v - start[k]).max() < ZERO_GRADIENT_MOVE:
+            continue
+        np.testing.assert_allclose(weights[k], v, atol=atol, rtol=0, err_msg=k)
 
 
 def test_unknown_dtype_is_refused_with_the_allowed_ones() -> None:

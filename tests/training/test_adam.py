@@ -8,7 +8,6 @@ import triptych
 from triptych.common import adam, zoo
 from triptych.common import spec as S
 from triptych.common.recipe import Optimizer
-from triptych.common.tolerances import TRAINING_LOSS_RTOL
 from triptych.training.adam_table import CONV_BN
 from triptych.verify.training import training_parity
 
@@ -26,23 +25,28 @@ def _need_two() -> list[str]:
 
 @pytest.mark.parametrize("spec", [DENSE, CONV_BN], ids=["no_bn", "bn"])
 def test_20_adam_steps_agree_across_every_pair(spec):
-    run, _ = training_parity(spec, _need_two(), steps=20, lr=1e-3, batch=16, optimizer="adam")
-    for a, b in run.pairs():
-        worst = max(run.per_step_rel(a, b))
-        # the level-4 bound: MXNet's oneDNN kernels put its pairs at 1.65e-6 on this dense net
-        # (benchmarks/adam.md's 1e-6 target was met with oneDNN off)
-        assert worst <= TRAINING_LOSS_RTOL, (a, b, worst)
+    run, checks = training_parity(
+        spec, _need_two(), steps=20, lr=1e-3, batch=16, optimizer="adam"
+    )
+    # losses, weights and (same-estimator) BatchNorm statistics, each within the bound
+    # derived from both frameworks' float64 runs
+    kinds = {c.network for c in checks}
+    assert {"loss", "weights"} <= kinds
+    assert all(c.passed for c in checks if c.gating), [
+        f"{c.pair} {c.network}: {c.comparison.failures()}" for c in checks if not c.passed
+    ]
 
 
 def test_native_adam_is_reachable_and_differs():
     have = _need_two()
 
     spec = zoo.create_spec("autoencoder")
-    ours, _ = training_parity(spec, have, steps=20, lr=1e-3, batch=16, optimizer="adam")
-    native, _ = training_parity(spec, have, steps=20, lr=1e-3, batch=16, optimizer="adam_native")
-    worst_native = max(max(native.per_step_rel(a, b)) for a, b in native.pairs())
-    worst_ours = max(max(ours.per_step_rel(a, b)) for a, b in ours.pairs())
-    assert worst_ours <= TRAINING_LOSS_RTOL < worst_native, (worst_ours, worst_native)
+    _, ours = training_parity(spec, have, steps=20, lr=1e-3, batch=16, optimizer="adam")
+    _, native = training_parity(spec, have, steps=20, lr=1e-3, batch=16, optimizer="adam_native")
+    assert all(c.passed for c in ours if c.gating)
+    # the frameworks' own Adams are different formulas (Keras/MXNet fold the bias correction
+    # into the step size): their float64 runs disagree, which the derived bound catches
+    assert not all(c.passed for c in native if c.gating)
 
 
 def test_one_step_matches_the_numpy_reference(framework):

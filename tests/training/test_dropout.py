@@ -13,7 +13,6 @@ from triptych.cli import main
 from triptych.common import spec as S
 from triptych.common import zoo
 from triptych.common.dropout import dropout_masks, has_dropout
-from triptych.common.tolerances import training_loss_rtol
 from triptych.frameworks.base import available
 from triptych.model import Model, default_recipe
 from triptych.verify.training import DROPOUT_HINT, training_parity
@@ -91,10 +90,9 @@ def test_classifier_20_sgd_steps_agree_per_step_in_every_pair():
     if len(frameworks) < 2:
         pytest.skip(f"needs two frameworks, has {frameworks}")
     run, checks = training_parity(zoo.create_spec("classifier"), frameworks, steps=20)
-    bound = training_loss_rtol("classifier")
-    assert bound <= 5e-6  # MXNet's oneDNN kernels: see TRAINING_LOSS_RTOL
-    for a, b in run.pairs():
-        assert max(run.per_step_rel(a, b)) <= bound, (a, b, run.per_step_rel(a, b))
+    # every pair within the bound derived from both frameworks' float64 runs, every step
+    losses = [c for c in checks if c.network == "loss"]
+    assert len(losses) == len(run.pairs()) and all(c.oracle is not None for c in losses)
     assert all(c.passed for c in checks if c.gating), [str(c.comparison) for c in checks]
 
 

@@ -6,6 +6,10 @@ Chainer's layouts are PyTorch's (NCHW activations; ``L.Linear`` W (out, in),
 only the names differ (W/b; BatchNorm gamma/beta/avg_mean/avg_var). Train or eval mode is
 Chainer's ``chainer.config.train`` (`forward` sets it). A frozen BatchNorm runs with
 ``train=False`` inside a training step (running statistics used, not updated).
+
+A float64 build (the oracle parity bounds come from) casts each link's parameters and
+BatchNorm's running statistics to float64 after building (`_cast`; Chainer's global
+``chainer.config.dtype`` is left alone) and feeds float64 inputs and Dropout masks.
 """
 
 from __future__ import annotations
@@ -37,10 +41,12 @@ class ChainerNet(chainer.Chain):
     """One spec network: ``net(x)`` on an NCHW (or flat) batch, in the mode of
     ``chainer.config.train``. Weighted nodes are child links ``n<index>``; ``masks`` holds
     exact Dropout masks by layer index; ``rng`` draws the masks otherwise; ``frozen_bn`` are
-    the BatchNorm indices that run in eval mode while training."""
+    the BatchNorm indices that run in eval mode while training. ``dtype``: its parameters',
+    inputs' and masks' precision (float32 or float64)."""
 
-    def __init__(self, network: S.Network) -> None:
+    def __init__(self, network: S.Network, dtype: str = "float32") -> None:
         super().__init__()
+        self.dtype = np.dtype(dtype)
         self.rng = np.random.default_rng(0)
         self.masks: dict[int, np.ndarray] = {}
         self.frozen_bn: set[int] = set()
@@ -50,6 +56,7 @@ class ChainerNet(chainer.Chain):
             for i, info in enumerate(network.infos):
                 link = _link(info.layer, info.input_shape)
                 if link is not None:
+                    _cast(link, self.dtype)
                     setattr(self, f"n{i}", link)
                     self.holders[i] = link
                 calls.append(self._call(i, info, link))
@@ -79,7 +86,7 @@ class ChainerNet(chainer.Chain):
         mask = self.masks.get(i)
         if mask is None:  # Chainer's own rule: keep with probability 1 - p, scale 1 / (1 - p)
             keep = self.rng.random(x.shape, dtype=np.float32) >= p
-            mask = keep.astype(np.float32) * np.float32(1.0 / (1.0 - p))
+            mask = keep.astype(self.dtype) * self.dtype.type(1.0 / (1.0 - p))
         return x * mask
 
     def forward(self, x: Any) -> Any:
@@ -110,6 +117,18 @@ def _link(layer: S.Layer, shape: S.Shape) -> chainer.Link | None:
     if isinstance(layer, S.BatchNorm):  # Chainer's decay is 1 - PyTorch's momentum
         return L.BatchNormalization(shape[0], decay=1.0 - layer.momentum, eps=layer.eps)
     return None
+
+
+def _cast(link: chainer.Link, dtype: np.dtype) -> None:
+    """``link``'s parameters (and BatchNorm's running statistics) in ``dtype``, in place;
+    float32, what Chainer allocates, leaves them as they are."""
+    if dtype == np.float32:
+        return
+    for param in link.params():
+        param.array = param.array.astype(dtype)
+    if isinstance(link, L.BatchNormalization):
+        link.avg_mean = link.avg_mean.astype(dtype)
+        link.avg_var = link.avg_var.astype(dtype)
 
 
 def _op(layer: S.Layer, shape: S.Shape) -> Call:
@@ -165,6 +184,7 @@ def _upsample(layer: S.Upsample, shape: S.Shape) -> Call:
 class ChainerBuilt:
     network: S.Network
     native: ChainerNet
+    dtype: str = "float32"
 
     def params_in_order(self) -> list[chainer.Parameter]:
         """Trainable parameters in node order (weight then bias; BN gamma then beta)."""
@@ -181,10 +201,10 @@ def holder_params(holder: chainer.Link) -> list[chainer.Parameter]:
     return [holder.W, *([holder.b] if holder.b is not None else [])]
 
 
-def build_network(network: S.Network) -> ChainerBuilt:
-    """Build ``network`` as a `ChainerNet` (parameters allocated at build time: every
-    link is given its input size)."""
-    return ChainerBuilt(network, ChainerNet(network))
+def build_network(network: S.Network, dtype: str = "float32") -> ChainerBuilt:
+    """Build ``network`` as a `ChainerNet` in ``dtype`` (float32 or float64; parameters
+    allocated at build time: every link is given its input size)."""
+    return ChainerBuilt(network, ChainerNet(network, dtype), dtype)
 
 
 def _targets(built: ChainerBuilt, i: int) -> dict[str, tuple[Any, str]]:
@@ -207,7 +227,7 @@ def set_weights(built: ChainerBuilt, weights: dict[str, np.ndarray]) -> None:
                 continue
             target = getattr(obj, attr)
             array = target.array if isinstance(target, chainer.Variable) else target
-            array[...] = np.asarray(value, np.float32).reshape(array.shape)
+            array[...] = np.asarray(value, built.dtype).reshape(array.shape)
 
 
 def get_weights(built: ChainerBuilt) -> dict[str, np.ndarray]:
@@ -218,14 +238,14 @@ def get_weights(built: ChainerBuilt) -> dict[str, np.ndarray]:
         for canonical, (obj, attr) in _targets(built, i).items():
             target = getattr(obj, attr)
             array = target.array if isinstance(target, chainer.Variable) else target
-            out[key + canonical] = np.array(array, np.float32, copy=True)
+            out[key + canonical] = np.array(array, built.dtype, copy=True)
     return out
 
 
 def forward(built: ChainerBuilt, x: np.ndarray, training: bool = False) -> np.ndarray:
     """Run on NCHW numpy; training=True uses batch statistics and updates running ones."""
     with chainer.using_config("train", training), chainer.no_backprop_mode():
-        y = built.native(np.ascontiguousarray(x, np.float32))
+        y = built.native(np.ascontiguousarray(x, built.dtype))
     return np.asarray(y.array)
 
 
@@ -238,7 +258,7 @@ def set_dropout_masks(built: ChainerBuilt, masks: dict[int, np.ndarray] | None) 
         return
     for i, info in enumerate(built.network.infos):
         if isinstance(info.layer, S.Dropout) and masks.get(i) is not None:
-            net.masks[i] = np.ascontiguousarray(masks[i], np.float32)
+            net.masks[i] = np.ascontiguousarray(masks[i], built.dtype)
 
 
 def count_params(built: ChainerBuilt) -> int:

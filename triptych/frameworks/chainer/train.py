@@ -8,6 +8,9 @@ Optimizers: ``adam`` is triptych's Adam (`TriptychAdam`: PyTorch's formula, op b
 parameters' numpy arrays, each parameter's learning-rate multiplier respected); ``sgd`` and
 ``adam_native`` are Chainer's own ``optimizers.SGD`` / ``optimizers.Adam`` (whose epsilon sits
 outside the bias correction, as Gluon's does).
+
+A float64 build (``built.dtype``) trains in float64 throughout: inputs, targets, losses,
+optimizer state and scalars (each step reads the dtype off its first network).
 """
 
 from __future__ import annotations
@@ -24,13 +27,14 @@ from triptych.frameworks.chainer.compat import F, L, chainer
 
 class TriptychAdam:
     """triptych's Adam on Chainer parameters, in place; a parameter without a gradient in
-    a step is skipped (m, v, t kept)."""
+    a step is skipped (m, v, t kept). m and v are of the parameters' dtype."""
 
     def __init__(self, params: list[chainer.Parameter], lr_mults: list[float], opt: Optimizer):
         self.params, self.lr_mults = params, lr_mults
         self.lr, self.betas, self.eps = opt.lr, opt.betas, opt.eps
-        self.m = [np.zeros(p.shape, np.float32) for p in params]
-        self.v = [np.zeros(p.shape, np.float32) for p in params]
+        self.dtype = params[0].dtype
+        self.m = [np.zeros(p.shape, self.dtype) for p in params]
+        self.v = [np.zeros(p.shape, self.dtype) for p in params]
         self.t = [0] * len(params)
 
     def update(self) -> None:
@@ -43,7 +47,7 @@ class TriptychAdam:
             m, v = self.m[i], self.v[i]
             # PyTorch's order of operations, each rounded to float32 as it would be with
             # temporaries, but in two buffers (a temporary per operation cost +7 % on ResNet-18)
-            tmp = np.multiply(g, 1 - b1, dtype=np.float32)
+            tmp = np.multiply(g, 1 - b1, dtype=self.dtype)
             m *= b1
             m += tmp
             np.multiply(g, g, out=tmp)
@@ -55,7 +59,7 @@ class TriptychAdam:
             tmp /= bias2_sqrt
             tmp += self.eps
             np.divide(m, tmp, out=tmp)
-            tmp *= np.float32(step_size)
+            tmp *= self.dtype.type(step_size)
             p.array -= tmp
 
     def state(self) -> dict[str, np.ndarray]:
@@ -66,10 +70,20 @@ class TriptychAdam:
         return out
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
-        adam.check_state(state, [tuple(p.shape) for p in self.params])
+        check_state(state, [tuple(p.shape) for p in self.params], self.dtype)
         self.t = [int(t) for t in state[adam.STEP]]
-        self.m = [np.array(state[adam.m_name(i)], np.float32) for i in range(len(self.t))]
-        self.v = [np.array(state[adam.v_name(i)], np.float32) for i in range(len(self.t))]
+        self.m = [np.array(state[adam.m_name(i)], self.dtype) for i in range(len(self.t))]
+        self.v = [np.array(state[adam.v_name(i)], self.dtype) for i in range(len(self.t))]
+
+
+def check_state(state: dict[str, np.ndarray], shapes: list[tuple[int, ...]], dtype: Any) -> None:
+    """`adam.check_state` for moments of ``dtype`` (float32 or float64)."""
+    if np.dtype(dtype) != np.float32:
+        wrong = [k for k, a in state.items() if k != adam.STEP and a.dtype != dtype]
+        if wrong:
+            raise ValueError(f"Adam state {wrong[0]}: {state[wrong[0]].dtype}, expected {dtype}")
+        state = {k: a if k == adam.STEP else a.astype(np.float32) for k, a in state.items()}
+    adam.check_state(state, shapes)
 
 
 class NativeOptimizer:
@@ -78,7 +92,7 @@ class NativeOptimizer:
     without a gradient in a step is skipped."""
 
     def __init__(self, params: list[chainer.Parameter], lr_mults: list[float], opt: Optimizer):
-        self.params = params
+        self.params, self.dtype = params, params[0].dtype
         self.adam = opt.name != "sgd"
         self.rules = []
         for mult in lr_mults:
@@ -104,7 +118,7 @@ class NativeOptimizer:
         for i, (p, r) in enumerate(zip(self.params, self.rules, strict=True)):
             st = r.state or {}
             for name, key in ((adam.m_name(i), "m"), (adam.v_name(i), "v")):
-                out[name] = np.array(st.get(key, np.zeros(p.shape, np.float32)), np.float32)
+                out[name] = np.array(st.get(key, np.zeros(p.shape, self.dtype)), self.dtype)
         return out
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
@@ -112,12 +126,12 @@ class NativeOptimizer:
             if state:
                 raise ValueError(f"SGD has no state; got {len(state)} tensors")
             return
-        adam.check_state(state, [tuple(p.shape) for p in self.params])
+        check_state(state, [tuple(p.shape) for p in self.params], self.dtype)
         for i, r in enumerate(self.rules):
             r.t = int(state[adam.STEP][i])
             r._state = {  # Chainer allocates it lazily at the first update otherwise
-                "m": np.array(state[adam.m_name(i)], np.float32),
-                "v": np.array(state[adam.v_name(i)], np.float32),
+                "m": np.array(state[adam.m_name(i)], self.dtype),
+                "v": np.array(state[adam.v_name(i)], self.dtype),
             }
 
 
@@ -136,10 +150,11 @@ def to_floats(values: list[Any]) -> list[float]:
     return [float(getattr(v, "array", v)) for v in values]
 
 
-def _a(x: Any) -> Any:
+def _a(x: Any, dtype: Any = np.float32) -> Any:
+    """A batch as a contiguous array of the network's ``dtype``; Variables pass as they are."""
     if x is None or isinstance(x, chainer.Variable):
         return x
-    return np.ascontiguousarray(x, np.float32)
+    return np.ascontiguousarray(x, dtype)
 
 
 def _bce_with_logits(logits: Any, target: Any) -> Any:
@@ -148,13 +163,14 @@ def _bce_with_logits(logits: Any, target: Any) -> Any:
     return F.mean(F.softplus(logits) - logits * target)
 
 
-def _scalar(x: Any) -> np.ndarray:
-    return np.asarray(x.array if isinstance(x, chainer.Variable) else x, np.float32)
+def _scalar(x: Any, dtype: Any = np.float32) -> np.ndarray:
+    return np.asarray(x.array if isinstance(x, chainer.Variable) else x, dtype)
 
 
 class _Step:
     opt: TriptychAdam | NativeOptimizer
     nets: list[ChainerNet]
+    dtype: np.dtype
 
     def state(self) -> dict[str, np.ndarray]:
         """Adam's m, v and step per parameter (`triptych.common.adam` names); SGD: none."""
@@ -182,6 +198,7 @@ class SupervisedStep(_Step):
     ) -> None:
         self.kind = check_loss(loss)
         self.nets = [b.native for b in chain]
+        self.dtype = np.dtype(chain[0].dtype)
         params: list[chainer.Parameter] = []
         mults: list[float] = []
         for b in chain:
@@ -203,18 +220,18 @@ class SupervisedStep(_Step):
     def run(self, x: Any, target: Any) -> np.ndarray:
         """The step; the loss as a 0-d array."""
         with chainer.using_config("train", True):
-            h = _a(x)
+            h = _a(x, self.dtype)
             for net in self.nets:
                 h = net(h)
             t = np.asarray(getattr(target, "array", target))
             if self.kind == "mse":
-                value = F.mean_squared_error(h, t.astype(np.float32, copy=False))
+                value = F.mean_squared_error(h, t.astype(self.dtype, copy=False))
             elif self.kind == "cross_entropy":
                 value = F.softmax_cross_entropy(h, t.astype(np.int32))
             else:
-                value = _bce_with_logits(h, t.astype(np.float32, copy=False))
+                value = _bce_with_logits(h, t.astype(self.dtype, copy=False))
         self._backward(value)
-        return _scalar(value)
+        return _scalar(value, self.dtype)
 
 
 class GeneratorStep(_Step):
@@ -229,6 +246,7 @@ class GeneratorStep(_Step):
         adv_weight: float,
     ) -> None:
         self.nets = [b.native for b in chain]
+        self.dtype = np.dtype(chain[0].dtype)
         self.disc = disc.native if disc is not None and adv_weight > 0 else None
         self.rec_weight, self.l1, self.adv_weight = rec_weight, l1, adv_weight
         params = [p for b in chain for p in b.params_in_order()]
@@ -242,34 +260,37 @@ class GeneratorStep(_Step):
 
     def run(self, x_in: Any, target: Any = None, weight: Any = None) -> dict[str, np.ndarray]:
         """The step; its values as 0-d arrays."""
-        zero = np.float32(0.0)
+        dt = self.dtype
+        zero = dt.type(0.0)
         with chainer.using_config("train", True):
-            h, code = _a(x_in), None
+            h, code = _a(x_in, dt), None
             for i, net in enumerate(self.nets):
                 h = net(h)
                 if i == 0 and len(self.nets) > 1:
                     code = h
             rec: Any = zero
             if target is not None:
-                sq = (h - _a(target)) ** 2
-                w = _a(weight)
-                rec = F.mean(sq) if w is None else F.sum(sq * w) / np.float32(np.sum(w))
+                sq = (h - _a(target, dt)) ** 2
+                w = _a(weight, dt)
+                rec = F.mean(sq) if w is None else F.sum(sq * w) / dt.type(np.sum(w))
             l1: Any = F.mean(F.absolute(code)) if (self.l1 > 0 and code is not None) else zero
             adv: Any = zero
             if self.disc is not None:
                 logits = self.disc(h)
-                adv = _bce_with_logits(logits, np.ones(logits.shape, np.float32))
+                adv = _bce_with_logits(logits, np.ones(logits.shape, dt))
             value = self.rec_weight * rec + self.l1 * l1 + self.adv_weight * adv
         if self.disc is not None:
             self.disc.cleargrads()
         self._backward(value)
-        return {"loss": _scalar(value), "rec": _scalar(rec), "l1": _scalar(l1), "adv": _scalar(adv)}
+        values = {"loss": value, "rec": rec, "l1": l1, "adv": adv}
+        return {k: _scalar(v, dt) for k, v in values.items()}
 
 
 class DiscriminatorStep(_Step):
     def __init__(self, disc: ChainerBuilt, optimizer: Optimizer) -> None:
         self.disc = disc.native
         self.nets = [self.disc]
+        self.dtype = np.dtype(disc.dtype)
         params = disc.params_in_order()
         self.opt = _optimizer(params, [1.0] * len(params), optimizer)
 
@@ -280,13 +301,14 @@ class DiscriminatorStep(_Step):
     def run(self, real: Any, fake: Any) -> dict[str, np.ndarray]:
         """The step; its values as 0-d arrays."""
         with chainer.using_config("train", True):
-            lr_, lf = self.disc(_a(real)), self.disc(_a(fake))
-            loss_real = _bce_with_logits(lr_, np.ones(lr_.shape, np.float32))
-            loss_fake = _bce_with_logits(lf, np.zeros(lf.shape, np.float32))
+            dt = self.dtype
+            lr_, lf = self.disc(_a(real, dt)), self.disc(_a(fake, dt))
+            loss_real = _bce_with_logits(lr_, np.ones(lr_.shape, dt))
+            loss_fake = _bce_with_logits(lf, np.zeros(lf.shape, dt))
             value = loss_real + loss_fake
         self._backward(value)
         return {
-            "d_loss": _scalar(value),
+            "d_loss": _scalar(value, self.dtype),
             "acc_real": np.float32(np.mean(lr_.array > 0)),
             "acc_fake": np.float32(np.mean(lf.array < 0)),
         }

@@ -5,6 +5,13 @@ Gluon's BatchNorm tracks the *biased* batch variance (PyTorch: unbiased), so aft
 train-mode step running_var gets momentum·var_b instead of momentum·var_b·n/(n-1): the
 backend says so with ``bn_running_var = "biased"`` and comparisons convert (see the tests).
 MXNet updates running statistics in the backward pass, not the forward.
+
+float64 builds (the oracle parity bounds come from) cast every parameter after
+initialising and feed float64 inputs; oneDNN has no float64 kernels, so MXNet runs its
+reference kernels. Ops that take a float32 scalar attribute would round it (BatchNorm's
+momentum and epsilon, LeakyReLU's slope), so a float64 build runs them as NDArray ops with
+float64 scalars: `ExactBatchNorm` (PyTorch's running-statistics rule: exact momentum,
+unbiased variance, updated in the forward pass) and `_leaky_relu`.
 """
 
 from __future__ import annotations
@@ -37,6 +44,43 @@ class MaskedDropout(nn.Dropout):
         if self.mask is not None and F is mx.nd and mx.autograd.is_training():
             return x * self.mask
         return super().hybrid_forward(F, x)
+
+
+class ExactBatchNorm(nn.BatchNorm):
+    """Gluon BatchNorm (same parameters and names) whose imperative calls run in NDArray ops
+    with float64 scalars; in train mode it updates the running statistics as PyTorch does:
+    ``r = (1 - momentum) * r + momentum * s`` with the exact ``momentum`` and Gluon's own
+    (biased) batch variance, in the forward pass: the float64 oracle keeps MXNet's rule. Traced calls are Gluon's own. float64 builds use it
+    (MXNet's op rounds momentum and epsilon to float32)."""
+
+    def __init__(self, momentum: float, **kwargs: object) -> None:
+        super().__init__(momentum=1.0 - momentum, **kwargs)
+        self.torch_momentum = momentum
+
+    def _alias(self) -> str:
+        return "batchnorm"
+
+    def hybrid_forward(self, F, x, gamma, beta, running_mean, running_var):  # Gluon's F
+        if F is not mx.nd:
+            return super().hybrid_forward(F, x, gamma, beta, running_mean, running_var)
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        batch = mx.autograd.is_training() and not self._kwargs.get("use_global_stats")
+        if batch:
+            mean = F.mean(x, axis=1, exclude=True, keepdims=True)
+            centred = F.broadcast_sub(x, mean)
+            var = F.mean(F.square(centred), axis=1, exclude=True, keepdims=True)
+        else:
+            centred = F.broadcast_sub(x, running_mean.reshape(shape))
+            var = running_var.reshape(shape)
+        scale = F.broadcast_div(gamma.reshape(shape), F.sqrt(var + self._kwargs["eps"]))
+        y = F.broadcast_add(F.broadcast_mul(centred, scale), beta.reshape(shape))
+        if not batch:
+            return y
+        with mx.autograd.pause():
+            m = self.torch_momentum
+            running_mean[:] = running_mean * (1.0 - m) + mean.reshape((-1,)) * m
+            running_var[:] = running_var * (1.0 - m) + var.reshape((-1,)) * m
+        return y
 
 
 class Merge(nn.HybridBlock):
@@ -92,6 +136,12 @@ def _upsample(layer: S.Upsample, shape: S.Shape) -> nn.HybridLambda:
     )
 
 
+def _leaky_relu(slope: float) -> nn.HybridLambda:
+    """PyTorch's LeakyReLU with a float64 slope (x if x > 0 else slope * x; the gradient at
+    0 is ``slope``, as PyTorch's); MXNet's op keeps its slope as float32."""
+    return nn.HybridLambda(lambda F, x: F.where(x > 0, x, x * slope))
+
+
 def _max_pool(layer: S.MaxPool2d) -> nn.HybridBlock:
     return nn.MaxPool2D(layer.kernel, layer.effective_stride, layer.padding)
 
@@ -101,6 +151,7 @@ class GluonBuilt:
     network: S.Network
     native: nn.HybridSequential | GraphBlock
     holders: dict[int, nn.HybridBlock] = field(default_factory=dict)
+    dtype: str = "float32"
 
 
 def _unflatten(shape: tuple[int, int, int]) -> nn.HybridLambda:
@@ -112,7 +163,7 @@ def _unflatten(shape: tuple[int, int, int]) -> nn.HybridLambda:
     return nn.HybridLambda(reshape)
 
 
-def _block(layer: S.Layer, shape: S.Shape) -> nn.HybridBlock:
+def _block(layer: S.Layer, shape: S.Shape, dtype: str = "float32") -> nn.HybridBlock:
     if isinstance(layer, S.Dense):
         return nn.Dense(layer.units, use_bias=layer.bias, flatten=False, in_units=shape[0])
     if isinstance(layer, S.Conv2d):
@@ -133,12 +184,16 @@ def _block(layer: S.Layer, shape: S.Shape) -> nn.HybridBlock:
             in_channels=shape[0],
             use_bias=layer.bias,
         )
+    if isinstance(layer, S.BatchNorm) and dtype != "float32":
+        return ExactBatchNorm(layer.momentum, axis=1, epsilon=layer.eps, in_channels=shape[0])
     if isinstance(layer, S.BatchNorm):
         return nn.BatchNorm(
             axis=1, momentum=1.0 - layer.momentum, epsilon=layer.eps, in_channels=shape[0]
         )
     if isinstance(layer, S.ReLU):
         return nn.Activation("relu")
+    if isinstance(layer, S.LeakyReLU) and dtype != "float32":
+        return _leaky_relu(layer.negative_slope)
     if isinstance(layer, S.LeakyReLU):
         return nn.LeakyReLU(layer.negative_slope)
     if isinstance(layer, S.Sigmoid):
@@ -185,26 +240,29 @@ def _param_map(layer: S.Layer) -> dict[str, str]:
     return _BN_PARAMS if isinstance(layer, S.BatchNorm) else _PARAMS
 
 
-def build_network(network: S.Network) -> GluonBuilt:
-    """Build and initialise ``network`` (values are overwritten by `set_weights`): a
-    ``HybridSequential`` for a chain, a `GraphBlock` for a graph."""
+def build_network(network: S.Network, dtype: str = "float32") -> GluonBuilt:
+    """Build and initialise ``network`` in ``dtype`` (float32 or float64; values are
+    overwritten by `set_weights`): a ``HybridSequential`` for a chain, a `GraphBlock` for a
+    graph."""
     holders: dict[int, nn.HybridBlock] = {}
     if network.is_chain:
         native = nn.HybridSequential(prefix=f"{network.name}_")
         with native.name_scope():
-            blocks = [_block(info.layer, info.input_shape) for info in network.infos]
+            blocks = [_block(info.layer, info.input_shape, dtype) for info in network.infos]
             for block in blocks:
                 native.add(block)
     else:
         scope = nn.HybridSequential(prefix=f"{network.name}_")
         with scope.name_scope():
-            blocks = [_block(info.layer, info.input_shape) for info in network.infos]
+            blocks = [_block(info.layer, info.input_shape, dtype) for info in network.infos]
             native = GraphBlock(network, blocks, prefix="graph_")
     for i, info in enumerate(network.infos):
         if info.layer.param_shapes(info.input_shape):
             holders[i] = blocks[i]
     native.initialize(mx.init.Zero())
-    return GluonBuilt(network, native, holders)
+    if dtype != "float32":
+        native.cast(dtype)
+    return GluonBuilt(network, native, holders, dtype)
 
 
 def set_weights(built: GluonBuilt, weights: dict[str, np.ndarray]) -> None:
@@ -215,7 +273,7 @@ def set_weights(built: GluonBuilt, weights: dict[str, np.ndarray]) -> None:
         for canon, attr in _param_map(info.layer).items():
             key = f"{name}.{info.key}.{canon}"
             if key in weights:
-                getattr(block, attr).set_data(mx.nd.array(weights[key], dtype="float32"))
+                getattr(block, attr).set_data(mx.nd.array(weights[key], dtype=built.dtype))
 
 
 def get_weights(built: GluonBuilt) -> dict[str, np.ndarray]:
@@ -232,7 +290,7 @@ def get_weights(built: GluonBuilt) -> dict[str, np.ndarray]:
 
 def forward(built: GluonBuilt, x: np.ndarray, training: bool = False) -> np.ndarray:
     """Run on NCHW numpy; training=True uses batch statistics and updates running ones."""
-    data = mx.nd.array(np.asarray(x, np.float32), dtype="float32")
+    data = mx.nd.array(np.asarray(x, built.dtype), dtype=built.dtype)
     if not training:
         return built.native(data).asnumpy()
     if not any(isinstance(layer, S.BatchNorm) for layer in built.network.layers):
@@ -253,7 +311,7 @@ def set_dropout_masks(built: GluonBuilt, masks: dict[int, np.ndarray] | None) ->
     for i, block in enumerate(built.native):
         if isinstance(block, MaskedDropout):
             m = None if masks is None else masks.get(i)
-            block.mask = None if m is None else mx.nd.array(m, dtype="float32")
+            block.mask = None if m is None else mx.nd.array(m, dtype=built.dtype)
 
 
 def count_params(built: GluonBuilt) -> int:

@@ -8,6 +8,10 @@ respected); ``sgd`` and
 ``adam_native`` use a Gluon Trainer. ``run(...)`` is the step returning its values as
 NDArrays without waiting for them (MXNet runs asynchronously; the training loop converts them
 in bulk with `to_floats` when it logs); an NDArray input is used as it is.
+
+float64 builds train in float64 throughout; their ``sgd`` and ``adam`` run op by op in
+NDArray ops with float64 scalars (`ExactSGD`, `TriptychAdam`'s float64 path): MXNet's fused
+``sgd_update``/``adam_update`` take their scalars as float32.
 """
 
 from __future__ import annotations
@@ -38,13 +42,16 @@ class TriptychAdam:
     ``c1`` and ``c2`` times triptych's; ``lr'`` and ``eps'`` take ``sqrt(c2) / c1`` and
     ``sqrt(c2)`` so that the update is triptych's. What remains is float32 rounding in
     another order (level-4 parity holds; not bitwise the op-by-op formula). ``state()``
-    holds the kernel's m and v as they are, so a checkpoint resumes bitwise."""
+    holds the kernel's m and v as they are, so a checkpoint resumes bitwise.
 
-    def __init__(self, params: list, opt: Optimizer) -> None:
-        self.params, self.lr = params, opt.lr
+    In float64 (``dtype``) the kernel's float32 scalars would show, so the update runs op
+    by op in PyTorch's order (`triptych.common.adam`) with float64 scalars."""
+
+    def __init__(self, params: list, opt: Optimizer, dtype: str = "float32") -> None:
+        self.params, self.lr, self.dtype = params, opt.lr, dtype
         self.betas, self.eps = opt.betas, opt.eps
-        self.m = [nd.zeros(p.shape, dtype="float32") for p in params]
-        self.v = [nd.zeros(p.shape, dtype="float32") for p in params]
+        self.m = [nd.zeros(p.shape, dtype=dtype) for p in params]
+        self.v = [nd.zeros(p.shape, dtype=dtype) for p in params]
         self.t = [0] * len(params)
         self._kernel_args: dict[tuple[float, int], dict[str, float]] = {}
 
@@ -82,22 +89,64 @@ class TriptychAdam:
             if not w._fresh_grad:
                 continue
             self.t[i] += 1
-            args = self.kernel_args(self.lr * p.lr_mult, self.t[i])
-            update(w, p.grad(), self.m[i], self.v[i], out=w, **args)
+            if self.dtype == "float32":
+                args = self.kernel_args(self.lr * p.lr_mult, self.t[i])
+                update(w, p.grad(), self.m[i], self.v[i], out=w, **args)
+            else:
+                self._exact_update(w, p.grad(), i, self.lr * p.lr_mult)
             w._fresh_grad = False
+
+    def _exact_update(self, w: nd.NDArray, g: nd.NDArray, i: int, lr: float) -> None:
+        """triptych's formula op by op, scalars in float64 (the float64 path)."""
+        b1, b2 = self.betas
+        m, v = self.m[i], self.v[i]
+        m[:] = m * b1 + g * (1 - b1)
+        v[:] = v * b2 + (g * g) * (1 - b2)
+        step_size, bias2_sqrt = adam.scalars(lr, b1, b2, self.t[i])
+        w[:] = w - (m / (nd.sqrt(v) / bias2_sqrt + self.eps)) * step_size
 
     def state(self) -> dict[str, np.ndarray]:
         out = {adam.STEP: np.array(self.t, np.int64)}
         for i, (m, v) in enumerate(zip(self.m, self.v, strict=True)):
-            out[adam.m_name(i)] = m.asnumpy().astype(np.float32)
-            out[adam.v_name(i)] = v.asnumpy().astype(np.float32)
+            out[adam.m_name(i)] = m.asnumpy().astype(self.dtype)
+            out[adam.v_name(i)] = v.asnumpy().astype(self.dtype)
         return out
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
-        adam.check_state(state, [tuple(p.shape) for p in self.params])
+        check_state(state, [tuple(p.shape) for p in self.params], self.dtype)
         self.t = [int(t) for t in state[adam.STEP]]
-        self.m = [nd.array(state[adam.m_name(i)], dtype="float32") for i in range(len(self.t))]
-        self.v = [nd.array(state[adam.v_name(i)], dtype="float32") for i in range(len(self.t))]
+        n, dtype = len(self.t), self.dtype
+        self.m = [nd.array(state[adam.m_name(i)], dtype=dtype) for i in range(n)]
+        self.v = [nd.array(state[adam.v_name(i)], dtype=dtype) for i in range(n)]
+
+
+def check_state(state: dict[str, np.ndarray], shapes: list[tuple[int, ...]], dtype: str) -> None:
+    """`adam.check_state` for moments of ``dtype`` (float32 or float64)."""
+    if dtype != "float32":
+        wrong = [k for k, a in state.items() if k != adam.STEP and a.dtype != dtype]
+        if wrong:
+            raise ValueError(f"Adam state {wrong[0]}: {state[wrong[0]].dtype}, expected {dtype}")
+        state = {k: a if k == adam.STEP else a.astype(np.float32) for k, a in state.items()}
+    adam.check_state(state, shapes)
+
+
+class ExactSGD:
+    """Plain SGD op by op with a float64 learning rate (float64 builds): ``w -= lr * g``,
+    each parameter's ``lr_mult`` respected; a parameter whose gradient ``backward`` did not
+    refresh is skipped. ``step(1)`` like a Trainer."""
+
+    def __init__(self, params: list, opt: Optimizer) -> None:
+        self.params, self.lr = params, opt.lr
+
+    def step(self, batch_size: int = 1) -> None:
+        """One update; ``batch_size`` must be 1 (losses are batch means)."""
+        if batch_size != 1:
+            raise ValueError(f"SGD takes step(1) (losses are means), got {batch_size}")
+        for p in self.params:
+            w = p.data()
+            if w._fresh_grad:
+                w[:] = w - p.grad() * (self.lr * p.lr_mult)
+                w._fresh_grad = False
 
 
 def moment_scales(b1: float, b2: float) -> tuple[float, float]:
@@ -110,9 +159,13 @@ def moment_scales(b1: float, b2: float) -> tuple[float, float]:
     )
 
 
-def _trainer(params: list, opt: Optimizer) -> mx.gluon.Trainer | TriptychAdam:
+def _trainer(
+    params: list, opt: Optimizer, dtype: str = "float32"
+) -> mx.gluon.Trainer | TriptychAdam | ExactSGD:
     if opt.name == "adam":
-        return TriptychAdam(params, opt)
+        return TriptychAdam(params, opt, dtype)
+    if opt.name == "sgd" and dtype != "float32":
+        return ExactSGD(params, opt)
     if opt.name == "sgd":
         return mx.gluon.Trainer(params, "sgd", {"learning_rate": opt.lr, "wd": 0.0})
     return mx.gluon.Trainer(
@@ -132,10 +185,11 @@ def _trainable(blocks: list) -> list:
     return [p for b in blocks for p in b.collect_params().values() if p.grad_req != "null"]
 
 
-def _nd(x: np.ndarray | None):
+def _nd(x: np.ndarray | None, dtype: str = "float32"):
+    """A numpy batch as an NDArray of the network's ``dtype``; NDArrays pass as they are."""
     if x is None or isinstance(x, nd.NDArray):
         return x
-    return nd.array(np.asarray(x, np.float32), dtype="float32")
+    return nd.array(np.asarray(x, dtype), dtype=dtype)
 
 
 def to_floats(values: list) -> list[float]:
@@ -152,14 +206,17 @@ def _bce_logits(logits, label: float):
 
 
 class _Step:
-    trainer: mx.gluon.Trainer | TriptychAdam
+    trainer: mx.gluon.Trainer | TriptychAdam | ExactSGD
 
     def state(self) -> dict[str, np.ndarray]:
         """triptych's Adam: m, v, step per parameter; plain SGD: none. Gluon's own Adam
         pickles its state, so ``adam_native`` cannot be checkpointed (ValueError)."""
         if isinstance(self.trainer, TriptychAdam):
             return self.trainer.state()
-        if self.trainer.optimizer.__class__.__name__.lower() == "sgd":
+        if (
+            isinstance(self.trainer, ExactSGD)
+            or self.trainer.optimizer.__class__.__name__.lower() == "sgd"
+        ):
             return {}
         raise ValueError("MXNet's own Adam (adam_native) cannot be checkpointed; use adam")
 
@@ -184,6 +241,7 @@ class SupervisedStep(_Step):
         tuned: bool = False,
     ) -> None:
         self.kind = check_loss(loss)
+        self.dtype = chain[0].dtype
         self.blocks = [b.native for b in chain]
         if tuned:  # Gluon's recommended speed option: a static cached graph
             for block in self.blocks:
@@ -203,11 +261,11 @@ class SupervisedStep(_Step):
         trainable = _trainable(self.blocks)
         if not trainable:
             raise ValueError("every layer is frozen: nothing to train")
-        self.trainer = _trainer(trainable, optimizer)
+        self.trainer = _trainer(trainable, optimizer, self.dtype)
 
     def run(self, x: np.ndarray, target: np.ndarray):
         """The step; the loss as a one-element NDArray (not waited for)."""
-        h, t = _nd(x), _nd(target)
+        h, t = _nd(x, self.dtype), _nd(target, self.dtype)
         with mx.autograd.record(train_mode=True):
             for b in self.blocks:
                 h = b(h)
@@ -236,10 +294,11 @@ class GeneratorStep(_Step):
         disc: GluonBuilt | None,
         adv_weight: float,
     ) -> None:
+        self.dtype = chain[0].dtype
         self.blocks = [b.native for b in chain]
         self.disc = disc.native if disc is not None and adv_weight > 0 else None
         self.rec_weight, self.l1, self.adv_weight = rec_weight, l1, adv_weight
-        self.trainer = _trainer(_trainable(self.blocks), optimizer)
+        self.trainer = _trainer(_trainable(self.blocks), optimizer, self.dtype)
 
     def __call__(
         self, x_in: np.ndarray, target: np.ndarray | None = None, weight: np.ndarray | None = None
@@ -251,13 +310,14 @@ class GeneratorStep(_Step):
         self, x_in: np.ndarray, target: np.ndarray | None = None, weight: np.ndarray | None = None
     ) -> dict:
         """The step; its values as one-element NDArrays (not waited for)."""
-        h, t, w, code = _nd(x_in), _nd(target), _nd(weight), None
+        dtype = self.dtype
+        h, t, w, code = _nd(x_in, dtype), _nd(target, dtype), _nd(weight, dtype), None
         with mx.autograd.record(train_mode=True):
             for i, b in enumerate(self.blocks):
                 h = b(h)
                 if i == 0 and len(self.blocks) > 1:
                     code = h
-            zero = nd.zeros((1,))
+            zero = nd.zeros((1,), dtype=dtype)
             rec = zero
             if t is not None:
                 sq = nd.square(h - t)
@@ -272,8 +332,8 @@ class GeneratorStep(_Step):
 
 class DiscriminatorStep(_Step):
     def __init__(self, disc: GluonBuilt, optimizer: Optimizer) -> None:
-        self.disc = disc.native
-        self.trainer = _trainer(_trainable([self.disc]), optimizer)
+        self.disc, self.dtype = disc.native, disc.dtype
+        self.trainer = _trainer(_trainable([self.disc]), optimizer, self.dtype)
 
     def __call__(self, real: np.ndarray, fake: np.ndarray) -> dict[str, float]:
         out = self.run(real, fake)
@@ -282,8 +342,8 @@ class DiscriminatorStep(_Step):
     def run(self, real: np.ndarray, fake: np.ndarray) -> dict:
         """The step; its values as one-element NDArrays (not waited for)."""
         with mx.autograd.record(train_mode=True):
-            lr_ = self.disc(_nd(real))
-            lf = self.disc(_nd(fake))
+            lr_ = self.disc(_nd(real, self.dtype))
+            lf = self.disc(_nd(fake, self.dtype))
             value = _bce_logits(lr_, 1.0) + _bce_logits(lf, 0.0)
         value.backward()
         self.trainer.step(1)
