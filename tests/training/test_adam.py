@@ -25,9 +25,7 @@ def _need_two() -> list[str]:
 
 @pytest.mark.parametrize("spec", [DENSE, CONV_BN], ids=["no_bn", "bn"])
 def test_20_adam_steps_agree_across_every_pair(spec):
-    run, checks = training_parity(
-        spec, _need_two(), steps=20, lr=1e-3, batch=16, optimizer="adam"
-    )
+    _, checks = training_parity(spec, _need_two(), steps=20, lr=1e-3, batch=16, optimizer="adam")
     # losses, weights and (same-estimator) BatchNorm statistics, each within the bound
     # derived from both frameworks' float64 runs
     kinds = {c.network for c in checks}

@@ -65,6 +65,8 @@ class TrainingRun:
     losses: dict[str, list[float]] = field(default_factory=dict)
     losses64: dict[str, list[float]] = field(default_factory=dict)  # the float64 oracle
     exact_dropout: bool = True
+    #: float32 weights after the last step per framework (not in `to_dict`: arrays)
+    finals: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
 
     def per_step_rel(self, a: str, b: str) -> list[float]:
         """|loss_a - loss_b| / |loss_b| per step."""
@@ -80,7 +82,7 @@ class TrainingRun:
         return list(itertools.combinations(self.frameworks, 2))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "finals"}
 
 
 def training_batches(
@@ -127,7 +129,7 @@ def training_parity(
     run = TrainingRun(spec.name, list(frameworks), steps, loss, lr, batch, optimizer)
     run.exact_dropout = exact_dropout
     own_masks = not exact_dropout and has_dropout(spec)
-    finals: dict[str, dict[str, np.ndarray]] = {}
+    finals: dict[str, dict[str, np.ndarray]] = run.finals
     finals64: dict[str, dict[str, np.ndarray]] = {}
     estimators: dict[str, str] = {}
     for fw in frameworks:

@@ -50,8 +50,9 @@ class ExactBatchNorm(nn.BatchNorm):
     """Gluon BatchNorm (same parameters and names) whose imperative calls run in NDArray ops
     with float64 scalars; in train mode it updates the running statistics as PyTorch does:
     ``r = (1 - momentum) * r + momentum * s`` with the exact ``momentum`` and Gluon's own
-    (biased) batch variance, in the forward pass: the float64 oracle keeps MXNet's rule. Traced calls are Gluon's own. float64 builds use it
-    (MXNet's op rounds momentum and epsilon to float32)."""
+    (biased) batch variance, in the forward pass: the float64 oracle keeps MXNet's rule.
+    Traced calls are Gluon's own. float64 builds use it (MXNet's op rounds momentum and
+    epsilon to float32)."""
 
     def __init__(self, momentum: float, **kwargs: object) -> None:
         super().__init__(momentum=1.0 - momentum, **kwargs)
