@@ -7,6 +7,8 @@ padding explicit (``tf.pad`` before a conv; a transposed conv is cropped by p on
 of its (H-1)·s + k output, PyTorch's size), and `layers.TorchBatchNorm`. Layout at the
 boundary and the feature permutations around Flatten/Unflatten are the TensorFlow backend's
 (`triptych.frameworks.tensorflow.layout`): Sonnet's dense kernel is Keras's (in, out).
+A float64 build (``dtype``) creates every variable in float64: Sonnet's modules take their
+dtype from the first call's input, `layers`' modules are given it.
 """
 
 from __future__ import annotations
@@ -31,8 +33,11 @@ def _crop(p: int) -> Any:
     return lambda x: x[:, p:-p, p:-p, :] if p else x
 
 
-def _weighted(i: int, info: S.LayerInfo, rng: tf.random.Generator) -> tuple[Any, Any]:
-    """(module, call) for a node with weights or state; call(module, xs, training)."""
+def _weighted(
+    i: int, info: S.LayerInfo, rng: tf.random.Generator, dtype: str = "float32"
+) -> tuple[Any, Any]:
+    """(module, call) for a node with weights or state; call(module, xs, training).
+    ``dtype``: the variables' of `layers`' modules (Sonnet's take their input's)."""
     layer, shape, name = info.layer, info.input_shape, f"n{i}"
     if isinstance(layer, S.Dense):
         mod = snt.Linear(layer.units, with_bias=layer.bias, w_init=_ZEROS, name=name)
@@ -65,10 +70,10 @@ def _weighted(i: int, info: S.LayerInfo, rng: tf.random.Generator) -> tuple[Any,
         crop = _crop(layer.padding)
         return mod, lambda xs, t: crop(mod(xs[0]))
     if isinstance(layer, S.BatchNorm):
-        mod = L.TorchBatchNorm(shape[0], layer.momentum, layer.eps, name=name)
+        mod = L.TorchBatchNorm(shape[0], layer.momentum, layer.eps, name=name, dtype=dtype)
         return mod, lambda xs, t: mod(xs[0], t)
     if isinstance(layer, S.Dropout):
-        mod = L.MaskedDropout(layer.p, rng, name=name)
+        mod = L.MaskedDropout(layer.p, rng, name=name, dtype=dtype)
         return mod, lambda xs, t: mod(xs[0], t)
     return None, None
 
@@ -77,14 +82,14 @@ def _weighted(i: int, info: S.LayerInfo, rng: tf.random.Generator) -> tuple[Any,
 class SonnetNet(snt.Module):
     """One spec network as a Sonnet module: ``net(x_nhwc, is_training)``. ``nodes`` holds
     the node modules (None for parameter-free nodes) in topological order; ``rng`` draws
-    the Dropout masks when exact Dropout is off."""
+    the Dropout masks when exact Dropout is off. ``dtype``: its variables' (once built)."""
 
-    def __init__(self, network: S.Network, plan: layout.LayoutPlan) -> None:
+    def __init__(self, network: S.Network, plan: layout.LayoutPlan, dtype: str = "float32") -> None:
         super().__init__(name=re.sub(r"\W|^(?=\d)", "_", network.name))
         self.rng = tf.random.Generator.from_seed(0)
         nodes, calls = [], []
         for i, info in enumerate(network.infos):
-            mod, call = _weighted(i, info, self.rng)
+            mod, call = _weighted(i, info, self.rng, dtype)
             if call is None:
                 fast_f, fast_u = i in plan.fast_flatten, i in plan.fast_unflatten
                 call = L.op_for(info.layer, info.input_shape, fast_f, fast_u)
@@ -113,6 +118,8 @@ class SonnetBuilt:
     dropouts: dict[int, L.MaskedDropout] = field(default_factory=dict)
     #: tf.function per (training, exact Dropout) (eager calls cost ~ms each)
     compiled: dict[tuple[bool, bool], Any] = field(default_factory=dict)
+    #: the precision of every variable, input and output ("float32" or "float64")
+    dtype: str = "float32"
 
     def variables_in_order(self) -> list[tf.Variable]:
         """Trainable variables in node order (weight then bias; BN scale then offset)."""
@@ -129,22 +136,23 @@ def holder_variables(holder: snt.Module) -> list[tf.Variable]:
     return [holder.w, *([holder.b] if hasattr(holder, "b") else [])]
 
 
-def build_network(network: S.Network) -> SonnetBuilt:
-    """Build ``network`` as a `SonnetNet` taking NHWC input; Sonnet creates its variables
-    on a first (eval-mode) call on one zero sample. Chains get the layout plan (NHWC
-    flatten straight into a permuted Dense); graphs transpose around Flatten/Unflatten."""
+def build_network(network: S.Network, dtype: str = "float32") -> SonnetBuilt:
+    """Build ``network`` in ``dtype`` (float32 or float64) as a `SonnetNet` taking NHWC
+    input; Sonnet creates its variables (in the input's dtype) on a first (eval-mode) call
+    on one zero sample of ``dtype``. Chains get the layout plan (NHWC flatten straight into
+    a permuted Dense); graphs transpose around Flatten/Unflatten."""
     plan = layout.plan_layout(network) if network.is_chain else layout.LayoutPlan()
-    net = SonnetNet(network, plan)
+    net = SonnetNet(network, plan, dtype)
     shape = network.input_shape
     nhwc = (shape[1], shape[2], shape[0]) if len(shape) == 3 else shape
-    net(tf.zeros((1, *nhwc), tf.float32), is_training=False)
+    net(tf.zeros((1, *nhwc), dtype), is_training=False)
     holders = {
         i: m
         for i, m in enumerate(net.nodes)
         if m is not None and not isinstance(m, L.MaskedDropout)
     }
     dropouts = {i: m for i, m in enumerate(net.nodes) if isinstance(m, L.MaskedDropout)}
-    return SonnetBuilt(network, net, plan, holders, dropouts)
+    return SonnetBuilt(network, net, plan, holders, dropouts, dtype=dtype)
 
 
 def set_weights(built: SonnetBuilt, weights: dict[str, np.ndarray]) -> None:
@@ -154,7 +162,7 @@ def set_weights(built: SonnetBuilt, weights: dict[str, np.ndarray]) -> None:
     for i, holder in built.holders.items():
         info = built.network.infos[i]
         given = {
-            k.rsplit(".", 1)[1]: np.asarray(v, np.float32)
+            k.rsplit(".", 1)[1]: np.asarray(v, built.dtype)
             for k, v in weights.items()
             if k.startswith(f"{name}.{info.key}.")
         }
@@ -218,7 +226,7 @@ def forward(built: SonnetBuilt, x: np.ndarray, training: bool = False) -> np.nda
         net = built.native
         fn = tf.function(lambda t: net(t, is_training=training), reduce_retracing=True)
         built.compiled[key] = fn
-    y = fn(to_native_input(np.asarray(x, np.float32)))
+    y = fn(to_native_input(np.asarray(x, built.dtype)))
     return to_canonical_output(np.asarray(y))
 
 
@@ -231,7 +239,7 @@ def set_dropout_masks(built: SonnetBuilt, masks: dict[int, np.ndarray] | None) -
         if m is None:
             mod.exact = False
             continue
-        m = np.asarray(m, np.float32)
+        m = np.asarray(m, built.dtype)
         if m.ndim == 4:
             m = m.transpose(0, 2, 3, 1)
         elif (perm := built.plan.in_perm.get(i)) is not None:

@@ -1,5 +1,6 @@
 """The Sonnet modules triptych needs beyond ``snt.Linear``/``snt.Conv2D``/``snt.Conv2DTranspose``,
-and the parameter-free ops of the spec as plain TensorFlow (NHWC).
+and the parameter-free ops of the spec as plain TensorFlow (NHWC); LeakyReLU and bilinear
+upsampling through `triptych.frameworks.tensorflow.float64_ops` (exact in float64 builds).
 
 ``snt.BatchNorm`` is not used: its moving statistics are ``snt.ExponentialMovingAverage``s,
 which debias by the update count (``hidden / (1 - decay**t)``) and track the *biased* batch
@@ -16,6 +17,7 @@ import numpy as np
 
 from triptych.common import spec as S
 from triptych.frameworks.sonnet.compat import snt, tf
+from triptych.frameworks.tensorflow import float64_ops
 
 #: canonical NCHW axis (batch = 0) -> NHWC axis, for rank-4 tensors
 NHWC_AXIS = {1: 3, 2: 1, 3: 2}
@@ -34,25 +36,32 @@ class TorchBatchNorm(snt.Module):
     ``synchronized`` (data parallel, read when a step traces): the batch sum, sum of
     squares and count are all-reduced over the replicas first, so mean, variance and n are
     the global batch's (as ``snt.distribute.CrossReplicaBatchNorm`` does with its moments).
+    Every variable is of ``dtype`` (float32, or float64 for a float64 build).
     """
 
     def __init__(
-        self, channels: int, momentum: float = 0.1, eps: float = 1e-5, name: str | None = None
+        self,
+        channels: int,
+        momentum: float = 0.1,
+        eps: float = 1e-5,
+        name: str | None = None,
+        dtype: str = "float32",
     ) -> None:
         super().__init__(name=name)
         self.momentum, self.eps = float(momentum), float(eps)
         self.frozen = self.synchronized = False
-        self.scale = tf.Variable(tf.ones([channels]), name="scale")
-        self.offset = tf.Variable(tf.zeros([channels]), name="offset")
-        self.moving_mean = tf.Variable(tf.zeros([channels]), trainable=False, name="moving_mean")
-        self.moving_var = tf.Variable(tf.ones([channels]), trainable=False, name="moving_var")
+        ones, zeros = tf.ones([channels], dtype), tf.zeros([channels], dtype)
+        self.scale = tf.Variable(ones, name="scale")
+        self.offset = tf.Variable(zeros, name="offset")
+        self.moving_mean = tf.Variable(zeros, trainable=False, name="moving_mean")
+        self.moving_var = tf.Variable(ones, trainable=False, name="moving_var")
 
     def __call__(self, x: Any, is_training: bool) -> Any:
         if not is_training or self.frozen:
             mean, var = self.moving_mean, self.moving_var
         else:
             axes = list(range(len(x.shape) - 1))
-            n = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), tf.float32)
+            n = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), x.dtype)
             if self.synchronized:
                 sums = [tf.reduce_sum(x, axes), tf.reduce_sum(tf.square(x), axes), n]
                 ctx = tf.distribute.get_replica_context()
@@ -75,15 +84,18 @@ class MaskedDropout(snt.Module):
     set only while that step traces); with ``exact`` on (`set_dropout_masks`) the mask held
     in a shape-less variable (exact Dropout, `triptych.common.dropout`); otherwise masks
     from ``rng``, the network's ``tf.random.Generator`` (`runtime.seed_rng` reseeds it).
-    Both are read when a ``tf.function`` traces. Inference: the identity."""
+    Both are read when a ``tf.function`` traces. Inference: the identity. The mask variable
+    is of ``dtype``, the network's."""
 
-    def __init__(self, p: float, rng: tf.random.Generator, name: str | None = None) -> None:
+    def __init__(
+        self, p: float, rng: tf.random.Generator, name: str | None = None, dtype: str = "float32"
+    ) -> None:
         super().__init__(name=name)
         self.p, self.exact = float(p), False
         self.mask_input: Any = None
         self.rng = rng
         self.mask = tf.Variable(
-            np.ones((1,), np.float32), shape=tf.TensorShape(None), trainable=False, name="mask"
+            np.ones((1,), dtype), shape=tf.TensorShape(None), trainable=False, name="mask"
         )
 
     def __call__(self, x: Any, is_training: bool) -> Any:
@@ -123,7 +135,7 @@ def _upsample(layer: S.Upsample, shape: S.Shape) -> Op:
     if layer.mode == "nearest":  # as Keras's UpSampling2D: repeat rows, then columns
         return lambda xs, t: tf.repeat(tf.repeat(xs[0], s, axis=1), s, axis=2)
     size = (shape[1] * s, shape[2] * s)  # half-pixel centres: PyTorch's align_corners=False
-    return lambda xs, t: tf.image.resize(xs[0], size, method="bilinear")
+    return lambda xs, t: float64_ops.resize_bilinear(xs[0], size)
 
 
 def op_for(layer: S.Layer, shape: S.Shape, fast_flatten: bool, fast_unflatten: bool) -> Op:
@@ -134,7 +146,7 @@ def op_for(layer: S.Layer, shape: S.Shape, fast_flatten: bool, fast_unflatten: b
         return lambda xs, t: tf.nn.relu(xs[0])
     if isinstance(layer, S.LeakyReLU):
         slope = float(layer.negative_slope)
-        return lambda xs, t: tf.nn.leaky_relu(xs[0], alpha=slope)
+        return lambda xs, t: float64_ops.leaky_relu(xs[0], slope)
     if isinstance(layer, S.Sigmoid):
         return lambda xs, t: tf.sigmoid(xs[0])
     if isinstance(layer, S.Tanh):

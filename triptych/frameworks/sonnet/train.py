@@ -12,7 +12,8 @@ engine wraps it, `triptych.frameworks.tensorflow.distributed.attach`).
 ``run(...)`` is each step returning its values as scalar tensors without reading them back
 (the training loop converts them in bulk with `to_floats`, TensorFlow's, when it logs); a
 ``tf.Tensor`` input is taken as it is (already NHWC). `hand_train_step` is the textbook
-Sonnet loop the harness-overhead measurement compares against.
+Sonnet loop the harness-overhead measurement compares against. Steps run in their networks'
+dtype (``built.dtype``, float32 or float64), as the TensorFlow backend's do.
 """
 
 from __future__ import annotations
@@ -28,12 +29,11 @@ from triptych.frameworks.sonnet.build import (
     SonnetBuilt,
     holder_variables,
     set_dropout_masks,
-    to_native_input,
 )
 from triptych.frameworks.sonnet.compat import snt, tf
 from triptych.frameworks.tensorflow import train as tf_train
-from triptych.frameworks.tensorflow.train import PreparedMasks, native_mask, to_floats
-from triptych.frameworks.tensorflow.train import _Adam as Adam
+from triptych.frameworks.tensorflow.optimizers import Adam, dtype_of
+from triptych.frameworks.tensorflow.train import PreparedMasks, native, native_mask, to_floats
 from triptych.frameworks.tensorflow.train import _bce_logits as bce_logits
 
 __all__ = [
@@ -47,7 +47,9 @@ __all__ = [
 
 class SonnetUpdate:
     """Sonnet's own optimizer (sgd, adam_native), one per learning-rate multiplier. State:
-    Sonnet Adam's step, m and v per group, in order, as ``sonnet.NNNN`` (SGD has none)."""
+    Sonnet Adam's step, m and v per group, in order, as ``sonnet.NNNN`` (SGD has none).
+    Hyperparameters are Python floats for float32 variables (as ever); for float64 ones
+    float64 constants (Sonnet ``tf.cast``s a Python float through float32)."""
 
     def __init__(self, opt: Optimizer, variables: list[tf.Variable], mults: list[float]) -> None:
         by_mult: dict[float, list[int]] = {}
@@ -55,12 +57,17 @@ class SonnetUpdate:
             by_mult.setdefault(mult, []).append(i)
         self.variables = variables
         self.groups = []
+        dtype = dtype_of(variables)
+
+        def h(value: float) -> float | tf.Tensor:
+            return value if dtype == tf.float32 else tf.constant(value, dtype)
+
         for m, idx in by_mult.items():
             if opt.name == "sgd":
-                o = snt.optimizers.SGD(learning_rate=opt.lr * m)
+                o = snt.optimizers.SGD(learning_rate=h(opt.lr * m))
             else:
                 b1, b2 = opt.betas
-                o = snt.optimizers.Adam(opt.lr * m, beta1=b1, beta2=b2, epsilon=opt.eps)
+                o = snt.optimizers.Adam(h(opt.lr * m), beta1=h(b1), beta2=h(b2), epsilon=h(opt.eps))
                 o._initialize([variables[i] for i in idx])  # state exists before step 1
             self.groups.append((idx, o))
 
@@ -94,20 +101,14 @@ def _optimizer(
     return (Adam if opt.name == "adam" else SonnetUpdate)(opt, variables, mults)
 
 
-def _f32(x: np.ndarray | tf.Tensor | None) -> tf.Tensor | None:
-    """A canonical float32 batch as a tensor in the native layout (a tensor passes as it
-    is). A tensor, not the numpy array: a ``tf.function`` takes a tensor argument faster."""
-    if x is None or isinstance(x, tf.Tensor):
-        return x
-    return tf.constant(to_native_input(np.asarray(x, np.float32)))
-
-
 def _chain_variables(chain: list[SonnetBuilt]) -> list[tf.Variable]:
     return [v for b in chain for v in b.variables_in_order()]
 
 
 class _Step:
     opt: Adam | SonnetUpdate
+    #: the networks' dtype ("float32" or "float64"), what numpy inputs are cast to
+    dtype: str = "float32"
 
     def state(self) -> dict[str, np.ndarray]:
         """The optimizer state as named arrays (`triptych.common.adam`; Sonnet's own:
@@ -130,6 +131,7 @@ class SupervisedStep(_Step):
         tuned: bool = False,
     ) -> None:
         self.kind = check_loss(loss)
+        self.dtype = chain[0].dtype
         self.nets = [b.native for b in chain]
         variables, mults = [], []
         for b in chain:
@@ -195,11 +197,13 @@ class SupervisedStep(_Step):
         if isinstance(target, tf.Tensor):
             return target
         t = np.asarray(target)
-        return tf.constant(t.astype(np.int64)) if self.kind == "cross_entropy" else _f32(t)
+        if self.kind == "cross_entropy":
+            return tf.constant(t.astype(np.int64))
+        return native(t, self.dtype)
 
     def run(self, x: np.ndarray | tf.Tensor, target: np.ndarray | tf.Tensor) -> tf.Tensor:
         """The step; the loss as a scalar tensor (no read-back)."""
-        return self._step(_f32(x), self._target(target))
+        return self._step(native(x, self.dtype), self._target(target))
 
     def prepare_masks(self, masks: dict[str, dict[int, np.ndarray]]) -> PreparedMasks:
         """``masks`` (network name -> layer index -> canonical mask) as `run_masked` takes
@@ -229,7 +233,7 @@ class SupervisedStep(_Step):
             finally:
                 for b in nets.values():
                     set_dropout_masks(b, None)
-        return self._masked_step(_f32(x), self._target(target), prepared.tensors)
+        return self._masked_step(native(x, self.dtype), self._target(target), prepared.tensors)
 
 
 class GeneratorStep(tf_train.GeneratorStep):
@@ -246,6 +250,7 @@ class GeneratorStep(tf_train.GeneratorStep):
         disc: SonnetBuilt | None,
         adv_weight: float,
     ) -> None:
+        self.dtype = chain[0].dtype
         self.models = [b.native for b in chain]
         self.disc = disc.native if disc is not None and adv_weight > 0 else None
         self.rec_weight, self.l1, self.adv_weight = rec_weight, l1, adv_weight
@@ -261,6 +266,7 @@ class GeneratorStep(tf_train.GeneratorStep):
 
 class DiscriminatorStep(_Step):
     def __init__(self, disc: SonnetBuilt, optimizer: Optimizer) -> None:
+        self.dtype = disc.dtype
         self.disc = disc.native
         self.variables = disc.variables_in_order()
         self.opt = _optimizer(optimizer, self.variables)
@@ -275,8 +281,8 @@ class DiscriminatorStep(_Step):
         self.opt.apply(grads)
         return {
             "d_loss": value,
-            "acc_real": tf.reduce_mean(tf.cast(lr_ > 0, tf.float32)),
-            "acc_fake": tf.reduce_mean(tf.cast(lf < 0, tf.float32)),
+            "acc_real": tf.reduce_mean(tf.cast(lr_ > 0, self.dtype)),
+            "acc_fake": tf.reduce_mean(tf.cast(lf < 0, self.dtype)),
         }
 
     def __call__(self, real: np.ndarray, fake: np.ndarray) -> dict[str, float]:
@@ -285,7 +291,7 @@ class DiscriminatorStep(_Step):
 
     def run(self, real: np.ndarray, fake: np.ndarray) -> dict[str, tf.Tensor]:
         """The step; its values as scalar tensors (no read-back)."""
-        return dict(self._step(_f32(real), _f32(fake)))
+        return dict(self._step(native(real, self.dtype), native(fake, self.dtype)))
 
 
 def make_trainer(
@@ -333,7 +339,7 @@ def hand_train_step(
     NHWC), a ``tf.function`` with GradientTape, ``snt.optimizers.Adam(lr, epsilon=1e-8)``,
     ``loss`` "cross_entropy" (integer labels, logits) or "mse"; returns the loss tensor, not
     read back (a loop reads it when it logs)."""
-    nets = [b.native for b in chain]
+    nets, dtype = [b.native for b in chain], chain[0].dtype
     variables = [v for net in nets for v in net.trainable_variables]
     opt = snt.optimizers.Adam(lr, epsilon=1e-8)
 
@@ -353,7 +359,7 @@ def hand_train_step(
         return value
 
     def step(x: np.ndarray, y: np.ndarray) -> tf.Tensor:
-        target = tf.constant(y) if loss == "cross_entropy" else _f32(y)
-        return graph_step(_f32(x), target)
+        target = tf.constant(y) if loss == "cross_entropy" else native(y, dtype)
+        return graph_step(native(x, dtype), target)
 
     return step

@@ -16,7 +16,7 @@ import numpy as np
 from keras import ops
 
 from triptych.common import spec as S
-from triptych.frameworks.tensorflow import layout
+from triptych.frameworks.tensorflow import float64_ops, layout
 from triptych.frameworks.tensorflow.compat import keras, tf
 
 
@@ -30,10 +30,11 @@ class TorchStyleBatchNorm(keras.layers.BatchNormalization):
     def call(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
         if not (training and self.trainable):
             return super().call(inputs, training=False, mask=mask)
-        inputs = ops.cast(inputs, "float32")
+        dtype = keras.backend.result_type(inputs.dtype, "float32")  # as Keras: f32 or f64
+        inputs = ops.cast(inputs, dtype)
         mean, variance = self._moments(inputs, mask)
         shape = ops.shape(inputs)
-        n = ops.cast(shape[0], "float32")
+        n = ops.cast(shape[0], dtype)
         for d in inputs.shape[1:-1]:
             n = n * float(d)
         unbiased = variance * n / ops.maximum(n - 1.0, 1.0)
@@ -75,7 +76,9 @@ class MaskedDropout(keras.layers.Dropout):
         object.__setattr__(
             self,
             "mask_var",
-            tf.Variable(np.ones((1,), np.float32), shape=tf.TensorShape(None), trainable=False),
+            tf.Variable(
+                np.ones((1,), self.compute_dtype), shape=tf.TensorShape(None), trainable=False
+            ),
         )
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
@@ -120,23 +123,35 @@ class KerasBuilt:
     compiled: dict[tuple[bool, bool], Any] = field(default_factory=dict)
     #: canonical layer index -> its MaskedDropout (exact Dropout)
     dropouts: dict[int, MaskedDropout] = field(default_factory=dict)
+    #: the precision of every layer, variable, input and output ("float32" or "float64")
+    dtype: str = "float32"
 
 
 def _nhwc(shape: S.Shape) -> S.Shape:
     return (shape[1], shape[2], shape[0]) if len(shape) == 3 else shape
 
 
-def _layers(i: int, info: S.LayerInfo, plan: layout.LayoutPlan) -> list[keras.layers.Layer]:
-    """Keras layers for canonical layer ``i``; the weight holder, if any, comes last-but-crop."""
-    layer, shape = info.layer, info.input_shape
+def _layers(
+    i: int, info: S.LayerInfo, plan: layout.LayoutPlan, dtype: str = "float32"
+) -> list[keras.layers.Layer]:
+    """Keras layers for canonical layer ``i``, each in ``dtype`` (its dtype policy: a Keras
+    layer casts its inputs to it, so every one gets it; float64 swaps in `float64_ops`'
+    stand-ins where Keras rounds through float32); the weight holder, if any, comes
+    last-but-crop."""
+    layer, shape, kw = info.layer, info.input_shape, {"dtype": dtype}
     if isinstance(layer, S.Dense):
-        return [keras.layers.Dense(layer.units, use_bias=layer.bias)]
+        return [keras.layers.Dense(layer.units, use_bias=layer.bias, **kw)]
     if isinstance(layer, S.Conv2d):
-        pad = [keras.layers.ZeroPadding2D(layer.padding)] if layer.padding else []
+        pad = [keras.layers.ZeroPadding2D(layer.padding, **kw)] if layer.padding else []
         return [
             *pad,
             keras.layers.Conv2D(
-                layer.out_channels, layer.kernel, layer.stride, padding="valid", use_bias=layer.bias
+                layer.out_channels,
+                layer.kernel,
+                layer.stride,
+                padding="valid",
+                use_bias=layer.bias,
+                **kw,
             ),
         ]
     if isinstance(layer, S.ConvTranspose2d):
@@ -144,71 +159,87 @@ def _layers(i: int, info: S.LayerInfo, plan: layout.LayoutPlan) -> list[keras.la
         extra = max(layer.stride - layer.kernel, 0)
         crop = ((layer.padding, layer.padding + extra),) * 2
         conv = keras.layers.Conv2DTranspose(
-            layer.out_channels, layer.kernel, layer.stride, padding="valid", use_bias=layer.bias
+            layer.out_channels,
+            layer.kernel,
+            layer.stride,
+            padding="valid",
+            use_bias=layer.bias,
+            **kw,
         )
-        return [conv, keras.layers.Cropping2D(crop)] if any(crop[0]) else [conv]
+        return [conv, keras.layers.Cropping2D(crop, **kw)] if any(crop[0]) else [conv]
     if isinstance(layer, S.BatchNorm):
-        return [TorchStyleBatchNorm(axis=-1, momentum=1.0 - layer.momentum, epsilon=layer.eps)]
+        return [
+            TorchStyleBatchNorm(axis=-1, momentum=1.0 - layer.momentum, epsilon=layer.eps, **kw)
+        ]
     if isinstance(layer, S.ReLU):
-        return [keras.layers.ReLU()]
+        return [keras.layers.ReLU(**kw)]
     if isinstance(layer, S.LeakyReLU):
-        return [keras.layers.LeakyReLU(negative_slope=layer.negative_slope)]
+        cls = float64_ops.LeakyReLU64 if dtype == "float64" else keras.layers.LeakyReLU
+        return [cls(negative_slope=layer.negative_slope, **kw)]
     if isinstance(layer, S.Sigmoid):
-        return [keras.layers.Activation("sigmoid")]
+        return [keras.layers.Activation("sigmoid", **kw)]
     if isinstance(layer, S.Tanh):
-        return [keras.layers.Activation("tanh")]
+        return [keras.layers.Activation("tanh", **kw)]
     if isinstance(layer, S.Dropout):
-        return [MaskedDropout(layer.p)]
+        return [MaskedDropout(layer.p, **kw)]
     if isinstance(layer, S.Flatten):
         if len(shape) == 1:
-            return [keras.layers.Identity()]
+            return [keras.layers.Identity(**kw)]
         if i in plan.fast_flatten:
-            return [keras.layers.Flatten()]
-        return [keras.layers.Permute((3, 1, 2)), keras.layers.Flatten()]
+            return [keras.layers.Flatten(**kw)]
+        return [keras.layers.Permute((3, 1, 2), **kw), keras.layers.Flatten(**kw)]
     if isinstance(layer, S.Unflatten):
         c, h, w = layer.shape
         if i in plan.fast_unflatten:
-            return [keras.layers.Reshape((h, w, c))]
-        return [keras.layers.Reshape((c, h, w)), keras.layers.Permute((2, 3, 1))]
+            return [keras.layers.Reshape((h, w, c), **kw)]
+        return [keras.layers.Reshape((c, h, w), **kw), keras.layers.Permute((2, 3, 1), **kw)]
     if isinstance(layer, S.MaxPool2d):
-        pad = [ConstantPadding2D(layer.padding, float("-inf"))] if layer.padding else []
+        pad = [ConstantPadding2D(layer.padding, float("-inf"), **kw)] if layer.padding else []
         return [
             *pad,
-            keras.layers.MaxPooling2D(layer.kernel, layer.effective_stride, padding="valid"),
+            keras.layers.MaxPooling2D(layer.kernel, layer.effective_stride, padding="valid", **kw),
         ]
     if isinstance(layer, S.AvgPool2d):
-        pad = [keras.layers.ZeroPadding2D(layer.padding)] if layer.padding else []
+        pad = [keras.layers.ZeroPadding2D(layer.padding, **kw)] if layer.padding else []
         return [
             *pad,
-            keras.layers.AveragePooling2D(layer.kernel, layer.effective_stride, padding="valid"),
+            keras.layers.AveragePooling2D(
+                layer.kernel, layer.effective_stride, padding="valid", **kw
+            ),
         ]
     if isinstance(layer, S.GlobalAvgPool):
         # an average pool over the whole H x W exports as AveragePool (portable), where
         # GlobalAveragePooling2D becomes an opset-18 ReduceMean that onnx2torch cannot take
-        return [keras.layers.AveragePooling2D((shape[1], shape[2])), keras.layers.Flatten()]
+        return [
+            keras.layers.AveragePooling2D((shape[1], shape[2]), **kw),
+            keras.layers.Flatten(**kw),
+        ]
     if isinstance(layer, S.Identity):
-        return [keras.layers.Identity()]
+        return [keras.layers.Identity(**kw)]
     if isinstance(layer, S.Upsample):
-        return [keras.layers.UpSampling2D(layer.scale, interpolation=layer.mode)]
+        if dtype == "float64" and layer.mode == "bilinear":  # Keras' kernel is float32
+            return [float64_ops.BilinearUpSampling64(layer.scale, **kw)]
+        return [keras.layers.UpSampling2D(layer.scale, interpolation=layer.mode, **kw)]
     if isinstance(layer, S.Add):
-        return [keras.layers.Add()]
+        return [keras.layers.Add(**kw)]
     if isinstance(layer, S.Concat):
         axis = NHWC_AXIS[layer.axis] if len(shape) == 3 else layer.axis
-        return [keras.layers.Concatenate(axis=axis)]
+        return [keras.layers.Concatenate(axis=axis, **kw)]
     raise TypeError(f"tensorflow backend cannot build layer {layer!r}")
 
 
-def build_network(network: S.Network) -> KerasBuilt:
-    """Build ``network`` as a Keras functional model taking NHWC input. Chains get the
-    layout plan (NHWC flatten straight into a permuted Dense); graphs transpose explicitly
-    around Flatten/Unflatten."""
+def build_network(network: S.Network, dtype: str = "float32") -> KerasBuilt:
+    """Build ``network`` in ``dtype`` (float32 or float64: every layer's dtype policy, the
+    global ``floatx`` untouched) as a Keras functional model taking NHWC input. Chains get
+    the layout plan (NHWC flatten straight into a permuted Dense); graphs transpose
+    explicitly around Flatten/Unflatten."""
     plan = layout.plan_layout(network) if network.is_chain else layout.LayoutPlan()
-    inp = keras.Input(shape=_nhwc(network.input_shape))
+    inp = keras.Input(shape=_nhwc(network.input_shape), dtype=dtype)
     outs: list[Any] = []
     holders: dict[int, keras.layers.Layer] = {}
     dropouts: dict[int, MaskedDropout] = {}
     for i, info in enumerate(network.infos):
-        made = _layers(i, info, plan)
+        made = _layers(i, info, plan, dtype)
         args = [inp if s == -1 else outs[s] for s in info.inputs]
         h = made[0](args if info.layer.merge else args[0])
         for k in made[1:]:
@@ -225,7 +256,7 @@ def build_network(network: S.Network) -> KerasBuilt:
             if isinstance(k, MaskedDropout):
                 dropouts[i] = k
     model = keras.Model(inp, outs[network.output], name=f"{network.name}")
-    return KerasBuilt(network, model, plan, holders, dropouts=dropouts)
+    return KerasBuilt(network, model, plan, holders, dropouts=dropouts, dtype=dtype)
 
 
 def set_weights(built: KerasBuilt, weights: dict[str, np.ndarray]) -> None:
@@ -235,7 +266,7 @@ def set_weights(built: KerasBuilt, weights: dict[str, np.ndarray]) -> None:
     for i, holder in built.holders.items():
         layer, key = built.network.infos[i].layer, built.network.infos[i].key
         given = {
-            k.rsplit(".", 1)[1]: np.asarray(v, np.float32)
+            k.rsplit(".", 1)[1]: np.asarray(v, built.dtype)
             for k, v in weights.items()
             if k.startswith(f"{name}.{key}.")
         }
@@ -309,7 +340,7 @@ def forward(built: KerasBuilt, x: np.ndarray, training: bool = False) -> np.ndar
         model = built.native
         fn = tf.function(lambda t: model(t, training=training), reduce_retracing=True)
         built.compiled[key] = fn
-    y = fn(to_native_input(np.asarray(x, np.float32)))
+    y = fn(to_native_input(np.asarray(x, built.dtype)))
     return to_canonical_output(np.asarray(y))
 
 
@@ -322,7 +353,7 @@ def set_dropout_masks(built: KerasBuilt, masks: dict[int, np.ndarray] | None) ->
         if m is None:
             object.__setattr__(layer, "exact", False)
             continue
-        m = np.asarray(m, np.float32)
+        m = np.asarray(m, built.dtype)
         if m.ndim == 4:
             m = m.transpose(0, 2, 3, 1)
         elif (perm := built.plan.in_perm.get(i)) is not None:
