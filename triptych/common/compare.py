@@ -195,7 +195,7 @@ def _as_named(x: Any) -> dict[str, Any]:
 def compare_outputs(
     a: Any,
     b: Any,
-    atol: float = 1e-5,
+    atol: float | np.ndarray = 1e-5,
     rtol: float = 1e-4,
     label: str = "",
     tolerances: Mapping[str, tuple[float | np.ndarray, float]] | None = None,
@@ -212,4 +212,5 @@ def compare_outputs(
     for name in [n for n in nb if n in na]:
         at, rt = (tolerances or {}).get(name, (atol, rtol))
         outputs.append(compare_arrays(name, na[name], nb[name], at, rt))
-    return Comparison(label, outputs, atol, rtol, problems)
+    shown = float(np.max(atol)) if np.size(atol) else 0.0  # a per-element bound: its largest
+    return Comparison(label, outputs, shown, rtol, problems)
