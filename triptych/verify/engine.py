@@ -25,7 +25,8 @@ from triptych.model import Model, resolve_source
 from triptych.verify import levels
 from triptych.verify.checks import ParityReport
 from triptych.verify.gan import GAN_SGD, LECTURE_ADAM, gan_training_parity, is_adversarial
-from triptych.verify.runners import NativeRunner, OrtRunner, ReferenceRunner, RunnerId
+from triptych.verify.reference64 import native_oracle
+from triptych.verify.runners import NativeRunner, OrtRunner, ReferenceRunner
 from triptych.verify.training import SGD_LR_OVERRIDES, training_parity
 
 
@@ -88,7 +89,7 @@ def run_parity(
             seed,
             lambda net: spec.networks[net].input_shape,
             lambda net: tolerance_for(spec.name, net, atol, rtol),
-            _oracle(oracles) if derived else None,
+            native_oracle(oracles) if derived else None,
         )
     if not reference:
         report.skipped.append("level 2 (ORT vs reference evaluator): --no-reference")
@@ -109,23 +110,6 @@ def run_parity(
     elif train_steps > 0:
         report.skipped.append(f"level 4 (training): needs two frameworks, had {frameworks}")
     return report
-
-
-def _oracle(models: dict[str, Model]) -> levels.Oracle:
-    """Each runner's float64 reference: its framework's float64 build on the same batch
-    (computed once per framework, network and batch)."""
-    cache: dict[tuple[str, str, int], np.ndarray] = {}
-
-    def reference(runner: RunnerId, x: np.ndarray) -> np.ndarray | None:
-        if runner.framework not in models:
-            return None
-        key = (runner.framework, runner.network, len(x))
-        if key not in cache:
-            model = models[runner.framework]
-            cache[key] = model.forward(x.astype(np.float64), runner.network)
-        return cache[key]
-
-    return reference
 
 
 def frameworks_to_check(frameworks: list[str] | None) -> tuple[list[str], dict[str, str]]:

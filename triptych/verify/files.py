@@ -1,7 +1,9 @@
 """Checks of one ONNX file: against a model's native builds (``parity MODEL --onnx FILE``),
 or on its own when there is no spec (``parity --onnx FILE``): ONNX Runtime against the
 reference evaluator and ORT with basic against all graph optimisations, at batch 1 and at a
-second batch size when the batch axis is dynamic."""
+second batch size when the batch axis is dynamic. Unless a tolerance is given, the bound is
+derived from float64: the file evaluated in float64 by the reference evaluator
+(`triptych.verify.reference64`) and each framework's float64 build."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from triptych.export.onnx_export import load_checked, metadata
 from triptych.model import Model
 from triptych.verify import levels
 from triptych.verify.checks import ParityReport
+from triptych.verify.reference64 import file_oracle, native_oracle
 from triptych.verify.runners import NativeRunner, OrtRunner, ReferenceRunner, proto_inputs
 
 
@@ -53,12 +56,18 @@ def file_vs_model(
         levels.Pair(1, net, file_runner, NativeRunner(Model(spec, fw, weights=start), net))
         for fw in frameworks
     ]
+    derived = atol is None and rtol is None  # the file in float64 and each float64 build
+    oracle = None
+    if derived:
+        builds = {fw: Model(spec, fw, weights=start, dtype="float64") for fw in frameworks}
+        oracle = file_oracle(path, native_oracle(builds))
     report.checks = levels.run_pairs(
         pairs,
         batches,
         seed,
         lambda n: spec.networks[n].input_shape,
         lambda n: tolerance_for(spec.name, n, atol, rtol),
+        oracle,
     )
     return report
 
@@ -101,12 +110,14 @@ def file_alone(
     basic = OrtRunner(path, name, provider=provider, strict=strict_provider, opt_level="basic")
     reference = ReferenceRunner(path, name)
     report.providers = [all_opt.id.provider or ""]
-    tol = DEFAULT if atol is None and rtol is None else tolerance_for(name, name, atol, rtol)
+    derived = atol is None and rtol is None  # against the file evaluated in float64
+    tol = DEFAULT if derived else tolerance_for(name, name, atol, rtol)
     report.checks = levels.run_pairs(
         [levels.Pair(2, name, all_opt, reference), levels.Pair(2, name, basic, all_opt)],
         batches,
         seed,
         lambda _: tuple(int(d) for d in dims[1:]),
         lambda _: tol,
+        file_oracle(path) if derived else None,
     )
     return report

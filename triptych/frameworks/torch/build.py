@@ -1,6 +1,7 @@
-"""Spec -> ``torch.nn.Sequential`` (a chain) or `GraphModule` (a graph); canonical <-> native
-weights (identical layouts: state_dict keys are ``<key>.<param>``, the canonical names
-without the network prefix)."""
+"""Spec -> ``torch.nn.Sequential`` (a chain) or `GraphModule` (a graph), each layer built by
+its converter in `triptych.frameworks.torch.layers`; canonical <-> native weights (identical
+layouts: state_dict keys are ``<key>.<param>``, the canonical names without the network
+prefix)."""
 
 from __future__ import annotations
 
@@ -11,52 +12,8 @@ import torch
 from torch import nn
 
 from triptych.common import spec as S
-
-
-class MaskedDropout(nn.Dropout):
-    """``nn.Dropout`` that, in train mode with a mask set (`set_dropout_masks`), multiplies
-    by that mask (exact Dropout, `triptych.common.dropout`); otherwise PyTorch's own Dropout.
-    Eval mode is the identity, and export sees plain ``nn.Dropout`` behaviour. The mask is a
-    plain attribute, not a buffer: the state_dict is unchanged."""
-
-    def __init__(self, p: float = 0.5) -> None:
-        super().__init__(p)
-        self.mask: torch.Tensor | None = None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training and self.mask is not None:
-            return x * self.mask
-        return super().forward(x)
-
-
-class Merge(nn.Module):
-    """Add (elementwise sum) or Concat (along a canonical NCHW axis) of several inputs."""
-
-    def __init__(self, layer: S.Layer) -> None:
-        super().__init__()
-        self.concat_axis = layer.axis if isinstance(layer, S.Concat) else None
-
-    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        if self.concat_axis is not None:
-            return torch.cat(xs, dim=self.concat_axis)
-        out = xs[0]
-        for x in xs[1:]:
-            out = out + x
-        return out
-
-
-class GlobalAvgPool(nn.Module):
-    """(N, C, H, W) -> (N, C): the mean over H and W, as an average pool over the whole
-    (known) H x W and a flatten, which every exporter writes as AveragePool + Flatten: a
-    ``mean`` (or adaptive pool, under dynamo) becomes a ReduceMean whose opset-18 form
-    neither the opset 17 conversion nor onnx2torch takes."""
-
-    def __init__(self, shape: S.Shape) -> None:
-        super().__init__()
-        self.window = (int(shape[1]), int(shape[2]))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.flatten(nn.functional.avg_pool2d(x, self.window), 1)
+from triptych.frameworks.torch.layers import CONVERTERS, BuildContext
+from triptych.frameworks.torch.layers.dropout import MaskedDropout
 
 
 class GraphModule(nn.Module):
@@ -102,78 +59,14 @@ class TorchBuilt:
         return getattr(torch, self.dtype)
 
 
-class ConstantUnflatten(nn.Module):
-    """(N, C·H·W) -> (N, C, H, W) as ``reshape(-1, C, H, W)``: the exporters then write a
-    Reshape to a constant shape that shape inference (and onnx2torch) can follow;
-    ``nn.Unflatten`` exports through a Shape/Gather/Mod chain that leaves every value
-    after it without a shape."""
-
-    def __init__(self, shape: tuple[int, ...]) -> None:
-        super().__init__()
-        self.shape = tuple(int(s) for s in shape)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.reshape(-1, *self.shape)
-
-
-def _layer(layer: S.Layer, in_shape: S.Shape) -> nn.Module:
-    if isinstance(layer, S.Dense):
-        return nn.Linear(in_shape[0], layer.units, bias=layer.bias)
-    if isinstance(layer, S.Conv2d):
-        return nn.Conv2d(
-            in_shape[0],
-            layer.out_channels,
-            layer.kernel,
-            layer.stride,
-            layer.padding,
-            bias=layer.bias,
-        )
-    if isinstance(layer, S.ConvTranspose2d):
-        return nn.ConvTranspose2d(
-            in_shape[0],
-            layer.out_channels,
-            layer.kernel,
-            layer.stride,
-            layer.padding,
-            bias=layer.bias,
-        )
-    if isinstance(layer, S.BatchNorm):
-        cls = nn.BatchNorm1d if len(in_shape) == 1 else nn.BatchNorm2d
-        return cls(in_shape[0], eps=layer.eps, momentum=layer.momentum)
-    if isinstance(layer, S.ReLU):
-        return nn.ReLU()
-    if isinstance(layer, S.LeakyReLU):
-        return nn.LeakyReLU(layer.negative_slope)
-    if isinstance(layer, S.Sigmoid):
-        return nn.Sigmoid()
-    if isinstance(layer, S.Tanh):
-        return nn.Tanh()
-    if isinstance(layer, S.Dropout):
-        return MaskedDropout(layer.p)
-    if isinstance(layer, S.Flatten):
-        return nn.Flatten() if len(in_shape) == 3 else nn.Identity()
-    if isinstance(layer, S.Unflatten):
-        return ConstantUnflatten(layer.shape)
-    if isinstance(layer, S.MaxPool2d):
-        return nn.MaxPool2d(layer.kernel, layer.effective_stride, layer.padding)
-    if isinstance(layer, S.AvgPool2d):
-        return nn.AvgPool2d(layer.kernel, layer.effective_stride, layer.padding)
-    if isinstance(layer, S.GlobalAvgPool):
-        return GlobalAvgPool(in_shape)
-    if isinstance(layer, S.Identity):
-        return nn.Identity()
-    if isinstance(layer, S.Upsample):
-        return nn.Upsample(scale_factor=layer.scale, mode=layer.mode)
-    if isinstance(layer, S.Add | S.Concat):
-        return Merge(layer)
-    raise TypeError(f"torch backend cannot build layer {layer!r}")
-
-
 def build_network(network: S.Network, dtype: str = "float32") -> TorchBuilt:
     """Build ``network`` in ``dtype`` (float32 or float64): an ``nn.Sequential`` for an
     unnamed chain (state_dict keys ``<index>.<param>``), else a `GraphModule` (keys
     ``<key>.<param>``)."""
-    modules = [_layer(info.layer, info.input_shape) for info in network.infos]
+    modules = [
+        CONVERTERS.lookup(info.layer)(info.layer, BuildContext(info, i, dtype))
+        for i, info in enumerate(network.infos)
+    ]
     plain = network.is_chain and all(info.key == str(info.index) for info in network.infos)
     native = nn.Sequential(*modules) if plain else GraphModule(network, modules)
     return TorchBuilt(network, native.to(getattr(torch, dtype)), dtype)

@@ -1,0 +1,179 @@
+"""The base of the layer vocabulary: `Layer`, the functional form's `Node`/`Tensor`/`Input`,
+`SpecError`, and the registry of layer kinds (`vocabulary`, `LAYER_TYPES`).
+
+Each layer states only what it outputs; shape inference gives its inputs. Shapes exclude the
+batch axis and are NCHW. Every concrete layer class is registered with ``@vocabulary`` in the
+module of its family (``dense``, ``conv``, ``norm``, ...); each backend converts it in the
+module of the same name under ``frameworks/<fw>/layers/``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar, TypeVar
+
+Shape = tuple[int, ...]
+#: a layer's ``name=``: the prefix of its canonical weight names (``stem.weight``)
+NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class SpecError(ValueError):
+    """An invalid spec: names the network, the layer, its index and the shapes involved."""
+
+
+@dataclass(frozen=True)
+class Layer:
+    """Base class of the layer vocabulary. Subclasses are frozen dataclasses.
+
+    ``name`` (keyword-only, optional) becomes the prefix of the layer's canonical weight
+    names inside its network (``<network>.<name>.weight``); without it the prefix is the
+    layer's position in the network (``<network>.3.weight``). Calling a layer on symbolic
+    tensors (``layer(x)``, ``Add()([a, b])``) builds a graph; see `triptych.common.spec`.
+    """
+
+    name: str | None = field(default=None, kw_only=True)
+    kind: ClassVar[str] = "layer"
+    #: element-wise per feature: keeps shape and feature order (used by the Keras layout planner)
+    featurewise: ClassVar[bool] = False
+    #: takes several inputs (Add, Concat)
+    merge: ClassVar[bool] = False
+    #: the vocabulary module it is defined in, and the backends' converter module's name
+    family: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        if self.name is not None and (not NAME_PATTERN.fullmatch(self.name) or self.name.isdigit()):
+            raise SpecError(
+                f"{self.kind}: name {self.name!r} must be an identifier (letters, digits, _; "
+                "not starting with a digit): it prefixes the layer's weight names"
+            )
+
+    def __call__(self, inputs: Tensor | list[Tensor] | tuple[Tensor, ...]) -> Tensor:
+        """Apply this layer to symbolic tensors (the functional form); shape inference runs
+        now, so a wrong graph fails here, naming the layer and its inputs' shapes."""
+        items = list(inputs) if isinstance(inputs, list | tuple) else [inputs]
+        if not all(isinstance(t, Tensor) for t in items):
+            raise SpecError(f"{self.describe()}: call it on S.Input(...) tensors, got {inputs!r}")
+        if self.merge and (not isinstance(inputs, list | tuple) or len(items) < 2):
+            raise SpecError(f"{self.describe()} takes a list of two or more tensors")
+        if not self.merge and len(items) != 1:
+            raise SpecError(f"{self.describe()} takes one tensor, got {len(items)}")
+        shapes = [t.shape for t in items]
+        try:
+            out = self.merge_shape(shapes) if self.merge else self.output_shape(shapes[0])
+        except SpecError as e:
+            raise SpecError(f"{self.describe()}, input shapes {shapes}: {e}") from None
+        return Tensor(Node(self, tuple(t.node for t in items), out))
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.name!r}" if self.name else self.kind
+
+    def merge_shape(self, shapes: list[Shape]) -> Shape:
+        raise SpecError(f"{self.kind} takes one input")
+
+    def output_shape(self, shape: Shape) -> Shape:
+        return shape
+
+    def param_shapes(self, shape: Shape) -> dict[str, Shape]:
+        """Canonical (PyTorch layout) trainable parameter shapes for this input shape."""
+        return {}
+
+    def buffer_shapes(self, shape: Shape) -> dict[str, Shape]:
+        """Non-trainable state (BatchNorm running statistics)."""
+        return {}
+
+    def flops(self, shape: Shape) -> int:
+        return 0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"kind": self.kind}
+        d.update({k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()})
+        if d.get("name") is None:
+            d.pop("name", None)  # keeps unnamed layers' JSON (and spec hashes) as they were
+        return d
+
+
+class Node:
+    """One application of a layer in a graph: the layer, its input nodes, its output shape.
+    The network input is a node with ``layer`` None. Identity-compared (two ``ReLU()`` are
+    equal layers but different nodes)."""
+
+    __slots__ = ("inputs", "layer", "shape")
+
+    def __init__(self, layer: Layer | None, inputs: tuple[Node, ...], shape: Shape) -> None:
+        self.layer, self.inputs, self.shape = layer, inputs, tuple(int(s) for s in shape)
+
+
+class Tensor:
+    """A symbolic tensor (shape without the batch axis) in the functional form."""
+
+    __slots__ = ("node",)
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    @property
+    def shape(self) -> Shape:
+        return self.node.shape
+
+    def __repr__(self) -> str:
+        return f"Tensor(shape={self.shape}, from={self.node.layer!r})"
+
+
+def Input(shape: Shape) -> Tensor:
+    """The symbolic input of a network: ``shape`` is (F,) or (C, H, W), batch excluded."""
+    shape = tuple(int(s) for s in shape)
+    if len(shape) not in (1, 3) or any(s <= 0 for s in shape):
+        raise SpecError(f"Input shape must be (F,) or (C, H, W) of positive sizes, got {shape}")
+    return Tensor(Node(None, (), shape))
+
+
+def numel(shape: Shape) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def _need_rank(layer: Layer, shape: Shape, ranks: tuple[int, ...], hint: str = "") -> None:
+    if len(shape) not in ranks:
+        want = " or ".join(f"{r}-D" for r in ranks)
+        raise SpecError(
+            f"{layer.kind} needs a {want} input (batch excluded), got shape {shape}{hint}"
+        )
+
+
+def _conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+L = TypeVar("L", bound=type)
+
+#: every layer kind of the vocabulary -> its class (filled by ``@vocabulary``)
+LAYER_TYPES: dict[str, type[Layer]] = {}
+
+
+def vocabulary(cls: L) -> L:
+    """Class decorator: add a concrete layer class to the vocabulary under its ``kind``
+    (the JSON name); its ``family`` is the module it is defined in."""
+    if cls.kind in LAYER_TYPES:
+        raise ValueError(f"layer kind {cls.kind!r} registered twice")
+    cls.family = cls.__module__.rsplit(".", 1)[-1]
+    LAYER_TYPES[cls.kind] = cls
+    return cls
+
+
+def layer_from_dict(d: dict[str, Any]) -> Layer:
+    """Inverse of `Layer.to_dict`; unknown kinds or arguments raise `SpecError`."""
+    d = dict(d)
+    kind = d.pop("kind", None)
+    if kind not in LAYER_TYPES:
+        raise SpecError(f"unknown layer kind {kind!r}; known: {', '.join(sorted(LAYER_TYPES))}")
+    cls = LAYER_TYPES[kind]
+    allowed = {f.name for f in fields(cls)}
+    unknown = set(d) - allowed
+    if unknown:
+        raise SpecError(f"{kind}: unknown arguments {sorted(unknown)}; allowed {sorted(allowed)}")
+    if "shape" in d:
+        d["shape"] = tuple(d["shape"])
+    return cls(**d)

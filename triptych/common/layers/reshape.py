@@ -1,0 +1,60 @@
+"""Layers that change the shape, not the values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from triptych.common.layers.base import (
+    Layer,
+    Shape,
+    SpecError,
+    _need_rank,
+    numel,
+    vocabulary,
+)
+
+
+@vocabulary
+@dataclass(frozen=True)
+class Flatten(Layer):
+    """(C, H, W) -> (C·H·W,) in C, H, W order (PyTorch's order, on every framework)."""
+
+    kind: ClassVar[str] = "flatten"
+
+    def output_shape(self, shape: Shape) -> Shape:
+        _need_rank(self, shape, (1, 3))
+        return (numel(shape),)
+
+
+@vocabulary
+@dataclass(frozen=True)
+class Unflatten(Layer):
+    """(F,) -> shape, with shape = (C, H, W) and F = C·H·W."""
+
+    shape: tuple[int, int, int]
+    kind: ClassVar[str] = "unflatten"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
+
+    def output_shape(self, shape: Shape) -> Shape:
+        _need_rank(self, shape, (1,))
+        if len(self.shape) != 3:
+            raise SpecError(f"unflatten target must be (C, H, W), got {self.shape}")
+        if numel(self.shape) != shape[0]:
+            raise SpecError(
+                f"unflatten to {self.shape} needs {numel(self.shape)} features, "
+                f"input has {shape[0]} (input shape {shape})"
+            )
+        return self.shape
+
+
+@vocabulary
+@dataclass(frozen=True)
+class Identity(Layer):
+    """Returns its input (a named tap point, or what an imported Dropout/Identity becomes)."""
+
+    kind: ClassVar[str] = "identity"
+    featurewise: ClassVar[bool] = True

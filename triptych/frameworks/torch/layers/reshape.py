@@ -1,0 +1,38 @@
+"""Flatten, Unflatten and Identity."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from triptych.common import spec as S
+from triptych.frameworks.torch.layers.context import CONVERTERS, BuildContext
+
+
+class ConstantUnflatten(nn.Module):
+    """(N, C·H·W) -> (N, C, H, W) as ``reshape(-1, C, H, W)``: the exporters then write a
+    Reshape to a constant shape that shape inference (and onnx2torch) can follow;
+    ``nn.Unflatten`` exports through a Shape/Gather/Mod chain that leaves every value
+    after it without a shape."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.shape = tuple(int(s) for s in shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(-1, *self.shape)
+
+
+@CONVERTERS.register(S.Flatten)
+def flatten(layer: S.Flatten, ctx: BuildContext) -> nn.Module:
+    return nn.Flatten() if len(ctx.input_shape) == 3 else nn.Identity()
+
+
+@CONVERTERS.register(S.Unflatten)
+def unflatten(layer: S.Unflatten, ctx: BuildContext) -> nn.Module:
+    return ConstantUnflatten(layer.shape)
+
+
+@CONVERTERS.register(S.Identity)
+def identity(layer: S.Identity, ctx: BuildContext) -> nn.Module:
+    return nn.Identity()
