@@ -17,12 +17,12 @@ from triptych.common.init import init_weights
 from triptych.common.recipe import Optimizer, Recipe
 from triptych.common.spec import ModelSpec
 from triptych.common.weights import WeightsError, check_weights, load_weights, save_weights
+from triptych.engine.corrupt import apply_hole, hole_mask
+from triptych.engine.history import History
+from triptych.engine.loop import fit as run_fit
+from triptych.engine.trainer import ExactDropoutStep
 from triptych.export.onnx_export import export_model
 from triptych.frameworks.base import Built, check_dtype, get_backend, resolve
-from triptych.training.corrupt import apply_hole, hole_mask
-from triptych.training.history import History
-from triptych.training.loop import ExactDropoutStep
-from triptych.training.loop import fit as run_fit
 
 
 class Model:

@@ -8,7 +8,8 @@ import pytest
 import triptych
 from triptych.bench.overhead import loop_recipe, synthetic_data, triptych_loop
 from triptych.common import data as D
-from triptych.training.loop import Trainer, fit
+from triptych.engine.loop import fit
+from triptych.engine.trainer import Trainer
 
 
 def test_the_measured_loop_is_fits_loop() -> None:

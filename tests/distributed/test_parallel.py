@@ -15,11 +15,12 @@ import pytest
 from triptych.common import data as D
 from triptych.common.recipe import Optimizer
 from triptych.common.tolerances import DEFAULT
+from triptych.engine.history import History
+from triptych.engine.loop import fit
+from triptych.engine.trainer import BUFFERS
 from triptych.frameworks.base import get_backend, unavailable_reason
 from triptych.model import Model, default_recipe, resolve_spec
 from triptych.training import distributed as DP
-from triptych.training.history import History
-from triptych.training.loop import BUFFERS, fit
 from triptych.verify.data_parallel import (
     SPLIT_SEED,
     TEST_FRACTION,

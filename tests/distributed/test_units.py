@@ -97,8 +97,8 @@ def test_resume_refuses_another_global_batch_before_starting(tmp_path) -> None:
     if unavailable_reason("torch") is not None:
         pytest.skip("torch is not installed")
     from triptych.common import data as D
+    from triptych.engine.loop import fit
     from triptych.model import Model, default_recipe, resolve_spec
-    from triptych.training.loop import fit
 
     spec = resolve_spec("autoencoder")
     recipe = default_recipe(spec).with_(optimizer=Optimizer("sgd", 0.1), batch=16)
@@ -133,9 +133,10 @@ def test_keras_optimizer_state_resumes_with_its_scalar_shapes(tmp_path) -> None:
     if unavailable_reason("tensorflow") is not None:
         pytest.skip("tensorflow is not installed")
     from triptych.common import data as D
+    from triptych.engine.checkpoint import load_checkpoint
+    from triptych.engine.loop import fit
+    from triptych.engine.trainer import Trainer
     from triptych.model import Model, default_recipe, resolve_spec
-    from triptych.training.checkpoint import load_checkpoint
-    from triptych.training.loop import Trainer, fit
 
     spec = resolve_spec("autoencoder")
     recipe = default_recipe(spec).with_(optimizer=Optimizer("sgd", 0.1), batch=16)

@@ -16,7 +16,7 @@ from triptych.cli import main
 from triptych.common import data as D
 from triptych.common import zoo
 from triptych.common.weights import dir_lock
-from triptych.training.checkpoint import BOUNDARIES, LINK, MANIFEST, run_lock
+from triptych.engine.checkpoint import BOUNDARIES, LINK, MANIFEST, run_lock
 
 TRAIN = D.load_digits().split(0.2, seed=0)[0]
 RECIPE = zoo.entry("linear_autoencoder").recipe.with_(checkpoint_every=2)

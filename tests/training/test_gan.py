@@ -6,8 +6,8 @@ import pytest
 import triptych
 from triptych.common import data as D
 from triptych.common import zoo
+from triptych.engine.trainer import Trainer
 from triptych.training.fd import frechet_distance
-from triptych.training.loop import Trainer
 
 REAL = D.load_digits("symmetric")
 

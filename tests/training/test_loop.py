@@ -10,7 +10,7 @@ import pytest
 from triptych.cli import main
 from triptych.common import data as D
 from triptych.common import zoo
-from triptych.training.corrupt import corrupt, hole_mask
+from triptych.engine.corrupt import corrupt, hole_mask
 
 
 def test_corruption_is_seeded_fresh_per_step_and_clipped():

@@ -10,7 +10,7 @@ import pytest
 
 from triptych.common import spec as S
 from triptych.common.dropout import dropout_masks
-from triptych.training.masks import MasksAhead
+from triptych.engine.masks import MasksAhead
 
 NET = S.Network("net", (2, 4, 4), [S.Dropout(0.3), S.Flatten(), S.Dense(8), S.Dropout(0.5)])
 

@@ -8,7 +8,8 @@ import pytest
 import triptych
 from triptych.common import data as D
 from triptych.common import zoo
-from triptych.training.loop import Trainer, fit
+from triptych.engine.loop import fit
+from triptych.engine.trainer import Trainer
 
 
 def _eager_history(model_name: str, framework: str, steps: int) -> list[dict[str, float]]:

@@ -10,7 +10,7 @@ losses back once per block of ``steps`` steps, as a loop that logs every ``steps
 
 * ``hand``: the backend's ``hand_train_step`` (`hand_train_step`: numpy batch -> native
   tensors, the framework's own Adam, the loss left native) in a plain ``for`` loop;
-* ``triptych``: the steps `triptych.training.loop.fit` runs (`Trainer` with ``lazy`` read-back
+* ``triptych``: the steps `triptych.engine.loop.fit` runs (`Trainer` with ``lazy`` read-back
   through `StepLog`, ``log_every`` = ``steps``), with triptych's one-formula Adam
   (``adam``, what every run uses, bitwise the same formula in every framework) and with the
   framework's own Adam (``adam_native``: the harness alone, the same optimizer as ``hand``).
@@ -38,10 +38,11 @@ from triptych.bench.worker import limit_threads
 from triptych.common import data as D
 from triptych.common import zoo
 from triptych.common.recipe import Optimizer, Recipe
+from triptych.engine.history import History
+from triptych.engine.loop import StepLog, run_step
+from triptych.engine.trainer import Trainer
 from triptych.frameworks.base import get_backend
 from triptych.model import Model, create
-from triptych.training.history import History
-from triptych.training.loop import StepLog, Trainer, run_step
 
 
 def synthetic_data(model: Model, n: int, seed: int = 0) -> D.Dataset:

@@ -135,7 +135,7 @@ def is_adversarial(spec: S.ModelSpec) -> bool:
 
 def _adversarial_fn(model: Model, z: np.ndarray, cell: Cell) -> Callable[[], Any]:
     """One D step (a real batch and G(z) in train mode) then one G step through D, with the
-    DCGAN optimizer (Adam 2e-4, betas 0.5/0.999), as `triptych.training.loop` runs them."""
+    DCGAN optimizer (Adam 2e-4, betas 0.5/0.999), as `triptych.engine.loop` runs them."""
     if cell.variant == "tuned":
         raise Skip("no tuned adversarial step: the backends' D/G steps take no speed options")
     train = model.backend.train

@@ -13,21 +13,18 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import onnx
 
 from triptych.common.weights import atomic_write, dir_lock
 from triptych.export.postprocess import ExportError, finalize
-
-if TYPE_CHECKING:
-    from triptych.model import Model
+from triptych.frameworks.base import ModelLike
 
 DEFAULT_OPSET = 18
 
 
 def export_network(
-    model: Model,
+    model: ModelLike,
     network: str,
     out_dir: str | os.PathLike,
     opset: int = DEFAULT_OPSET,
@@ -71,7 +68,7 @@ def export_network(
 
 
 def export_model(
-    model: Model,
+    model: ModelLike,
     out_dir: str | os.PathLike,
     networks: list[str] | None = None,
     opset: int = DEFAULT_OPSET,

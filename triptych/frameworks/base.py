@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from triptych.common.spec import Network
+from triptych.common.spec import ModelSpec, Network
 
 ENTRY_POINT_GROUP = "triptych.frameworks"
 
@@ -144,6 +144,22 @@ class Backend(Protocol):
     def export(self) -> ModuleType: ...  # export_network(built, opset, exporter)
     @property
     def distributed(self) -> ModuleType: ...  # data parallelism: processes, init, attach
+
+
+class ModelLike(Protocol):
+    """What the code below `triptych.model` (export, the training engine) needs of a model,
+    so it never names the `Model` class above it: ``Model`` satisfies this protocol."""
+
+    spec: ModelSpec
+    framework: str
+    backend: Backend
+    dtype: str
+
+    def built(self, network: str | None = None) -> Built: ...
+    def built_networks(self) -> dict[str, Built]: ...
+    def forward(self, x: Any, network: str, training: bool = False) -> np.ndarray: ...
+    def get_weights(self) -> dict[str, np.ndarray]: ...
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None: ...
 
 
 class PackageBackend:

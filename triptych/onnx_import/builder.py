@@ -10,9 +10,9 @@ import onnx
 
 from triptych.common import spec as S
 from triptych.onnx_import import names
-from triptych.onnx_import.errors import UnsupportedOnnx, where
+from triptych.onnx_import.errors import Unsupported, UnsupportedOnnx, where
 from triptych.onnx_import.ir import INPUT, IR, INode, NotExpressible, Val, identity_index
-from triptych.onnx_import.ops import CONVERTERS, Unsupported
+from triptych.onnx_import.ops import OPS
 from triptych.onnx_import.reader import OnnxGraph
 
 #: ops that only compute shapes (folded into constants when their input shapes are static)
@@ -20,7 +20,8 @@ SHAPE_OPS = {"Shape", "Constant"}
 
 
 class Builder:
-    """The state of one import: the graph, the IR, the value of every ONNX data value."""
+    """The state of one import: the graph, the IR, the value of every ONNX data value; the
+    `ConvertContext` every op converter gets."""
 
     def __init__(self, graph: OnnxGraph) -> None:
         self.graph = graph
@@ -108,14 +109,9 @@ class Builder:
             if any(i in self.broken for i in data_in):
                 self.broken.update(outs)
                 continue
-            convert = CONVERTERS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
             self._current = node
             try:
-                if convert is None:
-                    raise Unsupported(
-                        f"op {node.domain + '.' if node.domain else ''}{node.op_type} has no "
-                        "counterpart in the triptych layer vocabulary"
-                    )
+                convert = OPS.lookup(node, self.graph.opset)
                 missing = [i for i in data_in if i not in self.vals]
                 if missing:
                     raise Unsupported(f"inputs {missing} are neither data nor constants")

@@ -1,6 +1,11 @@
-"""The importer's one error type: every unsupported node, one line each."""
+"""The importer's errors: `Unsupported` (one node, raised by its converter) and
+`UnsupportedOnnx` (the file: every unsupported node, one line each)."""
 
 from __future__ import annotations
+
+
+class Unsupported(ValueError):
+    """This node cannot become spec layers (the message is the reason)."""
 
 
 class UnsupportedOnnx(ValueError):

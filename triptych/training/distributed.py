@@ -12,7 +12,7 @@ holds the run-directory lock.
 
 Resume (``resume=True``): a checkpoint holds the global state only (canonical weights,
 optimizer state, step, seed, history; nothing per worker), so it resumes under any number
-of workers, one process included (`triptych.training.loop.fit`), and a one-process
+of workers, one process included (`triptych.engine.loop.fit`), and a one-process
 checkpoint resumes here: every worker loads it, skips the ``step`` global batches already
 used and continues at ``step + 1`` with that step's Dropout masks and noise. Every worker
 has loaded before its first collective, and rank 0 saves only after one, so no worker reads
@@ -50,14 +50,16 @@ from triptych.common.dropout import dropout_layers, dropout_masks
 from triptych.common.recipe import Recipe
 from triptych.common.spec import ModelSpec
 from triptych.common.weights import load_weights
-from triptych.frameworks.base import get_backend
-from triptych.model import Model
-from triptych.training.checkpoint import (
+from triptych.engine.checkpoint import (
     CHECKPOINT,
     load_checkpoint,
     run_lock,
     save_checkpoint,
 )
+from triptych.engine.history import History
+from triptych.engine.trainer import Trainer
+from triptych.frameworks.base import get_backend
+from triptych.model import Model
 from triptych.training.dp_launch import (
     DEFAULT_TIMEOUT_S,
     DataParallelError,
@@ -66,8 +68,6 @@ from triptych.training.dp_launch import (
     launch,
     thread_share,
 )
-from triptych.training.history import History
-from triptych.training.loop import Trainer
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",

@@ -44,10 +44,10 @@ from triptych.common import data as D
 from triptych.common import zoo
 from triptych.common.recipe import Optimizer, Recipe
 from triptych.common.spec import ModelSpec
+from triptych.engine.trainer import BUFFERS, Trainer
 from triptych.frameworks.base import get_backend
 from triptych.model import Model, default_recipe
 from triptych.training.dp_launch import Job, launch
-from triptych.training.loop import BUFFERS, Trainer
 
 #: all-reduce sizes measured (bytes), besides the model's gradient
 SIZES = (4 << 10, 64 << 10, 1 << 20, 4 << 20, 16 << 20)

@@ -18,7 +18,7 @@ import numpy as np
 
 from triptych.common import data as D
 from triptych.common.recipe import Recipe
-from triptych.training.corrupt import corrupt, hole_mask
+from triptych.engine.corrupt import corrupt, hole_mask
 
 if TYPE_CHECKING:
     from triptych.model import Model

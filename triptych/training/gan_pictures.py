@@ -10,10 +10,10 @@ import numpy as np
 
 from triptych.common import data as D
 from triptych.common.weights import atomic_write
+from triptych.engine.history import History
 from triptych.model import create
 from triptych.training.fd import CLASSIFIER_FILE, fd_digits, load_or_train_classifier
 from triptych.training.grids import save_grid
-from triptych.training.history import History
 
 if TYPE_CHECKING:
     from triptych.model import Model

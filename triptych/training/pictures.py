@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from triptych.common import data as D
 from triptych.common.recipe import Recipe
-from triptych.training.corrupt import apply_hole, corrupt, hole_mask
+from triptych.engine.corrupt import apply_hole, corrupt, hole_mask
 from triptych.training.evaluate import EVAL_SEED
 from triptych.training.grids import save_grid
 

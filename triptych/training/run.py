@@ -16,14 +16,13 @@ from triptych.common.recipe import Recipe
 from triptych.common.spec import ModelSpec
 from triptych.common.weights import load_weights, write_text_atomic
 from triptych.common.zoo_models import recipe_for_data
+from triptych.engine.history import History
 from triptych.model import Model, default_recipe, resolve_spec
 from triptych.training import distributed as DP
 from triptych.training import transfer as T
 from triptych.training.evaluate import evaluate
 from triptych.training.fd import data_key, shared_classifier_cache
 from triptych.training.gan_pictures import gan_summary, sample_grid
-from triptych.training.history import History
-from triptych.training.loop import default_out_dir
 from triptych.training.pictures import reconstruction_pictures
 
 TEST_FRACTION = 0.2
@@ -43,6 +42,11 @@ class TransferOptions:
 
     def any(self) -> bool:
         return any(v is not None for v in self.__dict__.values())
+
+
+def default_out_dir(model: Model) -> Path:
+    """Where a run goes without ``--out``: ``runs/train/<model>-<framework>``."""
+    return Path("runs") / "train" / f"{model.spec.name}-{model.framework}"
 
 
 def load_split(source: str, scale: str) -> tuple[D.Dataset, D.Dataset]:

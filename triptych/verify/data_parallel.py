@@ -35,10 +35,11 @@ from triptych.common.dropout import has_dropout
 from triptych.common.recipe import Optimizer, Recipe
 from triptych.common.spec import ModelSpec
 from triptych.common.tolerances import Tolerance
+from triptych.engine.loop import fit
+from triptych.engine.trainer import BUFFERS, Trainer
 from triptych.frameworks.base import get_backend
 from triptych.model import Model, default_recipe
 from triptych.training.distributed import train_workers
-from triptych.training.loop import BUFFERS, Trainer, fit
 from triptych.verify.checks import Check, ParityReport
 from triptych.verify.runners import RunnerId
 

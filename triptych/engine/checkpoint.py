@@ -33,7 +33,7 @@ import signal
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -45,10 +45,8 @@ from triptych.common.weights import (
     save_weights,
     umask,
 )
-from triptych.training.history import History
-
-if TYPE_CHECKING:
-    from triptych.model import Model
+from triptych.engine.history import History
+from triptych.frameworks.base import ModelLike
 
 #: the user-facing weights (a link into the current unit)
 CHECKPOINT = "checkpoint.safetensors"
@@ -188,7 +186,7 @@ def _save_state(path: Path, state: dict[str, np.ndarray], step: int, framework: 
 
 def save_checkpoint(
     out_dir: str | os.PathLike,
-    model: Model,
+    model: ModelLike,
     step: int,
     recipe_json: str,
     optimizers: dict[str, Any],
@@ -299,7 +297,7 @@ def _load_state(path: Path, step: int, framework: str) -> dict[str, np.ndarray]:
 
 
 def load_checkpoint(
-    out_dir: str | os.PathLike, model: Model, optimizers: dict[str, Any]
+    out_dir: str | os.PathLike, model: ModelLike, optimizers: dict[str, Any]
 ) -> tuple[int, int, list[dict[str, Any]]]:
     """Restore weights and optimizer states into ``model``/``optimizers`` from the current
     unit, after checking every hash and step; returns (step, seed, history records).

@@ -1,6 +1,6 @@
 """One-ahead prefetch of a pure function of a key on a helper thread.
 
-`triptych.training.masks` uses it for exact Dropout's masks: while the steps of one block
+`triptych.engine.masks` uses it for exact Dropout's masks: while the steps of one block
 run, the masks of the next block are drawn (numpy) and converted to native tensors on a
 helper thread. Their values are a pure function of the key, so they are the numbers the
 calling thread would compute, only off its path: numpy's generator fill and ufuncs and the

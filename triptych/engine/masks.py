@@ -6,7 +6,7 @@ so drawing those of steps s .. s+k-1 together, before step s, gives the numbers 
 at its step would, bitwise. It is cheaper: drawing one step's masks between two train steps
 costs more than the draw alone (the step and numpy evict each other's caches), and while one
 block's steps run the next block is drawn and converted (the step's ``prepare_masks``) on a
-helper thread (`triptych.training.prefetch`), off the steps' path where a core is free.
+helper thread (`triptych.engine.prefetch`), off the steps' path where a core is free.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 
 from triptych.common import spec as S
 from triptych.common.dropout import dropout_layers, dropout_masks
-from triptych.training.prefetch import Prefetch
+from triptych.engine.prefetch import Prefetch
 
 #: network name -> Dropout layer index -> canonical mask (`triptych.common.dropout`)
 StepMasks = dict[str, dict[int, np.ndarray]]

@@ -1,0 +1,18 @@
+"""The ONNX op converters, one module per layer family (as `triptych.common.layers`), each
+registered in `OPS` with the op versions it supports. Importing the package registers them
+all."""
+
+from triptych.onnx_import.ops import (  # noqa: F401  (registers the converters)
+    activation,
+    conv,
+    dense,
+    merge,
+    norm,
+    pool,
+    reshape,
+    resize,
+)
+from triptych.onnx_import.ops.common import Unsupported
+from triptych.onnx_import.ops.registry import OPS, op_version
+
+__all__ = ["OPS", "Unsupported", "op_version"]

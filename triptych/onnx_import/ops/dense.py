@@ -1,0 +1,59 @@
+"""Gemm and MatMul by a constant -> Dense."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+
+from triptych.common import spec as S
+from triptych.onnx_import.context import ConvertContext
+from triptych.onnx_import.ir import Val, identity_index
+from triptych.onnx_import.ops.common import Unsupported, attrs
+from triptych.onnx_import.ops.registry import OPS
+
+
+def _dense(b: ConvertContext, node: onnx.NodeProto, weight: np.ndarray, bias: np.ndarray | None,
+           weight_name: str) -> None:  # fmt: skip
+    """``weight`` (out, in) against the ONNX input's element order; a flat input that is a
+    permutation of a tensor (a Keras NHWC flatten) permutes the weight's columns instead."""
+    val = b.data(node.input[0])
+    if len(val.shape) != 1:
+        raise Unsupported(f"input of per-sample shape {val.shape}; Dense needs a flat input")
+    n = int(np.prod(b.ir.shape_of(val.source)))
+    flat = val.index.ravel()
+    if (
+        val.index.size == n
+        and not np.array_equal(flat, np.arange(n))
+        and np.array_equal(np.sort(flat), np.arange(n))
+    ):
+        canonical = np.empty_like(weight)
+        canonical[:, flat] = weight
+        weight = canonical
+        val = Val(val.source, identity_index((n,)))
+    x = b.resolve(val, node)
+    args = {"units": int(weight.shape[0]), "bias": bias is not None}
+    weights = {"weight": weight} | ({"bias": bias} if bias is not None else {})
+    b.layer(node, S.Dense, args, [x], weights, weight_name)
+
+
+@OPS.register("Gemm", versions=(7, 13))
+def gemm(b: ConvertContext, node: onnx.NodeProto) -> None:
+    a = attrs(node)
+    if a.get("transA", 0):
+        raise Unsupported("transA=1")
+    w = b.const(node.input[1], "weight")
+    w = w if a.get("transB", 0) else w.T
+    if a.get("alpha", 1.0) != 1.0:
+        w = w * np.float32(a["alpha"])
+    c = b.optional_const(node, 2)
+    if c is not None:
+        c = np.broadcast_to(c * np.float32(a.get("beta", 1.0)), (w.shape[0],)).copy()
+    _dense(b, node, np.ascontiguousarray(w, dtype=np.float32), c, node.input[1])
+
+
+@OPS.register("MatMul", versions=(1, 13))
+def matmul(b: ConvertContext, node: onnx.NodeProto) -> None:
+    w = b.const(node.input[1], "weight")
+    if w.ndim != 2:
+        raise Unsupported(f"MatMul with a {w.ndim}-D weight; only x @ W with W 2-D")
+    _dense(b, node, np.ascontiguousarray(w.T, dtype=np.float32), None, node.input[1])
