@@ -124,19 +124,14 @@ def gpu_priority(cell: Cell, frameworks: list[str]) -> int:
     return 1 if cell.variant == "default" else 2
 
 
-#: frameworks without a tuned variant (it would repeat the default cell), and why
-NO_TUNED_VARIANT = {
-    "chainer": "Chainer has no faster path to switch on (numpy on the CPU: no graph "
-    "compiler, no layout option); the default cell is its only one",
-}
-
-
 def known_skip(cell: Cell) -> str | None:
     """Why ``cell`` cannot run, known before starting a process for it; None if it can."""
     if cell.device != "cpu" and cell.mode != "ort" and not FRAMEWORKS[cell.framework].gpu:
         return f"{FRAMEWORKS[cell.framework].display} runs on the CPU only in triptych"
-    if cell.variant == "tuned" and cell.mode != "ort" and cell.framework in NO_TUNED_VARIANT:
-        return NO_TUNED_VARIANT[cell.framework]
+    if cell.variant == "tuned" and cell.mode != "ort":
+        why = get_backend(cell.framework).speed.NO_TUNED_VARIANT  # each backend says
+        if why:
+            return why
     spec = zoo_scale.create_spec(cell.model, **cell.options.kwargs())
     if cell.mode == "train" and cell.variant == "tuned" and is_adversarial(spec):
         return "no tuned adversarial step: the backends' D/G steps take no speed options"

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from triptych.common.registry import ConverterRegistry
 from triptych.common.spec import ModelSpec, Network
 
 ENTRY_POINT_GROUP = "triptych.frameworks"
@@ -120,6 +121,7 @@ class Backend(Protocol):
     info: FrameworkInfo
     bn_running_var: str  # "unbiased" (PyTorch's rule) or "biased"
     fast_exporter: str | None  # the exporter to use where export time matters
+    layer_converters: ConverterRegistry[Any]  # spec layer class -> its builder here
 
     def version(self) -> str: ...
     def set_threads(self, n: int) -> None: ...
@@ -247,6 +249,12 @@ class PackageBackend:
         """The ``distributed`` module (data parallelism on the framework's own engine):
         UNSUPPORTED, processes, init, attach, allreduce_sum, shutdown."""
         return self._module("distributed")
+
+    @cached_property
+    def layer_converters(self) -> ConverterRegistry[Any]:
+        """The backend's spec-layer converters (``layers.CONVERTERS``: one per layer kind,
+        registered per layer family in ``<package>.layers``)."""
+        return self._module("layers").CONVERTERS
 
     @cached_property
     def speed(self) -> ModuleType:

@@ -13,6 +13,13 @@ import numpy as np
 from triptych.frameworks.chainer.build import ChainerBuilt
 from triptych.frameworks.chainer.compat import F, chainer
 
+#: why the benchmarks have no tuned variant of this framework (it would repeat the default
+#: cell), or None when its ``fast_infer``/``plain_train_step`` take speed options
+NO_TUNED_VARIANT: str | None = (
+    "Chainer has no faster path to switch on (numpy on the CPU: no graph compiler, no "
+    "layout option); the default cell is its only one"
+)
+
 
 def to_native(x: np.ndarray) -> np.ndarray:
     """A canonical NCHW (or flat) float32 batch as Chainer takes it: the numpy array."""

@@ -12,6 +12,10 @@ import numpy as np
 from triptych.frameworks.mxnet.build import GluonBuilt
 from triptych.frameworks.mxnet.compat import mx
 
+#: why the benchmarks have no tuned variant of this framework (it would repeat the default
+#: cell), or None when its ``fast_infer``/``plain_train_step`` take speed options
+NO_TUNED_VARIANT: str | None = None
+
 
 def to_native(x: np.ndarray) -> Any:
     """A canonical NCHW (or flat) float32 batch as an ``mx.nd.NDArray`` on the CPU."""

@@ -14,6 +14,10 @@ from triptych.frameworks.sonnet.build import SonnetBuilt
 from triptych.frameworks.sonnet.compat import snt, tf
 from triptych.frameworks.tensorflow.speed import to_native
 
+#: why the benchmarks have no tuned variant of this framework (it would repeat the default
+#: cell), or None when its ``fast_infer``/``plain_train_step`` take speed options
+NO_TUNED_VARIANT: str | None = None
+
 __all__ = ["fast_infer", "plain_train_step", "to_native"]
 
 

@@ -12,6 +12,10 @@ import numpy as np
 from triptych.frameworks.tensorflow.build import KerasBuilt, to_native_input
 from triptych.frameworks.tensorflow.compat import keras, tf
 
+#: why the benchmarks have no tuned variant of this framework (it would repeat the default
+#: cell), or None when its ``fast_infer``/``plain_train_step`` take speed options
+NO_TUNED_VARIANT: str | None = None
+
 
 def to_native(x: np.ndarray) -> tf.Tensor:
     """A canonical NCHW (or flat) float32 batch as a tensor in Keras's NHWC layout."""

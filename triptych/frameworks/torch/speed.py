@@ -15,6 +15,10 @@ import torch.nn.functional as F
 
 from triptych.frameworks.torch.build import TorchBuilt
 
+#: why the benchmarks have no tuned variant of this framework (it would repeat the default
+#: cell), or None when its ``fast_infer``/``plain_train_step`` take speed options
+NO_TUNED_VARIANT: str | None = None
+
 
 def to_native(x: np.ndarray) -> torch.Tensor:
     """A canonical NCHW (or flat) float32 batch as a torch tensor (zero-copy)."""
