@@ -51,7 +51,8 @@ def scalars(lr: float, b1: float, b2: float, t: int) -> tuple[float, float]:
 
 def check_state(state: dict[str, np.ndarray], shapes: list[tuple[int, ...]]) -> None:
     """Raise ValueError (one line) unless ``state`` holds exactly ``step`` (int64, one per
-    parameter) and float32 ``exp_avg``/``exp_avg_sq`` of ``shapes``."""
+    parameter) and ``exp_avg``/``exp_avg_sq`` of ``shapes``, all float32 (a float32 model's)
+    or all float64 (a float64 build's)."""
     expected = {STEP: (len(shapes),)}
     for i, shape in enumerate(shapes):
         expected[m_name(i)] = tuple(shape)
@@ -63,9 +64,11 @@ def check_state(state: dict[str, np.ndarray], shapes: list[tuple[int, ...]]) -> 
             f"Adam state does not fit the optimizer: missing {missing[:3]}, unexpected "
             f"{extra[:3]} ({len(shapes)} parameters expected)"
         )
+    first = state[m_name(0)].dtype if shapes else np.dtype(np.float32)
+    precision = np.float64 if first == np.float64 else np.float32  # the first moment's
     for name, shape in expected.items():
         arr = state[name]
-        want = np.int64 if name == STEP else np.float32
+        want = np.int64 if name == STEP else precision
         if arr.dtype != want or tuple(arr.shape) != shape:
             raise ValueError(
                 f"Adam state {name}: {arr.dtype}{tuple(arr.shape)}, expected "
