@@ -22,7 +22,8 @@ import numpy as np
 from triptych.common import adam
 from triptych.common.recipe import Frozen, LrMult, Optimizer, check_loss
 from triptych.frameworks.chainer.build import ChainerBuilt, ChainerNet, holder_params
-from triptych.frameworks.chainer.compat import F, L, chainer
+from triptych.frameworks.chainer.compat import F, chainer
+from triptych.frameworks.chainer.layers.norm import BatchNormalization
 
 
 class TriptychAdam:
@@ -202,14 +203,13 @@ class SupervisedStep(_Step):
         params: list[chainer.Parameter] = []
         mults: list[float] = []
         for b in chain:
-            b.native.frozen_bn = set()
             for i, holder in b.native.holders.items():
                 key = (b.network.name, i)
-                if key in frozen:  # not updated; a frozen BatchNorm runs in eval mode
-                    if isinstance(holder, L.BatchNormalization):
-                        b.native.frozen_bn.add(i)
+                if isinstance(holder, BatchNormalization):  # a frozen one runs in eval mode
+                    holder.frozen = key in frozen
+                if key in frozen:  # not updated
                     continue
-                ps = holder_params(holder)
+                ps = holder_params(b.network.infos[i].layer, holder)
                 params += ps
                 mults += [(lr_mult or {}).get(key, 1.0)] * len(ps)
         self.opt = _optimizer(params, mults, optimizer)
