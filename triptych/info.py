@@ -31,6 +31,7 @@ def collect(measure_peak: bool = True) -> dict[str, Any]:
                 "version": get_backend(name).version(),
                 "display": fw.display,
                 "devices": get_backend(name).devices(),
+                "notes": get_backend(name).notes(),
             }
         )
     return {

@@ -89,3 +89,15 @@ def test_the_known_answer_check_runs_on_this_cpu() -> None:
         assert op["ok"] == (op["rel_error"] <= op["bound"])
     verdict = P.decide(result)
     assert verdict.on == all(o["ok"] for o in result["ops"])
+
+
+@needs_mxnet
+def test_triptych_info_says_whether_onednn_runs_here_and_why(capsys) -> None:
+    from triptych.cli import main
+    from triptych.frameworks.mxnet.compat import ONEDNN
+    from triptych.info import collect
+
+    notes = collect(measure_peak=False)["frameworks"]["mxnet"]["notes"]
+    assert notes == [ONEDNN.reason] and ONEDNN.reason.startswith("oneDNN ")
+    assert main(["info", "--no-peak"]) == 0
+    assert "known-answer check" in capsys.readouterr().out or "MXNET_MKLDNN" in ONEDNN.reason

@@ -36,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
             t.add_row(name, f"[red]absent[/]: {escape(fw['reason'])}")
         else:
             t.add_row(name, f"{fw['version']} on {', '.join(fw['devices'])}")
+            for note in fw["notes"]:
+                t.add_row("", escape(note))
     t.add_row("ORT providers offered", ", ".join(facts["ort_available_providers"]))
     t.add_row("ORT CUDA really loads", "yes" if facts["ort_cuda_loads"] else "no (CPU fallback)")
     t.add_row("CPU", f"{facts['cpu']} ({facts['cores']} cores usable)")

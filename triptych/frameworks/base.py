@@ -126,6 +126,7 @@ class Backend(Protocol):
     def version(self) -> str: ...
     def set_threads(self, n: int) -> None: ...
     def devices(self) -> list[str]: ...  # cpu, and each GPU it runs on
+    def notes(self) -> list[str]: ...  # facts a user should know on this machine
     def seed_rng(self, built: list[Built], seed: int) -> None: ...  # Dropout masks
     def build(self, network: Network, dtype: str = "float32") -> Built: ...
     def set_weights(self, built: Built, weights: dict[str, np.ndarray]) -> None: ...
@@ -198,6 +199,12 @@ class PackageBackend:
 
     def seed_rng(self, built: list[Built], seed: int) -> None:
         self._runtime.seed_rng(built, seed)
+
+    def notes(self) -> list[str]:
+        """What a user should know about this framework on this machine (the runtime's
+        optional ``notes()``; e.g. MXNet's oneDNN verdict), one line each."""
+        listed = getattr(self._runtime, "notes", None)
+        return [] if listed is None else list(listed())
 
     # build
     def build(self, network: Network, dtype: str = "float32") -> Built:

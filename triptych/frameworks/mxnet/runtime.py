@@ -6,7 +6,7 @@ from __future__ import annotations
 import ctypes
 
 from triptych.frameworks.mxnet import onednn
-from triptych.frameworks.mxnet.compat import mx
+from triptych.frameworks.mxnet.compat import ONEDNN, mx
 
 #: Gluon tracks the biased batch variance; PyTorch the unbiased one (n/(n-1) ×)
 BN_RUNNING_VAR = "biased"
@@ -18,6 +18,12 @@ def version() -> str:
     """MXNet's version and whether its oneDNN kernels run (every benchmark cell and
     ``triptych info`` show it), e.g. ``1.9.1 (oneDNN on)``."""
     return f"{mx.__version__} (oneDNN {'on' if onednn.enabled() else 'off'})"
+
+
+def notes() -> list[str]:
+    """What a user should know about this install on this machine (``triptych info``):
+    whether oneDNN runs here and why (`triptych.frameworks.mxnet.onednn_policy`)."""
+    return [ONEDNN.reason]
 
 
 def set_threads(n: int) -> None:
