@@ -4,7 +4,7 @@
 context). Sonnet's step objects (`train`) have the shape ``attach`` rebuilds (``opt.apply``,
 ``_graph_step``, ``_step`` / ``_steps``), and Sonnet modules are built outside any strategy
 scope (their variables stay local, updated identically on every worker), as the Keras models
-are. Synchronised BatchNorm is `layers.TorchBatchNorm`'s own (``synchronized``: global-batch
+are. Synchronised BatchNorm is `layers.norm.TorchBatchNorm`'s own (``synchronized``: global-batch
 sum, sum of squares and count all-reduced in the same replica context). Same function names
 as `triptych.frameworks.torch.distributed`.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from triptych.frameworks.sonnet.layers import TorchBatchNorm
+from triptych.frameworks.sonnet.layers.norm import TorchBatchNorm
 from triptych.frameworks.tensorflow.distributed import (
     HELPER_ARGV,
     SYNC,

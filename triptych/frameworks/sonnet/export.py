@@ -10,6 +10,7 @@ import tf2onnx
 
 from triptych.frameworks.sonnet.build import SonnetBuilt
 from triptych.frameworks.sonnet.compat import snt, tf
+from triptych.frameworks.tensorflow.shared import nhwc_shape
 
 EXPORTERS = ("tf2onnx",)
 
@@ -22,8 +23,7 @@ def export_network(
         raise ValueError(f"unknown sonnet exporter {exporter!r}; allowed: tf2onnx")
     net = built.native
     shape = built.network.input_shape
-    nhwc = (shape[1], shape[2], shape[0]) if len(shape) == 3 else shape
-    signature = [tf.TensorSpec([None, *nhwc], tf.float32, name="input")]
+    signature = [tf.TensorSpec([None, *nhwc_shape(shape)], tf.float32, name="input")]
     fn = tf.function(lambda x: {"output": net(x, is_training=False)})
     proto, _ = tf2onnx.convert.from_function(
         fn,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from triptych.frameworks.sonnet.compat import snt, tf
 from triptych.frameworks.tensorflow.runtime import set_threads
 
-#: how BatchNorm tracks running variance: `layers.TorchBatchNorm` follows PyTorch's rule
+#: how BatchNorm tracks running variance: `layers.norm.TorchBatchNorm` follows PyTorch's rule
 BN_RUNNING_VAR = "unbiased"
 #: exporter to use where export time matters (benchmarks): tf2onnx, the only one
 FAST_EXPORTER: str | None = None

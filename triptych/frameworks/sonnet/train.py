@@ -24,17 +24,18 @@ from typing import Any
 import numpy as np
 
 from triptych.common.recipe import Frozen, LrMult, Optimizer, check_loss
-from triptych.frameworks.sonnet import layers as L
-from triptych.frameworks.sonnet.build import (
-    SonnetBuilt,
-    holder_variables,
-    set_dropout_masks,
-)
+from triptych.frameworks.sonnet.build import SonnetBuilt, set_dropout_masks
 from triptych.frameworks.sonnet.compat import snt, tf
+from triptych.frameworks.sonnet.layers.norm import TorchBatchNorm
 from triptych.frameworks.tensorflow import train as tf_train
 from triptych.frameworks.tensorflow.optimizers import Adam, dtype_of
-from triptych.frameworks.tensorflow.train import PreparedMasks, native, native_mask, to_floats
-from triptych.frameworks.tensorflow.train import _bce_logits as bce_logits
+from triptych.frameworks.tensorflow.shared import (
+    PreparedMasks,
+    bce_logits,
+    native,
+    native_mask,
+    to_floats,
+)
 
 __all__ = [
     "hand_train_step",
@@ -138,12 +139,12 @@ class SupervisedStep(_Step):
             for i, holder in b.holders.items():
                 key = (b.network.name, i)
                 if key in frozen:  # no update; a frozen BN uses its running statistics
-                    if isinstance(holder, L.TorchBatchNorm):
+                    if isinstance(holder, TorchBatchNorm):
                         holder.frozen = True
                     continue
                 mult = (lr_mult or {}).get(key, 1.0)
                 if mult > 0:  # a multiplier of 0 keeps the parameters (still train mode)
-                    group = holder_variables(holder)
+                    group = b.variables_of(i)
                     variables += group
                     mults += [mult] * len(group)
         if not variables:

@@ -12,6 +12,7 @@ import tf2onnx
 
 from triptych.frameworks.tensorflow.build import KerasBuilt
 from triptych.frameworks.tensorflow.compat import tf
+from triptych.frameworks.tensorflow.shared import nhwc_shape
 
 EXPORTERS = ("tf2onnx",)
 
@@ -24,8 +25,7 @@ def export_network(
         raise ValueError(f"unknown tensorflow exporter {exporter!r}; allowed: tf2onnx")
     model = built.native
     shape = built.network.input_shape
-    nhwc = (shape[1], shape[2], shape[0]) if len(shape) == 3 else shape
-    signature = [tf.TensorSpec([None, *nhwc], tf.float32, name="input")]
+    signature = [tf.TensorSpec([None, *nhwc_shape(shape)], tf.float32, name="input")]
     fn = tf.function(lambda x: {"output": model(x, training=False)})
     image_in = len(shape) == 3
     image_out = len(built.network.output_shape) == 3

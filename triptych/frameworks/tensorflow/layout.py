@@ -1,20 +1,30 @@
-"""NCHW (canonical) <-> NHWC (Keras) feature orders around Flatten and Unflatten.
+"""NCHW (canonical) <-> NHWC (Keras, Sonnet) feature orders around Flatten and Unflatten, and
+the canonical <-> native weight correspondence both backends' weight layouts are written in.
 
 Keras runs channels-last. Flattening (H, W, C) gives features in H, W, C order instead of the
 canonical C, H, W. Where a Flatten feeds a Dense through feature-wise layers only (activations,
 BatchNorm, Dropout), the Dense's input columns (and BatchNorm parameters on the way) are
 permuted instead, so Keras flattens NHWC directly (its fast path). Symmetrically, a Dense that
 feeds an Unflatten through feature-wise layers gets its output rows permuted, so Keras can
-reshape straight to (H, W, C). Any other Flatten/Unflatten transposes explicitly.
+reshape straight to (H, W, C). Any other Flatten/Unflatten transposes explicitly. Which layers
+flatten, unflatten or take a permutation is looked up in `PLANNERS` and `PERMUTABLE`.
+
+Weights: each backend's weight layout of a layer (``WEIGHT_LAYOUTS`` in its ``layers``
+package) maps canonical names to `NativeParam`s (`dense_params`, `conv_params`,
+`vector_params`); `load_params` and `read_params` move values through them, exactly (element
+moves only, never arithmetic).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from triptych.common import spec as S
+from triptych.common.registry import ConverterRegistry
 
 
 def hwc_order(shape: S.Shape) -> np.ndarray:
@@ -33,30 +43,11 @@ class LayoutPlan:
     fast_unflatten: set[int] = field(default_factory=set)
 
 
-def plan_layout(network: S.Network) -> LayoutPlan:
-    """Decide which Flatten/Unflatten run as plain NHWC reshapes and the weight permutations."""
-    plan, infos = LayoutPlan(), network.infos
-    for i, info in enumerate(infos):
-        if isinstance(info.layer, S.Flatten) and len(info.input_shape) == 3:
-            j = i + 1
-            while j < len(infos) and infos[j].layer.featurewise:
-                j += 1
-            if j < len(infos) and isinstance(infos[j].layer, S.Dense):
-                perm = hwc_order(info.input_shape)
-                plan.fast_flatten.add(i)
-                for k in range(i + 1, j + 1):
-                    plan.in_perm[k] = perm
-        if isinstance(info.layer, S.Unflatten):
-            j = i - 1
-            while j >= 0 and infos[j].layer.featurewise:
-                j -= 1
-            if j >= 0 and isinstance(infos[j].layer, S.Dense):
-                perm = hwc_order(info.layer.shape)
-                plan.fast_unflatten.add(i)
-                plan.out_perm[j] = perm
-                for k in range(j + 1, i):
-                    plan.in_perm[k] = perm
-    return plan
+#: a layer's part in the plan: (plan, the network's infos, the layer's index) -> None
+Planner = Callable[[LayoutPlan, list[S.LayerInfo], int], None]
+
+#: spec layer class -> its part in the plan (Flatten, Unflatten); others take none
+PLANNERS: ConverterRegistry[Planner] = ConverterRegistry("the NHWC layout planner", "layer")
 
 
 def to_keras_dense(
@@ -67,6 +58,59 @@ def to_keras_dense(
     cols = p_in if p_in is not None else np.arange(w.shape[1])
     kernel = np.ascontiguousarray(w[np.ix_(rows, cols)].T)
     return kernel, (None if b is None else np.ascontiguousarray(b[rows]))
+
+
+#: spec layer class -> the weight conversion that applies a feature permutation to it: the
+#: layers a Flatten's or an Unflatten's NHWC order can move into
+PERMUTABLE: ConverterRegistry[Callable[..., Any]] = ConverterRegistry(
+    "the NHWC layout planner", "permutable layer"
+)
+PERMUTABLE.register(S.Dense)(to_keras_dense)
+
+
+def _permutable(info: S.LayerInfo) -> bool:
+    return type(info.layer) in PERMUTABLE
+
+
+@PLANNERS.register(S.Flatten)
+def _plan_flatten(plan: LayoutPlan, infos: list[S.LayerInfo], i: int) -> None:
+    """An image Flatten feeding a Dense through feature-wise layers: flatten NHWC as it is,
+    permute the Dense's columns (and the parameters on the way)."""
+    if len(infos[i].input_shape) != 3:
+        return
+    j = i + 1
+    while j < len(infos) and infos[j].layer.featurewise:
+        j += 1
+    if j < len(infos) and _permutable(infos[j]):
+        perm = hwc_order(infos[i].input_shape)
+        plan.fast_flatten.add(i)
+        for k in range(i + 1, j + 1):
+            plan.in_perm[k] = perm
+
+
+@PLANNERS.register(S.Unflatten)
+def _plan_unflatten(plan: LayoutPlan, infos: list[S.LayerInfo], i: int) -> None:
+    """An Unflatten fed by a Dense through feature-wise layers: permute the Dense's rows (and
+    the parameters on the way), reshape straight to (H, W, C)."""
+    j = i - 1
+    while j >= 0 and infos[j].layer.featurewise:
+        j -= 1
+    if j >= 0 and _permutable(infos[j]):
+        perm = hwc_order(infos[i].layer.shape)
+        plan.fast_unflatten.add(i)
+        plan.out_perm[j] = perm
+        for k in range(j + 1, i):
+            plan.in_perm[k] = perm
+
+
+def plan_layout(network: S.Network) -> LayoutPlan:
+    """Decide which Flatten/Unflatten run as plain NHWC reshapes and the weight permutations."""
+    plan, infos = LayoutPlan(), network.infos
+    for i, info in enumerate(infos):
+        planner = PLANNERS.find(type(info.layer))
+        if planner is not None:
+            planner(plan, infos, i)
+    return plan
 
 
 def from_keras_dense(
@@ -95,3 +139,78 @@ def unpermute_vector(v: np.ndarray, perm: np.ndarray | None) -> np.ndarray:
     out = np.empty_like(v)
     out[perm] = v
     return out
+
+
+@dataclass(frozen=True)
+class NativeParam:
+    """One canonical tensor's native home: the ``variable`` holding it and the two exact
+    conversions (canonical -> native value, native -> canonical value)."""
+
+    variable: Any
+    to_native: Callable[[np.ndarray], np.ndarray]
+    to_canonical: Callable[[np.ndarray], np.ndarray]
+
+
+#: canonical parameter name (``weight``, ``bias``, ``running_mean``...) -> its native home
+ParamMap = dict[str, NativeParam]
+
+
+def dense_params(
+    kernel: Any, bias: Any | None, p_in: np.ndarray | None, p_out: np.ndarray | None
+) -> ParamMap:
+    """A dense layer's (out, in) weight as an (in, out) ``kernel`` with the plan's column
+    (``p_in``) and row (``p_out``) permutations; its bias (None: none) permuted as rows."""
+    out = {
+        "weight": NativeParam(
+            kernel,
+            lambda w: to_keras_dense(w, None, p_in, p_out)[0],
+            lambda k: from_keras_dense(k, None, p_in, p_out)[0],
+        )
+    }
+    if bias is not None:
+        out["bias"] = NativeParam(
+            bias, lambda b: permute_vector(b, p_out), lambda b: unpermute_vector(b, p_out)
+        )
+    return out
+
+
+def conv_params(kernel: Any, bias: Any | None) -> ParamMap:
+    """A convolution's weight (OIHW; a transposed one's IOHW) as an HWIO (resp. (kh, kw,
+    out, in)) ``kernel``: the same axis move both ways; its bias (None: none) as it is."""
+    out = {
+        "weight": NativeParam(
+            kernel,
+            lambda w: np.ascontiguousarray(w.transpose(2, 3, 1, 0)),
+            lambda k: np.ascontiguousarray(k.transpose(3, 2, 0, 1)),
+        )
+    }
+    if bias is not None:
+        out["bias"] = NativeParam(bias, lambda b: b, lambda b: b.copy())
+    return out
+
+
+def vector_params(variables: dict[str, Any], perm: np.ndarray | None) -> ParamMap:
+    """Per-feature vectors (BatchNorm's), canonical name -> variable, each permuted by the
+    plan's input permutation ``perm`` (None: none)."""
+    return {
+        name: NativeParam(
+            var, lambda v: permute_vector(v, perm), lambda v: unpermute_vector(v, perm)
+        )
+        for name, var in variables.items()
+    }
+
+
+def load_params(params: ParamMap, given: dict[str, np.ndarray], where: str = "") -> None:
+    """Assign each of ``given`` (canonical name -> value, any subset of ``params``) to its
+    variable, converted; KeyError naming ``where`` for a name the layer does not have."""
+    for name, value in given.items():
+        if name not in params:
+            raise KeyError(f"{where}: no parameter {name!r}; it has {', '.join(params)}")
+        params[name].variable.assign(params[name].to_native(value))
+
+
+def read_params(params: ParamMap, prefix: str) -> dict[str, np.ndarray]:
+    """Every parameter of ``params`` as canonical numpy, keyed ``prefix + name``."""
+    return {
+        prefix + name: p.to_canonical(np.asarray(p.variable.numpy())) for name, p in params.items()
+    }

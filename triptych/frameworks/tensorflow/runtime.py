@@ -7,7 +7,7 @@ import warnings
 
 from triptych.frameworks.tensorflow.compat import keras, tf
 
-#: how BatchNorm tracks running variance: TorchStyleBatchNorm follows PyTorch's rule
+#: how BatchNorm tracks running variance: `layers.norm.TorchStyleBatchNorm` follows PyTorch's rule
 BN_RUNNING_VAR = "unbiased"
 #: exporter to use where export time matters (benchmarks): tf2onnx, the only one
 FAST_EXPORTER: str | None = None

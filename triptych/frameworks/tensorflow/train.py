@@ -10,64 +10,37 @@ float64 build): numpy inputs, targets and masks are cast to it, losses come out 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from triptych.common.recipe import Frozen, LrMult, Optimizer, check_loss
-from triptych.frameworks.tensorflow.build import KerasBuilt, set_dropout_masks, to_native_input
+from triptych.frameworks.tensorflow.build import KerasBuilt, set_dropout_masks
 from triptych.frameworks.tensorflow.compat import keras, tf
 from triptych.frameworks.tensorflow.optimizers import Adam, KerasUpdate, make_optimizer
+from triptych.frameworks.tensorflow.shared import (
+    PreparedMasks,
+    bce_logits,
+    native,
+    native_mask,
+    to_floats,
+)
+
+__all__ = [
+    "DiscriminatorStep",
+    "GeneratorStep",
+    "PreparedMasks",
+    "SupervisedStep",
+    "make_discriminator_step",
+    "make_generator_step",
+    "make_trainer",
+    "native",
+    "native_mask",
+    "to_floats",
+]
 
 #: triptych's Adam under its former name here (tests import it so)
 _Adam = Adam
-
-
-@dataclass(frozen=True)
-class PreparedMasks:
-    """One step's exact-Dropout masks ready for a supervised step's ``run_masked``:
-    ``canonical`` as `triptych.common.dropout` drew them (network -> layer index -> NCHW
-    array of the build's dtype), ``tensors`` the same in the native layout (`native_mask`),
-    one tensor per Dropout layer of the step's chain, in chain order."""
-
-    canonical: dict[str, dict[int, np.ndarray]]
-    tensors: list[tf.Tensor]
-
-
-def native_mask(built: KerasBuilt, i: int, mask: np.ndarray) -> np.ndarray:
-    """A canonical Dropout mask (NCHW, canonical feature order) of layer ``i`` in the
-    native layout (NHWC, the layout plan's feature permutation), as
-    `build.set_dropout_masks` assigns it, in the build's dtype."""
-    m = np.asarray(mask, built.dtype)
-    if m.ndim == 4:
-        m = m.transpose(0, 2, 3, 1)
-    elif (perm := built.plan.in_perm.get(i)) is not None:
-        m = m[:, perm]
-    return np.ascontiguousarray(m)
-
-
-def native(x: np.ndarray | tf.Tensor | None, dtype: str = "float32") -> tf.Tensor | None:
-    """A canonical batch as a ``dtype`` tensor in the native layout (a tensor passes as it
-    is). A tensor, not the numpy array: a ``tf.function`` takes a tensor argument faster."""
-    if x is None or isinstance(x, tf.Tensor):
-        return x
-    return tf.constant(to_native_input(np.asarray(x, dtype)))
-
-
-def to_floats(values: list[tf.Tensor | float]) -> list[float]:
-    """Native scalars (what the steps' ``run`` returns) as Python floats, in one read-back;
-    the same numbers ``float(v)`` gives one by one."""
-    native = values and all(isinstance(v, tf.Tensor) for v in values)
-    if native and len({v.dtype for v in values}) == 1:
-        return [float(v) for v in tf.stack(values).numpy().tolist()]
-    return [float(v) for v in values]
-
-
-def _bce_logits(logits: tf.Tensor, label: float) -> tf.Tensor:
-    """Mean BCE with logits against a constant ``label``, in the logits' dtype."""
-    labels = tf.fill(tf.shape(logits), tf.constant(label, logits.dtype))
-    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
 
 
 class _Step:
@@ -240,9 +213,7 @@ class GeneratorStep(_Step):
                     else (tf.reduce_sum(sq * weight) / tf.reduce_sum(weight))
                 )
             l1 = tf.reduce_mean(tf.abs(code)) if (self.l1 > 0 and code is not None) else zero
-            adv = (
-                _bce_logits(self._train_mode(self.disc, h), 1.0) if self.disc is not None else zero
-            )
+            adv = bce_logits(self._train_mode(self.disc, h), 1.0) if self.disc is not None else zero
             value = self.rec_weight * rec + self.l1 * l1 + self.adv_weight * adv
         grads = tape.gradient(value, self.variables)
         self.opt.apply(grads)
@@ -282,7 +253,7 @@ class DiscriminatorStep(_Step):
         with tf.GradientTape() as tape:
             lr_ = self.disc(real, training=True)
             lf = self.disc(fake, training=True)
-            value = _bce_logits(lr_, 1.0) + _bce_logits(lf, 0.0)
+            value = bce_logits(lr_, 1.0) + bce_logits(lf, 0.0)
         grads = tape.gradient(value, self.variables)
         self.opt.apply(grads)
         return {

@@ -1,0 +1,26 @@
+"""Spec layer -> Sonnet node converters, one module per layer family (the same file names as
+`triptych.common.layers` and every other backend's ``layers/``), each family's weight
+layouts next to its converters. Weighted nodes are Sonnet's own modules (``snt.Linear``,
+``snt.Conv2D``, ``snt.Conv2DTranspose``) or triptych's (`norm.TorchBatchNorm`,
+`dropout.MaskedDropout`); the parameter-free ops are plain TensorFlow on NHWC tensors.
+Importing the package registers them all in `CONVERTERS` and `WEIGHT_LAYOUTS`."""
+
+from triptych.frameworks.sonnet.layers import (  # noqa: F401  (registers the converters)
+    activation,
+    conv,
+    dense,
+    dropout,
+    merge,
+    norm,
+    pool,
+    reshape,
+    resize,
+)
+from triptych.frameworks.sonnet.layers.context import (
+    CONVERTERS,
+    WEIGHT_LAYOUTS,
+    BuildContext,
+    SonnetNode,
+)
+
+__all__ = ["CONVERTERS", "WEIGHT_LAYOUTS", "BuildContext", "SonnetNode"]

@@ -1,0 +1,95 @@
+"""BatchNorm -> `TorchBatchNorm`, a ``snt.Module`` with PyTorch's convention.
+
+``snt.BatchNorm`` is not used: its moving statistics are ``snt.ExponentialMovingAverage``s,
+which debias by the update count (``hidden / (1 - decay**t)``) and track the *biased* batch
+variance, so neither a loaded running mean/variance nor PyTorch's update rule can be
+expressed with it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from triptych.common import spec as S
+from triptych.frameworks.sonnet.compat import snt, tf
+from triptych.frameworks.sonnet.layers.context import (
+    CONVERTERS,
+    WEIGHT_LAYOUTS,
+    BuildContext,
+    SonnetNode,
+)
+from triptych.frameworks.tensorflow import layout
+
+
+class TorchBatchNorm(snt.Module):
+    """BatchNorm over the last axis with PyTorch's convention.
+
+    Training: normalise with the biased batch variance; update ``moving = moving·(1-m) +
+    batch·m`` with the *unbiased* batch variance (n/(n-1)×), momentum ``m`` (default 0.1),
+    eps (default 1e-5). Inference (or ``frozen``, read when a step traces): the moving
+    statistics, not updated. ``scale``/``offset`` are trainable, the moving ones are not.
+    ``synchronized`` (data parallel, read when a step traces): the batch sum, sum of
+    squares and count are all-reduced over the replicas first, so mean, variance and n are
+    the global batch's (as ``snt.distribute.CrossReplicaBatchNorm`` does with its moments).
+    Every variable is of ``dtype`` (float32, or float64 for a float64 build).
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        momentum: float = 0.1,
+        eps: float = 1e-5,
+        name: str | None = None,
+        dtype: str = "float32",
+    ) -> None:
+        super().__init__(name=name)
+        self.momentum, self.eps = float(momentum), float(eps)
+        self.frozen = self.synchronized = False
+        ones, zeros = tf.ones([channels], dtype), tf.zeros([channels], dtype)
+        self.scale = tf.Variable(ones, name="scale")
+        self.offset = tf.Variable(zeros, name="offset")
+        self.moving_mean = tf.Variable(zeros, trainable=False, name="moving_mean")
+        self.moving_var = tf.Variable(ones, trainable=False, name="moving_var")
+
+    def __call__(self, x: Any, is_training: bool) -> Any:
+        if not is_training or self.frozen:
+            mean, var = self.moving_mean, self.moving_var
+        else:
+            axes = list(range(len(x.shape) - 1))
+            n = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), x.dtype)
+            if self.synchronized:
+                sums = [tf.reduce_sum(x, axes), tf.reduce_sum(tf.square(x), axes), n]
+                ctx = tf.distribute.get_replica_context()
+                total, squares, n = ctx.all_reduce(tf.distribute.ReduceOp.SUM, sums)
+                mean = total / n
+                var = tf.maximum(squares / n - tf.square(mean), 0.0)
+            else:
+                mean, var = tf.nn.moments(x, axes)
+            unbiased = var * n / tf.maximum(n - 1.0, 1.0)
+            m = self.momentum
+            self.moving_mean.assign(self.moving_mean * (1.0 - m) + mean * m)
+            self.moving_var.assign(self.moving_var * (1.0 - m) + unbiased * m)
+        return tf.nn.batch_normalization(x, mean, var, self.offset, self.scale, self.eps)
+
+
+@CONVERTERS.register(S.BatchNorm)
+def batchnorm(layer: S.BatchNorm, ctx: BuildContext) -> SonnetNode:
+    mod = TorchBatchNorm(
+        ctx.input_shape[0], layer.momentum, layer.eps, name=ctx.name, dtype=ctx.dtype
+    )
+    return SonnetNode(lambda xs, t: mod(xs[0], t), mod)
+
+
+@WEIGHT_LAYOUTS.register(S.BatchNorm)
+def batchnorm_weights(
+    layer: S.BatchNorm, holder: TorchBatchNorm, ctx: BuildContext
+) -> layout.ParamMap:
+    return layout.vector_params(
+        {
+            "weight": holder.scale,
+            "bias": holder.offset,
+            "running_mean": holder.moving_mean,
+            "running_var": holder.moving_var,
+        },
+        ctx.p_in,
+    )

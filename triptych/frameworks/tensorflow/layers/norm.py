@@ -1,0 +1,73 @@
+"""BatchNorm -> `TorchStyleBatchNorm` (channels last; its vectors permuted by the layout plan
+where it sits between a Flatten and a Dense)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keras import ops
+
+from triptych.common import spec as S
+from triptych.frameworks.tensorflow import layout
+from triptych.frameworks.tensorflow.compat import keras
+from triptych.frameworks.tensorflow.layers.context import (
+    CONVERTERS,
+    WEIGHT_LAYOUTS,
+    BuildContext,
+    KerasNode,
+)
+
+
+class TorchStyleBatchNorm(keras.layers.BatchNormalization):
+    """Keras BatchNormalization whose moving variance uses the *unbiased* batch variance.
+
+    PyTorch normalises with the biased batch variance but tracks the unbiased one
+    (n/(n-1) ×); stock Keras tracks the biased one. Normalisation itself is unchanged.
+    """
+
+    def call(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
+        if not (training and self.trainable):
+            return super().call(inputs, training=False, mask=mask)
+        dtype = keras.backend.result_type(inputs.dtype, "float32")  # as Keras: f32 or f64
+        inputs = ops.cast(inputs, dtype)
+        mean, variance = self._moments(inputs, mask)
+        shape = ops.shape(inputs)
+        n = ops.cast(shape[0], dtype)
+        for d in inputs.shape[1:-1]:
+            n = n * float(d)
+        unbiased = variance * n / ops.maximum(n - 1.0, 1.0)
+        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+        self.moving_variance.assign(
+            self.moving_variance * self.momentum + unbiased * (1.0 - self.momentum)
+        )
+        return ops.batch_normalization(
+            inputs,
+            mean,
+            variance,
+            axis=self.axis,
+            offset=self.beta,
+            scale=self.gamma,
+            epsilon=self.epsilon,
+        )
+
+
+@CONVERTERS.register(S.BatchNorm)
+def batchnorm(layer: S.BatchNorm, ctx: BuildContext) -> KerasNode:
+    # Keras' momentum is the kept fraction, PyTorch's the new one
+    bn = TorchStyleBatchNorm(axis=-1, momentum=1.0 - layer.momentum, epsilon=layer.eps, **ctx.kw)
+    return KerasNode.of(bn, holder=bn)
+
+
+@WEIGHT_LAYOUTS.register(S.BatchNorm)
+def batchnorm_weights(
+    layer: S.BatchNorm, holder: TorchStyleBatchNorm, ctx: BuildContext
+) -> layout.ParamMap:
+    return layout.vector_params(
+        {
+            "weight": holder.gamma,
+            "bias": holder.beta,
+            "running_mean": holder.moving_mean,
+            "running_var": holder.moving_variance,
+        },
+        ctx.p_in,
+    )
