@@ -1,9 +1,10 @@
 """The registry-driven test: every layer kind of the vocabulary (`LAYER_TYPES`), in a small
 network around it, in every installed backend: a converter is registered, shapes follow the
-spec's inference, canonical init gives every parameter, canonical weights round-trip bit
-for bit, and `run_parity` passes levels 1-4 (native vs ORT after export, across frameworks,
-one SGD step) under the bounds derived from float64. A new layer kind fails here until it
-has an example below and a converter in every backend."""
+spec's inference, canonical init gives every parameter, canonical weights round-trip bit for
+bit, the float64 builds (the oracles) agree to float64 rounding, and `run_parity` passes
+levels 1-4 (native vs ORT after export, across frameworks, one SGD step) under the bounds
+derived from float64. A new layer kind fails here until it has an example below and a
+converter in every backend."""
 
 from __future__ import annotations
 
@@ -88,11 +89,18 @@ def test_layer_in_every_backend(kind, tmp_path):
     assert {k: v.shape for k, v in weights.items()} == expected  # canonical init
     fws = triptych.frameworks()
     x = np.random.default_rng(0).random((2, *network.input_shape), dtype=np.float32)
+    oracles = {}
     for fw in fws:
         model = triptych.Model(spec, fw, weights=weights)
         assert model.forward(x, "net").shape == (2, *network.output_shape), fw
         back = model.get_weights()
         assert all(np.array_equal(back[k], weights[k]) for k in weights), f"{fw} round trip"
+        build64 = triptych.Model(spec, fw, weights=weights, dtype="float64")
+        oracles[fw] = build64.forward(x.astype(np.float64), "net")
+    # the oracles agree to float64 rounding: a wrong float64 build cannot widen its own bound
+    first = oracles[fws[0]]
+    for fw, y in oracles.items():
+        assert np.abs(y - first).max() <= 1e-12 * max(np.abs(first).max(), 1.0), fw
     if len(fws) < 2:
         pytest.skip(f"levels 3-4 compare two frameworks; installed: {fws}")
     exporters = {fw: get_backend(fw).fast_exporter for fw in fws}
