@@ -1,4 +1,4 @@
-# make setup | run | test | lint | bench.  setup is a dependency of the rest and a no-op when
+# make setup | run | test | lint | bench | docs.  setup is a dependency of the rest and a no-op when
 # .venv is newer than pyproject.toml and constraints.txt.
 PYTHON ?= python3
 VENV := .venv
@@ -13,7 +13,7 @@ WHEELS := $(VENV)/wheels
 BUILD_VENV := $(VENV)/chainer-build
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench docs clean
 
 setup: $(STAMP)
 
@@ -41,6 +41,9 @@ lint: setup
 
 bench: setup
 	$(BIN)/triptych bench --out benchmarks/results
+
+docs: setup
+	$(BIN)/mkdocs build --strict -d site
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

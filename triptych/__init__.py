@@ -1,8 +1,9 @@
-"""triptych: write a model once, run it identically in PyTorch, TensorFlow/Keras and
-MXNet/Gluon, export every build to ONNX and prove with numbers that they agree.
+"""triptych: write a model once, run it identically in PyTorch, TensorFlow/Keras, Sonnet,
+MXNet/Gluon and Chainer, export every build to ONNX and prove with numbers that they agree.
 
 Importing triptych imports no framework; each is imported when first used. This module is
-the public facade: library code never imports it (see tests/architecture/test_layers.py).
+the public facade, the top layer of the layer map (docs/architecture.md): library code never
+imports it (tests/architecture/test_layering.py).
 """
 
 from __future__ import annotations
