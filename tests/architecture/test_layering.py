@@ -1,26 +1,16 @@
 """The package's layers, read from its own imports (module level and function-local alike).
 
-Layers, bottom to top (a module may import its own layer and the layers below it):
+The layer map is docs/architecture.md; this test reads it (a module may import its own layer
+and the layers below it).
 
-  0 common/                     spec, layers, zoo registry, init, weights, data, compare
-  1 frameworks/base.py          the Backend protocol and the registry (entry points)
-  2 frameworks/<fw>/            one folder per framework, the same module names in each
-  3 export/, training engine    ONNX side (export dispatch, post-processing, ORT sessions);
-                                the loop, checkpoints, history, corruption and masks that Model
-                                drives
-  4 model.py                    Model, create, load
-  5 verify/, bench/, serve/,    verification engine (runners, levels), benchmarks, serving,
-    training/, info.py,         recipes' runs, machine facts, the pytest helpers
-    testing/
-  6 report/, tour/              orchestrate and render results
-  7 commands/, cli.py, the `triptych` facade (top)
-
-Imports inside ``if TYPE_CHECKING:`` are type-only and never run, so they are not edges.
+Imports inside ``if TYPE_CHECKING:`` count like any other: a type named from a layer above
+is an upward dependency (protocols below replace them: `ModelLike`, `ConvertContext`).
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -29,34 +19,22 @@ FRAMEWORK_NAMES = {
     "torch", "pytorch", "pt", "tensorflow", "tf", "keras", "mxnet", "mx", "gluon",
     "sonnet", "snt", "chainer", "ch",
 }  # fmt: skip
-ENGINE = (
-    "training.loop",
-    "training.checkpoint",
-    "training.history",
-    "training.corrupt",
-    "training.masks",  # exact Dropout's masks drawn ahead for the loop
-    "training.prefetch",  # the helper thread that draws them
-)
-RANKS: list[tuple[str, int]] = [
-    ("common", 0),
-    ("frameworks.base", 1),
-    ("frameworks", 1),  # the package __init__ only; backend folders are matched below
-    *((e, 3) for e in ENGINE),
-    ("export", 3),
-    ("onnx_import", 3),
-    ("model", 4),
-    ("verify", 5),
-    ("bench", 5),
-    ("serve", 5),
-    ("training", 5),
-    ("info", 5),
-    ("testing", 5),
-    ("report", 6),
-    ("tour", 6),
-    ("commands", 7),
-    ("cli", 7),
-    ("", 7),  # the facade, triptych/__init__.py
-]
+LAYER_MAP = ROOT.parent / "docs" / "architecture.md"
+
+
+def read_layer_map(text: str) -> list[tuple[str, int]]:
+    """(module prefix relative to ``triptych``, layer) from the map's table rows
+    ``| <layer> | `a`, `b.c` | what |``, longest prefixes first; ``__init__`` is the facade
+    (the empty prefix) and ``frameworks.<fw>`` the backend folders (matched by `is_backend`)."""
+    ranks = []
+    for row in re.finditer(r"^\| (\d) \| ([^|]*) \|", text, re.M):
+        for name in re.findall(r"`([^`]+)`", row.group(2)):
+            if name != "frameworks.<fw>":
+                ranks.append(("" if name == "__init__" else name, int(row.group(1))))
+    return sorted(ranks, key=lambda pr: -len(pr[0]))
+
+
+RANKS = read_layer_map(LAYER_MAP.read_text())
 
 
 def module_name(path: Path) -> str:
@@ -82,28 +60,17 @@ def rank(mod: str) -> int:
     for prefix, r in RANKS:
         if local == prefix or (prefix and local.startswith(prefix + ".")):
             return r
-    raise AssertionError(f"{mod} is in no layer: add it to RANKS")
-
-
-def _type_checking_nodes(tree: ast.AST) -> set[int]:
-    skip: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            for child in node.body:
-                skip.update(id(n) for n in ast.walk(child))
-    return skip
+    raise AssertionError(f"{mod} is in no layer: add it to the map in docs/architecture.md")
 
 
 def imports_of(mod: str) -> list[tuple[str, int]]:
-    """(imported triptych module, line) for every runtime import in ``mod``."""
+    """(imported triptych module, line) for every import in ``mod``, type-only ones
+    (under ``if TYPE_CHECKING:``) included: naming a type from above is a dependency too."""
     path = MODULES[mod]
     tree = ast.parse(path.read_text())
-    skip = _type_checking_nodes(tree)
     package = mod if path.name == "__init__.py" else mod.rsplit(".", 1)[0]
     out = []
     for node in ast.walk(tree):
-        if id(node) in skip:
-            continue
         if isinstance(node, ast.Import):
             out += [(a.name, node.lineno) for a in node.names if a.name.split(".")[0] == "triptych"]
         elif isinstance(node, ast.ImportFrom):
@@ -232,5 +199,14 @@ def test_the_checks_catch_planted_violations() -> None:
     assert rank("triptych.model") > rank("triptych.common.spec")
     assert rank("triptych.frameworks.torch.build") == 2 and is_backend("triptych.frameworks.mx")
     assert not is_backend("triptych.frameworks.base")
+    assert read_layer_map("| 3 | `export`, `engine` | x |\n| 7 | `cli`, `__init__` | y |") == [
+        ("export", 3),
+        ("engine", 3),
+        ("cli", 7),
+        ("", 7),
+    ]
+    assert rank("triptych.engine.loop") == 3 and rank("triptych") == 7
+    # a type-only import is an edge (training.pictures names Model under TYPE_CHECKING)
+    assert any(t == "triptych.model" for t, _ in imports_of("triptych.training.pictures"))
     tree_edges = imports_of("triptych.cli")
     assert any(target.startswith("triptych.commands") for target, _ in tree_edges)
