@@ -13,7 +13,7 @@ WHEELS := $(VENV)/wheels
 BUILD_VENV := $(VENV)/chainer-build
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: setup run test lint bench docs clean
+.PHONY: setup run test test-sweep lint bench docs clean
 
 setup: $(STAMP)
 
@@ -33,7 +33,11 @@ run: setup
 	$(BIN)/triptych run
 
 test: setup
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -m "not sweep"
+
+# the heavy tier CI runs after make test: every zoo model through full-length parity
+test-sweep: setup
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -m sweep
 
 lint: setup
 	$(BIN)/ruff check .

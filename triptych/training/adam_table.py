@@ -1,7 +1,7 @@
 """benchmarks/adam.md: how far the frameworks' Adams drift apart, and triptych's Adam.
 
 20 Adam steps (lr 1e-3, batch 16, seed 0) from the same weights on the same batches, on the
-conv-BN net of tests/export/test_parity.py and on the zoo ``autoencoder``; per framework pair
+conv-BN net of tests/verify/test_parity.py and on the zoo ``autoencoder``; per framework pair
 the largest per-step relative loss difference with each framework's own Adam
 (``adam_native``) and with triptych's (``adam``). Regenerate with
 ``python -m triptych.training.adam_table [OUT.md]`` (default benchmarks/adam.md).

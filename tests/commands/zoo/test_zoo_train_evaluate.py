@@ -3,7 +3,7 @@ the bundled digits; the image shape comes from the data), two steps, the quick F
 
 import numpy as np
 import pytest
-from commands import MODELS, read_json, run_ok
+from zoo_commands import MODELS, read_json, run_ok
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -3,7 +3,7 @@ with its default levels (reference evaluator and training parity included; two t
 steps and batches 1 and 3 to keep the suite's time)."""
 
 import pytest
-from commands import MODELS, read_json, run_ok
+from zoo_commands import MODELS, read_json, run_ok
 
 from triptych.common import zoo
 

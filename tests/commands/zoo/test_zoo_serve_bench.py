@@ -3,7 +3,7 @@ request equal to in-process ORT; and each model runs a benchmark cell."""
 
 import numpy as np
 import pytest
-from commands import MODELS, read_json, run_ok
+from zoo_commands import MODELS, read_json, run_ok
 
 from triptych.common import zoo
 from triptych.model import create
