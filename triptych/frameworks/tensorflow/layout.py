@@ -214,3 +214,40 @@ def read_params(params: ParamMap, prefix: str) -> dict[str, np.ndarray]:
     return {
         prefix + name: p.to_canonical(np.asarray(p.variable.numpy())) for name, p in params.items()
     }
+
+
+@dataclass(frozen=True)
+class LayerInLayout:
+    """A layer of a network built NHWC (Keras, Sonnet): ``info`` (its layer, input shape,
+    key and inputs), its ``index`` in the network and the network's layout ``plan``, with
+    what the plan says about it. Each backend's ``BuildContext`` extends it."""
+
+    info: S.LayerInfo
+    index: int
+    plan: LayoutPlan
+
+    @property
+    def input_shape(self) -> S.Shape:
+        """The canonical (NCHW, batch excluded) input shape."""
+        return self.info.input_shape
+
+    @property
+    def p_in(self) -> np.ndarray | None:
+        """The plan's permutation of this layer's input features (None: canonical order)."""
+        return self.plan.in_perm.get(self.index)
+
+    @property
+    def p_out(self) -> np.ndarray | None:
+        """The plan's permutation of this layer's output features (None: canonical order)."""
+        return self.plan.out_perm.get(self.index)
+
+    @property
+    def fast_flatten(self) -> bool:
+        """Whether this Flatten flattens NHWC as it is (its Dense has permuted columns)."""
+        return self.index in self.plan.fast_flatten
+
+    @property
+    def fast_unflatten(self) -> bool:
+        """Whether this Unflatten reshapes straight to (H, W, C) (its Dense has permuted
+        rows)."""
+        return self.index in self.plan.fast_unflatten

@@ -8,58 +8,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from triptych.common import spec as S
 from triptych.common.registry import ConverterRegistry
 from triptych.frameworks.tensorflow.compat import keras
-from triptych.frameworks.tensorflow.layout import LayoutPlan, ParamMap
+from triptych.frameworks.tensorflow.layout import LayerInLayout, ParamMap
 
 
 @dataclass(frozen=True)
-class BuildContext:
-    """The layer being built (or whose weights move): ``info`` (its layer, input shape, key
-    and inputs), its ``index`` in the network, the network's layout ``plan``
-    (`triptych.frameworks.tensorflow.layout`: which Flatten/Unflatten run as plain NHWC
-    reshapes, the feature permutations) and the ``dtype`` of the build ("float32" or
-    "float64"), every Keras layer's dtype policy."""
+class BuildContext(LayerInLayout):
+    """The layer being built (or whose weights move), where the network's layout plan puts
+    it (`LayerInLayout`), and the ``dtype`` of the build ("float32" or "float64"), every
+    Keras layer's dtype policy."""
 
-    info: S.LayerInfo
-    index: int
-    plan: LayoutPlan
     dtype: str = "float32"
-
-    @property
-    def input_shape(self) -> S.Shape:
-        """The canonical (NCHW, batch excluded) input shape."""
-        return self.info.input_shape
 
     @property
     def kw(self) -> dict[str, Any]:
         """The keyword arguments every Keras layer of this build gets (its dtype policy: a
         Keras layer casts its inputs to it)."""
         return {"dtype": self.dtype}
-
-    @property
-    def p_in(self) -> np.ndarray | None:
-        """The plan's permutation of this layer's input features (None: canonical order)."""
-        return self.plan.in_perm.get(self.index)
-
-    @property
-    def p_out(self) -> np.ndarray | None:
-        """The plan's permutation of this layer's output features (None: canonical order)."""
-        return self.plan.out_perm.get(self.index)
-
-    @property
-    def fast_flatten(self) -> bool:
-        """Whether this Flatten flattens NHWC as it is (its Dense has permuted columns)."""
-        return self.index in self.plan.fast_flatten
-
-    @property
-    def fast_unflatten(self) -> bool:
-        """Whether this Unflatten reshapes straight to (H, W, C) (its Dense has permuted
-        rows)."""
-        return self.index in self.plan.fast_unflatten
 
 
 @dataclass(frozen=True)
