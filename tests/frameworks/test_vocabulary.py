@@ -38,32 +38,98 @@ def _merge(layer: S.Layer) -> S.Network:
     return S.Network("net", inputs=x, outputs=S.Dense(3)(S.Flatten()(layer([a, b]))))
 
 
+def _after_conv(layer: S.Layer, channels: int = 4) -> S.Network:
+    """``layer`` on a convolution's output (values of both signs), then Dense(3)."""
+    x = S.Input((2, 6, 6))
+    y = layer(S.Conv2d(channels, 3, padding=1)(x))
+    if len(y.shape) == 3:
+        y = S.Flatten()(y)
+    return S.Network("net", inputs=x, outputs=S.Dense(3)(y))
+
+
+def _gate(layer: S.Layer) -> S.Network:
+    """Squeeze-and-excitation: ``layer([a, sigmoid(conv(pool(a)))])``, broadcasting the
+    (C, 1, 1) gate over (C, H, W)."""
+    x = S.Input((2, 6, 6))
+    a = S.Conv2d(4, 3, padding=1)(x)
+    gate = S.Sigmoid()(S.Conv2d(4, 1)(S.GlobalAvgPool(keepdims=True)(a)))
+    return S.Network("net", inputs=x, outputs=S.Dense(3)(S.Flatten()(layer([a, gate]))))
+
+
+def _one_concat() -> S.Network:
+    x = S.Input((2, 5, 5))
+    y = S.Concat()([S.Conv2d(3, 3, padding=1)(x)])
+    return S.Network("net", inputs=x, outputs=S.Dense(3)(S.Flatten()(y)))
+
+
 IMAGE = (2, 6, 6)
-#: layer kind -> a small network exercising it (the arguments users would pick)
+#: "kind" or "kind:variant" -> a small network exercising it (arguments users would pick)
 EXAMPLES: dict[str, Callable[[], S.Network]] = {
     "dense": lambda: _around(S.Dense(5), (7,)),
     "conv2d": lambda: _around(S.Conv2d(4, 3, stride=2, padding=1), IMAGE),
+    "conv2d:depthwise": lambda: _after_conv(S.Conv2d(4, 3, padding=1, groups=4, bias=False)),
+    "conv2d:grouped": lambda: _after_conv(S.Conv2d(6, 1, groups=2)),
+    "conv2d:dilated_same": lambda: _around(S.Conv2d(3, 3, padding="same", dilation=2), IMAGE),
+    "conv2d:asymmetric": lambda: _around(S.Conv2d(3, 3, stride=2, padding=(0, 0, 1, 1)), IMAGE),
+    "conv2d:same_strided": lambda: _around(S.Conv2d(3, 3, stride=2, padding="same"), IMAGE),
     "conv_transpose2d": lambda: _around(S.ConvTranspose2d(3, 4, 2, 1), (2, 3, 3)),
+    "conv_transpose2d:grouped": lambda: _after_conv(
+        S.ConvTranspose2d(4, 3, 2, 1, groups=2, output_padding=1)
+    ),
     "batchnorm": lambda: _around(S.BatchNorm(), IMAGE),
     "relu": lambda: _around(S.ReLU(), IMAGE),
     "leaky_relu": lambda: _around(S.LeakyReLU(0.2), IMAGE),
     "sigmoid": lambda: _around(S.Sigmoid(), IMAGE),
     "tanh": lambda: _around(S.Tanh(), IMAGE),
+    "clip": lambda: _after_conv(S.Clip(-0.3, 0.4)),
+    "clip:relu6": lambda: _after_conv(S.ReLU6()),
+    "hard_sigmoid": lambda: _after_conv(S.HardSigmoid()),
+    "hard_sigmoid:onnx_default": lambda: _after_conv(S.HardSigmoid(alpha=0.2)),
+    "hard_swish": lambda: _after_conv(S.HardSwish()),
+    "silu": lambda: _after_conv(S.SiLU()),
+    "gelu": lambda: _after_conv(S.GELU()),
+    "gelu:tanh": lambda: _after_conv(S.GELU("tanh")),
+    "elu": lambda: _after_conv(S.ELU(0.7)),
+    "selu": lambda: _after_conv(S.SELU()),
+    "softplus": lambda: _after_conv(S.Softplus()),
+    "mish": lambda: _after_conv(S.Mish()),
+    "prelu": lambda: _after_conv(S.PReLU()),
+    "prelu:shared": lambda: _after_conv(S.PReLU(shared=True)),
     "dropout": lambda: _around(S.Dropout(0.5), IMAGE),
     "flatten": lambda: _around(S.Flatten(), IMAGE),
     "unflatten": lambda: _around(S.Unflatten((2, 3, 3)), (18,)),
     "maxpool2d": lambda: _around(S.MaxPool2d(3, 2, 1), IMAGE),
+    "maxpool2d:ceil": lambda: _after_conv(S.MaxPool2d(3, 2, ceil_mode=True)),
     "avgpool2d": lambda: _around(S.AvgPool2d(2), IMAGE),
+    "avgpool2d:exclude_pad_ceil": lambda: _after_conv(
+        S.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=False)
+    ),
     "global_avgpool": lambda: _around(S.GlobalAvgPool(), IMAGE),
+    "global_avgpool:keepdims": lambda: _after_conv(S.GlobalAvgPool(keepdims=True)),
+    "global_maxpool": lambda: _after_conv(S.GlobalMaxPool()),
+    "adaptive_avgpool2d": lambda: _after_conv(S.AdaptiveAvgPool2d(2)),
     "identity": lambda: _around(S.Identity(), IMAGE),
     "upsample": lambda: _around(S.Upsample(2, "bilinear"), (2, 3, 3)),
     "add": lambda: _merge(S.Add()),
+    "add:broadcast": lambda: _gate(S.Add()),
+    "mul": lambda: _gate(S.Mul()),
+    "sub": lambda: _merge(S.Sub()),
+    "div": lambda: _gate(S.Div()),
+    "maximum": lambda: _merge(S.Maximum()),
+    "minimum": lambda: _gate(S.Minimum()),
     "concat": lambda: _merge(S.Concat()),
+    "concat:one_input": _one_concat,
+    "layer_norm2d": lambda: _after_conv(S.LayerNorm2d()),
+    "layer_norm2d:flat": lambda: _around(S.LayerNorm2d(1e-5), (7,)),
+    "layer_scale": lambda: _after_conv(S.LayerScale(0.5)),
+    "channel_affine": lambda: _around(S.ChannelAffine((0.5, 2.0), (0.1, -0.2)), IMAGE),
+    "channel_shuffle": lambda: _after_conv(S.ChannelShuffle(2)),
+    "slice": lambda: _after_conv(S.Slice(1, 3)),
 }
 
 
 def test_every_layer_kind_has_an_example():
-    missing = sorted(set(S.LAYER_TYPES) - set(EXAMPLES))
+    missing = sorted(set(S.LAYER_TYPES) - {key.split(":")[0] for key in EXAMPLES})
     assert not missing, f"layer kinds without an example in this test: {missing}"
 
 
@@ -77,8 +143,8 @@ def test_every_backend_has_a_converter(kind):
 @pytest.mark.parametrize("kind", sorted(EXAMPLES))
 def test_layer_in_every_backend(kind, tmp_path):
     network = EXAMPLES[kind]()
-    assert any(info.layer.kind == kind for info in network.infos)
-    spec = S.single(network, f"vocabulary_{kind}")
+    assert any(info.layer.kind == kind.split(":")[0] for info in network.infos)
+    spec = S.single(network, f"vocabulary_{kind.replace(':', '_')}")
     weights = init_weights(spec, seed=3)
     expected = {
         f"net.{info.key}.{name}": shape

@@ -12,6 +12,8 @@ Schemes (per network, ``Network.init``):
   * ``dcgan``: Radford et al. 2016: conv/dense weights ~ N(0, 0.02), biases 0, BatchNorm
     gamma ~ N(1, 0.02), beta 0.
 BatchNorm everywhere: running_mean 0, running_var 1 (gamma 1, beta 0 under ``default``).
+Layers that state constant initial values (`Layer.initial_values`: LayerNorm's scale 1 and
+shift 0, PReLU's slope 0.25, layer scale's 1e-6) get them under every scheme.
 """
 
 from __future__ import annotations
@@ -48,6 +50,12 @@ def init_network(net: Network, seed: int = 0) -> dict[str, np.ndarray]:
             out[prefix + "bias"] = np.zeros(c)
             out[prefix + "running_mean"] = np.zeros(c)
             out[prefix + "running_var"] = np.ones(c)
+            continue
+        constants = info.layer.initial_values(info.input_shape)
+        if constants is not None:
+            all_shapes = {**shapes, **info.layer.buffer_shapes(info.input_shape)}
+            for key, shape in all_shapes.items():
+                out[prefix + key] = np.full(shape, constants[key])
             continue
         if not shapes:
             continue

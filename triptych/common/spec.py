@@ -156,8 +156,8 @@ class Network:
             shapes = [self.input_shape if s == -1 else infos[s].output_shape for s in sources]
             try:
                 if layer.merge:
-                    if len(shapes) < 2:
-                        raise SpecError(f"{layer.kind} takes two or more inputs")
+                    if len(shapes) < layer.min_inputs:
+                        raise SpecError(f"{layer.kind} takes {layer.min_inputs} or more inputs")
                     out = layer.merge_shape(shapes)
                 elif len(shapes) != 1:
                     raise SpecError(f"{layer.kind} takes one input, got {len(shapes)}")

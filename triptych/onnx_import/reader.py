@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper, shape_inference
-from onnx.reference import ReferenceEvaluator
+
+from triptych.export.reference_ops import reference_evaluator
 
 #: opsets the importer is tested on
 OPSETS = range(13, 19)
@@ -120,7 +121,7 @@ def run_node(node: onnx.NodeProto, values: list[np.ndarray | None], opset: int) 
         [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in clone.output],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    return ReferenceEvaluator(model).run(None, feeds)
+    return reference_evaluator(model).run(None, feeds)
 
 
 #: ops that are never folded (their value depends on data, or they are data-path layers)

@@ -21,6 +21,7 @@ import onnx
 from onnx import TensorProto, numpy_helper
 
 from triptych.export.onnx_export import load_checked
+from triptych.export.reference_ops import reference_evaluator
 from triptych.model import Model
 from triptych.verify.levels import Oracle
 from triptych.verify.runners import RunnerId
@@ -71,13 +72,11 @@ class Float64Reference:
     calling it on a float32 batch returns the file's float64 output (first output)."""
 
     def __init__(self, path: str | os.PathLike) -> None:
-        from onnx.reference import ReferenceEvaluator
-
         self.path = str(Path(path))
         proto = as_float64(load_checked(path))
         inits = {i.name for i in proto.graph.initializer}
         self.input = next(v.name for v in proto.graph.input if v.name not in inits)
-        self.evaluator = ReferenceEvaluator(proto)
+        self.evaluator = reference_evaluator(proto)
         self.cache: dict[bytes, np.ndarray] = {}
 
     def __call__(self, x: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ import onnx
 
 from triptych.export.onnx_export import load_checked
 from triptych.export.ort import make_session
+from triptych.export.reference_ops import reference_evaluator
 from triptych.model import Model
 
 KIND_LABELS = {"native": "native", "ort": "ORT", "reference": "reference", "train": "training"}
@@ -138,11 +139,9 @@ class ReferenceRunner:
     """``onnx.reference.ReferenceEvaluator`` (pure numpy ONNX) on ``path``."""
 
     def __init__(self, path: str | os.PathLike, network: str, framework: str | None = None) -> None:
-        from onnx.reference import ReferenceEvaluator
-
         self.path = Path(path)
         self.proto = load_checked(self.path)
-        self.evaluator = ReferenceEvaluator(self.proto)
+        self.evaluator = reference_evaluator(self.proto)
         self.id = RunnerId(framework, "reference", network, str(self.path))
 
     def inputs(self) -> InputSpec:

@@ -2,7 +2,23 @@
 one module per layer family; every backend converts each family in the module of the same
 name under ``frameworks/<fw>/layers/``. `LAYER_TYPES` lists every kind."""
 
-from triptych.common.layers.activation import LeakyReLU, ReLU, Sigmoid, Tanh
+from triptych.common.layers.activation import (
+    ELU,
+    GELU,
+    SELU,
+    Clip,
+    HardSigmoid,
+    HardSwish,
+    LeakyReLU,
+    Mish,
+    PReLU,
+    ReLU,
+    ReLU6,
+    Sigmoid,
+    SiLU,
+    Softplus,
+    Tanh,
+)
 from triptych.common.layers.base import (
     LAYER_TYPES,
     NAME_PATTERN,
@@ -19,17 +35,78 @@ from triptych.common.layers.base import (
 from triptych.common.layers.conv import Conv2d, ConvTranspose2d
 from triptych.common.layers.dense import Dense
 from triptych.common.layers.dropout import Dropout
-from triptych.common.layers.merge import Add, Concat
-from triptych.common.layers.norm import BatchNorm, BatchNorm1d, BatchNorm2d
-from triptych.common.layers.pool import AvgPool2d, GlobalAvgPool, MaxPool2d
-from triptych.common.layers.reshape import Flatten, Identity, Unflatten
+from triptych.common.layers.merge import Add, Concat, Div, Maximum, Minimum, Mul, Sub
+from triptych.common.layers.norm import (
+    BatchNorm,
+    BatchNorm1d,
+    BatchNorm2d,
+    ChannelAffine,
+    LayerNorm2d,
+    LayerScale,
+)
+from triptych.common.layers.pool import (
+    AdaptiveAvgPool2d,
+    AvgPool2d,
+    GlobalAvgPool,
+    GlobalMaxPool,
+    MaxPool2d,
+)
+from triptych.common.layers.reshape import ChannelShuffle, Flatten, Identity, Slice, Unflatten
 from triptych.common.layers.resize import Upsample
 
 __all__ = [
-    "LAYER_TYPES", "NAME_PATTERN", "Add", "AvgPool2d", "BatchNorm", "BatchNorm1d", "BatchNorm2d",
+    "ELU",
+    "GELU",
+    "LAYER_TYPES",
+    "NAME_PATTERN",
+    "SELU",
+    "AdaptiveAvgPool2d",
+    "Add",
+    "AvgPool2d",
+    "BatchNorm",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "ChannelAffine",
+    "ChannelShuffle",
+    "Clip",
     "Concat",
-    "Conv2d", "ConvTranspose2d", "Dense", "Dropout", "Flatten", "GlobalAvgPool", "Identity",
-    "Input", "Layer", "LeakyReLU", "MaxPool2d", "Node", "ReLU", "Shape", "Sigmoid",
-    "SpecError", "Tanh", "Tensor", "Unflatten", "Upsample", "layer_from_dict", "numel",
+    "Conv2d",
+    "ConvTranspose2d",
+    "Dense",
+    "Div",
+    "Dropout",
+    "Flatten",
+    "GlobalAvgPool",
+    "GlobalMaxPool",
+    "HardSigmoid",
+    "HardSwish",
+    "Identity",
+    "Input",
+    "Layer",
+    "LayerNorm2d",
+    "LayerScale",
+    "LeakyReLU",
+    "MaxPool2d",
+    "Maximum",
+    "Minimum",
+    "Mish",
+    "Mul",
+    "Node",
+    "PReLU",
+    "ReLU",
+    "ReLU6",
+    "Shape",
+    "SiLU",
+    "Sigmoid",
+    "Slice",
+    "Softplus",
+    "SpecError",
+    "Sub",
+    "Tanh",
+    "Tensor",
+    "Unflatten",
+    "Upsample",
+    "layer_from_dict",
+    "numel",
     "vocabulary",
-]  # fmt: skip
+]

@@ -36,10 +36,14 @@ class Layer:
     kind: ClassVar[str] = "layer"
     #: element-wise per feature: keeps shape and feature order (used by the Keras layout planner)
     featurewise: ClassVar[bool] = False
-    #: takes several inputs (Add, Concat)
+    #: takes several inputs (Add, Concat), at least ``min_inputs`` of them
     merge: ClassVar[bool] = False
+    min_inputs: ClassVar[int] = 2
     #: the vocabulary module it is defined in, and the backends' converter module's name
     family: ClassVar[str] = ""
+    #: fields left out of `to_dict` while they hold their default: arguments added after
+    #: specs were first saved, so those specs keep their JSON and their hashes
+    omit_default: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
         if self.name is not None and (not NAME_PATTERN.fullmatch(self.name) or self.name.isdigit()):
@@ -54,8 +58,9 @@ class Layer:
         items = list(inputs) if isinstance(inputs, list | tuple) else [inputs]
         if not all(isinstance(t, Tensor) for t in items):
             raise SpecError(f"{self.describe()}: call it on S.Input(...) tensors, got {inputs!r}")
-        if self.merge and (not isinstance(inputs, list | tuple) or len(items) < 2):
-            raise SpecError(f"{self.describe()} takes a list of two or more tensors")
+        if self.merge and (not isinstance(inputs, list | tuple) or len(items) < self.min_inputs):
+            least = "one" if self.min_inputs == 1 else "two"
+            raise SpecError(f"{self.describe()} takes a list of {least} or more tensors")
         if not self.merge and len(items) != 1:
             raise SpecError(f"{self.describe()} takes one tensor, got {len(items)}")
         shapes = [t.shape for t in items]
@@ -85,11 +90,19 @@ class Layer:
     def flops(self, shape: Shape) -> int:
         return 0
 
+    def initial_values(self, shape: Shape) -> dict[str, float] | None:
+        """Constant initial values of this layer's tensors (e.g. a norm's scale 1, shift 0),
+        or None for the init scheme's random draw (`triptych.common.init`)."""
+        return None
+
     def to_dict(self) -> dict[str, Any]:
         d = {"kind": self.kind}
         d.update({k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()})
         if d.get("name") is None:
             d.pop("name", None)  # keeps unnamed layers' JSON (and spec hashes) as they were
+        for f in fields(self):
+            if f.name in self.omit_default and getattr(self, f.name) == f.default:
+                d.pop(f.name, None)
         return d
 
 
@@ -147,6 +160,54 @@ def _conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
+def _check(ok: bool, message: str) -> None:
+    """`SpecError` with ``message`` unless ``ok``."""
+    if not ok:
+        raise SpecError(message)
+
+
+Pads = tuple[int, int, int, int]  # (top, left, bottom, right): ONNX's ``pads`` order
+
+
+def resolve_pads(
+    padding: int | Pads | str, kernel: int, stride: int, dilation: int, h: int, w: int
+) -> Pads:
+    """Explicit (top, left, bottom, right) zero padding of a window op: an int pads all
+    sides; a 4-tuple as it is; ``"same"`` the output ceil(H / stride) with the odd pixel at
+    the bottom/right (TensorFlow's and ONNX's SAME_UPPER); ``"valid"`` none."""
+    if padding == "valid":
+        return (0, 0, 0, 0)
+    if padding == "same":
+        span = (kernel - 1) * dilation + 1
+        th = max((-(-h // stride) - 1) * stride + span - h, 0)
+        tw = max((-(-w // stride) - 1) * stride + span - w, 0)
+        return (th // 2, tw // 2, th - th // 2, tw - tw // 2)
+    if isinstance(padding, int):
+        return (padding,) * 4
+    if (
+        isinstance(padding, tuple)
+        and len(padding) == 4
+        and all(isinstance(p, int) and p >= 0 for p in padding)
+    ):
+        return padding  # type: ignore[return-value]
+    raise SpecError(
+        f"padding {padding!r}: allowed an int, (top, left, bottom, right) ints >= 0, "
+        "'same' or 'valid'"
+    )
+
+
+def window_out(size: int, kernel: int, stride: int, before: int, after: int,
+               dilation: int = 1, ceil: bool = False) -> int:  # fmt: skip
+    """Output size of a window op along one axis (PyTorch's rule, ``ceil_mode`` included:
+    the last window must start inside the input or its left padding)."""
+    span = (kernel - 1) * dilation + 1
+    room = size + before + after - span
+    out = (-(-room // stride) if ceil else room // stride) + 1
+    if ceil and (out - 1) * stride >= size + before:
+        out -= 1
+    return out
+
+
 L = TypeVar("L", bound=type)
 
 #: every layer kind of the vocabulary -> its class (filled by ``@vocabulary``)
@@ -174,6 +235,8 @@ def layer_from_dict(d: dict[str, Any]) -> Layer:
     unknown = set(d) - allowed
     if unknown:
         raise SpecError(f"{kind}: unknown arguments {sorted(unknown)}; allowed {sorted(allowed)}")
-    if "shape" in d:
-        d["shape"] = tuple(d["shape"])
-    return cls(**d)
+    d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}  # JSON lists
+    try:
+        return cls(**d)
+    except SpecError as e:
+        raise SpecError(f"{kind}: {e}") from None

@@ -1,4 +1,4 @@
-"""Normalisation layers."""
+"""Normalisation layers and per-channel scales."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import ClassVar
 from triptych.common.layers.base import (
     Layer,
     Shape,
+    SpecError,
     _need_rank,
     numel,
     vocabulary,
@@ -48,3 +49,76 @@ def BatchNorm1d(eps: float = 1e-5, momentum: float = 0.1) -> BatchNorm:
 
 
 BatchNorm2d = BatchNorm1d
+
+
+@vocabulary
+@dataclass(frozen=True)
+class LayerNorm2d(Layer):
+    """Layer normalisation over the channels of each pixel of a (C, H, W) tensor (ConvNeXt's
+    ``LayerNorm2d``; a (F,) tensor is normalised over its features): (x - mean) /
+    sqrt(var + eps) · weight + bias, biased variance, weight 1 and bias 0 initially."""
+
+    eps: float = 1e-6
+    kind: ClassVar[str] = "layer_norm2d"
+
+    def output_shape(self, shape: Shape) -> Shape:
+        _need_rank(self, shape, (1, 3))
+        return shape
+
+    def param_shapes(self, shape: Shape) -> dict[str, Shape]:
+        return {"weight": (shape[0],), "bias": (shape[0],)}
+
+    def initial_values(self, shape: Shape) -> dict[str, float] | None:
+        return {"weight": 1.0, "bias": 0.0}
+
+    def flops(self, shape: Shape) -> int:
+        return 5 * numel(shape)
+
+
+@vocabulary
+@dataclass(frozen=True)
+class LayerScale(Layer):
+    """A learned per-channel scale (ConvNeXt's layer scale): x · weight, weight (C,)
+    initially ``init`` (ConvNeXt's 1e-6)."""
+
+    init: float = 1e-6
+    kind: ClassVar[str] = "layer_scale"
+
+    def output_shape(self, shape: Shape) -> Shape:
+        _need_rank(self, shape, (1, 3))
+        return shape
+
+    def param_shapes(self, shape: Shape) -> dict[str, Shape]:
+        return {"weight": (shape[0],)}
+
+    def initial_values(self, shape: Shape) -> dict[str, float] | None:
+        return {"weight": self.init}
+
+    def flops(self, shape: Shape) -> int:
+        return numel(shape)
+
+
+@vocabulary
+@dataclass(frozen=True)
+class ChannelAffine(Layer):
+    """A fixed per-channel affine x · scale + offset (no weights: Keras ``Rescaling`` and
+    ``Normalization`` layers, input preprocessing). ``scale`` and ``offset`` hold one value
+    for every channel or one per channel."""
+
+    scale: tuple[float, ...] = (1.0,)
+    offset: tuple[float, ...] = (0.0,)
+    kind: ClassVar[str] = "channel_affine"
+    featurewise: ClassVar[bool] = False
+
+    def output_shape(self, shape: Shape) -> Shape:
+        _need_rank(self, shape, (1, 3))
+        for what, values in (("scale", self.scale), ("offset", self.offset)):
+            if len(values) not in (1, shape[0]):
+                raise SpecError(
+                    f"channel_affine {what} has {len(values)} values; allowed 1 or one per "
+                    f"channel ({shape[0]})"
+                )
+        return shape
+
+    def flops(self, shape: Shape) -> int:
+        return 2 * numel(shape)

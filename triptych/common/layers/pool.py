@@ -1,29 +1,34 @@
-"""Pooling layers."""
+"""Pooling layers: windowed max/average (``ceil_mode``, ``count_include_pad``), global
+average/max (optionally keeping H and W as 1), adaptive average to a fixed size."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from triptych.common.layers.base import (
     Layer,
     Shape,
     SpecError,
-    _conv_out,
+    _check,
     _need_rank,
     numel,
     vocabulary,
+    window_out,
 )
 
 
 @dataclass(frozen=True)
 class _Pool2d(Layer):
     """Square window; stride defaults to the kernel size; symmetric explicit padding
-    (at most half the kernel, as in PyTorch)."""
+    (at most half the kernel, as in PyTorch); ``ceil_mode`` rounds the output size up
+    (the last window may hang over the bottom/right edge, never start in the padding)."""
 
     kernel: int = 2
     stride: int | None = None
     padding: int = 0
+    ceil_mode: bool = False
+    omit_default: ClassVar[tuple[str, ...]] = ("ceil_mode", "count_include_pad")
 
     @property
     def effective_stride(self) -> int:
@@ -42,8 +47,12 @@ class _Pool2d(Layer):
                 f"{self.kind} kernel {self.kernel} is larger than its input "
                 f"{h}x{w} (input shape {shape}, padding {self.padding})"
             )
-        s, p = self.effective_stride, self.padding
-        return (c, _conv_out(h, self.kernel, s, p), _conv_out(w, self.kernel, s, p))
+        s, p, k = self.effective_stride, self.padding, self.kernel
+        return (
+            c,
+            window_out(h, k, s, p, p, ceil=self.ceil_mode),
+            window_out(w, k, s, p, p, ceil=self.ceil_mode),
+        )
 
     def flops(self, shape: Shape) -> int:
         return numel(self.output_shape(shape)) * self.kernel * self.kernel
@@ -55,33 +64,67 @@ class MaxPool2d(_Pool2d):
     """Max pooling; padding counts as -inf (PyTorch's rule)."""
 
     kind: ClassVar[str] = "maxpool2d"
-
-    def to_dict(self) -> dict[str, Any]:
-        d = super().to_dict()
-        if not self.padding:
-            d.pop("padding")  # unpadded pools keep their JSON (and spec hashes) as they were
-        return d
+    omit_default: ClassVar[tuple[str, ...]] = ("ceil_mode", "padding")
 
 
 @vocabulary
 @dataclass(frozen=True)
 class AvgPool2d(_Pool2d):
-    """Average pooling; zero padding counts in the average (PyTorch's default,
-    ``count_include_pad=True``)."""
+    """Average pooling; with ``count_include_pad`` (PyTorch's default) zero padding counts
+    in the average, without it only the input pixels under the window do."""
 
+    count_include_pad: bool = True
     kind: ClassVar[str] = "avgpool2d"
+
+
+@dataclass(frozen=True)
+class _GlobalPool(Layer):
+    keepdims: bool = False
+    omit_default: ClassVar[tuple[str, ...]] = ("keepdims",)
+
+    def output_shape(self, shape: Shape) -> Shape:
+        _need_rank(self, shape, (3,))
+        return (shape[0], 1, 1) if self.keepdims else (shape[0],)
+
+    def flops(self, shape: Shape) -> int:
+        return numel(shape)
 
 
 @vocabulary
 @dataclass(frozen=True)
-class GlobalAvgPool(Layer):
-    """(C, H, W) -> (C,): the mean over H and W."""
+class GlobalAvgPool(_GlobalPool):
+    """(C, H, W) -> (C,) (or (C, 1, 1) with ``keepdims``): the mean over H and W."""
 
     kind: ClassVar[str] = "global_avgpool"
 
+
+@vocabulary
+@dataclass(frozen=True)
+class GlobalMaxPool(_GlobalPool):
+    """(C, H, W) -> (C,) (or (C, 1, 1) with ``keepdims``): the maximum over H and W."""
+
+    kind: ClassVar[str] = "global_maxpool"
+
+
+@vocabulary
+@dataclass(frozen=True)
+class AdaptiveAvgPool2d(Layer):
+    """(C, H, W) -> (C, size, size): average pooling to a fixed output size, as
+    ``nn.AdaptiveAvgPool2d`` with H and W multiples of ``size`` (then equal windows of
+    H/size x W/size: what every framework and ONNX's AveragePool compute alike)."""
+
+    size: int = 1
+    kind: ClassVar[str] = "adaptive_avgpool2d"
+
     def output_shape(self, shape: Shape) -> Shape:
         _need_rank(self, shape, (3,))
-        return (shape[0],)
+        c, h, w = shape
+        _check(
+            self.size >= 1 and h % self.size == 0 and w % self.size == 0,
+            f"adaptive_avgpool2d to {self.size}x{self.size} needs H and W multiples of "
+            f"{self.size}, got {h}x{w}",
+        )
+        return (c, self.size, self.size)
 
     def flops(self, shape: Shape) -> int:
         return numel(shape)

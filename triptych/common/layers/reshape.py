@@ -58,3 +58,46 @@ class Identity(Layer):
 
     kind: ClassVar[str] = "identity"
     featurewise: ClassVar[bool] = True
+
+
+@vocabulary
+@dataclass(frozen=True)
+class ChannelShuffle(Layer):
+    """(C, H, W): channels regrouped as (groups, C/groups) -> (C/groups, groups)
+    (ShuffleNet's shuffle: reshape, transpose, reshape)."""
+
+    groups: int = 2
+    kind: ClassVar[str] = "channel_shuffle"
+
+    def output_shape(self, shape: Shape) -> Shape:
+        _need_rank(self, shape, (3,))
+        if self.groups < 1 or shape[0] % self.groups:
+            raise SpecError(
+                f"channel_shuffle groups {self.groups} must divide the channels ({shape[0]})"
+            )
+        return shape
+
+
+@vocabulary
+@dataclass(frozen=True)
+class Slice(Layer):
+    """Elements ``start`` to ``stop`` (exclusive) along ``axis`` (1 = channels, 2 = H,
+    3 = W, as `Concat`); several Slices of one tensor are a split (ShuffleNetV2's chunk)."""
+
+    start: int
+    stop: int
+    axis: int = 1
+    kind: ClassVar[str] = "slice"
+
+    def output_shape(self, shape: Shape) -> Shape:
+        if not 1 <= self.axis <= len(shape):
+            raise SpecError(f"slice axis {self.axis} on a {len(shape)}-D input {shape}")
+        size = shape[self.axis - 1]
+        if not 0 <= self.start < self.stop <= size:
+            raise SpecError(
+                f"slice {self.start}:{self.stop} along axis {self.axis} of size {size}: "
+                "need 0 <= start < stop <= size"
+            )
+        out = list(shape)
+        out[self.axis - 1] = self.stop - self.start
+        return tuple(out)

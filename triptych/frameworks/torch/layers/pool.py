@@ -1,4 +1,4 @@
-"""Max, average and global average pooling."""
+"""Max, average, global and adaptive average pooling."""
 
 from __future__ import annotations
 
@@ -9,30 +9,54 @@ from triptych.common import spec as S
 from triptych.frameworks.torch.layers.context import CONVERTERS, BuildContext
 
 
-class GlobalAvgPool(nn.Module):
-    """(N, C, H, W) -> (N, C): the mean over H and W, as an average pool over the whole
-    (known) H x W and a flatten, which every exporter writes as AveragePool + Flatten: a
-    ``mean`` (or adaptive pool, under dynamo) becomes a ReduceMean whose opset-18 form
-    neither the opset 17 conversion nor onnx2torch takes."""
+class GlobalPool(nn.Module):
+    """(N, C, H, W) -> (N, C) (or (N, C, 1, 1) with ``keepdims``): the mean (or max) over H
+    and W, as a pool over the whole (known) H x W, which every exporter writes as
+    AveragePool/MaxPool (+ Flatten): a ``mean`` (or adaptive pool, under dynamo) becomes a
+    ReduceMean whose opset-18 form neither the opset 17 conversion nor onnx2torch takes."""
 
-    def __init__(self, shape: S.Shape) -> None:
+    def __init__(self, shape: S.Shape, keepdims: bool = False, reduce: str = "mean") -> None:
         super().__init__()
         self.window = (int(shape[1]), int(shape[2]))
+        self.keepdims, self.reduce = keepdims, reduce
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.flatten(nn.functional.avg_pool2d(x, self.window), 1)
+        pool = nn.functional.avg_pool2d if self.reduce == "mean" else nn.functional.max_pool2d
+        y = pool(x, self.window)
+        return y if self.keepdims else torch.flatten(y, 1)
 
 
 @CONVERTERS.register(S.MaxPool2d)
 def maxpool2d(layer: S.MaxPool2d, ctx: BuildContext) -> nn.Module:
-    return nn.MaxPool2d(layer.kernel, layer.effective_stride, layer.padding)
+    return nn.MaxPool2d(
+        layer.kernel, layer.effective_stride, layer.padding, ceil_mode=layer.ceil_mode
+    )
 
 
 @CONVERTERS.register(S.AvgPool2d)
 def avgpool2d(layer: S.AvgPool2d, ctx: BuildContext) -> nn.Module:
-    return nn.AvgPool2d(layer.kernel, layer.effective_stride, layer.padding)
+    return nn.AvgPool2d(
+        layer.kernel,
+        layer.effective_stride,
+        layer.padding,
+        ceil_mode=layer.ceil_mode,
+        count_include_pad=layer.count_include_pad,
+    )
 
 
 @CONVERTERS.register(S.GlobalAvgPool)
 def global_avgpool(layer: S.GlobalAvgPool, ctx: BuildContext) -> nn.Module:
-    return GlobalAvgPool(ctx.input_shape)
+    return GlobalPool(ctx.input_shape, layer.keepdims, "mean")
+
+
+@CONVERTERS.register(S.GlobalMaxPool)
+def global_maxpool(layer: S.GlobalMaxPool, ctx: BuildContext) -> nn.Module:
+    return GlobalPool(ctx.input_shape, layer.keepdims, "max")
+
+
+@CONVERTERS.register(S.AdaptiveAvgPool2d)
+def adaptive_avgpool2d(layer: S.AdaptiveAvgPool2d, ctx: BuildContext) -> nn.Module:
+    """Equal windows of H/size x W/size (the spec requires multiples): an AvgPool2d, which
+    exports as AveragePool everywhere."""
+    window = (ctx.input_shape[1] // layer.size, ctx.input_shape[2] // layer.size)
+    return nn.AvgPool2d(window, window)

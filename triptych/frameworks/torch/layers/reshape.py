@@ -1,4 +1,4 @@
-"""Flatten, Unflatten and Identity."""
+"""Flatten, Unflatten, Identity, channel shuffle and slices."""
 
 from __future__ import annotations
 
@@ -36,3 +36,38 @@ def unflatten(layer: S.Unflatten, ctx: BuildContext) -> nn.Module:
 @CONVERTERS.register(S.Identity)
 def identity(layer: S.Identity, ctx: BuildContext) -> nn.Module:
     return nn.Identity()
+
+
+class ChannelShuffle(nn.Module):
+    """(N, C, H, W): channels as (groups, C/groups) -> (C/groups, groups), by reshape and
+    transpose (what ShuffleNet's own code exports)."""
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = int(groups)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        y = x.reshape(n, self.groups, c // self.groups, h, w).transpose(1, 2)
+        return y.reshape(n, c, h, w)
+
+
+class Slice(nn.Module):
+    """Elements ``start:stop`` along the canonical ``axis`` (batch is 0)."""
+
+    def __init__(self, axis: int, start: int, stop: int) -> None:
+        super().__init__()
+        self.axis, self.start, self.length = int(axis), int(start), int(stop - start)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.narrow(self.axis, self.start, self.length)
+
+
+@CONVERTERS.register(S.ChannelShuffle)
+def channel_shuffle(layer: S.ChannelShuffle, ctx: BuildContext) -> nn.Module:
+    return ChannelShuffle(layer.groups)
+
+
+@CONVERTERS.register(S.Slice)
+def slice_(layer: S.Slice, ctx: BuildContext) -> nn.Module:
+    return Slice(layer.axis, layer.start, layer.stop)
