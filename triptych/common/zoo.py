@@ -13,7 +13,10 @@ from triptych.common import spec as S
 from triptych.common import zoo_models  # noqa: F401
 
 # isort: split
-from triptych.common import zoo_graphs  # noqa: F401
+from triptych.common import (
+    zoo_graphs,  # noqa: F401
+    zoo_mobile,  # noqa: F401
+)
 from triptych.common.zoo_registry import _ZOO, DIGITS_SHAPE, ZooEntry, register
 
 __all__ = ["DIGITS_SHAPE", "ZooEntry", "create_spec", "entry", "names", "register"]
