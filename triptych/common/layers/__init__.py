@@ -43,6 +43,8 @@ from triptych.common.layers.norm import (
     ChannelAffine,
     LayerNorm2d,
     LayerScale,
+    Normalization,
+    Rescaling,
 )
 from triptych.common.layers.pool import (
     AdaptiveAvgPool2d,
@@ -92,9 +94,11 @@ __all__ = [
     "Mish",
     "Mul",
     "Node",
+    "Normalization",
     "PReLU",
     "ReLU",
     "ReLU6",
+    "Rescaling",
     "Shape",
     "SiLU",
     "Sigmoid",

@@ -122,3 +122,19 @@ class ChannelAffine(Layer):
 
     def flops(self, shape: Shape) -> int:
         return 2 * numel(shape)
+
+
+def Rescaling(scale: float, offset: float = 0.0) -> ChannelAffine:
+    """Keras ``Rescaling``: x · scale + offset (e.g. 1/255, or 1/127.5 and -1)."""
+    return ChannelAffine((float(scale),), (float(offset),))
+
+
+def Normalization(
+    mean: tuple[float, ...], variance: tuple[float, ...], epsilon: float = 1e-7
+) -> ChannelAffine:
+    """Keras ``Normalization`` with adapted statistics: (x - mean) / max(sqrt(variance),
+    epsilon) per channel (Keras' rule), as one `ChannelAffine`."""
+    std = [max(float(v) ** 0.5, epsilon) for v in variance]
+    return ChannelAffine(
+        tuple(1.0 / s for s in std), tuple(-m / s for m, s in zip(mean, std, strict=True))
+    )
