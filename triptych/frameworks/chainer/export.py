@@ -9,6 +9,17 @@ and run inside `onnx_compat.onnx_mapping`. Its ``resize_images`` converter write
 ``Resize`` with asymmetric coordinates whatever ``align_corners`` says; triptych's bilinear
 Upsample runs with ``align_corners=False``, so those nodes get ``half_pixel``. Its
 ``__init__`` imports ``pkg_resources`` for its version (`_pkg_resources`).
+
+Its converters are completed by `_converters` (passed as ``external_converters``):
+
+* ``Deconvolution2DFunction``: onnx-chainer writes ConvTranspose with ``output_shape``, from
+  which ONNX (and ORT) derive the padding, the odd pixel at the end; with an
+  ``output_padding`` that puts it at the wrong side (PyTorch pads ``padding`` at the top and
+  adds the extra rows at the bottom), so such a node gets explicit ``pads`` and
+  ``output_padding`` instead (the others are written as before);
+* ``PReLUFunction``: ONNX PRelu broadcasts the slope from the last axis, so on (N, C, H, W)
+  the (C,) slope is reshaped to (C, 1, 1) first (onnx-chainer passes it as it is);
+* ``Erf`` (exact GELU's ``F.erf``), which onnx-chainer has no converter for: ONNX Erf.
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ import types
 import warnings
 from collections.abc import Iterator
 from importlib.metadata import version
+from typing import Any
 
 import numpy as np
 import onnx
@@ -54,6 +66,46 @@ def _pkg_resources() -> Iterator[None]:
 ONNX_CHAINER_OPSET = 11
 
 
+def _converters() -> dict[str, Any]:
+    """The converters onnx-chainer lacks or writes wrongly here (module docstring), keyed by
+    Chainer function name; each takes onnx-chainer's ``FunctionConverterParams``."""
+    from onnx_chainer import onnx_helper
+    from onnx_chainer.mapping import converters
+
+    def deconvolution(params: Any) -> Any:
+        func = params.func
+        (h, w), (kh, kw) = func.inputs[0].shape[2:], func.inputs[1].shape[2:]
+        dy, dx = getattr(func, "dy", 1), getattr(func, "dx", 1)
+        extra = (
+            func.outh - ((h - 1) * func.sy - 2 * func.ph + (kh - 1) * dy + 1),
+            func.outw - ((w - 1) * func.sx - 2 * func.pw + (kw - 1) * dx + 1),
+        )
+        if extra == (0, 0):
+            return converters["Deconvolution2DFunction"](params)
+        node = onnx_helper.make_node(
+            "ConvTranspose", params.input_names, params.output_names,
+            kernel_shape=(kh, kw), pads=(func.ph, func.pw, func.ph, func.pw),
+            strides=(func.sy, func.sx), dilations=(dy, dx), group=func.groups,
+            output_padding=extra,
+        )  # fmt: skip
+        return (node,)
+
+    def prelu(params: Any) -> Any:
+        rank = len(params.func.inputs[0].shape)
+        if rank <= 2:
+            return converters["PReLUFunction"](params)
+        x, slope = params.input_names
+        shape = params.context.add_const(np.array([-1] + [1] * (rank - 2), np.int64), "shape")
+        gb = onnx_helper.GraphBuilder()
+        gb.op("PRelu", [x, gb.op("Reshape", [slope, shape])])
+        return gb.nodes(output_names=params.output_names)
+
+    def erf(params: Any) -> Any:
+        return (onnx_helper.make_node("Erf", params.input_names, params.output_names),)
+
+    return {"Deconvolution2DFunction": deconvolution, "PReLUFunction": prelu, "Erf": erf}
+
+
 def export_network(
     built: ChainerBuilt, opset: int, exporter: str | None = None
 ) -> tuple[onnx.ModelProto, str]:
@@ -79,6 +131,7 @@ def export_network(
             opset_version=ONNX_CHAINER_OPSET,
             input_names=["input"],
             output_names=["output"],
+            external_converters=_converters(),
         )
     half_pixel_resize(model)
     origin = f"onnx_chainer.export {version('onnx-chainer')} (chainer {chainer.__version__})"

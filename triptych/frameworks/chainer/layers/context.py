@@ -66,3 +66,9 @@ def cast_params(link: chainer.Link, dtype: np.dtype) -> chainer.Link:
         for param in link.params():
             param.array = param.array.astype(dtype)
     return link
+
+
+def constant(array: Any, dtype: np.dtype) -> chainer.Variable:
+    """A fixed array (no gradient) in ``dtype``, as a variable the node keeps: held by the
+    node, it stays alive through an export's trace, which writes it as an initializer."""
+    return chainer.Variable(np.asarray(array, dtype), requires_grad=False)

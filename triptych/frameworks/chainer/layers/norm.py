@@ -1,5 +1,12 @@
 """BatchNorm -> `BatchNormalization` (Chainer's, able to run frozen inside a training step).
-Chainer's decay is ``1 - momentum``; its running variance is unbiased, PyTorch's rule."""
+Chainer's decay is ``1 - momentum``; its running variance is unbiased, PyTorch's rule.
+
+LayerNorm2d -> `LayerNorm2d` and LayerScale -> `LayerScale`, links composing Chainer's
+reductions and broadcasting arithmetic along axis 1 (the channels of each pixel of NCHW, or
+the features of a flat input): ``F.layer_normalization`` takes (N, C) only and onnx-chainer
+has no converter for it, while ReduceMean/Sub/Mul/Sqrt/Div export as they are.
+ChannelAffine -> x · scale + offset with the constants held as (C, 1, 1) variables, rounded
+to float32 first as every framework's float32 constants are (so the float64 builds agree)."""
 
 from __future__ import annotations
 
@@ -8,12 +15,14 @@ from typing import Any
 import numpy as np
 
 from triptych.common import spec as S
-from triptych.frameworks.chainer.compat import L, chainer
+from triptych.frameworks.chainer.compat import F, L, chainer
 from triptych.frameworks.chainer.layers.context import (
     CONVERTERS,
     WEIGHT_LAYOUTS,
     BuildContext,
+    Call,
     cast_params,
+    constant,
 )
 
 #: canonical name -> Chainer BatchNormalization's attribute
@@ -53,3 +62,69 @@ def batchnorm(layer: S.BatchNorm, ctx: BuildContext) -> chainer.Link:
 @WEIGHT_LAYOUTS.register(S.BatchNorm)
 def batchnorm_weights(layer: S.BatchNorm) -> dict[str, str]:
     return BN_WEIGHTS
+
+
+def _per_channel(shape: S.Shape) -> tuple[int, ...]:
+    """The shape a (C,) vector takes to broadcast along axis 1 of (N, *shape)."""
+    return (1, int(shape[0]), *([1] * (len(shape) - 1)))
+
+
+class LayerNorm2d(chainer.Link):
+    """(x - mean) / sqrt(var + eps) · gamma + beta over axis 1 (biased variance), gamma
+    and beta (C,)."""
+
+    def __init__(self, shape: S.Shape, eps: float, dtype: np.dtype) -> None:
+        super().__init__()
+        self.eps, self.view = float(eps), _per_channel(shape)
+        with self.init_scope():
+            self.gamma = chainer.Parameter(np.ones(shape[0], dtype))
+            self.beta = chainer.Parameter(np.zeros(shape[0], dtype))
+
+    def forward(self, x: Any) -> Any:
+        d = x - F.mean(x, axis=1, keepdims=True)
+        var = F.mean(d * d, axis=1, keepdims=True)
+        y = d / F.sqrt(var + self.eps)
+        return y * F.reshape(self.gamma, self.view) + F.reshape(self.beta, self.view)
+
+
+class LayerScale(chainer.Link):
+    """x · W per channel (axis 1), W (C,)."""
+
+    def __init__(self, shape: S.Shape, dtype: np.dtype) -> None:
+        super().__init__()
+        self.view = _per_channel(shape)
+        with self.init_scope():
+            self.W = chainer.Parameter(np.ones(shape[0], dtype))
+
+    def forward(self, x: Any) -> Any:
+        return x * F.reshape(self.W, self.view)
+
+
+@CONVERTERS.register(S.LayerNorm2d)
+def layer_norm2d(layer: S.LayerNorm2d, ctx: BuildContext) -> chainer.Link:
+    return LayerNorm2d(ctx.input_shape, layer.eps, ctx.dtype)
+
+
+@CONVERTERS.register(S.LayerScale)
+def layer_scale(layer: S.LayerScale, ctx: BuildContext) -> chainer.Link:
+    return LayerScale(ctx.input_shape, ctx.dtype)
+
+
+@WEIGHT_LAYOUTS.register(S.LayerNorm2d)
+def layer_norm2d_weights(layer: S.LayerNorm2d) -> dict[str, str]:
+    return {"weight": "gamma", "bias": "beta"}
+
+
+@WEIGHT_LAYOUTS.register(S.LayerScale)
+def layer_scale_weights(layer: S.LayerScale) -> dict[str, str]:
+    return {"weight": "W"}
+
+
+@CONVERTERS.register(S.ChannelAffine)
+def channel_affine(layer: S.ChannelAffine, ctx: BuildContext) -> Call:
+    view = _per_channel(ctx.input_shape)[1:]
+    scale, offset = (
+        constant(np.asarray(v, np.float32).reshape(-1, *view[1:]), ctx.dtype)
+        for v in (layer.scale, layer.offset)
+    )
+    return lambda x: x * scale + offset

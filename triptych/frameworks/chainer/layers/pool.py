@@ -1,26 +1,108 @@
-"""Max, average and global average pooling -> Chainer functions."""
+"""Max, average, global (average and max) and adaptive average pooling -> Chainer's
+``max_pooling_2d`` / ``average_pooling_2d``.
+
+``ceil_mode``: Chainer's ``cover_all`` is not PyTorch's ``ceil_mode`` (it pads s - 1 at the
+end, so it can add a window that starts in the right padding, which ``ceil_mode`` never
+does); the exact extra bottom/right padding that gives the spec's output size is added with
+``F.pad`` instead (-inf before a max pool, zeros before an average pool), then the pool runs
+with ``cover_all=False``. ``average_pooling_2d`` divides every window by k·k (zero padding
+counted); where PyTorch's divisor differs (``count_include_pad=False``, or a ceil-mode
+window overhanging the padded input) the result is multiplied by the constant k·k / divisor
+per output position (`avg_divisors`, PyTorch's rule)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
 from triptych.common import spec as S
+from triptych.common.layers.base import window_out
 from triptych.frameworks.chainer.compat import F
-from triptych.frameworks.chainer.layers.context import CONVERTERS, BuildContext, Call
+from triptych.frameworks.chainer.layers.context import CONVERTERS, BuildContext, Call, constant
+
+
+def _ceil_pads(layer: S.MaxPool2d | S.AvgPool2d, shape: S.Shape) -> tuple[int, int]:
+    """Extra bottom and right padding after which the floor rule gives the spec's size
+    (0 and 0 without ``ceil_mode``)."""
+    k, s, p = layer.kernel, layer.effective_stride, layer.padding
+    extra = []
+    for size in shape[1:]:
+        out = window_out(size, k, s, p, p, ceil=layer.ceil_mode)
+        extra.append(max((out - 1) * s + k - (size + 2 * p), 0))
+    return extra[0], extra[1]
+
+
+def avg_divisors(layer: S.AvgPool2d, shape: S.Shape) -> np.ndarray:
+    """(H_out, W_out): PyTorch's divisor per window: the window clipped to the padded input
+    (with ``count_include_pad``), or to the input itself (without)."""
+    k, s, p = layer.kernel, layer.effective_stride, layer.padding
+    counts = []
+    for size in shape[1:]:
+        start = np.arange(window_out(size, k, s, p, p, ceil=layer.ceil_mode)) * s - p
+        end = np.minimum(start + k, size + p)
+        if not layer.count_include_pad:
+            start, end = np.maximum(start, 0), np.minimum(end, size)
+        counts.append(end - start)
+    return np.outer(counts[0], counts[1]).astype(np.float64)
+
+
+def _pad_end(x: Any, extra: tuple[int, int], value: float) -> Any:
+    width = ((0, 0), (0, 0), (0, extra[0]), (0, extra[1]))
+    # an array value: onnx-chainer's Pad converter reads a float only from one
+    return F.pad(x, width, "constant", constant_values=np.array([value]))
 
 
 @CONVERTERS.register(S.MaxPool2d)
 def maxpool2d(layer: S.MaxPool2d, ctx: BuildContext) -> Call:
     k, s, p = layer.kernel, layer.effective_stride, layer.padding
-    return lambda x: F.max_pooling_2d(x, k, s, p, cover_all=False)  # padding is -inf: PyTorch's
+    extra = _ceil_pads(layer, ctx.input_shape)
+    if extra == (0, 0):  # padding is -inf: PyTorch's
+        return lambda x: F.max_pooling_2d(x, k, s, p, cover_all=False)
+    return lambda x: F.max_pooling_2d(_pad_end(x, extra, -np.inf), k, s, p, cover_all=False)
 
 
 @CONVERTERS.register(S.AvgPool2d)
 def avgpool2d(layer: S.AvgPool2d, ctx: BuildContext) -> Call:
     k, s, p = layer.kernel, layer.effective_stride, layer.padding
-    return lambda x: F.average_pooling_2d(x, k, s, p)  # zero padding averaged in: PyTorch's
+    extra = _ceil_pads(layer, ctx.input_shape)
+    ratio = k * k / avg_divisors(layer, ctx.input_shape)
+    if extra == (0, 0) and np.all(ratio == 1.0):
+        return lambda x: F.average_pooling_2d(x, k, s, p)  # zero padding averaged in: PyTorch's
+    scale = constant(ratio[None, None], ctx.dtype)
+
+    def pool(x: Any) -> Any:
+        if extra != (0, 0):
+            x = _pad_end(x, extra, 0.0)
+        return F.average_pooling_2d(x, k, s, p) * scale
+
+    return pool
+
+
+def _global(pool: Call, shape: S.Shape, keepdims: bool) -> Call:
+    """A pool over the whole (known) H x W: AveragePool/MaxPool in ONNX, + Reshape to
+    (N, C) unless ``keepdims``."""
+    window = (int(shape[1]), int(shape[2]))
+    if keepdims:
+        return lambda x: pool(x, window)
+    return lambda x: F.reshape(pool(x, window), (-1, int(shape[0])))
 
 
 @CONVERTERS.register(S.GlobalAvgPool)
 def global_avgpool(layer: S.GlobalAvgPool, ctx: BuildContext) -> Call:
-    shape = ctx.input_shape
-    window = (int(shape[1]), int(shape[2]))  # a whole-image pool: AveragePool in ONNX
-    return lambda x: F.reshape(F.average_pooling_2d(x, window), (-1, int(shape[0])))
+    return _global(F.average_pooling_2d, ctx.input_shape, layer.keepdims)
+
+
+@CONVERTERS.register(S.GlobalMaxPool)
+def global_maxpool(layer: S.GlobalMaxPool, ctx: BuildContext) -> Call:
+    def max_pool(x: Any, window: tuple[int, int]) -> Any:
+        return F.max_pooling_2d(x, window, cover_all=False)
+
+    return _global(max_pool, ctx.input_shape, layer.keepdims)
+
+
+@CONVERTERS.register(S.AdaptiveAvgPool2d)
+def adaptive_avgpool2d(layer: S.AdaptiveAvgPool2d, ctx: BuildContext) -> Call:
+    """Equal windows of H/size x W/size (the spec requires multiples): an average pool."""
+    window = (ctx.input_shape[1] // layer.size, ctx.input_shape[2] // layer.size)
+    return lambda x: F.average_pooling_2d(x, window, window)

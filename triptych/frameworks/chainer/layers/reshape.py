@@ -1,5 +1,6 @@
-"""Flatten, Unflatten and Identity -> Chainer reshapes (the batch left to -1, so the
-export's Reshape is batch-free)."""
+"""Flatten, Unflatten, Identity, channel shuffle and slices -> Chainer reshapes, transposes
+and ``get_item`` (the batch left to -1, so the export's Reshape is batch-free; a slice
+exports as ONNX Slice)."""
 
 from __future__ import annotations
 
@@ -29,3 +30,24 @@ def unflatten(layer: S.Unflatten, ctx: BuildContext) -> Call:
 @CONVERTERS.register(S.Identity)
 def identity(layer: S.Identity, ctx: BuildContext) -> Call:
     return same
+
+
+@CONVERTERS.register(S.ChannelShuffle)
+def channel_shuffle(layer: S.ChannelShuffle, ctx: BuildContext) -> Call:
+    """(N, C, H, W): channels as (groups, C/groups) -> (C/groups, groups): reshape,
+    transpose, reshape."""
+    c, h, w = (int(s) for s in ctx.input_shape)
+    g = int(layer.groups)
+
+    def shuffle(x: Any) -> Any:
+        y = F.transpose(F.reshape(x, (-1, g, c // g, h, w)), (0, 2, 1, 3, 4))
+        return F.reshape(y, (-1, c, h, w))
+
+    return shuffle
+
+
+@CONVERTERS.register(S.Slice)
+def slice_(layer: S.Slice, ctx: BuildContext) -> Call:
+    """Elements ``start:stop`` along the canonical ``axis`` (batch is 0)."""
+    index = (slice(None),) * layer.axis + (slice(layer.start, layer.stop),)
+    return lambda x: F.get_item(x, index)
