@@ -9,9 +9,10 @@ MXNet updates running statistics in the backward pass, not the forward.
 float64 builds (the oracle parity bounds come from) cast every parameter after
 initialising and feed float64 inputs; oneDNN has no float64 kernels, so MXNet runs its
 reference kernels. Ops that take a float32 scalar attribute would round it (BatchNorm's
-momentum and epsilon, LeakyReLU's slope), so a float64 build runs them as NDArray ops with
-float64 scalars: `ExactBatchNorm` (PyTorch's running-statistics rule: exact momentum,
-unbiased variance, updated in the forward pass) and an exact LeakyReLU.
+momentum and epsilon, LeakyReLU's slope and its ELU/SELU/GELU forms, clip's bounds), so a
+float64 build runs them as NDArray ops with float64 scalars: `ExactBatchNorm` (PyTorch's
+running-statistics rule: exact momentum, unbiased variance, updated in the forward pass), an
+exact LeakyReLU and the exact activations of ``layers/activation.py``.
 
 Each layer's block comes from its converter in `triptych.frameworks.mxnet.layers` (one
 module per layer family), its parameter names from the same module's weight layout.

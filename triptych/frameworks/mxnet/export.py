@@ -8,6 +8,9 @@ mx2onnx writes ``contrib.BilinearResize2D`` as a linear ``Resize`` with
 ``align_corners`` coordinates whatever the block's own flag; triptych's bilinear Upsample
 runs with ``align_corners=False``, so those nodes get ``half_pixel``
 (`onnx_compat.half_pixel_resize`).
+mx2onnx has no translation for ``broadcast_maximum`` (the broadcasting Maximum merge): the
+export registers one (ONNX Max, which broadcasts as numpy does), as it has for
+``broadcast_minimum``.
 """
 
 from __future__ import annotations
@@ -30,13 +33,27 @@ EXPORTERS = ("mx2onnx",)
 MX2ONNX_OPSET = 13
 
 
+def _register_translations() -> None:
+    """The mx2onnx translations it lacks: ``broadcast_maximum`` -> Max (as its own
+    ``broadcast_minimum`` -> Min). Adds only what is missing."""
+    from mxnet.onnx.mx2onnx._export_onnx import MXNetGraph
+    from mxnet.onnx.mx2onnx._op_translations import _op_translations_opset12 as ops12
+
+    def broadcast_maximum(node, **kwargs):
+        return ops12.create_basic_op_node("Max", node, kwargs)
+
+    MXNetGraph.registry_.setdefault(12, {}).setdefault("broadcast_maximum", broadcast_maximum)
+
+
 @contextlib.contextmanager
 def _mx2onnx_compat() -> Iterator[None]:
-    """onnx.mapping shim + opset pin, undone afterwards (mxnet/onnx: onnx.mapping removed)."""
+    """onnx.mapping shim + opset pin, undone afterwards (mxnet/onnx: onnx.mapping removed);
+    the missing translations registered."""
     original = onnx.defs.onnx_opset_version
     onnx.defs.onnx_opset_version = lambda: MX2ONNX_OPSET
     try:
         with onnx_mapping():
+            _register_translations()
             yield
     finally:
         onnx.defs.onnx_opset_version = original

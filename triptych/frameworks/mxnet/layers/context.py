@@ -19,7 +19,8 @@ class BuildContext:
     """The layer being built: ``info`` (its layer, input shape, key and inputs), its
     ``index`` in the network and the ``dtype`` of the build. Parameters are cast after
     building, but a float64 build swaps ops that round float scalar attributes to float32
-    (BatchNorm, LeakyReLU) for exact ones, so those converters read it."""
+    (BatchNorm, LeakyReLU, Clip, GELU, ELU, SELU) for exact ones, so those converters read
+    it; ChannelAffine makes its constants in it."""
 
     info: S.LayerInfo
     index: int

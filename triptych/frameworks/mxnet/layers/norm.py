@@ -1,4 +1,5 @@
-"""BatchNorm -> Gluon's ``nn.BatchNorm`` (float32) or `ExactBatchNorm` (float64 builds).
+"""BatchNorm -> Gluon's ``nn.BatchNorm`` (float32) or `ExactBatchNorm` (float64 builds);
+LayerNorm over channels, layer scale and the fixed per-channel affine.
 
 Gluon's momentum is PyTorch's ``1 - momentum``; its running statistics move in the
 backward pass (``build.forward`` runs a zero-gradient backward for them)."""
@@ -69,3 +70,90 @@ def batchnorm(layer: S.BatchNorm, ctx: BuildContext) -> nn.HybridBlock:
 @WEIGHT_LAYOUTS.register(S.BatchNorm)
 def batchnorm_weights(layer: S.BatchNorm) -> dict[str, str]:
     return BN_WEIGHTS
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """Gluon's LayerNorm (parameters ``gamma``, ``beta``) over axis 1: the channels of each
+    pixel of (N, C, H, W), the features of (N, F), computed from sums: mean = sum / C, biased
+    variance, (x - mean) / sqrt(var + eps) · gamma + beta. Every scalar is a double (the
+    ``LayerNorm`` op keeps eps as float32), so float64 builds are exact; and it exports as
+    ReduceSum (axes an input since opset 13) where the op's mx2onnx translation writes
+    ReduceMean with an axes attribute, which the opset 18 conversion leaves invalid."""
+
+    def __init__(self, channels: int, rank: int, eps: float, **kwargs: object) -> None:
+        super().__init__(axis=1, epsilon=eps, in_channels=channels, **kwargs)
+        self.channels, self.eps = channels, float(eps)
+        self.param_shape = (1, -1) + (1,) * (rank - 1)
+
+    def _alias(self) -> str:
+        return "layernorm"
+
+    def hybrid_forward(self, F, x, gamma, beta):  # Gluon passes the namespace as F
+        mean = F.sum(x, axis=1, keepdims=True) / self.channels
+        centred = F.broadcast_sub(x, mean)
+        var = F.sum(F.square(centred), axis=1, keepdims=True) / self.channels
+        y = F.broadcast_div(centred, F.sqrt(var + self.eps))
+        y = F.broadcast_mul(y, F.reshape(gamma, shape=self.param_shape))
+        return F.broadcast_add(y, F.reshape(beta, shape=self.param_shape))
+
+
+class LayerScale(nn.HybridBlock):
+    """x · weight per channel (axis 1), ``weight`` (C,)."""
+
+    def __init__(self, channels: int, rank: int, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.param_shape = (1, -1) + (1,) * (rank - 1)
+        with self.name_scope():
+            self.weight = self.params.get("weight", shape=(channels,), init=mx.init.One())
+
+    def hybrid_forward(self, F, x, weight):  # Gluon passes the namespace as F
+        return F.broadcast_mul(x, F.reshape(weight, shape=self.param_shape))
+
+
+class ChannelAffine(nn.HybridBlock):
+    """x · scale + offset per channel (axis 1), fixed: double scalars where one value serves
+    every channel, else Gluon constants (no gradient, not weights) made in the build's dtype
+    from the float64 values (a float32 constant cast to float64 would not be exact)."""
+
+    def __init__(self, layer: S.ChannelAffine, rank: int, dtype: str, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        shape = (1, -1) + (1,) * (rank - 1)
+        self.values = {}  # name -> a float (scalar op) or None (a constant parameter)
+        with self.name_scope():
+            for name, values in (("scale", layer.scale), ("offset", layer.offset)):
+                if len(values) == 1:
+                    self.values[name] = float(values[0])
+                    continue
+                value = mx.nd.array(values, dtype=dtype).reshape(shape)
+                setattr(self, name, self.params.get_constant(name, value))
+                self.values[name] = None
+
+    def hybrid_forward(self, F, x, scale=None, offset=None):  # Gluon passes the namespace
+        s, o = self.values["scale"], self.values["offset"]
+        x = x * s if s is not None else F.broadcast_mul(x, scale)
+        return x + o if o is not None else F.broadcast_add(x, offset)
+
+
+@CONVERTERS.register(S.LayerNorm2d)
+def layer_norm2d(layer: S.LayerNorm2d, ctx: BuildContext) -> nn.HybridBlock:
+    return LayerNorm2d(ctx.input_shape[0], len(ctx.input_shape), layer.eps)
+
+
+@CONVERTERS.register(S.LayerScale)
+def layer_scale(layer: S.LayerScale, ctx: BuildContext) -> nn.HybridBlock:
+    return LayerScale(ctx.input_shape[0], len(ctx.input_shape))
+
+
+@CONVERTERS.register(S.ChannelAffine)
+def channel_affine(layer: S.ChannelAffine, ctx: BuildContext) -> nn.HybridBlock:
+    return ChannelAffine(layer, len(ctx.input_shape), ctx.dtype)
+
+
+@WEIGHT_LAYOUTS.register(S.LayerNorm2d)
+def layer_norm2d_weights(layer: S.LayerNorm2d) -> dict[str, str]:
+    return {"weight": "gamma", "bias": "beta"}
+
+
+@WEIGHT_LAYOUTS.register(S.LayerScale)
+def layer_scale_weights(layer: S.LayerScale) -> dict[str, str]:
+    return {"weight": "weight"}

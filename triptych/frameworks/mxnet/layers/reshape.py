@@ -1,4 +1,4 @@
-"""Flatten, Unflatten and Identity."""
+"""Flatten, Unflatten, Identity, channel shuffle and slices."""
 
 from __future__ import annotations
 
@@ -26,3 +26,23 @@ def unflatten(layer: S.Unflatten, ctx: BuildContext) -> nn.HybridBlock:
 @CONVERTERS.register(S.Identity)
 def identity(layer: S.Identity, ctx: BuildContext) -> nn.HybridBlock:
     return nn.HybridLambda(lambda F, x: F.identity(x))  # an op, so the export has a node
+
+
+@CONVERTERS.register(S.ChannelShuffle)
+def channel_shuffle(layer: S.ChannelShuffle, ctx: BuildContext) -> nn.HybridBlock:
+    """(N, C, H, W) -> (N, g, C/g, H, W) -> swap axes 1 and 2 -> (N, C, H, W): reshapes to
+    constant shapes (a Reshape each in ONNX) around a transpose."""
+    c, h, w = ctx.input_shape
+    g = layer.groups
+
+    def shuffle(F, x):  # Gluon passes the namespace as F
+        y = F.transpose(F.reshape(x, shape=(-1, g, c // g, h, w)), axes=(0, 2, 1, 3, 4))
+        return fresh_gradient(F, F.reshape(y, shape=(-1, c, h, w)))  # see onednn.py
+
+    return nn.HybridLambda(shuffle)
+
+
+@CONVERTERS.register(S.Slice)
+def slice_(layer: S.Slice, ctx: BuildContext) -> nn.HybridBlock:
+    axis, start, stop = layer.axis, layer.start, layer.stop
+    return nn.HybridLambda(lambda F, x: F.slice_axis(x, axis=axis, begin=start, end=stop))
