@@ -5,8 +5,8 @@ LayerNorm2d -> `LayerNorm2d` and LayerScale -> `LayerScale`, links composing Cha
 reductions and broadcasting arithmetic along axis 1 (the channels of each pixel of NCHW, or
 the features of a flat input): ``F.layer_normalization`` takes (N, C) only and onnx-chainer
 has no converter for it, while ReduceMean/Sub/Mul/Sqrt/Div export as they are.
-ChannelAffine -> x · scale + offset with the constants held as (C, 1, 1) variables, rounded
-to float32 first as every framework's float32 constants are (so the float64 builds agree)."""
+ChannelAffine -> x · scale + offset with the constants held as (C, 1, 1) variables in the
+build's dtype (exact in the float64 oracle, rounded once in float32)."""
 
 from __future__ import annotations
 
@@ -124,7 +124,7 @@ def layer_scale_weights(layer: S.LayerScale) -> dict[str, str]:
 def channel_affine(layer: S.ChannelAffine, ctx: BuildContext) -> Call:
     view = _per_channel(ctx.input_shape)[1:]
     scale, offset = (
-        constant(np.asarray(v, np.float32).reshape(-1, *view[1:]), ctx.dtype)
+        constant(np.asarray(v, np.float64).reshape(-1, *view[1:]), ctx.dtype)
         for v in (layer.scale, layer.offset)
     )
     return lambda x: x * scale + offset

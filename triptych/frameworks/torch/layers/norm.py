@@ -43,8 +43,9 @@ class ChannelAffine(nn.Module):
     def __init__(self, scale: tuple[float, ...], offset: tuple[float, ...], rank: int) -> None:
         super().__init__()
         shape = (-1, *([1] * (rank - 1)))
-        self.register_buffer("scale", torch.tensor(scale).view(shape), persistent=False)
-        self.register_buffer("offset", torch.tensor(offset).view(shape), persistent=False)
+        exact = {"dtype": torch.float64}  # the build's .to(dtype) rounds once for float32
+        self.register_buffer("scale", torch.tensor(scale, **exact).view(shape), persistent=False)
+        self.register_buffer("offset", torch.tensor(offset, **exact).view(shape), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.scale + self.offset
