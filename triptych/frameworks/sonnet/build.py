@@ -3,14 +3,17 @@ run in topological order), each node made by its converter in
 `triptych.frameworks.sonnet.layers`; canonical (NCHW, PyTorch layout) <-> Sonnet through each
 weighted layer's weight layout there.
 
-Weighted nodes are Sonnet's own modules: ``snt.Linear`` (w: (in, out)), ``snt.Conv2D`` (w:
-HWIO) and ``snt.Conv2DTranspose`` (w: (kh, kw, out, in)), all ``padding="VALID"`` with the
-padding explicit, and `layers.norm.TorchBatchNorm`. Layout at the boundary and the feature
-permutations around Flatten/Unflatten are the TensorFlow backend's
-(`triptych.frameworks.tensorflow.shared`, `triptych.frameworks.tensorflow.layout`): Sonnet's
-dense kernel is Keras's (in, out). A float64 build (``dtype``) creates every variable in
-float64: Sonnet's modules take their dtype from the first call's input, triptych's own
-modules are given it.
+Weighted nodes are Sonnet's own modules where it has one: ``snt.Linear`` (w: (in, out)),
+``snt.Conv2D`` (w: HWIO), ``snt.DepthwiseConv2D`` (w: (kh, kw, in, multiplier)) and
+``snt.Conv2DTranspose`` (w: (kh, kw, out, in)), all ``padding="VALID"`` with the padding
+explicit; else triptych's ``snt.Module``s: `layers.conv.GroupedConv2D`,
+`layers.conv.TorchConv2DTranspose`, `layers.norm.TorchBatchNorm`,
+`layers.norm.ChannelLayerNorm`, `layers.norm.ChannelScale` and `layers.activation.PReLU`.
+Layout at the boundary and the feature permutations around Flatten/Unflatten are the
+TensorFlow backend's (`triptych.frameworks.tensorflow.shared`,
+`triptych.frameworks.tensorflow.layout`): Sonnet's dense kernel is Keras's (in, out). A
+float64 build (``dtype``) creates every variable in float64: Sonnet's modules take their
+dtype from the first call's input, triptych's own modules are given it.
 """
 
 from __future__ import annotations

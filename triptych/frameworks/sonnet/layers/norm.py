@@ -1,4 +1,7 @@
-"""BatchNorm -> `TorchBatchNorm`, a ``snt.Module`` with PyTorch's convention.
+"""BatchNorm -> `TorchBatchNorm`, a ``snt.Module`` with PyTorch's convention; LayerNorm2d ->
+`ChannelLayerNorm`, LayerScale -> `ChannelScale` (``snt.Module``s holding their per-channel
+vectors); ChannelAffine -> constants of the build's dtype. All run on the last axis: NHWC's
+channels, or a flat input's features.
 
 ``snt.BatchNorm`` is not used: its moving statistics are ``snt.ExponentialMovingAverage``s,
 which debias by the update count (``hidden / (1 - decay**t)``) and track the *biased* batch
@@ -9,6 +12,8 @@ expressed with it.
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 from triptych.common import spec as S
 from triptych.frameworks.sonnet.compat import snt, tf
@@ -93,3 +98,72 @@ def batchnorm_weights(
         },
         ctx.p_in,
     )
+
+
+class ChannelLayerNorm(snt.Module):
+    """Layer normalisation over the last axis (the channels of each pixel; a flat input's
+    features): (x - mean) / sqrt(var + eps) · scale + offset, the biased variance, as
+    PyTorch's ``nn.LayerNorm``. ``scale`` (C,) starts at 1, ``offset`` at 0, of ``dtype``."""
+
+    def __init__(
+        self, channels: int, eps: float = 1e-6, name: str | None = None, dtype: str = "float32"
+    ) -> None:
+        super().__init__(name=name)
+        self.eps = float(eps)
+        self.scale = tf.Variable(tf.ones([channels], dtype), name="scale")
+        self.offset = tf.Variable(tf.zeros([channels], dtype), name="offset")
+
+    def __call__(self, x: Any) -> Any:
+        mean, var = tf.nn.moments(x, [-1], keepdims=True)
+        return (x - mean) * tf.math.rsqrt(var + self.eps) * self.scale + self.offset
+
+
+class ChannelScale(snt.Module):
+    """x · scale on the last axis; ``scale`` (C,) of ``dtype`` (ConvNeXt's layer scale)."""
+
+    def __init__(self, channels: int, name: str | None = None, dtype: str = "float32") -> None:
+        super().__init__(name=name)
+        self.scale = tf.Variable(tf.ones([channels], dtype), name="scale")
+
+    def __call__(self, x: Any) -> Any:
+        return x * self.scale
+
+
+@CONVERTERS.register(S.LayerNorm2d)
+def layer_norm2d(layer: S.LayerNorm2d, ctx: BuildContext) -> SonnetNode:
+    mod = ChannelLayerNorm(ctx.input_shape[0], layer.eps, name=ctx.name, dtype=ctx.dtype)
+    return SonnetNode(lambda xs, t: mod(xs[0]), mod)
+
+
+@WEIGHT_LAYOUTS.register(S.LayerNorm2d)
+def layer_norm2d_weights(
+    layer: S.LayerNorm2d, holder: ChannelLayerNorm, ctx: BuildContext
+) -> layout.ParamMap:
+    return layout.vector_params({"weight": holder.scale, "bias": holder.offset}, ctx.p_in)
+
+
+@CONVERTERS.register(S.LayerScale)
+def layer_scale(layer: S.LayerScale, ctx: BuildContext) -> SonnetNode:
+    mod = ChannelScale(ctx.input_shape[0], name=ctx.name, dtype=ctx.dtype)
+    return SonnetNode(lambda xs, t: mod(xs[0]), mod)
+
+
+@WEIGHT_LAYOUTS.register(S.LayerScale)
+def layer_scale_weights(
+    layer: S.LayerScale, holder: ChannelScale, ctx: BuildContext
+) -> layout.ParamMap:
+    return layout.vector_params({"weight": holder.scale}, ctx.p_in)
+
+
+@CONVERTERS.register(S.ChannelAffine)
+def channel_affine(layer: S.ChannelAffine, ctx: BuildContext) -> SonnetNode:
+    """x · scale + offset on the last axis, the spec's values as constants of the build's
+    dtype (float64 builds get the values themselves, not their float32 roundings)."""
+    scale = np.asarray(layer.scale, np.float64)
+    offset = np.asarray(layer.offset, np.float64)
+
+    def call(xs: list[Any], t: bool) -> Any:
+        x = xs[0]  # the constants made while tracing: graph constants (an export's too)
+        return x * tf.constant(scale, x.dtype) + tf.constant(offset, x.dtype)
+
+    return SonnetNode(call)
