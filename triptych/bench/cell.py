@@ -32,10 +32,12 @@ class ModelOptions:
     """Keyword arguments of the model's spec factory; ``None`` keeps the factory's default.
 
     ``image_shape``: (C, H, W) of the input image; ``stem``: ResNet's ``cifar`` or
-    ``imagenet`` stem."""
+    ``imagenet`` stem; ``depthwise``: MobileNetV2's ``conv`` or ``skip`` (the ablation that
+    measures the depthwise layers' share of a step)."""
 
     image_shape: tuple[int, int, int] | None = None
     stem: str | None = None
+    depthwise: str | None = None
 
     def __post_init__(self) -> None:
         if self.image_shape is not None:
@@ -58,6 +60,8 @@ class ModelOptions:
             parts.append("x".join(str(v) for v in self.image_shape))
         if self.stem is not None:
             parts.append(self.stem)
+        if self.depthwise is not None:
+            parts.append(f"depthwise {self.depthwise}")
         return " ".join(parts)
 
 

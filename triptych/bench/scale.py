@@ -53,6 +53,14 @@ SCALE_MODELS: tuple[ScaleModel, ...] = (
     ScaleModel("DCGAN 28x28", "gan", ModelOptions((1, 28, 28)), (64,)),
     ScaleModel("DCGAN 64x64", "dcgan64", ModelOptions((3, 64, 64)), (64,)),
     ScaleModel("U-Net 28x28", "unet", ModelOptions((1, 28, 28)), (32,)),
+    ScaleModel("MobileNetV2 32x32", "mobilenet_v2", ModelOptions((3, 32, 32)), (1, 32)),
+    # the same network without its depthwise convolutions: their share of a step
+    ScaleModel(
+        "MobileNetV2 32x32 no depthwise",
+        "mobilenet_v2",
+        ModelOptions((3, 32, 32), depthwise="skip"),
+        (32,),
+    ),
 )
 #: the issue's fraction-of-peak target: ResNet-18 32x32 train step at this batch
 TARGET_MODEL, TARGET_BATCH, TARGET_FRACTION = SCALE_MODELS[0], 64, 0.5

@@ -193,6 +193,46 @@ def _rate(r: dict[str, Any] | None) -> str:
     return f"{r['samples_per_s']:.3g}"
 
 
+def depthwise_share(results: list[dict[str, Any]]) -> list[str]:
+    """Per framework and mode, the share of a MobileNetV2 32x32 step (batch 32, default
+    variant) spent in its depthwise stages: 1 - t(without them) / t(with them), both cells
+    of the same run."""
+    ok = ok_results(results)
+
+    def seconds(label: str, fw: str, mode: str) -> float | None:
+        for r in ok:
+            c = r["cell"]
+            if (label_of(c), c["framework"], c["mode"], c["batch"], c["variant"]) == (
+                label,
+                fw,
+                mode,
+                32,
+                "default",
+            ):
+                return float(r["median_s"])
+        return None
+
+    rows = []
+    for fw in sorted({r["cell"]["framework"] for r in ok}):
+        for mode in ("train", "infer"):
+            full = seconds("MobileNetV2 32x32", fw, mode)
+            without = seconds("MobileNetV2 32x32 no depthwise", fw, mode)
+            if full and without:
+                share = 1.0 - without / full
+                rows.append(f"| {fw} | {mode} | {full * 1e3:.1f} | {without * 1e3:.1f} | "
+                            f"{100 * share:.0f} % |")  # fmt: skip
+    if not rows:
+        return []
+    return [
+        "### Depthwise convolutions' share of a MobileNetV2 step (32x32, batch 32)",
+        "",
+        "| framework | mode | step ms | without depthwise ms | depthwise share |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
+
+
 def cell_table(results: list[dict[str, Any]]) -> list[str]:
     lines = [
         "| model | batch | framework | mode | variant | ms/call | IQR ms | samples/s | GFLOP/s "
@@ -300,6 +340,7 @@ def scale_markdown(doc: dict[str, Any], command: str, notes: list[str] | None = 
         "",
         *summary_table(results, frameworks),
         "",
+        *depthwise_share(results),
         "![throughput vs batch](throughput.png)",
         "",
         "![fraction of peak](fraction_of_peak.png)",

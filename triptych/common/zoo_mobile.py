@@ -35,12 +35,18 @@ def conv_bn(x: S.Tensor, channels: int, kernel: int, stride: int, prefix: str,
     return S.ReLU6()(h) if act else h
 
 
-def inverted_residual(x: S.Tensor, out: int, stride: int, expand: int, prefix: str) -> S.Tensor:
+def inverted_residual(x: S.Tensor, out: int, stride: int, expand: int, prefix: str,
+                      depthwise: str = "conv") -> S.Tensor:  # fmt: skip
     """1x1 expansion to ``expand``·in channels (skipped when ``expand`` is 1), 3x3 depthwise
-    at ``stride``, linear 1x1 projection to ``out``; plus the input when the shape is kept."""
+    at ``stride``, linear 1x1 projection to ``out``; plus the input when the shape is kept.
+    ``depthwise="skip"`` (a benchmark's ablation) leaves the depthwise stage out: a strided
+    1x1 average pool keeps the shapes."""
     hidden = x.shape[0] * expand
     h = conv_bn(x, hidden, 1, 1, f"{prefix}_expand") if expand != 1 else x
-    h = conv_bn(h, hidden, 3, stride, f"{prefix}_dw", groups=hidden)
+    if depthwise == "skip":
+        h = S.AvgPool2d(1, stride)(h) if stride != 1 else h
+    else:
+        h = conv_bn(h, hidden, 3, stride, f"{prefix}_dw", groups=hidden)
     h = conv_bn(h, out, 1, 1, f"{prefix}_project", act=False)
     return S.Add()([x, h]) if stride == 1 and x.shape[0] == out else h
 
@@ -55,10 +61,15 @@ def mobilenet_v2(
     num_classes: int = 10,
     width: float = 1.0,
     dropout: float = 0.2,
+    depthwise: str = "conv",
 ) -> S.ModelSpec:
     """Stem conv 3x3 (stride 1) to 32·``width`` channels, the seven stages of `SETTINGS`,
     a 1x1 conv to 1280·max(1, ``width``), global average pool, Dropout(``dropout``) and
-    Dense(``num_classes``). At (1, 28, 28), width 1: 2.24M parameters."""
+    Dense(``num_classes``). At (1, 28, 28), width 1: 2.24M parameters. ``depthwise``:
+    "conv", or "skip" to measure what the depthwise convolutions cost (the scale benchmark's
+    ablation; not a model to train)."""
+    if depthwise not in ("conv", "skip"):
+        raise ValueError(f"mobilenet_v2: depthwise {depthwise!r}; allowed: conv, skip")
     if width <= 0 or num_classes < 2:
         raise ValueError(f"mobilenet_v2: width must be > 0 and num_classes >= 2, got "
                          f"{width}, {num_classes}")  # fmt: skip
@@ -67,7 +78,9 @@ def mobilenet_v2(
     for stage, (t, c, n, s) in enumerate(SETTINGS, start=1):
         for i in range(n):
             stride = s if i == 0 else 1
-            h = inverted_residual(h, make_divisible(c * width), stride, t, f"block{stage}_{i}")
+            h = inverted_residual(
+                h, make_divisible(c * width), stride, t, f"block{stage}_{i}", depthwise
+            )
     h = conv_bn(h, make_divisible(1280 * max(1.0, width)), 1, 1, "last")
     h = S.GlobalAvgPool()(h)
     if dropout:
@@ -75,4 +88,5 @@ def mobilenet_v2(
     logits = S.Dense(num_classes, name="classifier")(h)
     net = S.Network("net", inputs=x, outputs=logits)
     return S.ModelSpec("mobilenet_v2", {"net": net}, main="net",
-                       options={"num_classes": num_classes, "width": width})  # fmt: skip
+                       options={"num_classes": num_classes, "width": width,
+                                "depthwise": depthwise})  # fmt: skip

@@ -1,11 +1,12 @@
 """Spec -> a Keras 3 functional model running NHWC (a chain and a graph alike: one node per
-spec node, merges with ``Add``/``Concatenate``), each node's Keras layers made by its
-converter in `triptych.frameworks.tensorflow.layers`; canonical (NCHW, PyTorch layout) <->
-Keras through each weighted layer's weight layout there.
+spec node, merges with ``Add``/``Multiply``/.../``Concatenate``), each node's Keras layers
+made by its converter in `triptych.frameworks.tensorflow.layers`; canonical (NCHW, PyTorch
+layout) <-> Keras through each weighted layer's weight layout there.
 
 Conversions at the boundary: inputs NCHW -> NHWC and outputs back (`shared`); Conv2d OIHW
--> HWIO; ConvTranspose2d IOHW -> (kh, kw, out, in); Dense (out, in) -> (in, out) with the
-feature permutations of `layout.plan_layout`. Strided convolutions use explicit
+-> HWIO (depthwise: (kh, kw, in, multiplier)); ConvTranspose2d IOHW -> (kh, kw, out, in)
+(grouped: the flipped HWIO kernel of its convolution form); Dense (out, in) -> (in, out)
+with the feature permutations of `layout.plan_layout`. Strided convolutions use explicit
 ``ZeroPadding2D`` + ``padding="valid"`` (Keras ``"same"`` pads (0, 1) on even inputs,
 PyTorch pads (1, 1)).
 """

@@ -1,8 +1,12 @@
-"""The two TensorFlow ops that round through float32 even on float64 tensors, and stand-ins
+"""The TensorFlow ops that round through float32 even on float64 tensors, and stand-ins
 computed in the input's dtype, for float64 builds (TensorFlow's and Sonnet's).
 
 * ``tf.nn.leaky_relu``: the slope is a float32 op attribute (0.2 becomes 0.20000000298...);
 * ``tf.image.resize(..., "bilinear")``: the kernel interpolates (and returns) float32.
+
+(``tf.nn.gelu`` is a third: ``math_ops.cast`` of its Python constants makes float32 ones
+first, 1/sqrt(2) becoming 0.70710677..., float64 results 5e-9 off; its erfc has no ONNX
+form in tf2onnx either, so every build uses `gelu`, in float32 as well.)
 
 Each function dispatches on the input's dtype: float32 runs TensorFlow's own op exactly as
 before; float64 runs the stand-in, PyTorch's formula op for op (``x > 0 ? x : x * slope``;
@@ -11,6 +15,7 @@ half-pixel bilinear, ``align_corners=False``, with float64 weights).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -23,6 +28,16 @@ def leaky_relu(x: tf.Tensor, slope: float) -> tf.Tensor:
     if x.dtype != tf.float64:
         return tf.nn.leaky_relu(x, alpha=slope)
     return tf.where(x > 0, x, x * slope)
+
+
+def gelu(x: tf.Tensor, approximate: bool = False) -> tf.Tensor:
+    """x · Phi(x) as PyTorch writes it, x/2 · (1 + erf(x/sqrt(2))) (``approximate``: x/2 ·
+    (1 + tanh(sqrt(2/pi) · (x + 0.044715 x^3)))), the constants in ``x``'s dtype (Python
+    floats: weakly typed), in any dtype; erf and tanh export as ONNX Erf and Tanh."""
+    if approximate:
+        inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * (x * x * x))
+        return 0.5 * x * (1.0 + tf.math.tanh(inner))
+    return 0.5 * x * (1.0 + tf.math.erf(x * math.sqrt(0.5)))
 
 
 def _taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -189,6 +189,58 @@ def conv_params(kernel: Any, bias: Any | None) -> ParamMap:
     return out
 
 
+def depthwise_params(kernel: Any, bias: Any | None) -> ParamMap:
+    """A depthwise convolution's weight (out, 1, kh, kw), out = in · multiplier with
+    output channel c · multiplier + m from input channel c (PyTorch's and TensorFlow's
+    order alike), as a (kh, kw, in, multiplier) ``kernel``; its bias as it is."""
+    kh, kw, c, m = (int(d) for d in kernel.shape)
+    out = {
+        "weight": NativeParam(
+            kernel,
+            lambda w: np.ascontiguousarray(w.reshape(c, m, kh, kw).transpose(2, 3, 0, 1)),
+            lambda k: np.ascontiguousarray(k.transpose(2, 3, 0, 1).reshape(c * m, 1, kh, kw)),
+        )
+    }
+    if bias is not None:
+        out["bias"] = NativeParam(bias, lambda b: b, lambda b: b.copy())
+    return out
+
+
+def transposed_as_conv_params(kernel: Any, bias: Any | None, groups: int) -> ParamMap:
+    """A transposed convolution's weight (in, out/groups, kh, kw) as the HWIO ``kernel``
+    (kh, kw, in/groups, out) of the convolution computing it on the zero-inserted input:
+    each group's (in, out) block swapped and the taps flipped. Element moves both ways."""
+    kh, kw, per_group, out = (int(d) for d in kernel.shape)
+    g, o = groups, out // groups
+
+    def to_native(w: np.ndarray) -> np.ndarray:
+        w = w.reshape(g, per_group, o, kh, kw)[..., ::-1, ::-1]
+        return np.ascontiguousarray(w.transpose(3, 4, 1, 0, 2).reshape(kh, kw, per_group, out))
+
+    def to_canonical(k: np.ndarray) -> np.ndarray:
+        w = k.reshape(kh, kw, per_group, g, o).transpose(3, 2, 4, 0, 1)[..., ::-1, ::-1]
+        return np.ascontiguousarray(w.reshape(g * per_group, o, kh, kw))
+
+    out_map = {"weight": NativeParam(kernel, to_native, to_canonical)}
+    if bias is not None:
+        out_map["bias"] = NativeParam(bias, lambda b: b, lambda b: b.copy())
+    return out_map
+
+
+def shaped_vector_params(variables: dict[str, Any], perm: np.ndarray | None) -> ParamMap:
+    """Per-feature vectors (C,) held in variables of another shape with C elements, the
+    last axis the feature one (Keras PReLU's (1, 1, C) slopes): reshaped, and permuted
+    by the plan's input permutation ``perm`` (None: none)."""
+    return {
+        name: NativeParam(
+            var,
+            lambda v, var=var: permute_vector(v, perm).reshape(tuple(var.shape)),
+            lambda v: unpermute_vector(v.reshape(-1), perm),
+        )
+        for name, var in variables.items()
+    }
+
+
 def vector_params(variables: dict[str, Any], perm: np.ndarray | None) -> ParamMap:
     """Per-feature vectors (BatchNorm's), canonical name -> variable, each permuted by the
     plan's input permutation ``perm`` (None: none)."""

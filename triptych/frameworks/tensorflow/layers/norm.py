@@ -1,5 +1,7 @@
 """BatchNorm -> `TorchStyleBatchNorm` (channels last; its vectors permuted by the layout plan
-where it sits between a Flatten and a Dense)."""
+where it sits between a Flatten and a Dense); LayerNorm2d -> ``LayerNormalization`` over
+the last axis (NHWC's channels, or the features); LayerScale -> `LayerScale`; the fixed
+ChannelAffine -> `ConstantAffine` (all computing in the input's dtype, float64 included)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from triptych.frameworks.tensorflow.layers.context import (
     BuildContext,
     KerasNode,
 )
+from triptych.frameworks.tensorflow.layers.custom import ConstantAffine
 
 
 class TorchStyleBatchNorm(keras.layers.BatchNormalization):
@@ -71,3 +74,48 @@ def batchnorm_weights(
         },
         ctx.p_in,
     )
+
+
+@CONVERTERS.register(S.LayerNorm2d)
+def layer_norm2d(layer: S.LayerNorm2d, ctx: BuildContext) -> KerasNode:
+    norm = keras.layers.LayerNormalization(axis=-1, epsilon=layer.eps, **ctx.kw)
+    return KerasNode.of(norm, holder=norm)
+
+
+@WEIGHT_LAYOUTS.register(S.LayerNorm2d)
+def layer_norm2d_weights(
+    layer: S.LayerNorm2d, holder: keras.layers.LayerNormalization, ctx: BuildContext
+) -> layout.ParamMap:
+    return layout.vector_params({"weight": holder.gamma, "bias": holder.beta}, ctx.p_in)
+
+
+class LayerScale(keras.layers.Layer):
+    """x · weight along the last axis (NHWC's channels, or the features); ``weight`` (C,)."""
+
+    def build(self, shape: Any) -> None:
+        self.weight = self.add_weight(shape=(shape[-1],), initializer="ones", name="weight")
+
+    def call(self, x: Any) -> Any:
+        return x * self.weight
+
+    def compute_output_shape(self, shape: Any) -> Any:
+        return shape
+
+
+@CONVERTERS.register(S.LayerScale)
+def layer_scale(layer: S.LayerScale, ctx: BuildContext) -> KerasNode:
+    made = LayerScale(**ctx.kw)
+    return KerasNode.of(made, holder=made)
+
+
+@WEIGHT_LAYOUTS.register(S.LayerScale)
+def layer_scale_weights(
+    layer: S.LayerScale, holder: LayerScale, ctx: BuildContext
+) -> layout.ParamMap:
+    return layout.vector_params({"weight": holder.weight}, ctx.p_in)
+
+
+@CONVERTERS.register(S.ChannelAffine)
+def channel_affine(layer: S.ChannelAffine, ctx: BuildContext) -> KerasNode:
+    # one value per channel (the last axis) or one for all: both broadcast there
+    return KerasNode.of(ConstantAffine(layer.scale, layer.offset, **ctx.kw))

@@ -1,60 +1,121 @@
-"""Max, average and global average pooling. Padding is explicit with ``padding="valid"``:
-max-pooling pads with -inf (`ConstantPadding2D`), average pooling with zeros that count, as
-PyTorch does."""
+"""Max, average, global (average, max) and adaptive average pooling. Padding is explicit with
+``padding="valid"``: max-pooling pads with -inf (`ConstantPadding2D`), average pooling with
+zeros. ``ceil_mode``'s last window, hanging over the bottom/right edge, sees more of that
+padding; an average whose PyTorch divisor is not the window's area (the overhang, or
+padding with ``count_include_pad=False``) is rescaled per output pixel by the constant
+area / divisor (`ConstantAffine`), so Keras' own pooling does the sums."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from keras import ops
 
 from triptych.common import spec as S
+from triptych.common.layers.base import window_out
 from triptych.frameworks.tensorflow.compat import keras
 from triptych.frameworks.tensorflow.layers.context import CONVERTERS, BuildContext, KerasNode
+from triptych.frameworks.tensorflow.layers.custom import ConstantAffine
 
 
 class ConstantPadding2D(keras.layers.Layer):
-    """Symmetric spatial padding with a constant (-inf before a padded max-pool: PyTorch
-    pads max-pooling with -inf, Keras has no such padding layer)."""
+    """Spatial padding with a constant (-inf before a padded max-pool: PyTorch pads
+    max-pooling with -inf, Keras has no such padding layer): ``padding`` an int (every
+    side) or ((top, bottom), (left, right))."""
 
-    def __init__(self, padding: int, value: float, **kwargs: Any) -> None:
+    def __init__(
+        self, padding: int | tuple[tuple[int, int], tuple[int, int]], value: float, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
-        self.padding, self.value = int(padding), float(value)
+        if isinstance(padding, int):
+            padding = ((padding, padding), (padding, padding))
+        self.padding = tuple((int(a), int(b)) for a, b in padding)
+        self.value = float(value)
 
     def call(self, x: Any) -> Any:
-        p = self.padding
-        return ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], constant_values=self.value)
+        (t, b), (left, r) = self.padding
+        return ops.pad(x, [[0, 0], [t, b], [left, r], [0, 0]], constant_values=self.value)
 
     def compute_output_shape(self, shape: Any) -> Any:
         n, h, w, c = shape
-        grow = 2 * self.padding
-        return (n, None if h is None else h + grow, None if w is None else w + grow, c)
+        (t, b), (left, r) = self.padding
+        return (n, None if h is None else h + t + b, None if w is None else w + left + r, c)
+
+
+def _overhang(layer: S.MaxPool2d | S.AvgPool2d, size: int) -> int:
+    """Rows (columns) past the padded input ``ceil_mode``'s last window reaches."""
+    k, s, p = layer.kernel, layer.effective_stride, layer.padding
+    out = window_out(size, k, s, p, p, ceil=layer.ceil_mode)
+    return max((out - 1) * s + k - (size + 2 * p), 0)
+
+
+def _pads(layer: S.MaxPool2d | S.AvgPool2d, shape: S.Shape) -> tuple[tuple[int, int], ...]:
+    p = layer.padding
+    return ((p, p + _overhang(layer, shape[1])), (p, p + _overhang(layer, shape[2])))
 
 
 @CONVERTERS.register(S.MaxPool2d)
 def maxpool2d(layer: S.MaxPool2d, ctx: BuildContext) -> KerasNode:
-    pad = [ConstantPadding2D(layer.padding, float("-inf"), **ctx.kw)] if layer.padding else []
+    (t, b), (left, r) = pads = _pads(layer, ctx.input_shape)
+    if t == b == left == r:  # the form symmetric padding always had
+        pads = t
+    pad = [ConstantPadding2D(pads, float("-inf"), **ctx.kw)] if any((t, b, left, r)) else []
     pool = keras.layers.MaxPooling2D(
         layer.kernel, layer.effective_stride, padding="valid", **ctx.kw
     )
     return KerasNode.of(*pad, pool)
 
 
+def _divisors(layer: S.AvgPool2d, size: int) -> np.ndarray:
+    """PyTorch's divisor per output position along one axis: the window clipped to the
+    padded input (``count_include_pad``) or to the input itself."""
+    k, s, p = layer.kernel, layer.effective_stride, layer.padding
+    start = np.arange(window_out(size, k, s, p, p, ceil=layer.ceil_mode)) * s - p
+    end = np.minimum(start + k, size + p)
+    if not layer.count_include_pad:
+        start, end = np.maximum(start, 0), np.minimum(end, size)
+    return (end - start).astype(np.float64)
+
+
 @CONVERTERS.register(S.AvgPool2d)
 def avgpool2d(layer: S.AvgPool2d, ctx: BuildContext) -> KerasNode:
-    pad = [keras.layers.ZeroPadding2D(layer.padding, **ctx.kw)] if layer.padding else []
+    (t, b), (left, r) = pads = _pads(layer, ctx.input_shape)
+    if t == b == left == r:
+        pads = t
+    pad = [keras.layers.ZeroPadding2D(pads, **ctx.kw)] if any((t, b, left, r)) else []
     pool = keras.layers.AveragePooling2D(
         layer.kernel, layer.effective_stride, padding="valid", **ctx.kw
     )
-    return KerasNode.of(*pad, pool)
+    area = np.outer(_divisors(layer, ctx.input_shape[1]), _divisors(layer, ctx.input_shape[2]))
+    if np.all(area == layer.kernel**2):
+        return KerasNode.of(*pad, pool)
+    rescale = ConstantAffine((layer.kernel**2 / area)[:, :, None], **ctx.kw)
+    return KerasNode.of(*pad, pool, rescale)
+
+
+def _global(pool: type, layer: S.GlobalAvgPool | S.GlobalMaxPool, ctx: BuildContext) -> KerasNode:
+    # a pool over the whole H x W exports as AveragePool/MaxPool (portable), where
+    # GlobalAveragePooling2D becomes an opset-18 ReduceMean that onnx2torch cannot take
+    shape = ctx.input_shape
+    whole = pool((shape[1], shape[2]), **ctx.kw)
+    if layer.keepdims:
+        return KerasNode.of(whole)
+    return KerasNode.of(whole, keras.layers.Flatten(**ctx.kw))
 
 
 @CONVERTERS.register(S.GlobalAvgPool)
 def global_avgpool(layer: S.GlobalAvgPool, ctx: BuildContext) -> KerasNode:
-    # an average pool over the whole H x W exports as AveragePool (portable), where
-    # GlobalAveragePooling2D becomes an opset-18 ReduceMean that onnx2torch cannot take
-    shape = ctx.input_shape
-    return KerasNode.of(
-        keras.layers.AveragePooling2D((shape[1], shape[2]), **ctx.kw),
-        keras.layers.Flatten(**ctx.kw),
-    )
+    return _global(keras.layers.AveragePooling2D, layer, ctx)
+
+
+@CONVERTERS.register(S.GlobalMaxPool)
+def global_maxpool(layer: S.GlobalMaxPool, ctx: BuildContext) -> KerasNode:
+    return _global(keras.layers.MaxPooling2D, layer, ctx)
+
+
+@CONVERTERS.register(S.AdaptiveAvgPool2d)
+def adaptive_avgpool2d(layer: S.AdaptiveAvgPool2d, ctx: BuildContext) -> KerasNode:
+    """Equal windows of H/size x W/size (the spec requires multiples)."""
+    window = (ctx.input_shape[1] // layer.size, ctx.input_shape[2] // layer.size)
+    return KerasNode.of(keras.layers.AveragePooling2D(window, window, **ctx.kw))

@@ -1,12 +1,16 @@
 """Flatten, Unflatten and Identity. A Flatten/Unflatten the layout plan marks fast reshapes
 NHWC as it is (the Dense beside it has permuted weights); any other transposes to the
-canonical C, H, W order around the reshape."""
+canonical C, H, W order around the reshape. ChannelShuffle regroups NHWC's last axis with
+``Reshape``/``Permute``; Slice is a strided slice along the NHWC axis of the canonical one."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from triptych.common import spec as S
 from triptych.frameworks.tensorflow.compat import keras
 from triptych.frameworks.tensorflow.layers.context import CONVERTERS, BuildContext, KerasNode
+from triptych.frameworks.tensorflow.shared import NHWC_AXIS
 
 
 @CONVERTERS.register(S.Flatten)
@@ -31,3 +35,37 @@ def unflatten(layer: S.Unflatten, ctx: BuildContext) -> KerasNode:
 @CONVERTERS.register(S.Identity)
 def identity(layer: S.Identity, ctx: BuildContext) -> KerasNode:
     return KerasNode.of(keras.layers.Identity(**ctx.kw))
+
+
+@CONVERTERS.register(S.ChannelShuffle)
+def channel_shuffle(layer: S.ChannelShuffle, ctx: BuildContext) -> KerasNode:
+    """(H, W, C) -> (H, W, groups, C/groups) -> (H, W, C/groups, groups) -> (H, W, C)."""
+    c, h, w = ctx.input_shape
+    g = layer.groups
+    return KerasNode.of(
+        keras.layers.Reshape((h, w, g, c // g), **ctx.kw),
+        keras.layers.Permute((1, 2, 4, 3), **ctx.kw),
+        keras.layers.Reshape((h, w, c), **ctx.kw),
+    )
+
+
+class Slice(keras.layers.Layer):
+    """Elements ``start:stop`` along native ``axis`` (batch is 0)."""
+
+    def __init__(self, axis: int, start: int, stop: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.axis, self.start, self.stop = int(axis), int(start), int(stop)
+
+    def call(self, x: Any) -> Any:
+        return x[(slice(None),) * self.axis + (slice(self.start, self.stop),)]
+
+    def compute_output_shape(self, shape: Any) -> Any:
+        out = list(shape)
+        out[self.axis] = self.stop - self.start
+        return tuple(out)
+
+
+@CONVERTERS.register(S.Slice)
+def slice_(layer: S.Slice, ctx: BuildContext) -> KerasNode:
+    axis = NHWC_AXIS[layer.axis] if len(ctx.input_shape) == 3 else layer.axis
+    return KerasNode.of(Slice(axis, layer.start, layer.stop, **ctx.kw))
