@@ -44,8 +44,10 @@ from triptych.verify.runners import RunnerId
 
 #: plain-SGD learning rate of level 4 per model where 0.1 (the default) is chaotic: ResNet-18
 #: at 0.1 jumps between loss 2.5 and 16.8 within 20 steps and the frameworks part (0.3-1.0
-#: relative) on rounding alone; the U-Net at 0.1 parts by 1.6e-4 by step 19; measured.
-SGD_LR_OVERRIDES: dict[str, float] = {"resnet18": 0.01, "unet": 0.01}
+#: relative) on rounding alone; the U-Net at 0.1 parts by 1.6e-4 by step 19; MobileNetV2 at
+#: 0.1 drifts 1.0 from its own float64 run by step 10, and at 0.01 its float64 runs in two
+#: frameworks part too (no oracle can judge them), at 0.001 they stay together; measured.
+SGD_LR_OVERRIDES: dict[str, float] = {"resnet18": 0.01, "unet": 0.01, "mobilenet_v2": 0.001}
 
 #: BatchNorm buffers: reported apart from parameters (Gluon tracks a biased running_var)
 BUFFERS = ("running_mean", "running_var")
