@@ -2,10 +2,11 @@
 `ModelSpec` (one network) plus canonical weights (PyTorch layout), buildable natively in
 every framework.
 
-``reader`` loads, checks and shape-infers the file and folds its constants; ``ops`` is the
-table of op converters; ``ir`` holds layers still open to folding and values as index maps;
-``builder`` walks the graph and emits the spec; ``names`` makes layer names from initializer
-names. Unsupported nodes are all reported at once (`UnsupportedOnnx`, one line each).
+``reader`` loads, checks and shape-infers the file, folds its constants and fuses multi-op
+activation patterns (``patterns``); ``ops`` is the table of op converters; ``ir`` holds
+layers still open to folding and values as index maps; ``builder`` walks the graph and emits
+the spec; ``names`` makes layer names from initializer names. Unsupported nodes are all
+reported at once (`UnsupportedOnnx`, one line each).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def import_onnx(
     The spec has one network, ``network`` (default: the file's triptych metadata
     ``network``, else ``net``), and is named ``name`` (default: the metadata ``model``, else
     the file's stem). Raises `UnsupportedOnnx` listing every node the vocabulary cannot
-    express, `ValueError` for a file that is not one-input one-output at opset 13-18."""
+    express, `ValueError` for a file that is not one-input one-output at opset 13-20."""
     graph = read(path)
     builder = Builder(graph)
     output = builder.run()

@@ -65,6 +65,19 @@ class Builder:
     def set(self, name: str, val: Val) -> None:
         self.vals[name] = val
 
+    def sole_use(self, name: str) -> bool:
+        """Is the data value ``name`` the only use of the IR node it indexes: it, and every
+        value that data movement carried from that node to it, has one consumer?"""
+        src = self.vals[name].source
+        while True:
+            if len(self.graph.consumers.get(name, [])) != 1:
+                return False
+            producer = self.graph.producer.get(name)
+            ins = [i for i in producer.input if i in self.vals] if producer is not None else []
+            if len(ins) != 1 or self.vals[ins[0]].source != src:
+                return True
+            name = ins[0]
+
     def layer(
         self,
         node: onnx.NodeProto,
@@ -118,7 +131,7 @@ class Builder:
                 convert(self, node)
             except Unsupported as e:
                 self.problems.append(f"{where(node.op_type, node.name)}: {e}")
-                self.broken.update(outs)
+                self._stand_in(outs)
         out = self.graph.output
         if not self.problems and out not in self.vals:
             self.problems.append(f"output {out}: not computed from the input")
@@ -131,6 +144,18 @@ class Builder:
         if got == INPUT:
             raise UnsupportedOnnx(self.graph.path, [f"output {out}: it is the input itself"])
         return got
+
+    def _stand_in(self, outs: list[str]) -> None:
+        """After a refusal: outputs of a known (F,) or (C, H, W) shape get a stand-in
+        value, so that the nodes after them are still examined (and their problems listed);
+        the others are broken, and so is everything computed from them."""
+        for name in outs:
+            shape = self.graph.shape(name)
+            if shape is None or len(shape) not in (1, 3):
+                self.broken.add(name)
+                continue
+            nid = self.ir.add(INode(S.Identity, {}, [], tuple(shape), source="refused"))
+            self.vals[name] = self.ir.value(nid)
 
     def emit(self, network: str, output: int) -> tuple[S.Network, dict[str, np.ndarray]]:
         """The spec network (functional form) and its canonical weights."""

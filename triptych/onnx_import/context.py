@@ -46,6 +46,10 @@ class ConvertContext(Protocol):
         """Record the value of the ONNX value ``name``."""
         ...
 
+    def sole_use(self, name: str) -> bool:
+        """Is ``name`` the only use of the IR node it indexes (so that node may change)?"""
+        ...
+
     def layer(
         self,
         node: onnx.NodeProto,

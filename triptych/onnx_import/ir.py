@@ -2,12 +2,16 @@
 constant into the Conv or Dense before it, a crop into a ConvTranspose's padding), and the
 values of the ONNX graph as *index maps* into them.
 
-A data-movement op (Transpose, Reshape, Flatten, Tile, Slice, Unsqueeze, nearest Resize...)
-creates no layer: the value it outputs is recorded as ``source`` (an IR node, or the input)
-plus ``index``, an integer array of the value's per-sample shape whose entries index the
-source's flattened elements. `IR.resolve` turns such a value into a spec tensor when the
-index map is one the vocabulary expresses (identity, Flatten, Unflatten, nearest Upsample,
-a crop of a ConvTranspose), and refuses otherwise.
+A data-movement op (Transpose, Reshape, Flatten, Tile, Slice, Split, Unsqueeze, Pad, nearest
+Resize...) creates no layer: the value it outputs is recorded as ``source`` (an IR node, or
+the input) plus ``index``, an integer array of the value's per-sample shape whose entries
+index the source's flattened elements (-1: a zero from a Pad). `IR.resolve` turns such a
+value into a spec tensor when the index map is one the vocabulary expresses (identity,
+Flatten, Unflatten, nearest Upsample, a Slice along one axis, a ChannelShuffle, a crop of a
+ConvTranspose), and refuses otherwise. A value whose batch axis a Transpose moved away from
+the front (torch's adaptive-pool decomposition), or a Reshape merged into another axis,
+keeps its whole index at the graph's batch and ``batch_axis``; only further data movement
+may use it.
 """
 
 from __future__ import annotations
@@ -20,8 +24,11 @@ import numpy as np
 from triptych.common import spec as S
 
 INPUT = -1
+#: ``Val.batch_axis`` of a value whose batch axis a Reshape merged into another
+MERGED = -1
 #: layers that act element by element (a permutation or crop commutes with them)
-ELEMENTWISE = (S.ReLU, S.LeakyReLU, S.Sigmoid, S.Tanh)
+ELEMENTWISE = (S.ReLU, S.LeakyReLU, S.Sigmoid, S.Tanh, S.Clip, S.HardSigmoid, S.HardSwish,
+               S.SiLU, S.GELU, S.ELU, S.SELU, S.Softplus, S.Mish)  # fmt: skip
 
 
 @dataclass
@@ -42,14 +49,23 @@ class INode:
 
 @dataclass
 class Val:
-    """An ONNX value: ``index`` (its per-sample shape) into ``source``'s elements."""
+    """An ONNX value: ``index`` (its per-sample shape) into ``source``'s elements; with
+    ``batch_axis`` nonzero, ``index`` is the whole value at the graph's batch (sample k's
+    entries are sample 0's plus k times the source's size) and the batch axis is that one
+    (`MERGED`: none, merged into another)."""
 
     source: int
     index: np.ndarray
+    batch_axis: int = 0
 
     @property
     def shape(self) -> tuple[int, ...]:
         return tuple(self.index.shape)
+
+    @property
+    def padded(self) -> bool:
+        """Does the value hold zeros of a Pad (index -1)?"""
+        return bool((self.index < 0).any())
 
 
 def identity_index(shape: tuple[int, ...]) -> np.ndarray:
@@ -95,6 +111,11 @@ class IR:
 
     def _resolve(self, val: Val, source: str) -> int:
         src, idx, out = val.source, val.index, val.shape
+        if val.batch_axis:
+            where = "merged into another" if val.batch_axis == MERGED else "moved"
+            raise NotExpressible(f"a value whose batch axis is {where}")
+        if val.padded:
+            raise NotExpressible("zero padding (a Pad) that no Conv or pooling takes in")
         src_shape = self.shape_of(src)
         n = int(np.prod(src_shape))
         if idx.size == n and np.array_equal(idx.ravel(), np.arange(n)):
@@ -110,6 +131,12 @@ class IR:
                     if key in dense.weights:
                         dense.weights[key] = dense.weights[key][flat]
                 return self._resolve(Val(src, identity_index(out)), source)
+        if len(out) == 1 and len(src_shape) == 3 and idx.size > n:
+            s = round(float(np.sqrt(idx.size / n)))
+            grown = (src_shape[0], src_shape[1] * s, src_shape[2] * s)
+            if s * s * n == idx.size and self._upsample_scale(idx.reshape(grown), src_shape, grown):
+                up = self.add(INode(S.Upsample, {"scale": s}, [src], grown, source=source))
+                return self._reshape(up, grown, out, source)  # nearest upsample, then flatten
         if len(out) == 3 and len(src_shape) == 3 and out[0] == src_shape[0]:
             up = self._upsample_scale(idx, src_shape, out)
             if up:
@@ -117,9 +144,18 @@ class IR:
             crop = self._crop(idx, src_shape, out)
             if crop and self._fold_crop(src, crop, out):
                 return src
+            groups = _shuffle_groups(idx, src_shape)
+            if groups:
+                args = {"groups": groups}
+                return self.add(INode(S.ChannelShuffle, args, [src], out, source=source))
+        cut = _slice(idx, src_shape)
+        if cut is not None:
+            args = dict(zip(("start", "stop", "axis"), cut, strict=True))
+            return self.add(INode(S.Slice, args, [src], out, source=source))
         raise NotExpressible(
             f"a data-movement pattern from shape {src_shape} to {out} that is not an identity,"
-            " flatten, unflatten, integer nearest upsample or ConvTranspose crop"
+            " flatten, unflatten, slice, channel shuffle, integer nearest upsample or "
+            "ConvTranspose crop"
         )
 
     def _reshape(self, src: int, src_shape: tuple, out: tuple, source: str) -> int:
@@ -176,3 +212,50 @@ class IR:
         for i in chain:
             self.nodes[i].shape = tuple(out)
         return True
+
+
+def _shuffle_groups(idx: np.ndarray, src_shape: tuple) -> int:
+    """g when ``idx`` is ShuffleNet's channel shuffle of (C, H, W) in g groups, else 0."""
+    c = src_shape[0]
+    if tuple(idx.shape) != tuple(src_shape):
+        return 0
+    ident = identity_index(src_shape)
+    for g in range(2, c):
+        if c % g == 0:
+            ref = ident.reshape(g, c // g, *src_shape[1:]).swapaxes(0, 1).reshape(src_shape)
+            if np.array_equal(idx, ref):
+                return g
+    return 0
+
+
+def _slice(idx: np.ndarray, src_shape: tuple) -> tuple[int, int, int] | None:
+    """(start, stop, axis) (axis 1 = the first per-sample axis) when ``idx`` is elements
+    start:stop of one axis of the source and all of the others, else None."""
+    if idx.ndim != len(src_shape):
+        return None
+    diff = [a for a, (i, s) in enumerate(zip(idx.shape, src_shape, strict=True)) if i != s]
+    if len(diff) != 1 or idx.size == 0:
+        return None
+    a = diff[0]
+    start = int(np.unravel_index(int(idx.flat[0]), src_shape)[a])
+    stop = start + idx.shape[a]
+    if stop > src_shape[a]:
+        return None
+    if not np.array_equal(idx, np.take(identity_index(src_shape), range(start, stop), axis=a)):
+        return None
+    return start, stop, a + 1
+
+
+def channels_last(val: Val, src_shape: tuple[int, ...]) -> np.ndarray | None:
+    """When the last axis of ``val`` runs over the source's channels (first axis) in order,
+    at one position of the rest each (ConvNeXt's NHWC view of an NCHW tensor), the source
+    position (flat over the source's other axes) of each element of ``val.shape[:-1]``;
+    else None."""
+    idx = val.index
+    if val.batch_axis or val.padded or not idx.ndim or idx.shape[-1] != src_shape[0]:
+        return None
+    rest = int(np.prod(src_shape[1:]))
+    chan, pos = idx // rest, idx % rest
+    if not (chan == np.arange(src_shape[0])).all() or not (pos == pos[..., :1]).all():
+        return None
+    return pos[..., 0]

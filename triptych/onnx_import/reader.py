@@ -1,6 +1,9 @@
 """Read an ONNX file for import: load, check, infer shapes (data-propagating), and find its
 constants (initializers, Constant nodes, and everything computable from them and from the
-static per-sample shapes, evaluated at batch 1)."""
+static per-sample shapes, evaluated at batch 2, or at the file's batch where the input's is
+fixed: data movement is evaluated at that batch too); shape inference runs again with the folded
+constants until no value gains a shape (torchscript's shape arithmetic through Div and Cast
+defeats one pass). Multi-op patterns (`patterns`) are then fused into one node each."""
 
 from __future__ import annotations
 
@@ -13,9 +16,12 @@ import onnx
 from onnx import helper, numpy_helper, shape_inference
 
 from triptych.export.reference_ops import reference_evaluator
+from triptych.onnx_import.patterns import fuse
 
 #: opsets the importer is tested on
-OPSETS = range(13, 19)
+OPSETS = range(13, 21)
+#: how often shape inference reruns with newly folded constants, at most
+_REINFER = 64
 #: a per-sample shape (batch axis removed); None where shape inference gave none
 Shape = tuple[int, ...]
 
@@ -33,11 +39,35 @@ class OnnxGraph:
     nodes: list[onnx.NodeProto]
     shapes: dict[str, Shape | None]
     constants: dict[str, np.ndarray] = field(default_factory=dict)
-    consumers: dict[str, list[onnx.NodeProto]] = field(default_factory=dict)
+    consumers: dict[str, list[onnx.NodeProto | None]] = field(default_factory=dict)
+    producer: dict[str, onnx.NodeProto] = field(default_factory=dict)
     metadata: dict[str, str] = field(default_factory=dict)
+    #: the batch size constants computed from shapes are folded at
+    batch: int = 2
 
     def shape(self, value: str) -> Shape | None:
         return self.shapes.get(value)
+
+    def is_weight(self, name: str) -> bool:
+        """Is ``name`` an initializer, or an Identity of one (torchscript's shared weights)?"""
+        inits = {i.name for i in self.model.graph.initializer}
+        while name not in inits:
+            node = self.producer.get(name)
+            if node is None or node.op_type != "Identity":
+                return False
+            name = node.input[0]
+        return True
+
+    def link(self) -> None:
+        """(Re)build ``consumers`` and ``producer`` from ``nodes`` (the graph output counts
+        as a consumer, None)."""
+        self.consumers, self.producer = {}, {}
+        for node in self.nodes:
+            for i in node.input:
+                self.consumers.setdefault(i, []).append(node)
+            for o in node.output:
+                self.producer[o] = node
+        self.consumers.setdefault(self.output, []).append(None)
 
 
 def _dims(vi: onnx.ValueInfoProto) -> tuple[int | None, ...] | None:
@@ -81,7 +111,8 @@ def read(path: str | os.PathLike | onnx.ModelProto) -> OnnxGraph:
     model = load(path)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     if opset not in OPSETS:
-        raise ValueError(f"{label}: opset {opset}; the importer supports opsets 13 to 18")
+        raise ValueError(f"{label}: opset {opset}; the importer supports opsets "
+                         f"{OPSETS.start} to {OPSETS.stop - 1}")  # fmt: skip
     model = shape_inference.infer_shapes(model, data_prop=True)
     g = model.graph
     inits = {i.name for i in g.initializer}
@@ -96,12 +127,49 @@ def read(path: str | os.PathLike | onnx.ModelProto) -> OnnxGraph:
         shapes[vi.name] = per_sample(_dims(vi))
     graph = OnnxGraph(label, model, opset, inputs[0].name, g.output[0].name, list(g.node), shapes)
     graph.metadata = {p.key: p.value for p in model.metadata_props}
-    for node in g.node:
-        for i in node.input:
-            graph.consumers.setdefault(i, []).append(node)
-    graph.consumers.setdefault(g.output[0].name, []).append(None)  # the graph output uses it
+    dims = _dims(inputs[0])
+    graph.batch = dims[0] if dims and dims[0] else 2
+    graph.link()
     graph.constants = fold_constants(graph)
+    for _ in range(_REINFER):
+        if not _reinfer(graph):
+            break
+        graph.constants = fold_constants(graph)
+    graph.nodes = fuse(graph)
+    graph.link()
     return graph
+
+
+def _reinfer(graph: OnnxGraph) -> bool:
+    """Infer shapes again on the data nodes with every folded constant as an initializer
+    (large weights as inputs of known shape); True when a value gained a per-sample shape."""
+    data_nodes = [n for n in graph.nodes if not all(o in graph.constants for o in n.output if o)]
+    unknown = {o for n in data_nodes for o in n.output if o and graph.shape(o) is None}
+    if not unknown:
+        return False
+    g = graph.model.graph
+    used = {i for n in data_nodes for i in n.input if i in graph.constants}
+    inits, inputs = [], [i for i in g.input if i.name not in graph.constants]
+    for name in sorted(used):
+        value = np.asarray(graph.constants[name])
+        if value.size > 64:  # only its shape matters to inference
+            dtype = helper.np_dtype_to_tensor_dtype(value.dtype)
+            inputs.append(helper.make_tensor_value_info(name, dtype, value.shape))
+        else:
+            inits.append(numpy_helper.from_array(value, name))
+    clone = helper.make_graph(data_nodes, g.name, inputs, list(g.output), inits)
+    model = helper.make_model(clone, opset_imports=list(graph.model.opset_import))
+    model.ir_version = graph.model.ir_version
+    try:
+        inferred = shape_inference.infer_shapes(model, data_prop=True).graph
+    except Exception:  # inference that fails on the rewritten graph adds nothing
+        return False
+    gained = False
+    for vi in [*inferred.value_info, *inferred.output]:
+        shape = per_sample(_dims(vi))
+        if vi.name in unknown and shape is not None:
+            graph.shapes[vi.name], gained = shape, True
+    return gained
 
 
 def run_node(node: onnx.NodeProto, values: list[np.ndarray | None], opset: int) -> list:
@@ -130,7 +198,7 @@ _NO_FOLD = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformL
 
 def fold_constants(graph: OnnxGraph) -> dict[str, np.ndarray]:
     """Initializers, Constant outputs, ``Shape`` of values with a static per-sample shape
-    (at batch 1), and every node whose inputs are all such constants."""
+    (at ``graph.batch``), and every node whose inputs are all such constants."""
     g = graph.model.graph
     consts = {i.name: numpy_helper.to_array(i) for i in g.initializer}
     for node in graph.nodes:
@@ -142,8 +210,10 @@ def fold_constants(graph: OnnxGraph) -> dict[str, np.ndarray]:
             continue
         if node.op_type == "Shape" and node.input[0] not in consts:
             s = graph.shape(node.input[0])
-            if s is not None and not node.attribute:
-                consts[node.output[0]] = np.array([1, *s], dtype=np.int64)
+            if s is not None:
+                a = {at.name: helper.get_attribute_value(at) for at in node.attribute}
+                full = np.array([graph.batch, *s], dtype=np.int64)
+                consts[node.output[0]] = full[a.get("start", 0) : a.get("end", len(full))]
             continue
         if node.op_type in _NO_FOLD or not node.input:
             continue

@@ -1,4 +1,5 @@
-"""Gemm and MatMul by a constant -> Dense."""
+"""Gemm and MatMul by a constant -> Dense; on an NHWC view of an NCHW tensor (ConvNeXt's
+``nn.Linear`` on channels-last) -> a 1x1 Conv2d of the tensor, the view kept."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import onnx
 
 from triptych.common import spec as S
 from triptych.onnx_import.context import ConvertContext
-from triptych.onnx_import.ir import Val, identity_index
+from triptych.onnx_import.ir import Val, channels_last, identity_index
 from triptych.onnx_import.ops.common import Unsupported, attrs
 from triptych.onnx_import.ops.registry import OPS
 
@@ -18,7 +19,8 @@ def _dense(b: ConvertContext, node: onnx.NodeProto, weight: np.ndarray, bias: np
     permutation of a tensor (a Keras NHWC flatten) permutes the weight's columns instead."""
     val = b.data(node.input[0])
     if len(val.shape) != 1:
-        raise Unsupported(f"input of per-sample shape {val.shape}; Dense needs a flat input")
+        _pointwise(b, node, val, weight, bias, weight_name)
+        return
     n = int(np.prod(b.ir.shape_of(val.source)))
     flat = val.index.ravel()
     if (
@@ -34,6 +36,23 @@ def _dense(b: ConvertContext, node: onnx.NodeProto, weight: np.ndarray, bias: np
     args = {"units": int(weight.shape[0]), "bias": bias is not None}
     weights = {"weight": weight} | ({"bias": bias} if bias is not None else {})
     b.layer(node, S.Dense, args, [x], weights, weight_name)
+
+
+def _pointwise(b: ConvertContext, node: onnx.NodeProto, val: Val, weight: np.ndarray,
+               bias: np.ndarray | None, weight_name: str) -> None:  # fmt: skip
+    """x @ W on a view whose last axis is the channels of a (C, H, W) source: a 1x1 Conv2d
+    of the source; the output is the same view of the Conv's output."""
+    src_shape = b.ir.shape_of(val.source)
+    pos = channels_last(val, src_shape) if len(src_shape) == 3 else None
+    if pos is None:
+        raise Unsupported(f"input of per-sample shape {val.shape} that is not a channels-last "
+                          "view of a (C, H, W) tensor; Dense needs a flat input")  # fmt: skip
+    units = int(weight.shape[0])
+    args = {"out_channels": units, "kernel": 1, "bias": bias is not None}
+    weights = {"weight": weight[:, :, None, None]} | ({"bias": bias} if bias is not None else {})
+    nid = b.layer(node, S.Conv2d, args, [val.source], weights, weight_name, output=False)
+    hw = int(np.prod(src_shape[1:]))
+    b.set(node.output[0], Val(nid, np.arange(units, dtype=np.int64) * hw + pos[..., None]))
 
 
 @OPS.register("Gemm", versions=(7, 13))

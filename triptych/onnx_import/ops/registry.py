@@ -6,7 +6,9 @@ of op versions (``since_version`` of the op's schema) it was written and tested 
 
 A node whose op has no converter, or whose version (the newest version of the op at the
 file's opset) is outside the range, is a refusal that names the op, its version and what is
-supported; the importer collects every refusal of a file before it raises.
+supported; the importer collects every refusal of a file before it raises. Fused patterns
+(`triptych.onnx_import.patterns`) register with ``fused=True``: their nodes are in the
+private domain `FUSED` and have no version.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import onnx.defs
 
 from triptych.onnx_import.context import ConvertContext
 from triptych.onnx_import.errors import Unsupported
+from triptych.onnx_import.patterns import FUSED
 
 Convert = Callable[[ConvertContext, onnx.NodeProto], None]
 #: the ONNX domains the converters read (the default domain has two names)
@@ -50,16 +53,23 @@ class OpRegistry:
 
     def __init__(self) -> None:
         self.converters: dict[str, OpConverter] = {}
+        self.fused: dict[str, Convert] = {}
 
-    def register(self, *op_types: str, versions: tuple[int, int]) -> Callable[[Convert], Convert]:
+    def register(
+        self, *op_types: str, versions: tuple[int, int] = (0, 0), fused: bool = False
+    ) -> Callable[[Convert], Convert]:
         """Decorator: ``fn`` converts each of ``op_types`` for op versions
-        ``versions[0]`` to ``versions[1]`` inclusive."""
+        ``versions[0]`` to ``versions[1]`` inclusive (with ``fused``: the fused pattern
+        nodes of that name instead)."""
+        if not fused and versions == (0, 0):
+            raise ValueError("an ONNX op converter needs its versions")
 
         def add(fn: Convert) -> Convert:
+            table = self.fused if fused else self.converters
             for op in op_types:
-                if op in self.converters:
+                if op in table:
                     raise ValueError(f"ONNX op {op} already has a converter")
-                self.converters[op] = OpConverter(fn, *versions)
+                table[op] = fn if fused else OpConverter(fn, *versions)
             return fn
 
         return add
@@ -67,6 +77,8 @@ class OpRegistry:
     def lookup(self, node: onnx.NodeProto, opset: int) -> Convert:
         """The converter for ``node`` in a file of ``opset``; `Unsupported` naming the op, its
         version and the supported range otherwise."""
+        if node.domain == FUSED and node.op_type in self.fused:
+            return self.fused[node.op_type]
         op = f"{node.domain + '.' if node.domain else ''}{node.op_type}"
         entry = self.converters.get(node.op_type) if node.domain in DOMAINS else None
         if entry is None:

@@ -1,5 +1,5 @@
 """Values passed through (Identity, inference Dropout, Cast to float) and data-movement ops
-(Transpose, Reshape, ...) evaluated on index maps."""
+(Transpose, Reshape, Split, Slice, Gather, GatherND, Pad, ...) evaluated on index maps."""
 
 from __future__ import annotations
 
@@ -7,10 +7,14 @@ import numpy as np
 import onnx
 
 from triptych.onnx_import.context import ConvertContext
-from triptych.onnx_import.ir import Val
+from triptych.onnx_import.ir import MERGED, Val
 from triptych.onnx_import.ops.common import Unsupported, attrs
 from triptych.onnx_import.ops.registry import OPS
 from triptych.onnx_import.reader import run_node
+
+#: ops that select part of their input: a permuted input (a channel shuffle) is made a
+#: layer first, so that the parts are plain slices of it
+SELECTING = {"Split", "Slice", "Gather", "GatherND"}
 
 
 @OPS.register("Identity", versions=(1, 25))
@@ -26,24 +30,114 @@ def passthrough(b: ConvertContext, node: onnx.NodeProto) -> None:
     b.set(node.output[0], b.data(node.input[0]))
 
 
-def movement(b: ConvertContext, node: onnx.NodeProto, as_float: bool = False) -> None:
-    """A data-movement op: run it on the input's index map (batch 1) with the reference
-    evaluator; the result is the output's index map."""
-    val = b.data(node.input[0])
+def _constant_inputs(b: ConvertContext, node: onnx.NodeProto) -> list[np.ndarray | None]:
     rest = []
     for i in node.input[1:]:
         if i and i not in b.graph.constants:
             raise Unsupported(f"its input {i!r} is computed from data, not a constant")
         rest.append(b.graph.constants[i] if i else None)
-    index = val.index[None].astype(np.float64 if as_float else np.int64)
+    return rest
+
+
+def _selectable(b: ConvertContext, val: Val, node: onnx.NodeProto) -> Val:
+    """``val``, or (a non-identity permutation of its source that resolves to a layer,
+    e.g. a channel shuffle) the identity view of that layer."""
+    n = int(np.prod(b.ir.shape_of(val.source)))
+    flat = val.index.ravel()
+    if val.batch_axis or flat.size != n or np.array_equal(flat, np.arange(n)):
+        return val
+    if not np.array_equal(np.sort(flat), np.arange(n)):
+        return val
     try:
-        out = np.asarray(run_node(node, [index, *rest], b.graph.opset)[0])
-    except Exception as e:
-        raise Unsupported(f"cannot evaluate it ({type(e).__name__}: {e})") from None
-    inferred = b.graph.shape(node.output[0])
-    if out.ndim < 1 or out.shape[0] != 1 or (inferred is not None and out.shape[1:] != inferred):
-        raise Unsupported(f"it moves data across the batch axis (output {out.shape} at batch 1)")
-    b.set(node.output[0], Val(val.source, out[0].astype(np.int64)))
+        return b.ir.value(b.resolve(val, node))
+    except Unsupported:
+        return val
+
+
+def _batched(val: Val, n: int, batch: int) -> np.ndarray:
+    """The value at ``batch`` samples: sample k's entries are sample 0's plus k·``n`` (Pad
+    zeros stay -1)."""
+    if val.batch_axis:
+        return val.index
+    return np.stack([np.where(val.index < 0, -1, val.index + k * n) for k in range(batch)])
+
+
+def _find_batch(out: np.ndarray, n: int, batch: int) -> int | None:
+    """The axis of ``out`` (an evaluation at ``batch`` > 1) that is the batch axis, else
+    None."""
+    for axis in range(out.ndim):
+        if out.shape[axis] != batch:
+            continue
+        first = np.take(out, 0, axis=axis)
+        if not (first < n).all():
+            continue
+        if all(np.array_equal(np.where(first < 0, -1, first + k * n), np.take(out, k, axis=axis))
+               for k in range(1, batch)):  # fmt: skip
+            return axis
+    return None
+
+
+def movement(b: ConvertContext, node: onnx.NodeProto, as_float: bool = False) -> None:
+    """A data-movement op: run it on the input's index map with the reference evaluator; the
+    results are the outputs' index maps. Evaluated at the batch constants were folded at
+    (2 where the file fixes 1), to follow the batch axis: a Transpose may move it, a
+    Reshape merge it into others, and later ops bring it back; else at batch 1."""
+    val = b.data(node.input[0])
+    if node.op_type in SELECTING:
+        val = _selectable(b, val, node)
+    rest = _constant_inputs(b, node)
+    dtype = np.float64 if as_float else np.int64
+    n, batch = int(np.prod(b.ir.shape_of(val.source))), max(b.graph.batch, 2)
+    outs = _run(node, [_batched(val, n, batch).astype(dtype), *rest], b.graph.opset)
+    if outs is not None:
+        outs = [np.asarray(o).astype(np.int64) for o in outs]
+        axes = [_find_batch(o, n, batch) for o in outs]
+        if all(a is not None for a in axes):
+            for name, out, axis in zip(node.output, outs, axes, strict=False):
+                _check(b, name, out, axis)
+                b.set(name, Val(val.source, out, axis) if axis else Val(val.source, out[0]))
+            return
+    if not val.batch_axis and _per_sample(b, node, val, dtype, rest):
+        return
+    if outs is None:
+        raise Unsupported("it moves data across the batch axis, or cannot be evaluated")
+    for name, out in zip(node.output, outs, strict=False):  # the batch merged into other axes
+        b.set(name, Val(val.source, out, MERGED))
+
+
+def _per_sample(b: ConvertContext, node: onnx.NodeProto, val: Val, dtype: type,
+                rest: list) -> bool:  # fmt: skip
+    """Evaluate at batch 1; False when the result does not keep a batch axis in front."""
+    outs = _run(node, [val.index[None].astype(dtype), *rest], b.graph.opset)
+    if outs is None:
+        return False
+    outs = [np.asarray(o) for o in outs]
+    for name, out in zip(node.output, outs, strict=False):
+        inferred = b.graph.shape(name)
+        if (
+            out.ndim < 1
+            or out.shape[0] != 1
+            or (inferred is not None and out.shape[1:] != inferred)
+        ):
+            return False
+    for name, out in zip(node.output, outs, strict=False):
+        b.set(name, Val(val.source, out[0].astype(np.int64)))
+    return True
+
+
+def _check(b: ConvertContext, name: str, out: np.ndarray, axis: int) -> None:
+    inferred = b.graph.shape(name)
+    per_sample = tuple(np.delete(np.array(out.shape), axis))
+    if axis == 0 and inferred is not None and per_sample != tuple(inferred):
+        raise Unsupported(f"output of per-sample shape {per_sample}, inferred {inferred}")
+
+
+def _run(node: onnx.NodeProto, values: list, opset: int) -> list | None:
+    """The node's outputs on ``values``, or None where the evaluator fails on them."""
+    try:
+        return run_node(node, values, opset)
+    except Exception:
+        return None
 
 
 #: data-movement ops are evaluated by the reference evaluator at the file's own opset, so
@@ -51,3 +145,31 @@ def movement(b: ConvertContext, node: onnx.NodeProto, as_float: bool = False) ->
 OPS.register("Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", versions=(1, 25))(movement)
 OPS.register("Tile", "Slice", "Gather", versions=(1, 13))(movement)
 OPS.register("Expand", versions=(8, 13))(movement)
+OPS.register("GatherND", versions=(11, 13))(movement)
+OPS.register("Split", versions=(11, 18))(movement)
+
+
+@OPS.register("Pad", versions=(11, 21))
+def pad(b: ConvertContext, node: onnx.NodeProto) -> None:
+    """Zero padding of the spatial axes: the padded entries index -1 (a zero), for the Conv
+    or pooling after it to take in."""
+    a = attrs(node)
+    if a.get("mode", "constant") != "constant":
+        raise Unsupported(f"mode {a['mode']}; only constant (zero) padding")
+    rest = _constant_inputs(b, node)
+    pads = [int(p) for p in np.ravel(rest[0])]
+    value = rest[1] if len(rest) > 1 else None
+    if value is not None and np.size(value) and float(np.ravel(value)[0]) != 0.0:
+        raise Unsupported(f"constant_value {np.ravel(value)[0]}; only zeros")
+    val = b.data(node.input[0])
+    rank = val.index.ndim + 1
+    axes = [int(x) for x in np.ravel(rest[2])] if len(rest) > 2 and rest[2] is not None else list(
+        range(rank))  # fmt: skip
+    axes = [x + rank if x < 0 else x for x in axes]
+    widths = [(0, 0)] * rank
+    for k, axis in enumerate(axes):
+        widths[axis] = (pads[k], pads[k + len(axes)])
+    if val.batch_axis or widths[0] != (0, 0) or any(p < 0 for w in widths for p in w):
+        raise Unsupported(f"pads {pads}: only non-negative padding of per-sample axes")
+    out = np.pad(val.index, widths[1:], constant_values=-1)
+    b.set(node.output[0], Val(val.source, out))
