@@ -12,6 +12,9 @@
    ``allowzero=0`` (equivalent there; torch's dynamo exporter writes 1, which independent
    consumers such as onnx2torch and onnxsim do not take);
 7. ``Identity`` copies of initializers become initializers (`inline_constant_identities`);
+   a zero ``Pad`` feeding only a ``Conv`` becomes the Conv's own ``pads`` (`fold_zero_pads`:
+   tf2onnx leaves Keras' ZeroPadding2D before a depthwise convolution, and the opset-18
+   Pad is one that consumers such as onnx2torch do not take);
 8. ``onnx.checker.check_model(full_check=True)`` and data-propagating shape inference, so
    every value carries a shape (MXNet's Reshape after a Dense has none otherwise).
 """
@@ -110,6 +113,60 @@ def inline_constant_identities(graph: onnx.GraphProto) -> int:
     return len(replaced)
 
 
+def _consumers(graph: onnx.GraphProto) -> dict[str, list[onnx.NodeProto]]:
+    users: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            users.setdefault(name, []).append(node)
+    return users
+
+
+def _zero_pad_hw(node: onnx.NodeProto, constants: dict[str, onnx.TensorProto]) -> list[int] | None:
+    """(top, left, bottom, right) of a constant-mode, zero-valued Pad of an NCHW tensor
+    that pads H and W only; None for any other Pad."""
+    mode = next((a.s for a in node.attribute if a.name == "mode"), b"constant")
+    inputs = list(node.input) + [""] * (4 - len(node.input))
+    if mode != b"constant" or inputs[1] not in constants or inputs[3]:  # no axes input
+        return None
+    if inputs[2] and (
+        inputs[2] not in constants or onnx.numpy_helper.to_array(constants[inputs[2]]).any()
+    ):
+        return None
+    pads = onnx.numpy_helper.to_array(constants[inputs[1]]).tolist()
+    if len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)) or min(pads) < 0:
+        return None
+    return [pads[2], pads[3], pads[6], pads[7]]
+
+
+def fold_zero_pads(graph: onnx.GraphProto) -> int:
+    """Fold each zero ``Pad`` (of H and W, constant mode) whose one consumer is a ``Conv``
+    without ``auto_pad`` into that Conv's ``pads``; returns how many were folded."""
+    constants, users = _constants(graph), _consumers(graph)
+    outputs = {o.name for o in graph.output}
+    folded = []
+    for node in graph.node:
+        if node.op_type != "Pad" or node.output[0] in outputs:
+            continue
+        extra = _zero_pad_hw(node, constants)
+        consumers = users.get(node.output[0], [])
+        if extra is None or len(consumers) != 1 or consumers[0].op_type != "Conv":
+            continue
+        conv = consumers[0]
+        attrs = {a.name: a for a in conv.attribute}
+        if "auto_pad" in attrs and attrs["auto_pad"].s not in (b"NOTSET", b""):
+            continue
+        old = list(attrs["pads"].ints) if "pads" in attrs else [0, 0, 0, 0]
+        if "pads" in attrs:
+            conv.attribute.remove(attrs["pads"])
+        conv.attribute.append(helper.make_attribute("pads", [a + b for a, b in zip(
+            old, extra, strict=True)]))  # fmt: skip
+        conv.input[0] = node.input[0]
+        folded.append(node)
+    for node in folded:
+        graph.node.remove(node)
+    return len(folded)
+
+
 def unshaped_values(model: onnx.ModelProto) -> list[str]:
     """Names of node outputs that carry no shape after shape inference (should be none)."""
     shaped = {
@@ -150,6 +207,7 @@ def finalize(
     del graph.value_info[:]  # stale after renames; shape inference recomputes it
     relax_allowzero(graph)
     inline_constant_identities(graph)
+    fold_zero_pads(graph)
 
     current = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     if current is not None and current != opset:
