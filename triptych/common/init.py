@@ -11,6 +11,10 @@ Schemes (per network, ``Network.init``):
     IOHW weight is its dim 1 × k²).
   * ``dcgan``: Radford et al. 2016: conv/dense weights ~ N(0, 0.02), biases 0, BatchNorm
     gamma ~ N(1, 0.02), beta 0.
+  * ``kaiming``: He et al. 2015: conv/dense weights ~ N(0, 2/fan_in), biases 0: the forward
+    signal keeps its scale through ReLU-like layers, so a deep network without residual
+    paths (MobileNetV2) still has one at its output in eval mode at initialisation, where
+    BatchNorm's running statistics (0 and 1) normalise nothing.
 BatchNorm everywhere: running_mean 0, running_var 1 (gamma 1, beta 0 under ``default``).
 Layers that state constant initial values (`Layer.initial_values`: LayerNorm's scale 1 and
 shift 0, PReLU's slope 0.25, layer scale's 1e-6) get them under every scheme.
@@ -24,7 +28,7 @@ import numpy as np
 
 from triptych.common.spec import BatchNorm, ModelSpec, Network
 
-INIT_SCHEMES = ("default", "dcgan")
+INIT_SCHEMES = ("default", "dcgan", "kaiming")
 
 
 def _rng(seed: int, name: str) -> np.random.Generator:
@@ -64,9 +68,10 @@ def init_network(net: Network, seed: int = 0) -> dict[str, np.ndarray]:
         fan_in = w_shape[1] * receptive
         for key, shape in shapes.items():
             rng = _rng(seed, prefix + key)
-            if net.init == "dcgan":
+            if net.init in ("dcgan", "kaiming"):
+                std = 0.02 if net.init == "dcgan" else np.sqrt(2.0 / fan_in)
                 out[prefix + key] = (
-                    rng.normal(0.0, 0.02, shape) if key == "weight" else np.zeros(shape)
+                    rng.normal(0.0, std, shape) if key == "weight" else np.zeros(shape)
                 )
             else:
                 bound = 1.0 / np.sqrt(fan_in)
