@@ -1,6 +1,7 @@
 """Portable exports: every zoo model's ONNX from every framework (and both torch exporters)
 carries a shape on every value, has no needless ``Reshape(allowzero=1)``, and loads in an
-independent consumer, onnx2torch, whose module matches ONNX Runtime to 1e-5."""
+independent consumer, onnx2torch, whose module matches ONNX Runtime to 1e-5 of the
+output's scale."""
 
 import sys
 import types
@@ -72,4 +73,6 @@ def test_every_export_loads_in_onnx2torch(name, framework, exporter, tmp_path):
         x = probe_batch(model.spec.networks[net].input_shape, 5, 0, net)
         with torch.no_grad():
             y = module(torch.from_numpy(x)).numpy()
-        np.testing.assert_allclose(y, OrtRunner(path, net).run(x), rtol=0, atol=1e-5)
+        want = OrtRunner(path, net).run(x)
+        atol = 1e-5 * max(1.0, float(np.abs(want).max()))  # rounding grows with the scale
+        np.testing.assert_allclose(y, want, rtol=0, atol=atol)

@@ -12,16 +12,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from triptych.common import data as D
 from triptych.common.recipe import Recipe
 from triptych.engine.corrupt import corrupt, hole_mask
-
-if TYPE_CHECKING:
-    from triptych.model import Model
+from triptych.model import Model
 
 SPARSE_THRESHOLD = 0.01
 EVAL_SEED = 12345

@@ -15,17 +15,13 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from triptych.common import data as D
 from triptych.frameworks.base import available
-from triptych.model import create
+from triptych.model import Model, create
 from triptych.model import load as load_model
-
-if TYPE_CHECKING:
-    from triptych.model import Model
 
 CLASSIFIER_FILE = "fd_classifier.safetensors"
 CACHE_ENV = "TRIPTYCH_CACHE"

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from triptych.common import data as D
 from triptych.common.weights import atomic_write
 from triptych.engine.history import History
-from triptych.model import create
+from triptych.model import Model, create
 from triptych.training.fd import CLASSIFIER_FILE, fd_digits, load_or_train_classifier
 from triptych.training.grids import save_grid
-
-if TYPE_CHECKING:
-    from triptych.model import Model
 
 FIXED_Z_SEED = 2024
 

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from triptych.common import data as D
 from triptych.common.recipe import Recipe
 from triptych.engine.corrupt import apply_hole, corrupt, hole_mask
+from triptych.model import Model
 from triptych.training.evaluate import EVAL_SEED
 from triptych.training.grids import save_grid
-
-if TYPE_CHECKING:
-    from triptych.model import Model
 
 
 def reconstruction_pictures(

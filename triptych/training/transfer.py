@@ -17,17 +17,14 @@ layer is therefore bitwise unchanged by fine-tuning, its statistics included.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from triptych.common import data as D
 from triptych.common.spec import Conv2d, ModelSpec
 from triptych.common.weights import WeightsError, load_weights
-from triptych.model import create
-
-if TYPE_CHECKING:
-    from triptych.model import Model
+from triptych.model import Model, create
 
 POLICIES = ("head", "most", "few", "none", "auto")
 #: auto: (largest k, policy), first match wins; set from the measured transfer table
