@@ -64,6 +64,14 @@ def _gate(layer: S.Layer) -> S.Network:
     return S.Network("net", inputs=x, outputs=S.Dense(3)(S.Flatten()(layer([a, gate]))))
 
 
+def _residual(layer: S.Layer) -> S.Network:
+    """``a + layer(conv(a))``: a residual branch (where stochastic depth sits)."""
+    x = S.Input((2, 5, 5))
+    a = S.Conv2d(3, 3, padding=1)(x)
+    y = S.Add()([a, layer(S.Conv2d(3, 3, padding=1)(a))])
+    return S.Network("net", inputs=x, outputs=S.Dense(3)(S.Flatten()(y)))
+
+
 def _one_concat() -> S.Network:
     x = S.Input((2, 5, 5))
     y = S.Concat()([S.Conv2d(3, 3, padding=1)(x)])
@@ -133,6 +141,23 @@ EXAMPLES: dict[str, Callable[[], S.Network]] = {
     "channel_affine": lambda: _around(S.ChannelAffine((0.5, 2.0), (0.1, -0.2)), IMAGE),
     "channel_shuffle": lambda: _after_conv(S.ChannelShuffle(2)),
     "slice": lambda: _after_conv(S.Slice(1, 3)),
+    "conv2d:rectangular": lambda: _after_conv(S.Conv2d(3, (1, 3), padding=(0, 1, 0, 1))),
+    "conv2d:rectangular_same": lambda: _around(
+        S.Conv2d(3, (3, 1), stride=2, padding="same"), IMAGE
+    ),
+    "maxpool2d:dilated": lambda: _after_conv(S.MaxPool2d(2, 1, dilation=2)),
+    "maxpool2d:dilated_strided_padded": lambda: _after_conv(S.MaxPool2d(3, 2, 1, dilation=2)),
+    "pad": lambda: _after_conv(S.Pad((1, 0, 2, 1))),
+    "pad:value": lambda: _after_conv(S.Pad(1, value=-0.5)),
+    "pad:reflect": lambda: _after_conv(S.Pad((2, 1, 0, 3), "reflect")),
+    "pad:edge": lambda: _after_conv(S.Pad((0, 2, 1, 1), "edge")),
+    "reduce_mean": lambda: _after_conv(S.ReduceMean((0,))),
+    "reduce_mean:spatial": lambda: _after_conv(S.ReduceMean((1, 2), keepdims=False)),
+    "reduce_sum": lambda: _after_conv(S.ReduceSum((-1,))),
+    "reduce_sum:all": lambda: _after_conv(S.ReduceSum()),
+    "reduce_max": lambda: _after_conv(S.ReduceMax((0,))),
+    "reduce_max:spatial_kept": lambda: _after_conv(S.ReduceMax((1, 2))),
+    "stochastic_depth": lambda: _residual(S.StochasticDepth(0.5)),
 }
 
 

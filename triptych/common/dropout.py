@@ -5,7 +5,8 @@ across frameworks. Here the mask of Dropout layer ``index`` of ``network`` at tr
 ``step`` comes from ``noise_stream(seed, "dropout/<network>/<index>/<step>")``: a pure
 function of (seed, step, network, layer index), the same on every framework and on a resumed
 run. Masks are inverted-dropout masks: 0 where dropped, 1/(1-p) where kept (float32), with
-the canonical (NCHW) shape of the layer's input, batch first.
+the canonical (NCHW) shape of the layer's input, batch first (StochasticDepth: (batch, 1, 1,
+1), one keep per sample, broadcast over the sample).
 """
 
 from __future__ import annotations
@@ -49,5 +50,5 @@ def dropout_masks(network: S.Network, batch: int, seed: int, step: int) -> Masks
     for i in dropout_layers(network):
         info = network.infos[i]
         rng = noise_stream(seed, f"dropout/{network.name}/{i}/{int(step)}")
-        out[i] = dropout_mask((batch, *info.input_shape), info.layer.p, rng)
+        out[i] = dropout_mask((batch, *info.layer.mask_shape(info.input_shape)), info.layer.p, rng)
     return out

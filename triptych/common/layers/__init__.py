@@ -34,7 +34,7 @@ from triptych.common.layers.base import (
 )
 from triptych.common.layers.conv import Conv2d, ConvTranspose2d
 from triptych.common.layers.dense import Dense
-from triptych.common.layers.dropout import Dropout
+from triptych.common.layers.dropout import Dropout, StochasticDepth
 from triptych.common.layers.merge import Add, Concat, Div, Maximum, Minimum, Mul, Sub
 from triptych.common.layers.norm import (
     BatchNorm,
@@ -46,6 +46,7 @@ from triptych.common.layers.norm import (
     Normalization,
     Rescaling,
 )
+from triptych.common.layers.pad import Pad
 from triptych.common.layers.pool import (
     AdaptiveAvgPool2d,
     AvgPool2d,
@@ -53,6 +54,7 @@ from triptych.common.layers.pool import (
     GlobalMaxPool,
     MaxPool2d,
 )
+from triptych.common.layers.reduce import ReduceMax, ReduceMean, ReduceSum
 from triptych.common.layers.reshape import ChannelShuffle, Flatten, Identity, Slice, Unflatten
 from triptych.common.layers.resize import Upsample
 
@@ -96,8 +98,12 @@ __all__ = [
     "Node",
     "Normalization",
     "PReLU",
+    "Pad",
     "ReLU",
     "ReLU6",
+    "ReduceMax",
+    "ReduceMean",
+    "ReduceSum",
     "Rescaling",
     "Shape",
     "SiLU",
@@ -105,6 +111,7 @@ __all__ = [
     "Slice",
     "Softplus",
     "SpecError",
+    "StochasticDepth",
     "Sub",
     "Tanh",
     "Tensor",

@@ -169,18 +169,30 @@ def _check(ok: bool, message: str) -> None:
 Pads = tuple[int, int, int, int]  # (top, left, bottom, right): ONNX's ``pads`` order
 
 
+def kernel_hw(kernel: int | tuple[int, int]) -> tuple[int, int]:
+    """(height, width) of a window given as an int (square) or a (height, width) pair."""
+    return (kernel, kernel) if isinstance(kernel, int) else (int(kernel[0]), int(kernel[1]))
+
+
 def resolve_pads(
-    padding: int | Pads | str, kernel: int, stride: int, dilation: int, h: int, w: int
+    padding: int | Pads | str,
+    kernel: int | tuple[int, int],
+    stride: int,
+    dilation: int,
+    h: int,
+    w: int,
 ) -> Pads:
-    """Explicit (top, left, bottom, right) zero padding of a window op: an int pads all
-    sides; a 4-tuple as it is; ``"same"`` the output ceil(H / stride) with the odd pixel at
-    the bottom/right (TensorFlow's and ONNX's SAME_UPPER); ``"valid"`` none."""
+    """Explicit (top, left, bottom, right) zero padding of a window op (``kernel`` an int or
+    (height, width)): an int pads all sides; a 4-tuple as it is; ``"same"`` the output
+    ceil(H / stride) with the odd pixel at the bottom/right (TensorFlow's and ONNX's
+    SAME_UPPER); ``"valid"`` none."""
     if padding == "valid":
         return (0, 0, 0, 0)
     if padding == "same":
-        span = (kernel - 1) * dilation + 1
-        th = max((-(-h // stride) - 1) * stride + span - h, 0)
-        tw = max((-(-w // stride) - 1) * stride + span - w, 0)
+        kh, kw = kernel_hw(kernel)
+        span_h, span_w = (kh - 1) * dilation + 1, (kw - 1) * dilation + 1
+        th = max((-(-h // stride) - 1) * stride + span_h - h, 0)
+        tw = max((-(-w // stride) - 1) * stride + span_w - w, 0)
         return (th // 2, tw // 2, th - th // 2, tw - tw // 2)
     if isinstance(padding, int):
         return (padding,) * 4

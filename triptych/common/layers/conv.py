@@ -14,6 +14,7 @@ from triptych.common.layers.base import (
     SpecError,
     _check,
     _need_rank,
+    kernel_hw,
     resolve_pads,
     vocabulary,
     window_out,
@@ -31,13 +32,14 @@ def _check_groups(layer: Layer, in_channels: int, out_channels: int, groups: int
 @vocabulary
 @dataclass(frozen=True)
 class Conv2d(Layer):
-    """2-D convolution, square kernel. ``padding``: an int (every side), (top, left,
-    bottom, right), ``"same"`` (output ceil(H / stride), the odd pixel bottom/right) or
-    ``"valid"``. ``groups``: grouped convolution (``groups`` = in channels: depthwise);
-    ``dilation``: spacing of the kernel taps. Weight (out, in/groups, k, k)."""
+    """2-D convolution. ``kernel``: an int (square) or (height, width) (Inception's 1x7 and
+    7x1). ``padding``: an int (every side), (top, left, bottom, right), ``"same"`` (output
+    ceil(H / stride), the odd pixel bottom/right) or ``"valid"``. ``groups``: grouped
+    convolution (``groups`` = in channels: depthwise); ``dilation``: spacing of the kernel
+    taps. Weight (out, in/groups, kh, kw)."""
 
     out_channels: int
-    kernel: int = 3
+    kernel: int | tuple[int, int] = 3
     stride: int = 1
     padding: int | Pads | str = 0
     bias: bool = True
@@ -45,6 +47,17 @@ class Conv2d(Layer):
     dilation: int = 1
     kind: ClassVar[str] = "conv2d"
     omit_default: ClassVar[tuple[str, ...]] = ("groups", "dilation")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.kernel, int):
+            kh, kw = kernel_hw(self.kernel)  # a JSON list, or a square pair, reads back
+            object.__setattr__(self, "kernel", kh if kh == kw else (kh, kw))
+
+    @property
+    def kernel_hw(self) -> tuple[int, int]:
+        """(kernel height, kernel width)."""
+        return kernel_hw(self.kernel)
 
     def pads(self, shape: Shape) -> Pads:
         """(top, left, bottom, right) zero padding on an input of ``shape``."""
@@ -54,9 +67,10 @@ class Conv2d(Layer):
         _need_rank(self, shape, (3,))
         c, h, w = shape
         _check_groups(self, c, self.out_channels, self.groups)
+        kh, kw = self.kernel_hw
+        _check(kh >= 1 and kw >= 1, f"conv2d kernel {self.kernel} must be >= 1")
         t, left, b, r = self.pads(shape)
-        span = (self.kernel - 1) * self.dilation + 1
-        if span > h + t + b or span > w + left + r:
+        if (kh - 1) * self.dilation + 1 > h + t + b or (kw - 1) * self.dilation + 1 > w + left + r:
             raise SpecError(
                 f"conv2d kernel {self.kernel} (dilation {self.dilation}) is larger than its "
                 f"padded input {h + t + b}x{w + left + r} (input shape {shape}, padding "
@@ -64,19 +78,20 @@ class Conv2d(Layer):
             )
         return (
             self.out_channels,
-            window_out(h, self.kernel, self.stride, t, b, self.dilation),
-            window_out(w, self.kernel, self.stride, left, r, self.dilation),
+            window_out(h, kh, self.stride, t, b, self.dilation),
+            window_out(w, kw, self.stride, left, r, self.dilation),
         )
 
     def param_shapes(self, shape: Shape) -> dict[str, Shape]:
-        p = {"weight": (self.out_channels, shape[0] // self.groups, self.kernel, self.kernel)}
+        p = {"weight": (self.out_channels, shape[0] // self.groups, *self.kernel_hw)}
         if self.bias:
             p["bias"] = (self.out_channels,)
         return p
 
     def flops(self, shape: Shape) -> int:
         c_out, h_out, w_out = self.output_shape(shape)
-        macs = shape[0] // self.groups * self.kernel * self.kernel * c_out * h_out * w_out
+        kh, kw = self.kernel_hw
+        macs = shape[0] // self.groups * kh * kw * c_out * h_out * w_out
         return 2 * macs + (c_out * h_out * w_out if self.bias else 0)
 
 

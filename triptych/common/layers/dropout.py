@@ -32,3 +32,22 @@ class Dropout(Layer):
         if not 0.0 <= self.p < 1.0:
             raise SpecError(f"dropout p must be in [0, 1), got {self.p}")
         return shape
+
+    def mask_shape(self, shape: Shape) -> Shape:
+        """Per-sample shape of this layer's keep-mask on an input of ``shape`` (batch
+        excluded): every element draws its own keep."""
+        return shape
+
+
+@vocabulary
+@dataclass(frozen=True)
+class StochasticDepth(Dropout):
+    """Stochastic depth (torchvision's ``StochasticDepth(p, "row")``, timm's DropPath) on a
+    residual branch: in training each sample's whole input is zeroed with probability p and
+    the kept samples scaled by 1/(1-p); the identity in eval mode. Exact masks in training
+    parity as Dropout's, one keep per sample (mask shape (batch, 1, ..., 1))."""
+
+    kind: ClassVar[str] = "stochastic_depth"
+
+    def mask_shape(self, shape: Shape) -> Shape:
+        return (1,) * len(shape)

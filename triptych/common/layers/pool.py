@@ -29,6 +29,8 @@ class _Pool2d(Layer):
     padding: int = 0
     ceil_mode: bool = False
     omit_default: ClassVar[tuple[str, ...]] = ("ceil_mode", "count_include_pad")
+    #: spacing of the window's taps (MaxPool2d's argument; average pools have none)
+    dilation: ClassVar[int] = 1
 
     @property
     def effective_stride(self) -> int:
@@ -42,16 +44,18 @@ class _Pool2d(Layer):
                 f"{self.kind} padding {self.padding} must be between 0 and kernel/2 "
                 f"(kernel {self.kernel})"
             )
-        if self.kernel > h + 2 * self.padding or self.kernel > w + 2 * self.padding:
+        _check(self.dilation >= 1, f"{self.kind} dilation {self.dilation} must be >= 1")
+        span = (self.kernel - 1) * self.dilation + 1
+        if span > h + 2 * self.padding or span > w + 2 * self.padding:
             raise SpecError(
-                f"{self.kind} kernel {self.kernel} is larger than its input "
-                f"{h}x{w} (input shape {shape}, padding {self.padding})"
+                f"{self.kind} kernel {self.kernel} (dilation {self.dilation}) is larger than "
+                f"its input {h}x{w} (input shape {shape}, padding {self.padding})"
             )
-        s, p, k = self.effective_stride, self.padding, self.kernel
+        s, p, k, d = self.effective_stride, self.padding, self.kernel, self.dilation
         return (
             c,
-            window_out(h, k, s, p, p, ceil=self.ceil_mode),
-            window_out(w, k, s, p, p, ceil=self.ceil_mode),
+            window_out(h, k, s, p, p, d, ceil=self.ceil_mode),
+            window_out(w, k, s, p, p, d, ceil=self.ceil_mode),
         )
 
     def flops(self, shape: Shape) -> int:
@@ -61,10 +65,12 @@ class _Pool2d(Layer):
 @vocabulary
 @dataclass(frozen=True)
 class MaxPool2d(_Pool2d):
-    """Max pooling; padding counts as -inf (PyTorch's rule)."""
+    """Max pooling; padding counts as -inf (PyTorch's rule). ``dilation``: spacing of the
+    window's taps (ONNX MaxPool's ``dilations``, PyTorch's ``dilation``)."""
 
+    dilation: int = 1  # type: ignore[misc]  (a field here, a ClassVar 1 on average pools)
     kind: ClassVar[str] = "maxpool2d"
-    omit_default: ClassVar[tuple[str, ...]] = ("ceil_mode", "padding")
+    omit_default: ClassVar[tuple[str, ...]] = ("ceil_mode", "padding", "dilation")
 
 
 @vocabulary

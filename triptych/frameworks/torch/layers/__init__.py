@@ -9,7 +9,9 @@ from triptych.frameworks.torch.layers import (  # noqa: F401  (registers the con
     dropout,
     merge,
     norm,
+    pad,
     pool,
+    reduce,
     reshape,
     resize,
 )

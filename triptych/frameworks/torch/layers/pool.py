@@ -29,7 +29,11 @@ class GlobalPool(nn.Module):
 @CONVERTERS.register(S.MaxPool2d)
 def maxpool2d(layer: S.MaxPool2d, ctx: BuildContext) -> nn.Module:
     return nn.MaxPool2d(
-        layer.kernel, layer.effective_stride, layer.padding, ceil_mode=layer.ceil_mode
+        layer.kernel,
+        layer.effective_stride,
+        layer.padding,
+        dilation=layer.dilation,
+        ceil_mode=layer.ceil_mode,
     )
 
 
