@@ -4,9 +4,8 @@ torchscript at the first where it can export), and a few Keras Applications thro
 imported and built in every installed framework equal to ORT on the original file within
 1e-4 x max(1, max |ORT|). A framework without a converter for a layer (MissingConverter)
 is a named refusal, printed, not a failure; torch has every converter and must pass.
-
-Families the vocabulary cannot express are refused naming why (inception_v3: its 1x7 and
-7x1 convolutions; Conv2d kernels are square)."""
+inception_v3 (its 1x7 and 7x1 convolutions) imports since Conv2d takes (height, width)
+kernels."""
 
 from __future__ import annotations
 
@@ -21,9 +20,23 @@ from triptych.verify.import_survey import (
     export_torchvision,
 )
 
-pytestmark = pytest.mark.sweep
-#: families refused, and a phrase of the refusal
-REFUSED = {"inception_v3": "non-square kernel"}
+# One xdist group: these run one after another on one worker. Two of them side by side (VGG
+# at 224x224 and ConvNeXt built in five frameworks) held 22 of the machine's 24 GiB, and the
+# worker that crossed it was killed, failing CI.
+pytestmark = [pytest.mark.sweep, pytest.mark.xdist_group("torchvision_families")]
+
+
+@pytest.fixture(autouse=True)
+def _release_frameworks_memory():
+    """Between files: drop the frameworks' cached graphs, so one worker's memory follows the
+    largest family rather than their sum."""
+    yield
+    import gc
+    import sys
+
+    if "tensorflow" in sys.modules:
+        sys.modules["tensorflow"].keras.backend.clear_session()
+    gc.collect()
 CASES = [(name, size, True) for name in TORCHVISION for size in TORCHVISION[name][1]] + [
     (name, TORCHVISION[name][1][0], False) for name in TORCHVISION
 ]
@@ -52,9 +65,6 @@ def test_torchvision_family(tmp_path, name, size, dynamo):
             raise
         pytest.skip(f"torchscript cannot export {name} at {size}: {str(e).splitlines()[0][:120]}")
     cells, refused = check_file(path, available())
-    if name in REFUSED:
-        assert refused is not None and REFUSED[name] in refused, refused
-        return
     assert refused is None, refused
     _assert_cells(cells, f"{name} {size}")
 

@@ -114,9 +114,12 @@ class IR:
         if val.batch_axis:
             where = "merged into another" if val.batch_axis == MERGED else "moved"
             raise NotExpressible(f"a value whose batch axis is {where}")
-        if val.padded:
-            raise NotExpressible("zero padding (a Pad) that no Conv or pooling takes in")
         src_shape = self.shape_of(src)
+        if val.padded:
+            pads = _zero_pads(idx, src_shape)
+            if pads is None:
+                raise NotExpressible("zero padding (a Pad) that no Conv or pooling takes in")
+            return self.add(INode(S.Pad, {"pads": pads}, [src], out, source=source))
         n = int(np.prod(src_shape))
         if idx.size == n and np.array_equal(idx.ravel(), np.arange(n)):
             if out == src_shape:
@@ -259,3 +262,19 @@ def channels_last(val: Val, src_shape: tuple[int, ...]) -> np.ndarray | None:
     if not (chan == np.arange(src_shape[0])).all() or not (pos == pos[..., :1]).all():
         return None
     return pos[..., 0]
+
+
+def _zero_pads(idx: np.ndarray, src_shape: tuple) -> tuple[int, int, int, int] | None:
+    """(top, left, bottom, right) when ``idx`` is the (C, H, W) source zero-padded (-1) on
+    H and W, else None."""
+    if idx.ndim != 3 or len(src_shape) != 3 or idx.shape[0] != src_shape[0]:
+        return None
+    rows = np.flatnonzero((idx >= 0).any(axis=(0, 2)))
+    cols = np.flatnonzero((idx >= 0).any(axis=(0, 1)))
+    if not rows.size or not cols.size:
+        return None
+    t, left = int(rows[0]), int(cols[0])
+    inner = idx[:, t : rows[-1] + 1, left : cols[-1] + 1]
+    if inner.shape != tuple(src_shape) or not np.array_equal(inner, identity_index(src_shape)):
+        return None
+    return (t, left, idx.shape[1] - 1 - int(rows[-1]), idx.shape[2] - 1 - int(cols[-1]))

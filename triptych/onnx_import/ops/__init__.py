@@ -8,7 +8,9 @@ from triptych.onnx_import.ops import (  # noqa: F401  (registers the converters)
     dense,
     merge,
     norm,
+    pad,
     pool,
+    reduce,
     reshape,
     resize,
 )

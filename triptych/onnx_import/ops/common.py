@@ -50,16 +50,31 @@ def padding(node: onnx.NodeProto, a: dict[str, Any], kernel: int, stride: int) -
     return int(pads[0])
 
 
-def pads4(a: dict[str, Any], kernel: int, stride: int, dilation: int, hw: tuple[int, int]) -> Pads:
-    """(top, left, bottom, right) of a window op on an input of spatial size ``hw``:
-    explicit ``pads`` or ``auto_pad`` (SAME_UPPER puts the odd pixel bottom/right,
-    SAME_LOWER top/left)."""
+def kernel_arg(values: list[int]) -> int | tuple[int, int]:
+    """A 2-D window's (height, width) as the spec takes it: an int when square."""
+    kh, kw = (int(v) for v in values)
+    return kh if kh == kw else (kh, kw)
+
+
+def pads4(
+    a: dict[str, Any],
+    kernel: int | tuple[int, int],
+    stride: int,
+    dilation: int,
+    hw: tuple[int, int],
+) -> Pads:
+    """(top, left, bottom, right) of a window op (``kernel`` an int or (height, width)) on
+    an input of spatial size ``hw``: explicit ``pads`` or ``auto_pad`` (SAME_UPPER puts the
+    odd pixel bottom/right, SAME_LOWER top/left)."""
     auto = a.get("auto_pad", "NOTSET")
     if auto == "VALID":
         return (0, 0, 0, 0)
     if auto in ("SAME_UPPER", "SAME_LOWER"):
-        span = (kernel - 1) * dilation + 1
-        total = [max((-(-n // stride) - 1) * stride + span - n, 0) for n in hw]
+        ks = (kernel, kernel) if isinstance(kernel, int) else kernel
+        total = [
+            max((-(-n // stride) - 1) * stride + (k - 1) * dilation + 1 - n, 0)
+            for n, k in zip(hw, ks, strict=True)
+        ]
         small = [t // 2 for t in total]
         big = [t - t // 2 for t in total]
         if auto == "SAME_LOWER":

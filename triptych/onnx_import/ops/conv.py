@@ -11,6 +11,7 @@ from triptych.onnx_import.context import ConvertContext
 from triptych.onnx_import.ops.common import (
     Unsupported,
     attrs,
+    kernel_arg,
     padded_input,
     padding,
     pads4,
@@ -25,7 +26,7 @@ def conv(b: ConvertContext, node: onnx.NodeProto) -> None:
     w = b.const(node.input[1], "weight")
     if w.ndim != 4:
         raise Unsupported(f"{w.ndim - 2}-D convolution; only 2-D")
-    k = square(list(w.shape[2:]), "kernel")
+    k = kernel_arg(list(w.shape[2:]))
     s = square(list(a.get("strides", [1, 1])), "strides")
     d = square(list(a.get("dilations", [1, 1])), "dilations")
     x, extra = padded_input(b, node.input[0], node)

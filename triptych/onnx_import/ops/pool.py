@@ -1,7 +1,7 @@
 """MaxPool, AveragePool (``ceil_mode``, ``count_include_pad``, bottom/right-only padding as
 ceil mode, a zero Pad before them taken in where that is the same function),
-GlobalAveragePool / GlobalMaxPool, and a spatial ReduceMean / ReduceMax (a mean or max over
-size-1 axes only is data movement)."""
+GlobalAveragePool / GlobalMaxPool, and ReduceMean / ReduceMax / ReduceSum (spatial: a global
+pool; over size-1 axes only: data movement; otherwise `ops.reduce`)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from triptych.common import spec as S
 from triptych.onnx_import.context import ConvertContext
 from triptych.onnx_import.ir import INPUT, MERGED, Val, identity_index
 from triptych.onnx_import.ops.common import Unsupported, attrs, padded_input, pads4, square
+from triptych.onnx_import.ops.reduce import reduce_axes
 from triptych.onnx_import.ops.registry import OPS
 
 #: layers whose output is >= 0 (max pooling over a Pad's zeros after them is plain max pooling)
@@ -27,8 +28,11 @@ def _window(b: ConvertContext, node: onnx.NodeProto, avg: bool) -> tuple[int, di
     """The input's IR node and the pool's arguments; `Unsupported` when the padding is none
     that the spec's pools compute alike."""
     a = attrs(node)
-    if any(d != 1 for d in a.get("dilations", [1, 1])) or a.get("storage_order", 0):
-        raise Unsupported("dilations or storage_order")
+    if a.get("storage_order", 0):
+        raise Unsupported("storage_order 1 (column-major Indices)")
+    d = square(list(a.get("dilations", [1, 1])), "dilations")
+    if avg and d != 1:
+        raise Unsupported(f"dilations {a['dilations']} of an average pool")
     k = square(list(a["kernel_shape"]), "kernel")
     s = square(list(a.get("strides", [1, 1])), "strides")
     x, extra = padded_input(b, node.input[0], node)
@@ -36,7 +40,7 @@ def _window(b: ConvertContext, node: onnx.NodeProto, avg: bool) -> tuple[int, di
     if len(shape) != 3:
         raise Unsupported(f"input of per-sample shape {shape}; pooling needs (C, H, W)")
     hw = (shape[1] + extra[0] + extra[2], shape[2] + extra[1] + extra[3])
-    own = pads4(a, k, s, 1, hw)
+    own = pads4(a, k, s, d, hw)
     include = bool(a.get("count_include_pad", 0)) if avg else False
     ceil = bool(a.get("ceil_mode", 0))
     if any(extra):
@@ -56,6 +60,8 @@ def _window(b: ConvertContext, node: onnx.NodeProto, avg: bool) -> tuple[int, di
             raise Unsupported(f"asymmetric pads {list(own)}")
         ceil = True  # only the bottom/right overhang: what ceil mode computes
     args: dict[str, Any] = {"kernel": k, "stride": s, "padding": top}
+    if d != 1:
+        args["dilation"] = d
     if ceil:
         args["ceil_mode"] = True
     if avg and top and not include:
@@ -105,9 +111,11 @@ def global_pool(b: ConvertContext, node: onnx.NodeProto) -> None:
 
 @OPS.register("ReduceMean", versions=(1, 18))
 @OPS.register("ReduceMax", versions=(1, 20))
+@OPS.register("ReduceSum", versions=(1, 21))
 def reduce(b: ConvertContext, node: onnx.NodeProto) -> None:
     """A mean (max) over exactly the spatial positions of each channel: a global pool; over
-    axes of size 1 only: data movement."""
+    axes of size 1 only: data movement; over other axes: a spec reduction
+    (`ops.reduce.reduce_axes`)."""
     a = attrs(node)
     axes = a.get("axes")
     if axes is None and len(node.input) > 1 and node.input[1]:
@@ -131,7 +139,12 @@ def reduce(b: ConvertContext, node: onnx.NodeProto) -> None:
         return
     if val.batch_axis:
         raise Unsupported("a reduction of a value whose batch axis is moved or merged")
-    _spatial(b, node, val, axes, keepdims)
+    try:
+        if node.op_type == "ReduceSum":
+            raise Unsupported("a sum is no global pool")
+        _spatial(b, node, val, axes, keepdims)
+    except Unsupported:
+        reduce_axes(b, node, val, axes, keepdims)
 
 
 def _spatial(b: ConvertContext, node: onnx.NodeProto, val: Val, axes: list[int],

@@ -1,5 +1,6 @@
 """Values passed through (Identity, inference Dropout, Cast to float) and data-movement ops
-(Transpose, Reshape, Split, Slice, Gather, GatherND, Pad, ...) evaluated on index maps."""
+(Transpose, Reshape, Split, Slice, Gather, GatherND, ...) evaluated on index maps; Pad is
+`ops.pad`."""
 
 from __future__ import annotations
 
@@ -147,29 +148,3 @@ OPS.register("Tile", "Slice", "Gather", versions=(1, 13))(movement)
 OPS.register("Expand", versions=(8, 13))(movement)
 OPS.register("GatherND", versions=(11, 13))(movement)
 OPS.register("Split", versions=(11, 18))(movement)
-
-
-@OPS.register("Pad", versions=(11, 21))
-def pad(b: ConvertContext, node: onnx.NodeProto) -> None:
-    """Zero padding of the spatial axes: the padded entries index -1 (a zero), for the Conv
-    or pooling after it to take in."""
-    a = attrs(node)
-    if a.get("mode", "constant") != "constant":
-        raise Unsupported(f"mode {a['mode']}; only constant (zero) padding")
-    rest = _constant_inputs(b, node)
-    pads = [int(p) for p in np.ravel(rest[0])]
-    value = rest[1] if len(rest) > 1 else None
-    if value is not None and np.size(value) and float(np.ravel(value)[0]) != 0.0:
-        raise Unsupported(f"constant_value {np.ravel(value)[0]}; only zeros")
-    val = b.data(node.input[0])
-    rank = val.index.ndim + 1
-    axes = [int(x) for x in np.ravel(rest[2])] if len(rest) > 2 and rest[2] is not None else list(
-        range(rank))  # fmt: skip
-    axes = [x + rank if x < 0 else x for x in axes]
-    widths = [(0, 0)] * rank
-    for k, axis in enumerate(axes):
-        widths[axis] = (pads[k], pads[k + len(axes)])
-    if val.batch_axis or widths[0] != (0, 0) or any(p < 0 for w in widths for p in w):
-        raise Unsupported(f"pads {pads}: only non-negative padding of per-sample axes")
-    out = np.pad(val.index, widths[1:], constant_values=-1)
-    b.set(node.output[0], Val(val.source, out))
