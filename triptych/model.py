@@ -109,12 +109,25 @@ class Model:
         return self.backend.forward(self._built[name], self._check_input(x, name), training)
 
     def predict(
-        self, x: Any, network: str | None = None, batch_size: int | None = None
+        self,
+        x: Any,
+        network: str | None = None,
+        batch_size: int | None = None,
+        layout: str = "NCHW",
     ) -> np.ndarray:
         """Eval-mode output of ``network``, or of the main chain when ``network`` is None.
 
-        ``batch_size`` (default: all at once) splits large inputs into chunks.
+        ``batch_size`` (default: all at once) splits large inputs into chunks. ``layout``:
+        "NCHW" (default, the spec's) or "NHWC" for images given channels-last (Keras' order;
+        an imported NHWC-origin file's ``spec.options["input_layout"]``).
         """
+        if layout not in ("NCHW", "NHWC"):
+            raise ValueError(f"layout {layout!r}: allowed 'NCHW' or 'NHWC'")
+        if layout == "NHWC":
+            arr4 = np.asarray(x)
+            if arr4.ndim != 4:
+                raise ValueError(f"layout 'NHWC' takes (N, H, W, C) images; got shape {arr4.shape}")
+            x = arr4.transpose(0, 3, 1, 2)
         chain = [self._network_name(network)] if network else self.spec.main_chain
         self._check_input(x, chain[0])
         arr = np.asarray(x, dtype=self.dtype)

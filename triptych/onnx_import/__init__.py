@@ -41,7 +41,11 @@ def import_onnx(
     The spec has one network, ``network`` (default: the file's triptych metadata
     ``network``, else ``net``), and is named ``name`` (default: the metadata ``model``, else
     the file's stem). Raises `UnsupportedOnnx` listing every node the vocabulary cannot
-    express, `ValueError` for a file that is not one-input one-output at opset 13-20."""
+    express, `ValueError` for a file that is not one-input one-output at opset 13-20.
+
+    A file whose (N, H, W, C) input is transposed to NCHW (tf2onnx's Keras graphs) imports
+    as a network taking (C, H, W), with ``spec.options["input_layout"] == "NHWC"`` recording
+    the file's layout; ``Model.predict(x, layout="NHWC")`` takes inputs in that layout."""
     graph = read(path)
     builder = Builder(graph)
     output = builder.run()
@@ -49,4 +53,5 @@ def import_onnx(
     net_name = _identifier(network or graph.metadata.get("network", "net"), "net")
     model_name = name or graph.metadata.get("model") or _identifier(stem, "model")
     net, weights = builder.emit(net_name, output)
-    return S.ModelSpec(model_name, {net_name: net}, main=net_name), weights
+    options = {"input_layout": "NHWC"} if builder.input_layout == "NHWC" else {}
+    return S.ModelSpec(model_name, {net_name: net}, main=net_name, options=options), weights

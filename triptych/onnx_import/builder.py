@@ -30,8 +30,15 @@ class Builder:
             raise UnsupportedOnnx(graph.path, [
                 f"input {graph.input}: per-sample shape {shape}; a triptych network takes "
                 "(F,) or (C, H, W) with static sizes and a batch axis first"])  # fmt: skip
-        self.ir = IR(shape)
-        self.vals: dict[str, Val] = {graph.input: Val(INPUT, identity_index(shape))}
+        self.input_layout = _input_layout(graph, shape)
+        if self.input_layout == "NHWC":  # the network takes (C, H, W); the file's view of it
+            h, w, c = shape
+            self.ir = IR((c, h, w))
+            view = identity_index((c, h, w)).transpose(1, 2, 0)
+            self.vals: dict[str, Val] = {graph.input: Val(INPUT, view)}
+        else:
+            self.ir = IR(shape)
+            self.vals = {graph.input: Val(INPUT, identity_index(shape))}
         self.broken: set[str] = set()
         self.taken: set[str] = set()
         self.problems: list[str] = []
@@ -193,3 +200,22 @@ def _needed(ir: IR, output: int, node: int, _cache: dict | None = None) -> bool:
         seen.add(n)
         stack.extend(ir.nodes[n].inputs)
     return False
+
+
+def _input_layout(graph: OnnxGraph, shape: tuple[int, ...]) -> str:
+    """ "NHWC" when the file's (H, W, C) input is read through a Transpose to NCHW
+    (tf2onnx's Keras graphs without ``inputs_as_nchw``): the imported network then takes
+    (C, H, W) and the spec's ``options["input_layout"]`` says the file took NHWC; else
+    "NCHW" (or "flat" for a vector input)."""
+    if len(shape) != 3:
+        return "flat"
+    users = graph.consumers.get(graph.input, [])
+    to_nchw = [
+        u
+        for u in users
+        if u is not None
+        and u.op_type == "Transpose"
+        and [int(p) for p in next((a.ints for a in u.attribute if a.name == "perm"), [])]
+        == [0, 3, 1, 2]
+    ]
+    return "NHWC" if to_nchw else "NCHW"
