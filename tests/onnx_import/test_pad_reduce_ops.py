@@ -108,8 +108,7 @@ def test_unsupported_pad_mode_is_a_refusal_naming_it(tmp_path):
         "g",
         [helper.make_tensor_value_info("x", 1, ["b", 4, 8, 8])],
         [helper.make_tensor_value_info("y", 1, ["b", 4, 10, 10])],
-        [helper.make_tensor(
-            "pads", 7, [8], [0, 0, 1, 1, 0, 0, 1, 1])],  # fmt: skip
+        [helper.make_tensor("pads", 7, [8], [0, 0, 1, 1, 0, 0, 1, 1])],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
     model.ir_version = 9

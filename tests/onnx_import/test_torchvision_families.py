@@ -37,6 +37,8 @@ def _release_frameworks_memory():
     if "tensorflow" in sys.modules:
         sys.modules["tensorflow"].keras.backend.clear_session()
     gc.collect()
+
+
 CASES = [(name, size, True) for name in TORCHVISION for size in TORCHVISION[name][1]] + [
     (name, TORCHVISION[name][1][0], False) for name in TORCHVISION
 ]

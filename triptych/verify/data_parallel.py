@@ -65,6 +65,13 @@ def parity_recipe(spec: ModelSpec, workers: int, batch: int = 32, lr: float = 0.
     )
 
 
+def level5_data(spec: ModelSpec) -> str:
+    """The bundled data set whose images the spec takes: ``digits28`` (the UCI digits at
+    28x28) for a 1x28x28 input (the ResNet-18, U-Net and MobileNetV2 zoo entries), else
+    ``digits`` (8x8, the models sized for it)."""
+    return "digits28" if tuple(spec.input_shape) == (1, 28, 28) else "digits"
+
+
 def one_process(
     spec: ModelSpec, framework: str, recipe: Recipe, steps: int, data: str, seed: int
 ) -> tuple[list[float], dict[str, np.ndarray]]:
@@ -104,7 +111,7 @@ def data_parallel_checks(
     workers: int = 2,
     steps: int = 5,
     *,
-    data: str = "digits",
+    data: str | None = None,
     seed: int = 0,
     atol: float | None = None,
     rtol: float | None = None,
@@ -118,8 +125,10 @@ def data_parallel_checks(
     ``recipe``: default `parity_recipe` (SGD lr 0.1, global batch 32); ``resume_at``: the
     workers resume from one process's checkpoint at that step (0: they start at step 1);
     ``run_dir``: where the runs write (default a temporary directory); ``sync_bn``: the
-    engine's synchronised BatchNorm (`ValueError` with the reason where it has none)."""
+    engine's synchronised BatchNorm (`ValueError` with the reason where it has none);
+    ``data``: default `level5_data`, the bundled set whose images the spec takes."""
     recipe = recipe or parity_recipe(spec, workers)
+    data = data or level5_data(spec)
     tol = Tolerance(atol or TOLERANCE.atol, rtol or TOLERANCE.rtol)
     ref_losses, ref_w = one_process(spec, framework, recipe, steps, data, seed)
     with _run_dir(run_dir) as d:

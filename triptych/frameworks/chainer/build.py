@@ -133,7 +133,8 @@ def forward(built: ChainerBuilt, x: np.ndarray, training: bool = False) -> np.nd
 
 
 def set_dropout_masks(built: ChainerBuilt, masks: dict[int, np.ndarray] | None) -> None:
-    """Exact Dropout: the canonical masks (layer index -> (N, *input shape)) for the next
+    """Exact Dropout: the canonical masks (layer index -> (N, *layer.mask_shape(input
+    shape)): the input shape, or (1, 1, 1) for StochasticDepth, broadcast) for the next
     train-mode forwards; ``None`` clears them (the network's own generator again)."""
     for i, node in enumerate(built.native.nodes):
         if isinstance(node, MaskedDropout):

@@ -151,8 +151,9 @@ def forward(built: GluonBuilt, x: np.ndarray, training: bool = False) -> np.ndar
 
 
 def set_dropout_masks(built: GluonBuilt, masks: dict[int, np.ndarray] | None) -> None:
-    """Exact Dropout: canonical masks (layer index -> (N, *input shape)) for the next
-    train-mode forwards; ``None`` clears them (MXNet's own RNG again)."""
+    """Exact Dropout: canonical masks (layer index -> (N, *mask shape): the input shape,
+    (1, 1, 1) for StochasticDepth, broadcast) for the next train-mode forwards; ``None``
+    clears them (MXNet's own RNG again)."""
     for i, block in enumerate(built.native):
         if isinstance(block, MaskedDropout):
             m = None if masks is None else masks.get(i)

@@ -11,18 +11,24 @@ runs with ``align_corners=False``, so those nodes get ``half_pixel``
 mx2onnx has no translation for ``broadcast_maximum`` (the broadcasting Maximum merge): the
 export registers one (ONNX Max, which broadcasts as numpy does), as it has for
 ``broadcast_minimum``.
+mx2onnx checks its graph with ``onnx.checker.check_graph``'s default context, the newest
+opset (where ReduceMean/ReduceMax take ``axes`` as an input), not the opset 13 it translates
+to (``axes`` an attribute): the export checks against opset 13 instead, and the version
+conversion moves the attribute to an input.
 """
 
 from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import onnx
+import onnx.checker
 import onnx.defs
+import onnx.helper
 
 from triptych.frameworks.mxnet.build import GluonBuilt
 from triptych.frameworks.mxnet.compat import mx
@@ -45,18 +51,34 @@ def _register_translations() -> None:
     MXNetGraph.registry_.setdefault(12, {}).setdefault("broadcast_maximum", broadcast_maximum)
 
 
+def _opset_checker(check_graph: Callable[..., None]) -> Callable[..., None]:
+    """``check_graph`` against opset `MX2ONNX_OPSET` (mx2onnx passes no context: onnx's
+    default one is the newest opset, which rejects opset 13's ReduceMean/ReduceMax axes)."""
+    ctx = onnx.checker.C.CheckerContext()
+    opset = onnx.helper.make_opsetid("", MX2ONNX_OPSET)
+    ctx.ir_version = onnx.helper.find_min_ir_version_for([opset])
+    ctx.opset_imports = {"": MX2ONNX_OPSET}
+
+    def check(graph: onnx.GraphProto, *args: object, **kwargs: object) -> None:
+        check_graph(graph, ctx)
+
+    return check
+
+
 @contextlib.contextmanager
 def _mx2onnx_compat() -> Iterator[None]:
-    """onnx.mapping shim + opset pin, undone afterwards (mxnet/onnx: onnx.mapping removed);
-    the missing translations registered."""
-    original = onnx.defs.onnx_opset_version
+    """onnx.mapping shim + opset pin (of the opset asked for and of the graph check), undone
+    afterwards (mxnet/onnx: onnx.mapping removed); the missing translations registered."""
+    original, check_graph = onnx.defs.onnx_opset_version, onnx.checker.check_graph
     onnx.defs.onnx_opset_version = lambda: MX2ONNX_OPSET
+    onnx.checker.check_graph = _opset_checker(check_graph)
     try:
         with onnx_mapping():
             _register_translations()
             yield
     finally:
         onnx.defs.onnx_opset_version = original
+        onnx.checker.check_graph = check_graph
 
 
 def export_network(

@@ -69,11 +69,12 @@ def to_floats(values: list[tf.Tensor | float]) -> list[float]:
 
 def native_mask(built: LaidOut, i: int, mask: np.ndarray) -> np.ndarray:
     """A canonical Dropout mask (NCHW, canonical feature order) of layer ``i`` in the
-    native layout (NHWC, the layout plan's feature permutation), in the build's dtype."""
+    native layout (NHWC, the layout plan's feature permutation), in the build's dtype. A
+    per-sample mask (StochasticDepth's (N, 1, ..., 1)) broadcasts: nothing to permute."""
     m = np.asarray(mask, built.dtype)
     if m.ndim == 4:
         m = m.transpose(0, 2, 3, 1)
-    elif (perm := built.plan.in_perm.get(i)) is not None:
+    elif (perm := built.plan.in_perm.get(i)) is not None and m.shape[1] == len(perm):
         m = m[:, perm]
     return np.ascontiguousarray(m)
 

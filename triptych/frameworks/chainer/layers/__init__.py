@@ -10,7 +10,9 @@ from triptych.frameworks.chainer.layers import (  # noqa: F401  (registers the c
     dropout,
     merge,
     norm,
+    pad,
     pool,
+    reduce,
     reshape,
     resize,
 )

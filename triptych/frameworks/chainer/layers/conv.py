@@ -1,12 +1,12 @@
 """Conv2d and ConvTranspose2d -> ``L.Convolution2D`` / ``L.Deconvolution2D`` (W OIHW and
-IOHW: the canonical layouts, grouped ones included: (out, in/groups, k, k) and (in,
-out/groups, k, k)). Grouped and depthwise convolutions (``groups`` = input channels) run on
-Chainer's own grouped kernels (``groups=``), dilation on ``dilate=``. Asymmetric padding
-(``(top, left, bottom, right)``, or ``"same"`` where the odd pixel falls bottom/right)
-pads with ``F.pad`` first, then convolves unpadded (`PaddedConvolution2D`). A transposed
-convolution's ``output_padding`` is Chainer's ``outsize`` (the extra rows/columns at the
-bottom/right, as PyTorch's); the export writes it as ONNX ``output_padding``
-(`triptych.frameworks.chainer.export`)."""
+IOHW: the canonical layouts, grouped ones included: (out, in/groups, kh, kw) and (in,
+out/groups, k, k)). A rectangular kernel is Chainer's ``ksize=(kh, kw)``. Grouped and
+depthwise convolutions (``groups`` = input channels) run on Chainer's own grouped kernels
+(``groups=``), dilation on ``dilate=``. Asymmetric padding (``(top, left, bottom, right)``,
+or ``"same"`` where the odd pixel falls bottom/right) pads with ``F.pad`` first, then
+convolves unpadded (`PaddedConvolution2D`). A transposed convolution's ``output_padding``
+is Chainer's ``outsize`` (the extra rows/columns at the bottom/right, as PyTorch's); the
+export writes it as ONNX ``output_padding`` (`triptych.frameworks.chainer.export`)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class PaddedConvolution2D(L.Convolution2D):
 @CONVERTERS.register(S.Conv2d)
 def conv2d(layer: S.Conv2d, ctx: BuildContext) -> chainer.Link:
     top, left, bottom, right = layer.pads(ctx.input_shape)
-    args = (ctx.input_shape[0], layer.out_channels, layer.kernel, layer.stride)
+    args = (ctx.input_shape[0], layer.out_channels, layer.kernel_hw, layer.stride)
     kwargs: dict[str, Any] = {"nobias": not layer.bias, "initialW": ZERO}
     if layer.groups != 1:
         kwargs["groups"] = layer.groups

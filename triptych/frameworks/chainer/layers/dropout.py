@@ -1,4 +1,5 @@
-"""Dropout -> `MaskedDropout` (exact masks in training parity, Chainer's rule otherwise)."""
+"""Dropout -> `MaskedDropout`, StochasticDepth -> `MaskedStochasticDepth` (exact masks in
+training parity, the network's generator otherwise)."""
 
 from __future__ import annotations
 
@@ -27,11 +28,28 @@ class MaskedDropout:
             return x
         mask = self.mask
         if mask is None:
-            keep = self.net.rng.random(x.shape, dtype=np.float32) >= p
+            keep = self.net.rng.random(self.mask_shape(x.shape), dtype=np.float32) >= p
             mask = keep.astype(self.dtype) * self.dtype.type(1.0 / (1.0 - p))
         return x * mask
+
+    def mask_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape of a drawn mask for an input of ``shape`` (batch first): every element."""
+        return shape
 
 
 @CONVERTERS.register(S.Dropout)
 def dropout(layer: S.Dropout, ctx: BuildContext) -> MaskedDropout:
     return MaskedDropout(layer.p, ctx.net, ctx.dtype)
+
+
+class MaskedStochasticDepth(MaskedDropout):
+    """Stochastic depth (torchvision's "row" mode): as `MaskedDropout`, with one keep per
+    sample, a (N, 1, ..., 1) mask broadcast over the sample (the set one or a drawn one)."""
+
+    def mask_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (shape[0],) + (1,) * (len(shape) - 1)
+
+
+@CONVERTERS.register(S.StochasticDepth)
+def stochastic_depth(layer: S.StochasticDepth, ctx: BuildContext) -> MaskedStochasticDepth:
+    return MaskedStochasticDepth(layer.p, ctx.net, ctx.dtype)

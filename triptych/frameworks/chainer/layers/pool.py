@@ -8,7 +8,10 @@ does); the exact extra bottom/right padding that gives the spec's output size is
 with ``cover_all=False``. ``average_pooling_2d`` divides every window by k·k (zero padding
 counted); where PyTorch's divisor differs (``count_include_pad=False``, or a ceil-mode
 window overhanging the padded input) the result is multiplied by the constant k·k / divisor
-per output position (`avg_divisors`, PyTorch's rule)."""
+per output position (`avg_divisors`, PyTorch's rule).
+
+A dilated max pool: ``max_pooling_2d`` has no dilation, so `dilated_maxpool` emulates it
+exactly with native ops (phase sub-grids pooled with the undilated kernel, see there)."""
 
 from __future__ import annotations
 
@@ -53,8 +56,50 @@ def _pad_end(x: Any, extra: tuple[int, int], value: float) -> Any:
     return F.pad(x, width, "constant", constant_values=np.array([value]))
 
 
+def dilated_maxpool(layer: S.MaxPool2d, shape: S.Shape) -> Call:
+    """PyTorch's dilated max pool (-inf padding, ``ceil_mode`` included) from undilated
+    ``max_pooling_2d``: the taps of a window with dilation d are rows r, r + d, ...; with
+    the padded input cut into its d x d phase sub-grids (rows ≡ ph mod d: a reshape to
+    (L/d, d) and a transpose, as every phase has the same size L/d), they are consecutive
+    rows of one sub-grid, so a stride-1 k x k pool of each sub-grid gives every stride-1
+    dilated window, which the inverse reshape interleaves back. The stride keeps every s-th
+    row and column (a reshape to (out, s) and index 0). The input is padded with -inf (or
+    cropped) to L = d·ceil((out·s + (k-1)·d) / d) rows, enough for both steps; the extra
+    rows reach only windows that are dropped. Reshapes, a transpose, a pool, Pad and Slice:
+    all plain ONNX ops for the export."""
+    k, s, p, d = layer.kernel, layer.effective_stride, layer.padding, layer.dilation
+    c, (h, w), (oh, ow) = int(shape[0]), shape[1:], layer.output_shape(shape)[1:]
+    lh, lw = (-(-(o * s + (k - 1) * d) // d) * d for o in (oh, ow))  # padded H and W
+    bottom, right = lh - h - p, lw - w - p  # < 0: input rows/columns no window reaches
+    every = (slice(None), slice(None))
+    crop = (*every, slice(0, h + min(bottom, 0)), slice(0, w + min(right, 0)))
+    width = ((0, 0), (0, 0), (p, max(bottom, 0)), (p, max(right, 0)))
+    gh, gw = lh // d, lw // d  # a phase sub-grid
+    qh, qw = gh - k + 1, gw - k + 1  # stride-1 windows per sub-grid
+    keep = (*every, slice(0, oh * s), slice(0, ow * s))
+    firsts = (*every, slice(None), 0, slice(None), 0)  # row 0 of each (out, s) pair
+
+    def pool(x: Any) -> Any:
+        if min(bottom, right) < 0:
+            x = F.get_item(x, crop)
+        x = F.pad(x, width, "constant", constant_values=np.array([-np.inf]))
+        x = F.transpose(F.reshape(x, (-1, c, gh, d, gw, d)), (0, 1, 3, 5, 2, 4))
+        y = F.max_pooling_2d(F.reshape(x, (-1, c * d * d, gh, gw)), k, 1, 0, cover_all=False)
+        y = F.transpose(F.reshape(y, (-1, c, d, d, qh, qw)), (0, 1, 4, 2, 5, 3))
+        y = F.reshape(y, (-1, c, qh * d, qw * d))
+        if (qh * d, qw * d) != (oh * s, ow * s):
+            y = F.get_item(y, keep)
+        if s == 1:
+            return y
+        return F.get_item(F.reshape(y, (-1, c, oh, s, ow, s)), firsts)
+
+    return pool
+
+
 @CONVERTERS.register(S.MaxPool2d)
 def maxpool2d(layer: S.MaxPool2d, ctx: BuildContext) -> Call:
+    if layer.dilation != 1:
+        return dilated_maxpool(layer, ctx.input_shape)
     k, s, p = layer.kernel, layer.effective_stride, layer.padding
     extra = _ceil_pads(layer, ctx.input_shape)
     if extra == (0, 0):  # padding is -inf: PyTorch's

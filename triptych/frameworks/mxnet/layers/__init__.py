@@ -10,7 +10,9 @@ from triptych.frameworks.mxnet.layers import (  # noqa: F401  (registers the con
     dropout,
     merge,
     norm,
+    pad,
     pool,
+    reduce,
     reshape,
     resize,
 )

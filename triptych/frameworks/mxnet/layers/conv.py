@@ -1,6 +1,7 @@
 """Conv2d and ConvTranspose2d -> ``nn.Conv2D`` / the cured `Conv2DTranspose` (OIHW and IOHW:
-the canonical layouts); grouped (MXNet's own grouped kernels, ``num_group``), depthwise and
-dilated. Asymmetric padding (and "same" on even sizes) pads first (`PaddedConv2D`)."""
+the canonical layouts); grouped (MXNet's own grouped kernels, ``num_group``), depthwise,
+dilated and rectangular (``Convolution``'s (kh, kw) kernel). Asymmetric padding (and "same"
+on even sizes) pads first (`PaddedConv2D`)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ class PaddedConv2D(nn.Conv2D):
 @CONVERTERS.register(S.Conv2d)
 def conv2d(layer: S.Conv2d, ctx: BuildContext) -> nn.HybridBlock:
     top, left, bottom, right = layer.pads(ctx.input_shape)
-    args = (layer.out_channels, layer.kernel, layer.stride)
+    args = (layer.out_channels, layer.kernel_hw, layer.stride)
     kwargs = {"in_channels": ctx.input_shape[0], "use_bias": layer.bias}
     if layer.dilation != 1:
         kwargs["dilation"] = layer.dilation

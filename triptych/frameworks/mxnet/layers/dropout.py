@@ -1,4 +1,5 @@
-"""Dropout -> `MaskedDropout` (exact masks in training parity, MXNet's own otherwise)."""
+"""Dropout -> `MaskedDropout`, StochasticDepth -> `MaskedStochasticDepth` (exact masks in
+training parity, MXNet's own Dropout otherwise)."""
 
 from __future__ import annotations
 
@@ -31,3 +32,19 @@ class MaskedDropout(nn.Dropout):
 @CONVERTERS.register(S.Dropout)
 def dropout(layer: S.Dropout, ctx: BuildContext) -> nn.HybridBlock:
     return MaskedDropout(layer.p)
+
+
+class MaskedStochasticDepth(MaskedDropout):
+    """Stochastic depth (torchvision's ``stochastic_depth``, "row" mode): in train mode each
+    sample is kept with probability 1-p and scaled by 1/(1-p), by the set mask (batch, 1,
+    ..., 1) when there is one (broadcast), else by MXNet's own Dropout with ``axes`` = every
+    per-sample axis (its variational mode: one keep shared by the whole sample). Inference
+    is the identity; the export sees that Dropout (an Identity node)."""
+
+    def __init__(self, rate: float, rank: int, **kwargs: object) -> None:
+        super().__init__(rate, axes=tuple(range(1, rank + 1)), **kwargs)
+
+
+@CONVERTERS.register(S.StochasticDepth)
+def stochastic_depth(layer: S.StochasticDepth, ctx: BuildContext) -> nn.HybridBlock:
+    return MaskedStochasticDepth(layer.p, len(ctx.input_shape))

@@ -1,6 +1,9 @@
-"""Max, average, global and adaptive average pooling -> MXNet's ``Pooling``."""
+"""Max, average, global and adaptive average pooling -> MXNet's ``Pooling``; dilated max
+pooling (``Pooling`` has no dilation) -> `DilatedMaxPool`, an exact emulation on it."""
 
 from __future__ import annotations
+
+import math
 
 from triptych.common import spec as S
 from triptych.common.layers.base import window_out
@@ -45,8 +48,64 @@ def _windowed(layer: S.MaxPool2d | S.AvgPool2d, ctx: BuildContext, make_pool) ->
     return CeilPool(make_pool, layer.output_shape(ctx.input_shape)[1:], rows, cols)
 
 
+def _dilated_extent(n: int, k: int, s: int, p: int, d: int, out: int) -> tuple[int, int, int]:
+    """Along an axis of ``n``: (phase length J' (padded input = J' * d), bottom padding,
+    rows to keep of the input (``n`` or fewer: the rows no window reaches))."""
+    need = (out - 1) * s + (k - 1) * d + 1  # padded extent the windows reach
+    phase = -(-need // d)
+    after = phase * d - p - n
+    return phase, max(after, 0), n + min(after, 0)
+
+
+class DilatedMaxPool(nn.HybridBlock):
+    """Max pooling with dilation ``d`` > 1, exact: MXNet's ``Pooling`` has no dilation.
+
+    A dilated window's taps at stride 1, ``i + t*d``, all share the phase ``i mod d``, so on
+    the phase sub-grid ``x[r::d]`` the window is an undilated one. The input is padded with
+    -inf (PyTorch's rule; also at the bottom/right to a multiple of d covering every window,
+    ceil mode included), the d x d phase sub-grids gathered into channels by
+    reshape/transpose (space-to-depth), max-pooled with the undilated ``k`` x ``k`` kernel
+    at stride 1 in one ``Pooling``, interleaved back by the inverse reshape/transpose (the
+    stride-1 dilated pooling) and the stride applied by a strided slice. It exports as
+    Pad, Reshape, Transpose, MaxPool, Transpose, Reshape, Slice."""
+
+    def __init__(self, layer: S.MaxPool2d, shape: S.Shape, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        c, h, w = shape
+        k, s, p, d = layer.kernel, layer.effective_stride, layer.padding, layer.dilation
+        self.out_hw = layer.output_shape(shape)[1:]
+        (jh, bh, kh), (jw, bw, kw) = (
+            _dilated_extent(n, k, s, p, d, o) for n, o in zip((h, w), self.out_hw, strict=True)
+        )
+        self.keep = (kh, kw)
+        self.crop = (kh, kw) != (h, w)
+        self.pad_width = (0, 0, 0, 0, p, bh, p, bw)
+        self.c, self.k, self.s, self.d = c, k, s, d
+        self.phase = (jh, jw)
+        self.pooled = (jh - k + 1, jw - k + 1)
+
+    def hybrid_forward(self, F, x):  # Gluon passes the namespace as F
+        c, k, s, d = self.c, self.k, self.s, self.d
+        (jh, jw), (ph, pw), (oh, ow) = self.phase, self.pooled, self.out_hw
+        if self.crop:  # rows/columns no window reaches (floor mode)
+            x = F.slice(x, begin=(None, None, 0, 0), end=(None, None, *self.keep))
+        if any(self.pad_width):
+            x = F.pad(x, mode="constant", pad_width=self.pad_width, constant_value=-math.inf)
+        x = F.reshape(x, shape=(-1, c, jh, d, jw, d))
+        x = F.transpose(x, axes=(0, 3, 5, 1, 2, 4))  # (N, d, d, C, J', L')
+        x = F.reshape(x, shape=(-1, d * d * c, jh, jw))
+        y = F.Pooling(x, kernel=(k, k), stride=(1, 1), pool_type="max")
+        y = F.reshape(y, shape=(-1, d, d, c, ph, pw))
+        y = F.transpose(y, axes=(0, 3, 4, 1, 5, 2))  # (N, C, J, d, L, d)
+        y = F.reshape(y, shape=(-1, c, ph * d, pw * d))  # the stride-1 dilated pooling
+        end = ((oh - 1) * s + 1, (ow - 1) * s + 1)
+        return F.slice(y, begin=(None, None, 0, 0), end=(None, None, *end), step=(1, 1, s, s))
+
+
 @CONVERTERS.register(S.MaxPool2d)
 def maxpool2d(layer: S.MaxPool2d, ctx: BuildContext) -> nn.HybridBlock:
+    if layer.dilation != 1:
+        return DilatedMaxPool(layer, ctx.input_shape)
     kwargs = {"ceil_mode": True} if layer.ceil_mode else {}
     return _windowed(
         layer,

@@ -14,7 +14,9 @@ from triptych.frameworks.sonnet.layers import (  # noqa: F401  (registers the co
     dropout,
     merge,
     norm,
+    pad,
     pool,
+    reduce,
     reshape,
     resize,
 )

@@ -3,11 +3,12 @@
 convolution's full (H-1)·s + k output cropped to PyTorch's size (p off the top/left, p -
 output_padding off the bottom/right).
 
-* Conv2d -> ``snt.Conv2D`` (w: HWIO; ``rate`` = dilation: ``tf.nn.convolution``'s
-  space-to-batch form, whose gradients TensorFlow has on the CPU in float64 too; it takes
-  no stride beside a rate, so a strided dilated convolution keeps every stride-th output);
-  depthwise (``groups`` = in channels) -> ``snt.DepthwiseConv2D`` (w: (kh, kw, in,
-  multiplier)); other groups -> `GroupedConv2D` (w: (kh, kw, in/groups, out)).
+* Conv2d (kernel (kh, kw), `S.Conv2d.kernel_hw`: square or rectangular) -> ``snt.Conv2D``
+  (w: HWIO; ``rate`` = dilation: ``tf.nn.convolution``'s space-to-batch form, whose
+  gradients TensorFlow has on the CPU in float64 too; it takes no stride beside a rate, so
+  a strided dilated convolution keeps every stride-th output); depthwise (``groups`` = in
+  channels) -> ``snt.DepthwiseConv2D`` (w: (kh, kw, in, multiplier)); other groups ->
+  `GroupedConv2D` (w: (kh, kw, in/groups, out)).
 * ConvTranspose2d -> ``snt.Conv2DTranspose`` (w: (kh, kw, out, in)); grouped, or with an
   output_padding past the padding -> `TorchConv2DTranspose` (w: (kh, kw, out/groups, in)).
 """
@@ -162,7 +163,7 @@ def conv2d(layer: S.Conv2d, ctx: BuildContext) -> SonnetNode:
     """Dilation with a stride runs at stride 1 and keeps every stride-th output:
     ``tf.nn.convolution`` and ``tf.nn.depthwise_conv2d`` take a rate > 1 only with stride 1
     (their space-to-batch form); the kept outputs are the strided convolution's own sums."""
-    c, k, g = ctx.input_shape[0], layer.kernel, layer.groups
+    c, k, g = ctx.input_shape[0], layer.kernel_hw, layer.groups
     pads = layer.pads(ctx.input_shape)
     s = layer.stride if layer.dilation == 1 else 1
     step = layer.stride // s  # 1, or the stride taken after a dilated convolution
@@ -175,7 +176,7 @@ def conv2d(layer: S.Conv2d, ctx: BuildContext) -> SonnetNode:
         mult = layer.out_channels // c
         mod = snt.DepthwiseConv2D(k, mult, padding="VALID", w_init=ZEROS, name=ctx.name, **common)
     else:
-        shape = (k, k, c // g, layer.out_channels)
+        shape = (*k, c // g, layer.out_channels)
         mod = GroupedConv2D(shape, g, name=ctx.name, dtype=ctx.dtype, **common)
     if step > 1:
         return SonnetNode(lambda xs, t: mod(pad_sides(xs[0], pads))[:, ::step, ::step, :], mod)

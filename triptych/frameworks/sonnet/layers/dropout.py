@@ -1,5 +1,5 @@
-"""Dropout -> `MaskedDropout` (exact masks in training parity, the network's own generator
-otherwise)."""
+"""Dropout -> `MaskedDropout`, StochasticDepth -> `MaskedStochasticDepth` (exact masks in
+training parity, the network's own generator otherwise)."""
 
 from __future__ import annotations
 
@@ -39,12 +39,31 @@ class MaskedDropout(snt.Module):
         if self.mask_input is not None:
             return x * tf.stop_gradient(self.mask_input)  # a constant: no gradient built for it
         if self.exact:
-            return x * tf.reshape(self.mask, tf.shape(x))
-        keep = self.rng.uniform(tf.shape(x)) >= self.p
+            return x * tf.reshape(self.mask, self.mask_shape(x))
+        keep = self.rng.uniform(self.mask_shape(x)) >= self.p
         return x * tf.cast(keep, x.dtype) / (1.0 - self.p)
+
+    def mask_shape(self, x: Any) -> Any:
+        """The shape of the mask on ``x`` (Dropout: its own, one keep per element)."""
+        return tf.shape(x)
+
+
+class MaskedStochasticDepth(MaskedDropout):
+    """Stochastic depth ("row" mode): `MaskedDropout` with one keep per sample, its masks
+    (batch, 1, ..., 1) broadcast over the sample (the exact ones, and the ones ``rng``
+    draws). Inference: the identity."""
+
+    def mask_shape(self, x: Any) -> Any:
+        return tf.concat([tf.shape(x)[:1], tf.ones([len(x.shape) - 1], tf.int32)], axis=0)
 
 
 @CONVERTERS.register(S.Dropout)
 def dropout(layer: S.Dropout, ctx: BuildContext) -> SonnetNode:
     mod = MaskedDropout(layer.p, ctx.rng, name=ctx.name, dtype=ctx.dtype)
+    return SonnetNode(lambda xs, t: mod(xs[0], t), mod)
+
+
+@CONVERTERS.register(S.StochasticDepth)
+def stochastic_depth(layer: S.StochasticDepth, ctx: BuildContext) -> SonnetNode:
+    mod = MaskedStochasticDepth(layer.p, ctx.rng, name=ctx.name, dtype=ctx.dtype)
     return SonnetNode(lambda xs, t: mod(xs[0], t), mod)

@@ -17,6 +17,7 @@ from triptych.common.layers.base import window_out
 from triptych.frameworks.sonnet.compat import tf
 from triptych.frameworks.sonnet.layers.context import CONVERTERS, BuildContext, SonnetNode
 from triptych.frameworks.sonnet.layers.conv import pad_sides
+from triptych.frameworks.tensorflow.spatial_ops import dilated_max_pool, max_pool_pads
 
 
 def _extra(size: int, k: int, s: int, p: int, ceil: bool) -> int:
@@ -54,6 +55,14 @@ def _rescale(layer: S.AvgPool2d, shape: S.Shape) -> np.ndarray | None:
 
 @CONVERTERS.register(S.MaxPool2d)
 def maxpool2d(layer: S.MaxPool2d, ctx: BuildContext) -> SonnetNode:
+    """A dilated max pool is `spatial_ops.dilated_max_pool` (TensorFlow's dilated pooling
+    takes stride 1 only: pooled at stride 1, every stride-th window kept)."""
+    if layer.dilation > 1:
+        k, s, d = layer.kernel, layer.effective_stride, layer.dilation
+        pads, out = max_pool_pads(layer, ctx.input_shape), layer.output_shape(ctx.input_shape)
+        return SonnetNode(
+            lambda xs, t: dilated_max_pool(pad_sides(xs[0], pads, -np.inf), k, s, d, out[1:])
+        )
     k, s, pads = layer.kernel, layer.effective_stride, _pads(layer, ctx.input_shape)
     return SonnetNode(
         lambda xs, t: tf.nn.max_pool2d(pad_sides(xs[0], pads, -np.inf), k, s, "VALID")

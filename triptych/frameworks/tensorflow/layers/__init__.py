@@ -10,7 +10,9 @@ from triptych.frameworks.tensorflow.layers import (  # noqa: F401  (registers th
     dropout,
     merge,
     norm,
+    pad,
     pool,
+    reduce,
     reshape,
     resize,
 )

@@ -7,7 +7,8 @@ stride-1 convolution of the zero-inserted input (`ZeroInsertion2D`, padding, the
 ConvTranspose without ``group``, and an output padding as negative ``pads`` ONNX Runtime
 refuses.
 
-Padding is explicit (``ZeroPadding2D`` of `S.Conv2d.pads`) with ``padding="valid"``: Keras
+Kernels may be rectangular ((kh, kw), `S.Conv2d.kernel_hw`). Padding is explicit
+(``ZeroPadding2D`` of `S.Conv2d.pads`) with ``padding="valid"``: Keras
 ``"same"`` pads (0, 1) on even inputs where PyTorch pads (1, 1). Dilation with a stride
 runs at stride 1 and keeps every stride-th output (`Subsample2D`): Keras refuses the pair,
 and TensorFlow's depthwise kernel miscounts its output size. Where the engine has no grouped
@@ -91,7 +92,7 @@ class ZeroInsertion2D(keras.layers.Layer):
 
 
 def _grouped_conv(
-    filters: int, kernel: int, groups: int, ctx: BuildContext, **kwargs: Any
+    filters: int, kernel: int | tuple[int, int], groups: int, ctx: BuildContext, **kwargs: Any
 ) -> keras.layers.Conv2D:
     """A ``Conv2D`` of ``groups`` groups (`GroupedConv2D` for more than one)."""
     cls = GroupedConv2D if groups > 1 else keras.layers.Conv2D
@@ -116,14 +117,14 @@ def conv2d(layer: S.Conv2d, ctx: BuildContext) -> KerasNode:
     args = {"strides": stride, "dilation_rate": layer.dilation, "use_bias": layer.bias}
     if layer.groups == channels and channels > 1:
         conv = keras.layers.DepthwiseConv2D(
-            layer.kernel,
+            layer.kernel_hw,
             depth_multiplier=layer.out_channels // channels,
             padding="valid",
             **args,
             **ctx.kw,
         )
     else:
-        conv = _grouped_conv(layer.out_channels, layer.kernel, layer.groups, ctx, **args)
+        conv = _grouped_conv(layer.out_channels, layer.kernel_hw, layer.groups, ctx, **args)
     keep = [Subsample2D(layer.stride, **ctx.kw)] if dilated else []
     return KerasNode.of(*pad, conv, *keep, holder=conv)
 

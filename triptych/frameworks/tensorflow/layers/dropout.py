@@ -1,4 +1,5 @@
-"""Dropout -> `MaskedDropout` (exact masks in training parity, Keras's own otherwise)."""
+"""Dropout -> `MaskedDropout`, StochasticDepth -> `MaskedStochasticDepth` (exact masks in
+training parity, Keras's own otherwise)."""
 
 from __future__ import annotations
 
@@ -45,10 +46,33 @@ class MaskedDropout(keras.layers.Dropout):
             # classifier step, with the same numbers)
             return inputs * tf.stop_gradient(self.mask_input)
         if training and self.exact:
-            return inputs * tf.reshape(self.mask_var, tf.shape(inputs))
+            return inputs * tf.reshape(self.mask_var, self.mask_shape(inputs))
         return super().call(inputs, training=training)
+
+    def mask_shape(self, inputs: Any) -> Any:
+        """The shape of the mask on ``inputs`` (Dropout: theirs, one keep per element)."""
+        return tf.shape(inputs)
+
+
+class MaskedStochasticDepth(MaskedDropout):
+    """Stochastic depth ("row" mode): `MaskedDropout` with one keep per sample, the
+    masks (batch, 1, ..., 1) broadcast over the sample; without a mask Keras's own
+    Dropout with ``noise_shape`` (None, 1, ..., 1) (one draw per sample, scaled by
+    1/(1-p)). Inference is the identity."""
+
+    def __init__(self, rate: float, rank: int, **kwargs: Any) -> None:
+        super().__init__(rate, noise_shape=(None,) + (1,) * rank, **kwargs)
+        self.rank = int(rank)
+
+    def mask_shape(self, inputs: Any) -> Any:
+        return [-1] + [1] * self.rank
 
 
 @CONVERTERS.register(S.Dropout)
 def dropout(layer: S.Dropout, ctx: BuildContext) -> KerasNode:
     return KerasNode.of(MaskedDropout(layer.p, **ctx.kw))
+
+
+@CONVERTERS.register(S.StochasticDepth)
+def stochastic_depth(layer: S.StochasticDepth, ctx: BuildContext) -> KerasNode:
+    return KerasNode.of(MaskedStochasticDepth(layer.p, len(ctx.input_shape), **ctx.kw))

@@ -3,7 +3,8 @@
 zeros. ``ceil_mode``'s last window, hanging over the bottom/right edge, sees more of that
 padding; an average whose PyTorch divisor is not the window's area (the overhang, or
 padding with ``count_include_pad=False``) is rescaled per output pixel by the constant
-area / divisor (`ConstantAffine`), so Keras' own pooling does the sums."""
+area / divisor (`ConstantAffine`), so Keras' own pooling does the sums. A dilated max pool
+is `DilatedMaxPooling2D` (TensorFlow's own dilated pooling, at stride 1 then subsampled)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from triptych.common.layers.base import window_out
 from triptych.frameworks.tensorflow.compat import keras
 from triptych.frameworks.tensorflow.layers.context import CONVERTERS, BuildContext, KerasNode
 from triptych.frameworks.tensorflow.layers.custom import ConstantAffine
+from triptych.frameworks.tensorflow.spatial_ops import dilated_max_pool, max_pool_pads
 
 
 class ConstantPadding2D(keras.layers.Layer):
@@ -55,8 +57,37 @@ def _pads(layer: S.MaxPool2d | S.AvgPool2d, shape: S.Shape) -> tuple[tuple[int, 
     return ((p, p + _overhang(layer, shape[1])), (p, p + _overhang(layer, shape[2])))
 
 
+class DilatedMaxPooling2D(keras.layers.Layer):
+    """Max pooling of (-inf padded) NHWC input with taps ``dilation`` apart, ``out`` (H, W)
+    windows ``stride`` apart (`spatial_ops.dilated_max_pool`: Keras's MaxPooling2D has no
+    dilation, TensorFlow's pooling takes one at stride 1 only)."""
+
+    def __init__(
+        self, kernel: int, stride: int, dilation: int, out: tuple[int, int], **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.kernel, self.stride, self.dilation = int(kernel), int(stride), int(dilation)
+        self.out = (int(out[0]), int(out[1]))
+
+    def call(self, x: Any) -> Any:
+        return dilated_max_pool(x, self.kernel, self.stride, self.dilation, self.out)
+
+    def compute_output_shape(self, shape: Any) -> Any:
+        return (shape[0], *self.out, shape[3])
+
+
+def _dilated_maxpool(layer: S.MaxPool2d, ctx: BuildContext) -> KerasNode:
+    t, left, b, r = max_pool_pads(layer, ctx.input_shape)
+    pad = ConstantPadding2D(((t, b), (left, r)), float("-inf"), **ctx.kw)
+    out = layer.output_shape(ctx.input_shape)[1:]
+    pool = DilatedMaxPooling2D(layer.kernel, layer.effective_stride, layer.dilation, out, **ctx.kw)
+    return KerasNode.of(*([pad] if any((t, left, b, r)) else []), pool)
+
+
 @CONVERTERS.register(S.MaxPool2d)
 def maxpool2d(layer: S.MaxPool2d, ctx: BuildContext) -> KerasNode:
+    if layer.dilation > 1:
+        return _dilated_maxpool(layer, ctx)
     (t, b), (left, r) = pads = _pads(layer, ctx.input_shape)
     if t == b == left == r:  # the form symmetric padding always had
         pads = t
