@@ -72,6 +72,30 @@ def _residual(layer: S.Layer) -> S.Network:
     return S.Network("net", inputs=x, outputs=S.Dense(3)(S.Flatten()(y)))
 
 
+def _tokens(*layers: S.Layer) -> S.Network:
+    """``layers`` on (9, 8) tokens (a 2x2-patch convolution's pixels), then Flatten and
+    Dense(3)."""
+    x = S.Input((2, 6, 6))
+    y = S.Tokens()(S.Conv2d(8, 2, stride=2)(x))
+    for layer in layers:
+        y = layer(y)
+    if len(y.shape) > 1:
+        y = S.Flatten()(y)
+    return S.Network("net", inputs=x, outputs=S.Dense(3)(y))
+
+
+def _pre_norm_block(causal: bool = False, bias: bool = True) -> S.Network:
+    """A pre-norm transformer encoder block on class token + tokens + positions."""
+    x = S.Input((2, 6, 6))
+    t = S.Tokens()(S.Conv2d(8, 2, stride=2)(x))
+    t = S.PositionEmbedding()(S.ClassToken()(t))
+    t = S.Add()([t, S.MultiHeadAttention(2, bias=bias, causal=causal)(S.LayerNorm()(t))])
+    h = S.Dense(8)(S.GELU()(S.Dense(16)(S.LayerNorm()(t))))
+    t = S.LayerNorm()(S.Add()([t, h]))
+    head = S.Add()([S.Flatten()(S.Slice(0, 1, axis=1)(t)), S.ReduceMean((0,), keepdims=False)(t)])
+    return S.Network("net", inputs=x, outputs=S.Dense(3)(head))
+
+
 def _one_concat() -> S.Network:
     x = S.Input((2, 5, 5))
     y = S.Concat()([S.Conv2d(3, 3, padding=1)(x)])
@@ -158,6 +182,22 @@ EXAMPLES: dict[str, Callable[[], S.Network]] = {
     "reduce_max": lambda: _after_conv(S.ReduceMax((0,))),
     "reduce_max:spatial_kept": lambda: _after_conv(S.ReduceMax((1, 2))),
     "stochastic_depth": lambda: _residual(S.StochasticDepth(0.5)),
+    "tokens": lambda: _tokens(),
+    "class_token": lambda: _tokens(S.ClassToken()),
+    "position_embedding": lambda: _tokens(S.PositionEmbedding()),
+    "multi_head_attention": lambda: _tokens(S.MultiHeadAttention(2)),
+    "multi_head_attention:causal_no_bias": lambda: _tokens(
+        S.MultiHeadAttention(4, bias=False, causal=True)
+    ),
+    "multi_head_attention:pre_norm_block": _pre_norm_block,
+    "layer_norm": lambda: _tokens(S.LayerNorm()),
+    "layer_norm:flat": lambda: _around(S.LayerNorm(1e-6), (7,)),
+    "softmax": lambda: _tokens(S.Softmax()),
+    "softmax:tokens_axis": lambda: _tokens(S.Softmax(0)),
+    "softmax:image_channels": lambda: _after_conv(S.Softmax(0)),
+    "dense:tokens": lambda: _tokens(S.Dense(5), S.GELU("tanh"), S.Dropout(0.3)),
+    "reduce_mean:tokens": lambda: _tokens(S.ReduceMean((0,), keepdims=False)),
+    "slice:tokens": lambda: _tokens(S.Slice(2, 5, axis=1)),
 }
 
 

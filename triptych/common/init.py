@@ -17,7 +17,9 @@ Schemes (per network, ``Network.init``):
     BatchNorm's running statistics (0 and 1) normalise nothing.
 BatchNorm everywhere: running_mean 0, running_var 1 (gamma 1, beta 0 under ``default``).
 Layers that state constant initial values (`Layer.initial_values`: LayerNorm's scale 1 and
-shift 0, PReLU's slope 0.25, layer scale's 1e-6) get them under every scheme.
+shift 0, PReLU's slope 0.25, layer scale's 1e-6) get them under every scheme, and so do those
+that state their draws (`Layer.initial_draws`: attention's Xavier projections, a position
+embedding's N(0, 0.02²), a class token's zeros).
 """
 
 from __future__ import annotations
@@ -54,6 +56,19 @@ def init_network(net: Network, seed: int = 0) -> dict[str, np.ndarray]:
             out[prefix + "bias"] = np.zeros(c)
             out[prefix + "running_mean"] = np.zeros(c)
             out[prefix + "running_var"] = np.ones(c)
+            continue
+        draws = info.layer.initial_draws(info.input_shape)
+        if draws is not None:
+            for key, (how, scale) in draws.items():
+                rng = _rng(seed, prefix + key)
+                shape = shapes[key]
+                out[prefix + key] = (
+                    rng.normal(0.0, scale, shape)
+                    if how == "normal"
+                    else rng.uniform(-scale, scale, shape)
+                    if how == "uniform"
+                    else np.full(shape, scale)
+                )
             continue
         constants = info.layer.initial_values(info.input_shape)
         if constants is not None:

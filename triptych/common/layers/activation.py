@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from triptych.common.layers.base import Layer, Shape, _check, numel, vocabulary
+from triptych.common.layers.base import Layer, Shape, SpecError, _check, numel, vocabulary
 
 
 @dataclass(frozen=True)
@@ -155,3 +155,28 @@ class PReLU(_Activation):
 
     def initial_values(self, shape: Shape) -> dict[str, float] | None:
         return {"weight": 0.25}
+
+
+@vocabulary
+@dataclass(frozen=True)
+class Softmax(Layer):
+    """exp(x) / sum(exp(x)) along per-sample ``axis`` (default -1, the last: a classifier's
+    probabilities, attention weights), computed stably (the max subtracted first)."""
+
+    axis: int = -1
+    kind: ClassVar[str] = "softmax"
+
+    def output_shape(self, shape: Shape) -> Shape:
+        if not -len(shape) <= self.axis < len(shape):
+            raise SpecError(
+                f"softmax axis {self.axis} out of range for a rank-{len(shape)} input {shape} "
+                f"(allowed -{len(shape)} .. {len(shape) - 1}, batch excluded)"
+            )
+        return shape
+
+    def resolved_axis(self, shape: Shape) -> int:
+        """``axis`` as a non-negative per-sample axis of ``shape``."""
+        return self.axis % len(shape)
+
+    def flops(self, shape: Shape) -> int:
+        return 3 * numel(shape)

@@ -95,6 +95,12 @@ class Layer:
         or None for the init scheme's random draw (`triptych.common.init`)."""
         return None
 
+    def initial_draws(self, shape: Shape) -> dict[str, tuple[str, float]] | None:
+        """How each tensor is drawn whatever the init scheme: ("normal", std), ("uniform",
+        bound) or ("constant", value) per name (attention and embeddings, whose
+        initialisation is part of the architecture); None: the scheme decides."""
+        return None
+
     def to_dict(self) -> dict[str, Any]:
         d = {"kind": self.kind}
         d.update({k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()})

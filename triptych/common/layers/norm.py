@@ -77,6 +77,30 @@ class LayerNorm2d(Layer):
 
 @vocabulary
 @dataclass(frozen=True)
+class LayerNorm(Layer):
+    """Layer normalisation over the last axis (PyTorch's ``nn.LayerNorm(C)``): of each token
+    of (L, C), or of a (F,) vector: (x - mean) / sqrt(var + eps) · weight + bias, biased
+    variance, weight 1 and bias 0 initially."""
+
+    eps: float = 1e-5
+    kind: ClassVar[str] = "layer_norm"
+
+    def output_shape(self, shape: Shape) -> Shape:
+        _need_rank(self, shape, (1, 2))
+        return shape
+
+    def param_shapes(self, shape: Shape) -> dict[str, Shape]:
+        return {"weight": (shape[-1],), "bias": (shape[-1],)}
+
+    def initial_values(self, shape: Shape) -> dict[str, float] | None:
+        return {"weight": 1.0, "bias": 0.0}
+
+    def flops(self, shape: Shape) -> int:
+        return 5 * numel(shape)
+
+
+@vocabulary
+@dataclass(frozen=True)
 class LayerScale(Layer):
     """A learned per-channel scale (ConvNeXt's layer scale): x · weight, weight (C,)
     initially ``init`` (ConvNeXt's 1e-6)."""

@@ -20,7 +20,7 @@ class _Reduce(Layer):
     """Reduces ``axes`` of the per-sample shape (batch excluded: 0 is C of (C, H, W), -1 is
     W; default all of them). ``keepdims`` (default True) keeps them as size 1; without it
     only reductions that leave a feature vector are allowed: the spatial axes of (C, H, W)
-    (-> (C,)) or every axis of a rank-1 tensor is not (the batch alone would be left)."""
+    (-> (C,)) and the tokens of (L, C) (-> (C,))."""
 
     axes: tuple[int, ...] = (0, 1, 2)
     keepdims: bool = True
@@ -52,9 +52,12 @@ class _Reduce(Layer):
             return tuple(1 if i in axes else s for i, s in enumerate(shape))
         if len(shape) == 3 and axes == (1, 2):
             return (shape[0],)
+        if len(shape) == 2 and axes == (0,):
+            return (shape[1],)  # the mean over tokens
         raise SpecError(
             f"{self.kind} axes {self.axes} with keepdims=False on {shape}: allowed only the "
-            "spatial axes (1, 2) of (C, H, W); keep the dims otherwise"
+            "spatial axes (1, 2) of (C, H, W) or the tokens (0,) of (L, C); keep the dims "
+            "otherwise"
         )
 
     def flops(self, shape: Shape) -> int:

@@ -18,12 +18,13 @@ from triptych.common.layers.base import (
 @vocabulary
 @dataclass(frozen=True)
 class Flatten(Layer):
-    """(C, H, W) -> (C·H·W,) in C, H, W order (PyTorch's order, on every framework)."""
+    """(C, H, W) -> (C·H·W,) in C, H, W order (PyTorch's order, on every framework); (L, C)
+    tokens -> (L·C,) token by token."""
 
     kind: ClassVar[str] = "flatten"
 
     def output_shape(self, shape: Shape) -> Shape:
-        _need_rank(self, shape, (1, 3))
+        _need_rank(self, shape, (1, 2, 3))
         return (numel(shape),)
 
 

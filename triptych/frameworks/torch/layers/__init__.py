@@ -4,6 +4,7 @@ registers them all in `CONVERTERS`."""
 
 from triptych.frameworks.torch.layers import (  # noqa: F401  (registers the converters)
     activation,
+    attention,
     conv,
     dense,
     dropout,

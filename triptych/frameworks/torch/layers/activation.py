@@ -101,3 +101,8 @@ def mish(layer: S.Mish, ctx: BuildContext) -> nn.Module:
 @CONVERTERS.register(S.PReLU)
 def prelu(layer: S.PReLU, ctx: BuildContext) -> nn.Module:
     return nn.PReLU(1 if layer.shared else ctx.input_shape[0])
+
+
+@CONVERTERS.register(S.Softmax)
+def softmax(layer: S.Softmax, ctx: BuildContext) -> nn.Module:
+    return nn.Softmax(dim=layer.resolved_axis(ctx.input_shape) + 1)

@@ -10,4 +10,4 @@ from triptych.frameworks.torch.layers.context import CONVERTERS, BuildContext
 
 @CONVERTERS.register(S.Dense)
 def dense(layer: S.Dense, ctx: BuildContext) -> nn.Module:
-    return nn.Linear(ctx.input_shape[0], layer.units, bias=layer.bias)
+    return nn.Linear(ctx.input_shape[-1], layer.units, bias=layer.bias)  # (L, C) tokens too

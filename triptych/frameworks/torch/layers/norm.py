@@ -64,3 +64,8 @@ def layer_scale(layer: S.LayerScale, ctx: BuildContext) -> nn.Module:
 @CONVERTERS.register(S.ChannelAffine)
 def channel_affine(layer: S.ChannelAffine, ctx: BuildContext) -> nn.Module:
     return ChannelAffine(layer.scale, layer.offset, len(ctx.input_shape))
+
+
+@CONVERTERS.register(S.LayerNorm)
+def layer_norm(layer: S.LayerNorm, ctx: BuildContext) -> nn.Module:
+    return nn.LayerNorm(ctx.input_shape[-1], eps=layer.eps)

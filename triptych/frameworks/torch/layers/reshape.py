@@ -25,7 +25,7 @@ class ConstantUnflatten(nn.Module):
 
 @CONVERTERS.register(S.Flatten)
 def flatten(layer: S.Flatten, ctx: BuildContext) -> nn.Module:
-    return nn.Flatten() if len(ctx.input_shape) == 3 else nn.Identity()
+    return nn.Flatten() if len(ctx.input_shape) > 1 else nn.Identity()
 
 
 @CONVERTERS.register(S.Unflatten)

@@ -1,0 +1,124 @@
+"""Token layers: image patches to tokens, a learned class token and position embedding, and
+multi-head self-attention over (L, C) token tensors (a ViT, a text encoder's blocks).
+
+A token tensor is per sample (L, C): L tokens of C features (PyTorch's ``batch_first``
+layout, (N, L, C) with the batch). `Dense`, `LayerNorm`, `Softmax`, the activations,
+`Dropout`, `Add` and `ReduceMean((0,), keepdims=False)` (mean over tokens) take them too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from triptych.common.layers.base import (
+    Layer,
+    Shape,
+    SpecError,
+    _need_rank,
+    numel,
+    vocabulary,
+)
+
+#: how a parameter is drawn regardless of the network's init scheme: ("normal", std),
+#: ("uniform", bound) or ("constant", value)
+Draw = tuple[str, float]
+
+
+@vocabulary
+@dataclass(frozen=True)
+class Tokens(Layer):
+    """(C, H, W) -> (H·W, C): each pixel a token, row-major (ViT's
+    ``x.flatten(2).transpose(1, 2)`` after its patch convolution)."""
+
+    kind: ClassVar[str] = "tokens"
+
+    def output_shape(self, shape: Shape) -> Shape:
+        _need_rank(self, shape, (3,))
+        return (shape[1] * shape[2], shape[0])
+
+
+@vocabulary
+@dataclass(frozen=True)
+class ClassToken(Layer):
+    """(L, C) -> (L + 1, C): a learned token (``token``, (1, C), initially 0 as
+    torchvision's) put before the others."""
+
+    kind: ClassVar[str] = "class_token"
+
+    def output_shape(self, shape: Shape) -> Shape:
+        _need_rank(self, shape, (2,))
+        return (shape[0] + 1, shape[1])
+
+    def param_shapes(self, shape: Shape) -> dict[str, Shape]:
+        return {"token": (1, shape[1])}
+
+    def initial_draws(self, shape: Shape) -> dict[str, Draw]:
+        return {"token": ("constant", 0.0)}
+
+
+@vocabulary
+@dataclass(frozen=True)
+class PositionEmbedding(Layer):
+    """(L, C) + a learned (L, C) ``weight`` (initially N(0, 0.02²), torchvision's ViT)."""
+
+    kind: ClassVar[str] = "position_embedding"
+
+    def output_shape(self, shape: Shape) -> Shape:
+        _need_rank(self, shape, (2,))
+        return shape
+
+    def param_shapes(self, shape: Shape) -> dict[str, Shape]:
+        return {"weight": tuple(shape)}
+
+    def initial_draws(self, shape: Shape) -> dict[str, Draw]:
+        return {"weight": ("normal", 0.02)}
+
+    def flops(self, shape: Shape) -> int:
+        return numel(shape)
+
+
+@vocabulary
+@dataclass(frozen=True)
+class MultiHeadAttention(Layer):
+    """Multi-head self-attention over (L, C) tokens, ``heads`` dividing C; PyTorch's
+    ``nn.MultiheadAttention(C, heads, bias=bias, batch_first=True)`` with query = key =
+    value, and its weight layout: ``in_proj_weight`` (3C, C) (q, k, v rows),
+    ``in_proj_bias`` (3C,), ``out_proj_weight`` (C, C), ``out_proj_bias`` (C,).
+    softmax(q kᵀ / sqrt(C / heads)) v per head; ``causal``: token i attends to tokens <= i.
+    Initially in_proj_weight ~ U(±sqrt(6 / 4C)) (Xavier, as PyTorch), out_proj_weight ~
+    U(±1/sqrt(C)), biases 0."""
+
+    heads: int
+    bias: bool = True
+    causal: bool = False
+    kind: ClassVar[str] = "multi_head_attention"
+
+    def output_shape(self, shape: Shape) -> Shape:
+        _need_rank(self, shape, (2,))
+        if self.heads < 1 or shape[1] % self.heads:
+            raise SpecError(
+                f"multi_head_attention heads {self.heads} must divide the features ({shape[1]})"
+            )
+        return shape
+
+    def param_shapes(self, shape: Shape) -> dict[str, Shape]:
+        c = shape[1]
+        p = {"in_proj_weight": (3 * c, c), "out_proj_weight": (c, c)}
+        if self.bias:
+            p |= {"in_proj_bias": (3 * c,), "out_proj_bias": (c,)}
+        return p
+
+    def initial_draws(self, shape: Shape) -> dict[str, Draw]:
+        c = shape[1]
+        draws = {
+            "in_proj_weight": ("uniform", (6.0 / (4 * c)) ** 0.5),
+            "out_proj_weight": ("uniform", 1.0 / c**0.5),
+        }
+        if self.bias:
+            draws |= {"in_proj_bias": ("constant", 0.0), "out_proj_bias": ("constant", 0.0)}
+        return draws
+
+    def flops(self, shape: Shape) -> int:
+        n, c = shape
+        return 2 * n * c * 4 * c + 2 * 2 * n * n * c + 5 * self.heads * n * n

@@ -1,0 +1,84 @@
+"""Tokens, ClassToken, PositionEmbedding and MultiHeadAttention on (N, L, C) token tensors;
+attention is PyTorch's own ``scaled_dot_product_attention`` (the fused kernel ONNX export
+writes as MatMul/Softmax) with the canonical in/out projection weights."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from triptych.common import spec as S
+from triptych.frameworks.torch.layers.context import CONVERTERS, BuildContext
+
+
+class ToTokens(nn.Module):
+    """(N, C, H, W) -> (N, H·W, C)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(2).transpose(1, 2)
+
+
+class ClassToken(nn.Module):
+    """A learned (1, C) ``token`` before the (N, L, C) tokens."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.token = nn.Parameter(torch.zeros(1, channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.token.expand(x.shape[0], 1, -1), x], dim=1)
+
+
+class PositionEmbedding(nn.Module):
+    """(N, L, C) + a learned (L, C) ``weight``."""
+
+    def __init__(self, shape: tuple[int, int]) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(*shape))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.weight
+
+
+class SelfAttention(nn.Module):
+    """``nn.MultiheadAttention``'s computation and parameter names (``in_proj_weight``,
+    ``in_proj_bias``, ``out_proj_weight``, ``out_proj_bias``: the canonical ones) on
+    batch-first (N, L, C), through ``F.scaled_dot_product_attention``."""
+
+    def __init__(self, channels: int, heads: int, bias: bool, causal: bool) -> None:
+        super().__init__()
+        self.heads, self.causal = heads, causal
+        self.in_proj_weight = nn.Parameter(torch.zeros(3 * channels, channels))
+        self.out_proj_weight = nn.Parameter(torch.zeros(channels, channels))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * channels)) if bias else None
+        self.out_proj_bias = nn.Parameter(torch.zeros(channels)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, length, c = x.shape
+        qkv = nn.functional.linear(x, self.in_proj_weight, self.in_proj_bias)
+        qkv = qkv.reshape(n, length, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        y = nn.functional.scaled_dot_product_attention(
+            qkv[0], qkv[1], qkv[2], is_causal=self.causal
+        )
+        y = y.transpose(1, 2).reshape(n, length, c)
+        return nn.functional.linear(y, self.out_proj_weight, self.out_proj_bias)
+
+
+@CONVERTERS.register(S.Tokens)
+def tokens(layer: S.Tokens, ctx: BuildContext) -> nn.Module:
+    return ToTokens()
+
+
+@CONVERTERS.register(S.ClassToken)
+def class_token(layer: S.ClassToken, ctx: BuildContext) -> nn.Module:
+    return ClassToken(ctx.input_shape[1])
+
+
+@CONVERTERS.register(S.PositionEmbedding)
+def position_embedding(layer: S.PositionEmbedding, ctx: BuildContext) -> nn.Module:
+    return PositionEmbedding(tuple(ctx.input_shape))
+
+
+@CONVERTERS.register(S.MultiHeadAttention)
+def multi_head_attention(layer: S.MultiHeadAttention, ctx: BuildContext) -> nn.Module:
+    return SelfAttention(ctx.input_shape[1], layer.heads, layer.bias, layer.causal)
