@@ -33,3 +33,23 @@ def test_parity_with_default_flags_passes(model, optimizer, tmp_path, capsys):
     assert {1, 2, 3, 4} <= levels
     assert any(c.get("oracle") for c in report["checks"]), "no float64 distance reported"
     assert "f64" in printed  # the table shows each side's distance to its float64 oracle
+
+
+def test_mobilenet_v2_level5_data_parallel():
+    """Level 5 on the zoo's MobileNetV2 (1x28x28, so the UCI digits at 28x28): two workers
+    on the engine's own launcher against one process, three SGD steps, in every framework
+    with a data-parallel engine here (per-worker BatchNorm statistics reported apart)."""
+    from triptych.common import zoo
+    from triptych.verify.checks import ParityReport
+    from triptych.verify.data_parallel import add_level5
+
+    spec = zoo.create_spec("mobilenet_v2")
+    report = ParityReport("mobilenet_v2", spec.hash, triptych.frameworks())
+    add_level5(report, spec, triptych.frameworks(), 2, 3)
+    gating = [c for c in report.checks if c.gating]
+    assert gating and all(c.level == 5 for c in gating)
+    failed = [c for c in gating if not c.passed]
+    assert not failed, [(c.note, c.comparison.failures()) for c in failed]
+    checked = {c.a.framework for c in gating}
+    unchecked = {s.split(" on ")[1].split(":")[0] for s in report.skipped}
+    assert checked | unchecked == set(triptych.frameworks()), report.skipped
