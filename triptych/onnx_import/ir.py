@@ -151,6 +151,22 @@ class IR:
             if groups:
                 args = {"groups": groups}
                 return self.add(INode(S.ChannelShuffle, args, [src], out, source=source))
+        tokens_of = (
+            identity_index(src_shape).reshape(src_shape[0], -1).T if len(src_shape) == 3 else None
+        )
+        if (
+            tokens_of is not None
+            and idx.shape == tokens_of.shape
+            and np.array_equal(idx, tokens_of)
+        ):
+            return self.add(INode(S.Tokens, {}, [src], out, source=source))  # ViT's patches
+        if len(src_shape) == 2 and len(out) == 1 and out[0] == src_shape[1]:
+            rows = identity_index(src_shape)
+            hit = [r for r in range(src_shape[0]) if np.array_equal(idx, rows[r])]
+            if hit:  # one token (ViT's class token): Slice it, then Flatten
+                args = {"start": hit[0], "stop": hit[0] + 1, "axis": 1}
+                one = self.add(INode(S.Slice, args, [src], (1, src_shape[1]), source=source))
+                return self.add(INode(S.Flatten, {}, [one], out, source=source))
         cut = _slice(idx, src_shape)
         if cut is not None:
             args = dict(zip(("start", "stop", "axis"), cut, strict=True))
@@ -165,7 +181,7 @@ class IR:
         if len(out) not in (1, 3):
             raise NotExpressible(f"a reshape to rank {len(out)} per sample {out}")
         node = src
-        if len(src_shape) == 3:
+        if len(src_shape) in (2, 3):  # an image, or tokens token by token
             node = self.add(INode(S.Flatten, {}, [node], (n := int(np.prod(src_shape)),),
                                   source=source))  # fmt: skip
             if out == (n,):

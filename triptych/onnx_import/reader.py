@@ -3,7 +3,8 @@ constants (initializers, Constant nodes, and everything computable from them and
 static per-sample shapes, evaluated at batch 2, or at the file's batch where the input's is
 fixed: data movement is evaluated at that batch too); shape inference runs again with the folded
 constants until no value gains a shape (torchscript's shape arithmetic through Div and Cast
-defeats one pass). Multi-op patterns (`patterns`) are then fused into one node each."""
+defeats one pass). Multi-op patterns (`patterns`) are then fused into one node each, and
+self-attention regions into one node each (`attention`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import onnx
 from onnx import helper, numpy_helper, shape_inference
 
 from triptych.export.reference_ops import reference_evaluator
+from triptych.onnx_import.attention import fuse_attention
 from triptych.onnx_import.patterns import fuse
 
 #: opsets the importer is tested on
@@ -137,6 +139,8 @@ def read(path: str | os.PathLike | onnx.ModelProto) -> OnnxGraph:
         graph.constants = fold_constants(graph)
     graph.nodes = fuse(graph)
     graph.link()
+    graph.nodes = fuse_attention(graph)
+    graph.link()
     return graph
 
 
@@ -149,7 +153,10 @@ def _reinfer(graph: OnnxGraph) -> bool:
         return False
     g = graph.model.graph
     used = {i for n in data_nodes for i in n.input if i in graph.constants}
-    inits, inputs = [], [i for i in g.input if i.name not in graph.constants]
+    inits, inputs = (
+        [],
+        [_at_batch(i, graph.batch) for i in g.input if i.name not in graph.constants],
+    )
     for name in sorted(used):
         value = np.asarray(graph.constants[name])
         if value.size > 64:  # only its shape matters to inference
@@ -166,10 +173,24 @@ def _reinfer(graph: OnnxGraph) -> bool:
         return False
     gained = False
     for vi in [*inferred.value_info, *inferred.output]:
-        shape = per_sample(_dims(vi))
+        dims = _dims(vi)
+        if not dims or dims[0] != graph.batch:
+            continue  # the batch is not its first axis (torch's (L, N, C) inside attention)
+        shape = per_sample(dims)
         if vi.name in unknown and shape is not None:
             graph.shapes[vi.name], gained = shape, True
     return gained
+
+
+def _at_batch(vi: onnx.ValueInfoProto, batch: int) -> onnx.ValueInfoProto:
+    """``vi`` with its first (batch) dim set to ``batch``: a Reshape to (N, C, -1) then has a
+    size inference can compute (the constants are folded at that batch too)."""
+    vi = onnx.ValueInfoProto.FromString(vi.SerializeToString())
+    dims = vi.type.tensor_type.shape.dim
+    if len(dims):
+        dims[0].ClearField("dim_param")
+        dims[0].dim_value = int(batch)
+    return vi
 
 
 def run_node(node: onnx.NodeProto, values: list[np.ndarray | None], opset: int) -> list:

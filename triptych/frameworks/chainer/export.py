@@ -19,7 +19,13 @@ Its converters are completed by `_converters` (passed as ``external_converters``
   ``output_padding`` instead (the others are written as before);
 * ``PReLUFunction``: ONNX PRelu broadcasts the slope from the last axis, so on (N, C, H, W)
   the (C,) slope is reshaped to (C, 1, 1) first (onnx-chainer passes it as it is);
-* ``Erf`` (exact GELU's ``F.erf``), which onnx-chainer has no converter for: ONNX Erf.
+* ``Erf`` (exact GELU's ``F.erf``), which onnx-chainer has no converter for: ONNX Erf;
+* ``LayerNormalization`` (LayerNorm's ``F.layer_normalization`` on (M, C) rows), which it has
+  no converter for either (and opset 11 no op): ReduceMean, Sub, Mul, ReduceMean, Add eps,
+  Sqrt, Div, then the gamma Mul and the beta Add, Chainer's own computation;
+* ``BroadcastToBatch`` (the class token broadcast to the batch of the tokens, triptych's own
+  function node): Expand to Concat(Shape(tokens)[:1], token shape), so the batch stays
+  symbolic where ``F.broadcast_to`` would write the trace's fixed batch.
 """
 
 from __future__ import annotations
@@ -103,7 +109,33 @@ def _converters() -> dict[str, Any]:
     def erf(params: Any) -> Any:
         return (onnx_helper.make_node("Erf", params.input_names, params.output_names),)
 
-    return {"Deconvolution2DFunction": deconvolution, "PReLUFunction": prelu, "Erf": erf}
+    def layer_normalization(params: Any) -> Any:
+        x, gamma, beta = params.input_names
+        eps = np.array(params.func.eps, params.func.inputs[0].dtype)
+        gb = onnx_helper.GraphBuilder()
+        d = gb.op("Sub", [x, gb.op("ReduceMean", [x], axes=[1], keepdims=1)])
+        var = gb.op("ReduceMean", [gb.op("Mul", [d, d])], axes=[1], keepdims=1)
+        std = gb.op("Sqrt", [gb.op("Add", [var, params.context.add_const(eps, "eps")])])
+        gb.op("Add", [gb.op("Mul", [gb.op("Div", [d, std]), gamma]), beta])
+        return gb.nodes(output_names=params.output_names)
+
+    def broadcast_to_batch(params: Any) -> Any:
+        token, x = params.input_names
+        const = params.context.add_const
+        first = [const(np.array([v], np.int64), n) for n, v in (("start", 0), ("end", 1))]
+        rest = const(np.array(params.func.inputs[0].shape, np.int64), "shape")
+        gb = onnx_helper.GraphBuilder()
+        batch = gb.op("Slice", [gb.op("Shape", [x]), *first])
+        gb.op("Expand", [token, gb.op("Concat", [batch, rest], axis=0)])
+        return gb.nodes(output_names=params.output_names)
+
+    return {
+        "Deconvolution2DFunction": deconvolution,
+        "PReLUFunction": prelu,
+        "Erf": erf,
+        "LayerNormalization": layer_normalization,
+        "BroadcastToBatch": broadcast_to_batch,
+    }
 
 
 def export_network(

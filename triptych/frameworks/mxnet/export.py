@@ -15,6 +15,9 @@ mx2onnx checks its graph with ``onnx.checker.check_graph``'s default context, th
 opset (where ReduceMean/ReduceMax take ``axes`` as an input), not the opset 13 it translates
 to (``axes`` an attribute): the export checks against opset 13 instead, and the version
 conversion moves the attribute to an input.
+Some translations make constants they do not use (``softmax`` on the last axis makes a
+``_0`` tensor; ONNX Runtime warns about each when it loads the model): the export drops
+initializers that no node reads.
 """
 
 from __future__ import annotations
@@ -65,6 +68,22 @@ def _opset_checker(check_graph: Callable[..., None]) -> Callable[..., None]:
     return check
 
 
+def _drop_unused_initializers(model: onnx.ModelProto) -> None:
+    """Remove the initializers (and their graph-input entries) that no node reads."""
+    graph = model.graph
+    used = {name for node in graph.node for name in node.input}
+    used |= {out.name for out in graph.output}
+    unused = {init.name for init in graph.initializer} - used
+    if not unused:
+        return
+    keep = [init for init in graph.initializer if init.name not in unused]
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
+    inputs = [i for i in graph.input if i.name not in unused]
+    del graph.input[:]
+    graph.input.extend(inputs)
+
+
 @contextlib.contextmanager
 def _mx2onnx_compat() -> Iterator[None]:
     """onnx.mapping shim + opset pin (of the opset asked for and of the graph check), undone
@@ -105,4 +124,5 @@ def export_network(
         )
         model = onnx.load(str(path))
     half_pixel_resize(model)
+    _drop_unused_initializers(model)
     return model, f"mxnet.onnx.export_model {mx.__version__}"

@@ -6,9 +6,10 @@ weighted layer's weight layout there.
 Weighted nodes are Sonnet's own modules where it has one: ``snt.Linear`` (w: (in, out)),
 ``snt.Conv2D`` (w: HWIO), ``snt.DepthwiseConv2D`` (w: (kh, kw, in, multiplier)) and
 ``snt.Conv2DTranspose`` (w: (kh, kw, out, in)), all ``padding="VALID"`` with the padding
-explicit; else triptych's ``snt.Module``s: `layers.conv.GroupedConv2D`,
+explicit, and ``snt.LayerNorm``; else triptych's ``snt.Module``s: `layers.conv.GroupedConv2D`,
 `layers.conv.TorchConv2DTranspose`, `layers.norm.TorchBatchNorm`,
-`layers.norm.ChannelLayerNorm`, `layers.norm.ChannelScale` and `layers.activation.PReLU`.
+`layers.norm.ChannelLayerNorm`, `layers.norm.ChannelScale`, `layers.activation.PReLU` and
+the token modules of `layers.attention` (token tensors (N, L, C) run canonical as they are).
 Layout at the boundary and the feature permutations around Flatten/Unflatten are the
 TensorFlow backend's (`triptych.frameworks.tensorflow.shared`,
 `triptych.frameworks.tensorflow.layout`): Sonnet's dense kernel is Keras's (in, out). A

@@ -8,7 +8,8 @@ Conversions at the boundary: inputs NCHW -> NHWC and outputs back (`shared`); Co
 (grouped: the flipped HWIO kernel of its convolution form); Dense (out, in) -> (in, out)
 with the feature permutations of `layout.plan_layout`. Strided convolutions use explicit
 ``ZeroPadding2D`` + ``padding="valid"`` (Keras ``"same"`` pads (0, 1) on even inputs,
-PyTorch pads (1, 1)).
+PyTorch pads (1, 1)). Token tensors (N, L, C) have no NHWC question and run canonical
+(`token_ops`: Tokens of an NHWC image is a plain reshape, row-major pixels).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ all."""
 
 from triptych.onnx_import.ops import (  # noqa: F401  (registers the converters)
     activation,
+    attention,
     conv,
     dense,
     merge,

@@ -1,5 +1,6 @@
 """Gemm and MatMul by a constant -> Dense; on an NHWC view of an NCHW tensor (ConvNeXt's
-``nn.Linear`` on channels-last) -> a 1x1 Conv2d of the tensor, the view kept."""
+``nn.Linear`` on channels-last) -> a 1x1 Conv2d of the tensor, the view kept; on (L, C)
+tokens -> Dense on each token."""
 
 from __future__ import annotations
 
@@ -44,6 +45,12 @@ def _pointwise(b: ConvertContext, node: onnx.NodeProto, val: Val, weight: np.nda
     of the source; the output is the same view of the Conv's output."""
     src_shape = b.ir.shape_of(val.source)
     pos = channels_last(val, src_shape) if len(src_shape) == 3 else None
+    if pos is None and len(val.shape) == 2:  # (L, C) tokens: Dense on each token
+        x = b.resolve(val, node)
+        args = {"units": int(weight.shape[0]), "bias": bias is not None}
+        weights = {"weight": weight} | ({"bias": bias} if bias is not None else {})
+        b.layer(node, S.Dense, args, [x], weights, weight_name)
+        return
     if pos is None:
         raise Unsupported(f"input of per-sample shape {val.shape} that is not a channels-last "
                           "view of a (C, H, W) tensor; Dense needs a flat input")  # fmt: skip

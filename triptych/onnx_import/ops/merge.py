@@ -24,6 +24,7 @@ from triptych.onnx_import.context import ConvertContext
 from triptych.onnx_import.ir import INPUT, Val
 from triptych.onnx_import.ops.common import Unsupported, attrs
 from triptych.onnx_import.ops.registry import OPS
+from triptych.onnx_import.ops.tokens import tokens_by_constant
 
 #: initializer names of learned layer scales (torchvision ``layer_scale``, timm ``gamma``)
 LAYER_SCALE = re.compile(r"layer_?scale|(^|[./_])(gamma|ls\d*)($|[./_:])", re.IGNORECASE)
@@ -102,6 +103,9 @@ def _by_constant(b: ConvertContext, node: onnx.NodeProto) -> None:
         b.layer(node, S.Clip, {"low": low, "high": high}, [x], {}, None)
         return
     val = bijective(b, b.data(data[0]), node)
+    if len(b.ir.shape_of(val.source)) == 2:
+        tokens_by_constant(b, node, val, data[0], const_name)
+        return
     vec, uniform = per_channel(b, val, np.asarray(b.graph.constants[const_name], np.float32))
     first = node.input[0] == data[0]
     scale = op in ("Mul", "Div")
@@ -190,9 +194,27 @@ def concat(b: ConvertContext, node: onnx.NodeProto) -> None:
         b.set(node.output[0], b.data(ins[0]))
         return
     axis = int(attrs(node)["axis"])
+    if len(ins) == 2 and ins[0] in b.graph.constants and ins[1] not in b.graph.constants:
+        _class_token(b, node, b.graph.constants[ins[0]], ins[1], axis)
+        return
     inputs = [b.resolved(i) for i in ins]
     rank = len(b.ir.shape_of(inputs[0])) + 1
     axis = axis + rank if axis < 0 else axis
     if not 1 <= axis < rank:
         raise Unsupported(f"concatenation along axis {axis} (the batch axis)")
     b.layer(node, S.Concat, {"axis": axis}, inputs, {}, None)
+
+
+def _class_token(b: ConvertContext, node: onnx.NodeProto, token: np.ndarray, name: str,
+                 axis: int) -> None:  # fmt: skip
+    """A learned (1, C) row, broadcast over the batch, before (N, L, C) tokens along the
+    token axis (ViT's ``cat([class_token.expand(N, -1, -1), x], 1)``) -> ClassToken."""
+    x = b.resolved(name)
+    shape = b.ir.shape_of(x)
+    if len(shape) != 2 or axis not in (1, -2):
+        raise Unsupported("a constant concatenated with data other than a token before (L, C)")
+    token = np.asarray(token, np.float32)
+    if token.ndim != 3 or token.shape[1:] != (1, shape[1]) or not (token == token[:1]).all():
+        raise Unsupported(f"a constant of shape {token.shape} before tokens {shape}; only a "
+                          "(1, C) class token repeated over the batch")  # fmt: skip
+    b.layer(node, S.ClassToken, {}, [x], {"token": token[0]}, node.input[0])

@@ -1,5 +1,5 @@
 """BatchNormalization (inference form) -> BatchNorm; LayerNormalization over channels ->
-LayerNorm2d."""
+LayerNorm2d, over the features of (L, C) tokens -> LayerNorm."""
 
 from __future__ import annotations
 
@@ -38,6 +38,9 @@ def layer_norm(b: ConvertContext, node: onnx.NodeProto) -> None:
     if axis not in (-1, len(val.shape)):
         raise Unsupported(f"normalisation from axis {axis}; only over the last axis")
     src_shape = b.ir.shape_of(val.source)
+    if len(val.shape) == 2 and channels_last(val, src_shape) is None:
+        _token_norm(b, node, val, a)
+        return
     if channels_last(val, src_shape) is None:
         raise Unsupported(
             f"the last axis of a value of shape {val.shape} is not the channel "
@@ -62,3 +65,17 @@ def layer_norm(b: ConvertContext, node: onnx.NodeProto) -> None:
         output=False,
     )
     b.set(node.output[0], Val(nid, val.index))
+
+
+def _token_norm(b: ConvertContext, node: onnx.NodeProto, val: Val, a: dict) -> None:
+    """LayerNormalization over the last axis of (L, C) tokens -> LayerNorm."""
+    x = b.resolve(val, node)
+    c = b.ir.shape_of(x)[-1]
+    weight = b.const(node.input[1], "scale").reshape(-1)
+    bias = b.optional_const(node, 2)
+    bias = np.zeros(c, np.float32) if bias is None else bias.reshape(-1)
+    if weight.size != c or bias.size != c:
+        raise Unsupported(f"scale/bias of {weight.size}/{bias.size} values for {c} features")
+    args = {"eps": f32(a.get("epsilon", 1e-5))}
+    weights = {"weight": weight, "bias": bias}
+    b.layer(node, S.LayerNorm, args, [x], weights, node.input[1])

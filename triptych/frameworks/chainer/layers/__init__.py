@@ -5,6 +5,7 @@ the package registers them all in `CONVERTERS` and `WEIGHT_LAYOUTS`."""
 
 from triptych.frameworks.chainer.layers import (  # noqa: F401  (registers the converters)
     activation,
+    attention,
     conv,
     dense,
     dropout,

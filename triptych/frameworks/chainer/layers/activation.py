@@ -1,12 +1,13 @@
 """Element-wise activations -> Chainer functions, or compositions of them where Chainer (or
 onnx-chainer) has no function of that name; PReLU -> `PReLU`, a link holding the slopes.
 
-Chainer's own: relu, leaky_relu, sigmoid, tanh, clip, elu, selu, softplus and prelu (each
-exported by onnx-chainer as the ONNX op of that name). Composed: HardSigmoid (clip of
-alpha·x + beta: ``F.hard_sigmoid`` has alpha 0.2 fixed), HardSwish (x · clip(x + 3, 0, 6) /
-6), SiLU (x · sigmoid(x)), Mish (x · tanh(softplus(x))), GELU (0.5·x·(1 + erf(x/√2)) with
-``F.erf``, exported as ONNX Erf by the export's own converter; the tanh form from tanh and
-products). All of them run in float64 as in float32."""
+Chainer's own: relu, leaky_relu, sigmoid, tanh, clip, elu, selu, softplus, prelu and softmax
+(each exported by onnx-chainer as the ONNX op of that name; a softmax over another axis than
+the last between two Transposes, as ONNX's opset-11 Softmax flattens the axes after its own).
+Composed: HardSigmoid (clip of alpha·x + beta: ``F.hard_sigmoid`` has alpha 0.2 fixed),
+HardSwish (x · clip(x + 3, 0, 6) / 6), SiLU (x · sigmoid(x)), Mish (x · tanh(softplus(x))),
+GELU (0.5·x·(1 + erf(x/√2)) with ``F.erf``, exported as ONNX Erf by the export's own
+converter; the tanh form from tanh and products). All of them run in float64 as in float32."""
 
 from __future__ import annotations
 
@@ -81,6 +82,12 @@ def _gelu_tanh(x: Any) -> Any:
 @CONVERTERS.register(S.GELU)
 def gelu(layer: S.GELU, ctx: BuildContext) -> Call:
     return _gelu_tanh if layer.approximate == "tanh" else _gelu_erf
+
+
+@CONVERTERS.register(S.Softmax)
+def softmax(layer: S.Softmax, ctx: BuildContext) -> Call:
+    axis = layer.resolved_axis(ctx.input_shape) + 1  # the batch first
+    return lambda x: F.softmax(x, axis=axis)
 
 
 @CONVERTERS.register(S.ELU)

@@ -5,8 +5,12 @@ LayerNorm2d -> `LayerNorm2d` and LayerScale -> `LayerScale`, links composing Cha
 reductions and broadcasting arithmetic along axis 1 (the channels of each pixel of NCHW, or
 the features of a flat input): ``F.layer_normalization`` takes (N, C) only and onnx-chainer
 has no converter for it, while ReduceMean/Sub/Mul/Sqrt/Div export as they are.
-ChannelAffine -> x · scale + offset with the constants held as (C, 1, 1) variables in the
-build's dtype (exact in the float64 oracle, rounded once in float32)."""
+LayerNorm (over the last axis of (L, C) or (F,)) -> `LayerNorm`, Chainer's own
+``L.LayerNormalization`` on (N·L, C) rows (``F.layer_normalization`` takes rank 2 only); the
+export writes its function as ReduceMean/Sub/Mul/Sqrt/Div (onnx-chainer has no converter,
+and opset 11 no LayerNormalization op). ChannelAffine -> x · scale + offset with the
+constants held as (C, 1, 1) variables in the build's dtype (exact in the float64 oracle,
+rounded once in float32)."""
 
 from __future__ import annotations
 
@@ -98,6 +102,27 @@ class LayerScale(chainer.Link):
 
     def forward(self, x: Any) -> Any:
         return x * F.reshape(self.W, self.view)
+
+
+class LayerNorm(L.LayerNormalization):
+    """``L.LayerNormalization`` (gamma, beta (C,)) over the last axis; (N, L, C) tokens are
+    normalised as (N·L, C) rows, the batch left to -1 in both reshapes."""
+
+    def forward(self, x: Any) -> Any:
+        if x.ndim == 2:
+            return super().forward(x)
+        length, c = x.shape[1:]
+        return F.reshape(super().forward(F.reshape(x, (-1, c))), (-1, length, c))
+
+
+@CONVERTERS.register(S.LayerNorm)
+def layer_norm(layer: S.LayerNorm, ctx: BuildContext) -> chainer.Link:
+    return cast_params(LayerNorm(ctx.input_shape[-1], eps=layer.eps), ctx.dtype)
+
+
+@WEIGHT_LAYOUTS.register(S.LayerNorm)
+def layer_norm_weights(layer: S.LayerNorm) -> dict[str, str]:
+    return {"weight": "gamma", "bias": "beta"}
 
 
 @CONVERTERS.register(S.LayerNorm2d)

@@ -19,7 +19,7 @@ def same(x: Any) -> Any:
 @CONVERTERS.register(S.Flatten)
 def flatten(layer: S.Flatten, ctx: BuildContext) -> Call:
     shape = ctx.input_shape
-    return (lambda x: F.reshape(x, (-1, S.numel(shape)))) if len(shape) == 3 else same
+    return (lambda x: F.reshape(x, (-1, S.numel(shape)))) if len(shape) > 1 else same
 
 
 @CONVERTERS.register(S.Unflatten)

@@ -5,6 +5,7 @@ the weighted ones. Importing the package registers them all in `CONVERTERS` and
 
 from triptych.frameworks.mxnet.layers import (  # noqa: F401  (registers the converters)
     activation,
+    attention,
     conv,
     dense,
     dropout,

@@ -120,6 +120,14 @@ def selu(layer: S.SELU, ctx: BuildContext) -> nn.HybridBlock:
     return nn.SELU()  # LeakyReLU(act_type="selu"): exports as Selu
 
 
+@CONVERTERS.register(S.Softmax)
+def softmax(layer: S.Softmax, ctx: BuildContext) -> nn.HybridBlock:
+    """MXNet's ``softmax`` (max subtracted, float64 kernels in float64 builds) along the
+    per-sample axis shifted past the batch; exports as ONNX Softmax on that axis."""
+    axis = layer.resolved_axis(ctx.input_shape) + 1
+    return nn.HybridLambda(lambda F, x: F.softmax(x, axis=axis))
+
+
 @CONVERTERS.register(S.Softplus)
 def softplus(layer: S.Softplus, ctx: BuildContext) -> nn.HybridBlock:
     # MXNet's softrelu is PyTorch's softplus (x itself above 20), float64 kernels included

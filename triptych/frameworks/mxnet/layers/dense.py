@@ -1,4 +1,5 @@
-"""Dense -> ``nn.Dense`` (weight (out, in): the canonical layout)."""
+"""Dense -> ``nn.Dense`` (weight (out, in): the canonical layout) on the last axis: of (N, F)
+features or of each token of (N, L, C) (``flatten=False``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from triptych.frameworks.mxnet.layers.context import (
 
 @CONVERTERS.register(S.Dense)
 def dense(layer: S.Dense, ctx: BuildContext) -> nn.HybridBlock:
-    return nn.Dense(layer.units, use_bias=layer.bias, flatten=False, in_units=ctx.input_shape[0])
+    return nn.Dense(layer.units, use_bias=layer.bias, flatten=False, in_units=ctx.input_shape[-1])
 
 
 @WEIGHT_LAYOUTS.register(S.Dense)

@@ -1,5 +1,5 @@
 """BatchNorm -> Gluon's ``nn.BatchNorm`` (float32) or `ExactBatchNorm` (float64 builds);
-LayerNorm over channels, layer scale and the fixed per-channel affine.
+LayerNorm over channels or the last axis (tokens), layer scale and the fixed per-channel affine.
 
 Gluon's momentum is PyTorch's ``1 - momentum``; its running statistics move in the
 backward pass (``build.forward`` runs a zero-gradient backward for them)."""
@@ -78,20 +78,27 @@ class LayerNorm2d(nn.LayerNorm):
     variance, (x - mean) / sqrt(var + eps) · gamma + beta. Every scalar is a double (the
     ``LayerNorm`` op keeps eps as float32), so float64 builds are exact; and it exports as
     ReduceSum (axes an input since opset 13) where the op's mx2onnx translation writes
-    ReduceMean with an axes attribute, which the opset 18 conversion leaves invalid."""
+    ReduceMean with an axes attribute, which the opset 18 conversion leaves invalid.
+    ``axis=-1`` normalises the last axis instead (`LayerNorm`: each token of (N, L, C))."""
 
-    def __init__(self, channels: int, rank: int, eps: float, **kwargs: object) -> None:
-        super().__init__(axis=1, epsilon=eps, in_channels=channels, **kwargs)
-        self.channels, self.eps = channels, float(eps)
-        self.param_shape = (1, -1) + (1,) * (rank - 1)
+    def __init__(
+        self, channels: int, rank: int, eps: float, axis: int = 1, **kwargs: object
+    ) -> None:
+        super().__init__(axis=axis, epsilon=eps, in_channels=channels, **kwargs)
+        self.channels, self.eps, self.norm_axis = channels, float(eps), axis
+        if axis == 1:
+            self.param_shape = (1, -1) + (1,) * (rank - 1)
+        else:  # the last axis; rank counts the per-sample axes
+            self.param_shape = (1,) * rank + (-1,)
 
     def _alias(self) -> str:
         return "layernorm"
 
     def hybrid_forward(self, F, x, gamma, beta):  # Gluon passes the namespace as F
-        mean = F.sum(x, axis=1, keepdims=True) / self.channels
+        axis = self.norm_axis
+        mean = F.sum(x, axis=axis, keepdims=True) / self.channels
         centred = F.broadcast_sub(x, mean)
-        var = F.sum(F.square(centred), axis=1, keepdims=True) / self.channels
+        var = F.sum(F.square(centred), axis=axis, keepdims=True) / self.channels
         y = F.broadcast_div(centred, F.sqrt(var + self.eps))
         y = F.broadcast_mul(y, F.reshape(gamma, shape=self.param_shape))
         return F.broadcast_add(y, F.reshape(beta, shape=self.param_shape))
@@ -139,6 +146,14 @@ def layer_norm2d(layer: S.LayerNorm2d, ctx: BuildContext) -> nn.HybridBlock:
     return LayerNorm2d(ctx.input_shape[0], len(ctx.input_shape), layer.eps)
 
 
+@CONVERTERS.register(S.LayerNorm)
+def layer_norm(layer: S.LayerNorm, ctx: BuildContext) -> nn.HybridBlock:
+    """PyTorch's ``nn.LayerNorm(C)`` over the last axis: `LayerNorm2d`'s exact composite on
+    axis -1 (MXNet's ``LayerNorm`` op rounds eps to float32 and exports badly; see there)."""
+    shape = ctx.input_shape
+    return LayerNorm2d(shape[-1], len(shape), layer.eps, axis=-1)
+
+
 @CONVERTERS.register(S.LayerScale)
 def layer_scale(layer: S.LayerScale, ctx: BuildContext) -> nn.HybridBlock:
     return LayerScale(ctx.input_shape[0], len(ctx.input_shape))
@@ -149,7 +164,7 @@ def channel_affine(layer: S.ChannelAffine, ctx: BuildContext) -> nn.HybridBlock:
     return ChannelAffine(layer, len(ctx.input_shape), ctx.dtype)
 
 
-@WEIGHT_LAYOUTS.register(S.LayerNorm2d)
+@WEIGHT_LAYOUTS.register(S.LayerNorm2d, S.LayerNorm)
 def layer_norm2d_weights(layer: S.LayerNorm2d) -> dict[str, str]:
     return {"weight": "gamma", "bias": "beta"}
 

@@ -10,7 +10,8 @@ from triptych.frameworks.mxnet.onednn import fresh_gradient
 
 @CONVERTERS.register(S.Flatten)
 def flatten(layer: S.Flatten, ctx: BuildContext) -> nn.HybridBlock:
-    return nn.Flatten() if len(ctx.input_shape) == 3 else nn.HybridLambda(lambda F, x: x)
+    """(C, H, W) or (L, C) tokens (token by token) -> one row-major vector; (F,) as it is."""
+    return nn.Flatten() if len(ctx.input_shape) > 1 else nn.HybridLambda(lambda F, x: x)
 
 
 @CONVERTERS.register(S.Unflatten)

@@ -7,7 +7,8 @@ gelu`` uses ``erfc``, which ONNX lacks); ELU with an alpha other than 1 is ``whe
 alpha · elu(x))`` (``tf.nn.elu`` has no alpha). Every op here computes in its input's dtype,
 so float64 builds are float64 throughout. Softplus is TensorFlow's (log1p(exp(x)), x itself
 past ~38 in float64); PyTorch returns x past 20, 2e-9 away at 20 in float64 (nothing in
-float32).
+float32). Softmax is ``tf.nn.softmax`` along the canonical axis moved to the native tensor
+(an image's channels: NHWC's last).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from triptych.frameworks.sonnet.layers.context import (
     BuildContext,
     SonnetNode,
 )
-from triptych.frameworks.tensorflow import float64_ops, layout
+from triptych.frameworks.tensorflow import float64_ops, layout, token_ops
 
 
 def _node(fn: Any) -> SonnetNode:
@@ -137,3 +138,10 @@ def prelu(layer: S.PReLU, ctx: BuildContext) -> SonnetNode:
 def prelu_weights(layer: S.PReLU, holder: PReLU, ctx: BuildContext) -> layout.ParamMap:
     perm = None if layer.shared else ctx.p_in
     return layout.vector_params({"weight": holder.weight}, perm)
+
+
+@CONVERTERS.register(S.Softmax)
+def softmax(layer: S.Softmax, ctx: BuildContext) -> SonnetNode:
+    rank = len(ctx.input_shape)
+    axis = token_ops.native_axis(layer.resolved_axis(ctx.input_shape), rank)
+    return _node(lambda x: tf.nn.softmax(x, axis=axis))

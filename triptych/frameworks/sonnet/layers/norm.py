@@ -1,7 +1,9 @@
 """BatchNorm -> `TorchBatchNorm`, a ``snt.Module`` with PyTorch's convention; LayerNorm2d ->
 `ChannelLayerNorm`, LayerScale -> `ChannelScale` (``snt.Module``s holding their per-channel
-vectors); ChannelAffine -> constants of the build's dtype. All run on the last axis: NHWC's
-channels, or a flat input's features.
+vectors); LayerNorm -> Sonnet's own ``snt.LayerNorm`` over the last axis (PyTorch's formula:
+``tf.nn.moments``, biased variance, eps inside the root; its variables take the first
+call's dtype); ChannelAffine -> constants of the build's dtype. All run on the last axis:
+NHWC's channels, a token's features ((N, L, C) is canonical), or a flat input's features.
 
 ``snt.BatchNorm`` is not used: its moving statistics are ``snt.ExponentialMovingAverage``s,
 which debias by the update count (``hidden / (1 - decay**t)``) and track the *biased* batch
@@ -138,6 +140,19 @@ def layer_norm2d(layer: S.LayerNorm2d, ctx: BuildContext) -> SonnetNode:
 @WEIGHT_LAYOUTS.register(S.LayerNorm2d)
 def layer_norm2d_weights(
     layer: S.LayerNorm2d, holder: ChannelLayerNorm, ctx: BuildContext
+) -> layout.ParamMap:
+    return layout.vector_params({"weight": holder.scale, "bias": holder.offset}, ctx.p_in)
+
+
+@CONVERTERS.register(S.LayerNorm)
+def layer_norm(layer: S.LayerNorm, ctx: BuildContext) -> SonnetNode:
+    mod = snt.LayerNorm(-1, create_scale=True, create_offset=True, eps=layer.eps, name=ctx.name)
+    return SonnetNode(lambda xs, t: mod(xs[0]), mod)
+
+
+@WEIGHT_LAYOUTS.register(S.LayerNorm)
+def layer_norm_weights(
+    layer: S.LayerNorm, holder: snt.LayerNorm, ctx: BuildContext
 ) -> layout.ParamMap:
     return layout.vector_params({"weight": holder.scale, "bias": holder.offset}, ctx.p_in)
 

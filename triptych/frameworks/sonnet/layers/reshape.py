@@ -1,7 +1,8 @@
 """Flatten, Unflatten, Identity, ChannelShuffle and Slice as plain TensorFlow. A Flatten/
 Unflatten the layout plan marks fast reshapes NHWC as it is (the Dense beside it has permuted
 weights, `triptych.frameworks.tensorflow.layout`); any other transposes to the canonical C,
-H, W order around the reshape. ChannelShuffle regroups the last (channel) axis; Slice takes
+H, W order around the reshape; (L, C) tokens (canonical) flatten as they are, token by
+token. ChannelShuffle regroups the last (channel) axis; Slice takes
 its canonical axis moved to NHWC (`NHWC_AXIS`)."""
 
 from __future__ import annotations

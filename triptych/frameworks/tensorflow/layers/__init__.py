@@ -5,6 +5,7 @@ and `WEIGHT_LAYOUTS`."""
 
 from triptych.frameworks.tensorflow.layers import (  # noqa: F401  (registers the converters)
     activation,
+    attention,
     conv,
     dense,
     dropout,

@@ -3,7 +3,9 @@
 small layers (`Clip`, `HardSigmoid`) where none does. LeakyReLU goes through `float64_ops`
 in float64 builds (Keras' op rounds its slope through float32); GELU through
 `float64_ops.gelu` in every build (``tf.nn.gelu`` rounds its constants through float32 and
-computes an erfc tf2onnx cannot write); the others compute in the input's dtype."""
+computes an erfc tf2onnx cannot write); the others compute in the input's dtype. Softmax is
+Keras's along the canonical axis moved to the native tensor (an image's channels: NHWC's
+last)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import Any
 from keras import ops
 
 from triptych.common import spec as S
-from triptych.frameworks.tensorflow import float64_ops, layout
+from triptych.frameworks.tensorflow import float64_ops, layout, token_ops
 from triptych.frameworks.tensorflow.compat import keras
 from triptych.frameworks.tensorflow.layers.context import (
     CONVERTERS,
@@ -148,3 +150,10 @@ def prelu(layer: S.PReLU, ctx: BuildContext) -> KerasNode:
 def prelu_weights(layer: S.PReLU, holder: keras.layers.PReLU, ctx: BuildContext) -> layout.ParamMap:
     # (C,) <-> Keras' (1, 1, C) (or (1, 1, 1); (F,) or (1,) on flat input)
     return layout.shaped_vector_params({"weight": holder.alpha}, None if layer.shared else ctx.p_in)
+
+
+@CONVERTERS.register(S.Softmax)
+def softmax(layer: S.Softmax, ctx: BuildContext) -> KerasNode:
+    rank = len(ctx.input_shape)
+    axis = token_ops.native_axis(layer.resolved_axis(ctx.input_shape), rank)
+    return KerasNode.of(keras.layers.Softmax(axis=axis, **ctx.kw))

@@ -1,6 +1,7 @@
 """BatchNorm -> `TorchStyleBatchNorm` (channels last; its vectors permuted by the layout plan
-where it sits between a Flatten and a Dense); LayerNorm2d -> ``LayerNormalization`` over
-the last axis (NHWC's channels, or the features); LayerScale -> `LayerScale`; the fixed
+where it sits between a Flatten and a Dense); LayerNorm2d and LayerNorm ->
+``LayerNormalization`` over the last axis (NHWC's channels, a token's or a flat input's
+features); LayerScale -> `LayerScale`; the fixed
 ChannelAffine -> `ConstantAffine` (all computing in the input's dtype, float64 included)."""
 
 from __future__ import annotations
@@ -76,15 +77,19 @@ def batchnorm_weights(
     )
 
 
-@CONVERTERS.register(S.LayerNorm2d)
-def layer_norm2d(layer: S.LayerNorm2d, ctx: BuildContext) -> KerasNode:
+@CONVERTERS.register(S.LayerNorm2d, S.LayerNorm)
+def layer_norm(layer: S.LayerNorm2d | S.LayerNorm, ctx: BuildContext) -> KerasNode:
+    """Both normalise the last axis natively: NHWC's channels, a token's features (a
+    (N, L, C) tensor is canonical), a flat input's features."""
     norm = keras.layers.LayerNormalization(axis=-1, epsilon=layer.eps, **ctx.kw)
     return KerasNode.of(norm, holder=norm)
 
 
-@WEIGHT_LAYOUTS.register(S.LayerNorm2d)
-def layer_norm2d_weights(
-    layer: S.LayerNorm2d, holder: keras.layers.LayerNormalization, ctx: BuildContext
+@WEIGHT_LAYOUTS.register(S.LayerNorm2d, S.LayerNorm)
+def layer_norm_weights(
+    layer: S.LayerNorm2d | S.LayerNorm,
+    holder: keras.layers.LayerNormalization,
+    ctx: BuildContext,
 ) -> layout.ParamMap:
     return layout.vector_params({"weight": holder.gamma, "bias": holder.beta}, ctx.p_in)
 

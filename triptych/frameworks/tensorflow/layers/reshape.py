@@ -1,6 +1,7 @@
 """Flatten, Unflatten and Identity. A Flatten/Unflatten the layout plan marks fast reshapes
 NHWC as it is (the Dense beside it has permuted weights); any other transposes to the
-canonical C, H, W order around the reshape. ChannelShuffle regroups NHWC's last axis with
+canonical C, H, W order around the reshape; (L, C) tokens (canonical) flatten as they are,
+token by token. ChannelShuffle regroups NHWC's last axis with
 ``Reshape``/``Permute``; Slice is a strided slice along the NHWC axis of the canonical one."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from triptych.frameworks.tensorflow.shared import NHWC_AXIS
 def flatten(layer: S.Flatten, ctx: BuildContext) -> KerasNode:
     if len(ctx.input_shape) == 1:
         return KerasNode.of(keras.layers.Identity(**ctx.kw))
-    if ctx.fast_flatten:
+    if ctx.fast_flatten or len(ctx.input_shape) == 2:  # (L, C) tokens: token by token
         return KerasNode.of(keras.layers.Flatten(**ctx.kw))
     return KerasNode.of(keras.layers.Permute((3, 1, 2), **ctx.kw), keras.layers.Flatten(**ctx.kw))
 

@@ -1,0 +1,68 @@
+"""A tiny Vision Transformer (Dosovitskiy et al. 2021) in the zoo: non-overlapping patches
+embedded by a strided convolution, a class token and learned position embeddings, pre-norm
+encoder blocks (LayerNorm, multi-head self-attention, LayerNorm, a GELU MLP, each added back
+to its input), a final LayerNorm and a linear head on the class token: torchvision's
+``VisionTransformer`` at MNIST size.
+"""
+
+from __future__ import annotations
+
+from triptych.common import spec as S
+from triptych.common.recipe import Optimizer, Recipe
+from triptych.common.zoo_registry import register
+
+
+def encoder_block(t: S.Tensor, heads: int, mlp: int, dropout: float, prefix: str) -> S.Tensor:
+    """Pre-norm transformer encoder block (torchvision's ``EncoderBlock``): ``t +
+    attention(LN(t))``, then ``+ MLP(LN(.))`` with GELU and ``dropout`` after each MLP
+    layer. Copy it to build others: post-norm is ``LN(t + attention(t))``."""
+    width = t.shape[-1]
+    a = S.MultiHeadAttention(heads, name=f"{prefix}_attn")(S.LayerNorm(name=f"{prefix}_ln1")(t))
+    if dropout:
+        a = S.Dropout(dropout)(a)
+    t = S.Add()([t, a])
+    h = S.GELU()(S.Dense(mlp, name=f"{prefix}_mlp1")(S.LayerNorm(name=f"{prefix}_ln2")(t)))
+    if dropout:
+        h = S.Dropout(dropout)(h)
+    h = S.Dense(width, name=f"{prefix}_mlp2")(h)
+    if dropout:
+        h = S.Dropout(dropout)(h)
+    return S.Add()([t, h])
+
+
+@register(
+    "vit_tiny",
+    "Vision Transformer: patch tokens, class token, 4 pre-norm attention blocks, ~0.14M params",
+    Recipe(kind="supervised", optimizer=Optimizer("adam", 1e-3), steps=600, quick_steps=20),
+)
+def vit_tiny(
+    image_shape: tuple[int, int, int] = (1, 28, 28),
+    num_classes: int = 10,
+    patch: int | None = None,
+    width: int = 64,
+    depth: int = 4,
+    heads: int = 4,
+    mlp: int = 128,
+    dropout: float = 0.1,
+) -> S.ModelSpec:
+    """Patches of ``patch`` pixels (default H/4: 16 tokens; 7 at 28x28, 2 at 8x8) embedded
+    to ``width`` features, ``depth`` blocks of ``heads`` heads and an MLP of ``mlp``,
+    ``dropout`` in the blocks (exact masks in training parity), the head on the class
+    token. At (1, 28, 28) with the defaults: 139k parameters."""
+    _, h, w = image_shape
+    patch = patch or max(1, h // 4)
+    if h % patch or w % patch:
+        raise ValueError(f"vit_tiny: patch {patch} must divide the image's {h}x{w}")
+    if width % heads or num_classes < 2:
+        raise ValueError(f"vit_tiny: heads {heads} must divide width {width}, num_classes >= 2")
+    x = S.Input(image_shape)
+    t = S.Tokens()(S.Conv2d(width, patch, stride=patch, name="patch_embed")(x))
+    t = S.PositionEmbedding(name="pos_embed")(S.ClassToken(name="cls")(t))
+    for i in range(depth):
+        t = encoder_block(t, heads, mlp, dropout, f"block{i}")
+    t = S.LayerNorm(name="norm")(t)
+    cls = S.Flatten()(S.Slice(0, 1, axis=1)(t))
+    logits = S.Dense(num_classes, name="head")(cls)
+    net = S.Network("net", inputs=x, outputs=logits)
+    options = {"num_classes": num_classes, "patch": patch, "width": width, "depth": depth}
+    return S.ModelSpec("vit_tiny", {"net": net}, main="net", options=options)

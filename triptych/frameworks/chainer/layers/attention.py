@@ -1,0 +1,157 @@
+"""Tokens, ClassToken, PositionEmbedding and MultiHeadAttention on (N, L, C) token tensors.
+
+Tokens is a reshape and a transpose; PositionEmbedding an addition broadcasting the (L, C)
+weight over the batch. ClassToken concatenates the (1, C) token broadcast to (N, 1, C) by
+`BroadcastToBatch`, a function node taking the batch from the tokens themselves: Chainer's
+``F.broadcast_to`` takes a fixed shape, which onnx-chainer writes as an Expand to the trace's
+batch (2), while the export's own converter for `BroadcastToBatch` reads the batch off the
+tokens (Shape -> Slice -> Expand), so the graph stays batch-free.
+
+MultiHeadAttention is `SelfAttention`: PyTorch's ``nn.MultiheadAttention`` computation with
+its parameter names, composed of Chainer's own ops (``F.linear`` on (N·L, C), batched
+``F.matmul`` on (N, heads, L, d), ``F.softmax`` over the keys), all of which onnx-chainer
+writes as Gemm/MatMul/Softmax. Every reshape leaves the batch to -1 (batch-free export)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from triptych.common import spec as S
+from triptych.frameworks.chainer.compat import F, chainer
+from triptych.frameworks.chainer.layers.context import (
+    CONVERTERS,
+    WEIGHT_LAYOUTS,
+    BuildContext,
+    Call,
+    constant,
+)
+
+
+class BroadcastToBatch(chainer.FunctionNode):
+    """(token (1, C), tokens (N, L, C)) -> token broadcast to (N, 1, C); the gradient
+    reaches the token only (summed over the batch). The export writes it as an Expand to
+    the tokens' own batch (`triptych.frameworks.chainer.export`)."""
+
+    def forward(self, inputs: tuple[Any, ...]) -> tuple[Any]:
+        token, x = inputs
+        xp = chainer.backend.get_array_module(token)
+        return (xp.broadcast_to(token, (x.shape[0], *token.shape)),)
+
+    def backward(self, indexes: tuple[int, ...], grad_outputs: tuple[Any, ...]) -> tuple[Any, ...]:
+        (gy,) = grad_outputs
+        return F.sum(gy, axis=0), None
+
+
+def broadcast_to_batch(token: Any, x: Any) -> Any:
+    """``token`` (1, C) repeated for each sample of ``x`` (N, L, C): (N, 1, C)."""
+    return BroadcastToBatch().apply((token, x))[0]
+
+
+def to_tokens(x: Any) -> Any:
+    """(N, C, H, W) -> (N, H·W, C), pixels row-major."""
+    c, h, w = x.shape[1:]
+    return F.transpose(F.reshape(x, (-1, c, h * w)), (0, 2, 1))
+
+
+class ClassToken(chainer.Link):
+    """A learned (1, C) ``token`` put before the (N, L, C) tokens."""
+
+    def __init__(self, channels: int, dtype: np.dtype) -> None:
+        super().__init__()
+        with self.init_scope():
+            self.token = chainer.Parameter(np.zeros((1, channels), dtype))
+
+    def forward(self, x: Any) -> Any:
+        return F.concat((broadcast_to_batch(self.token, x), x), axis=1)
+
+
+class PositionEmbedding(chainer.Link):
+    """(N, L, C) + a learned (L, C) ``weight`` (Chainer's arithmetic broadcasts it)."""
+
+    def __init__(self, shape: S.Shape, dtype: np.dtype) -> None:
+        super().__init__()
+        with self.init_scope():
+            self.weight = chainer.Parameter(np.zeros(tuple(shape), dtype))
+
+    def forward(self, x: Any) -> Any:
+        return x + self.weight
+
+
+class SelfAttention(chainer.Link):
+    """Multi-head self-attention on (N, L, C) with ``nn.MultiheadAttention``'s parameters
+    (``in_proj_weight`` (3C, C) rows q, k, v; ``in_proj_bias`` (3C,); ``out_proj_weight``
+    (C, C); ``out_proj_bias`` (C,); no biases when ``bias`` is False): per head,
+    softmax(q kᵀ / sqrt(d)) v; ``causal`` adds a constant (L, L) mask, -inf above the
+    diagonal (token i attends to j <= i), before the softmax."""
+
+    def __init__(
+        self, shape: S.Shape, heads: int, bias: bool, causal: bool, dtype: np.dtype
+    ) -> None:
+        super().__init__()
+        length, c = (int(s) for s in shape)
+        self.length, self.channels, self.heads = length, c, int(heads)
+        self.scale = 1.0 / math.sqrt(c // self.heads)
+        self.mask = None
+        if causal:
+            above = np.triu(np.ones((length, length), bool), k=1)
+            self.mask = constant(np.where(above, -np.inf, 0.0), dtype)
+        with self.init_scope():
+            self.in_proj_weight = chainer.Parameter(np.zeros((3 * c, c), dtype))
+            self.out_proj_weight = chainer.Parameter(np.zeros((c, c), dtype))
+            self.in_proj_bias = chainer.Parameter(np.zeros(3 * c, dtype)) if bias else None
+            self.out_proj_bias = chainer.Parameter(np.zeros(c, dtype)) if bias else None
+
+    def forward(self, x: Any) -> Any:
+        length, c, heads = self.length, self.channels, self.heads
+        qkv = F.linear(F.reshape(x, (-1, c)), self.in_proj_weight, self.in_proj_bias)
+        # (N·L, 3C) -> (N, L, 3, heads, d) -> (3, N, heads, L, d)
+        qkv = F.transpose(F.reshape(qkv, (-1, length, 3, heads, c // heads)), (2, 0, 3, 1, 4))
+        q, k, v = F.separate(qkv, axis=0)
+        scores = F.matmul(q, k, transb=True) * self.scale
+        if self.mask is not None:
+            scores = scores + self.mask
+        y = F.matmul(F.softmax(scores, axis=3), v)  # (N, heads, L, d)
+        y = F.reshape(F.transpose(y, (0, 2, 1, 3)), (-1, c))
+        y = F.linear(y, self.out_proj_weight, self.out_proj_bias)
+        return F.reshape(y, (-1, length, c))
+
+
+@CONVERTERS.register(S.Tokens)
+def tokens(layer: S.Tokens, ctx: BuildContext) -> Call:
+    return to_tokens
+
+
+@CONVERTERS.register(S.ClassToken)
+def class_token(layer: S.ClassToken, ctx: BuildContext) -> chainer.Link:
+    return ClassToken(int(ctx.input_shape[1]), ctx.dtype)
+
+
+@CONVERTERS.register(S.PositionEmbedding)
+def position_embedding(layer: S.PositionEmbedding, ctx: BuildContext) -> chainer.Link:
+    return PositionEmbedding(ctx.input_shape, ctx.dtype)
+
+
+@CONVERTERS.register(S.MultiHeadAttention)
+def multi_head_attention(layer: S.MultiHeadAttention, ctx: BuildContext) -> chainer.Link:
+    return SelfAttention(ctx.input_shape, layer.heads, layer.bias, layer.causal, ctx.dtype)
+
+
+@WEIGHT_LAYOUTS.register(S.ClassToken)
+def class_token_weights(layer: S.ClassToken) -> dict[str, str]:
+    return {"token": "token"}
+
+
+@WEIGHT_LAYOUTS.register(S.PositionEmbedding)
+def position_embedding_weights(layer: S.PositionEmbedding) -> dict[str, str]:
+    return {"weight": "weight"}
+
+
+@WEIGHT_LAYOUTS.register(S.MultiHeadAttention)
+def multi_head_attention_weights(layer: S.MultiHeadAttention) -> dict[str, str]:
+    """The canonical names are the link's own, in the spec's order (weights, then biases)."""
+    names = ["in_proj_weight", "out_proj_weight"]
+    names += ["in_proj_bias", "out_proj_bias"] if layer.bias else []
+    return {n: n for n in names}

@@ -1,0 +1,127 @@
+"""Tokens, ClassToken, PositionEmbedding and MultiHeadAttention on (N, L, C) token tensors
+(canonical layout: tokens have no NHWC question) through the TensorFlow backend's
+`token_ops`: tokens of an NHWC image are a plain reshape (row-major pixels, as PyTorch's);
+attention is TensorFlow's own batched matmul and softmax (`token_ops.attend`: neither
+Sonnet nor TensorFlow has a fused attention op) between the canonical in/out projections,
+held as (in, out) kernels. The ``snt.Module``s here hold their variables in the build's
+dtype."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from triptych.common import spec as S
+from triptych.frameworks.sonnet.compat import snt, tf
+from triptych.frameworks.sonnet.layers.context import (
+    CONVERTERS,
+    WEIGHT_LAYOUTS,
+    BuildContext,
+    SonnetNode,
+)
+from triptych.frameworks.tensorflow import layout, token_ops
+
+
+class ClassToken(snt.Module):
+    """A learned (1, C) ``token`` before the (N, L, C) tokens."""
+
+    def __init__(self, channels: int, name: str | None = None, dtype: str = "float32") -> None:
+        super().__init__(name=name)
+        self.token = tf.Variable(tf.zeros([1, channels], dtype), name="token")
+
+    def __call__(self, x: Any) -> Any:
+        return token_ops.prepend_token(x, self.token)
+
+
+class PositionEmbedding(snt.Module):
+    """(N, L, C) + a learned (L, C) ``weight``."""
+
+    def __init__(self, shape: S.Shape, name: str | None = None, dtype: str = "float32") -> None:
+        super().__init__(name=name)
+        self.weight = tf.Variable(tf.zeros(list(shape), dtype), name="weight")
+
+    def __call__(self, x: Any) -> Any:
+        return x + self.weight
+
+
+class SelfAttention(snt.Module):
+    """``nn.MultiheadAttention``'s self-attention on (N, L, C): ``in_kernel`` (C, 3C),
+    ``out_kernel`` (C, C) and (with ``bias``) ``in_bias`` (3C,), ``out_bias`` (C,)."""
+
+    def __init__(
+        self,
+        channels: int,
+        heads: int,
+        bias: bool,
+        causal: bool,
+        name: str | None = None,
+        dtype: str = "float32",
+    ) -> None:
+        super().__init__(name=name)
+        self.heads, self.causal = int(heads), bool(causal)
+        c = int(channels)
+
+        def zeros(shape: list[int], what: str) -> tf.Variable:
+            return tf.Variable(tf.zeros(shape, dtype), name=what)
+
+        self.in_kernel = zeros([c, 3 * c], "in_kernel")
+        self.in_bias = zeros([3 * c], "in_bias") if bias else None
+        self.out_kernel = zeros([c, c], "out_kernel")
+        self.out_bias = zeros([c], "out_bias") if bias else None
+
+    def __call__(self, x: Any) -> Any:
+        return token_ops.self_attention(
+            x,
+            self.in_kernel,
+            self.in_bias,
+            self.out_kernel,
+            self.out_bias,
+            self.heads,
+            self.causal,
+        )
+
+
+@CONVERTERS.register(S.Tokens)
+def tokens(layer: S.Tokens, ctx: BuildContext) -> SonnetNode:
+    return SonnetNode(lambda xs, t: token_ops.to_tokens(xs[0]))
+
+
+@CONVERTERS.register(S.ClassToken)
+def class_token(layer: S.ClassToken, ctx: BuildContext) -> SonnetNode:
+    mod = ClassToken(ctx.input_shape[1], name=ctx.name, dtype=ctx.dtype)
+    return SonnetNode(lambda xs, t: mod(xs[0]), mod)
+
+
+@WEIGHT_LAYOUTS.register(S.ClassToken)
+def class_token_weights(
+    layer: S.ClassToken, holder: ClassToken, ctx: BuildContext
+) -> layout.ParamMap:
+    return token_ops.as_is_params({"token": holder.token})
+
+
+@CONVERTERS.register(S.PositionEmbedding)
+def position_embedding(layer: S.PositionEmbedding, ctx: BuildContext) -> SonnetNode:
+    mod = PositionEmbedding(ctx.input_shape, name=ctx.name, dtype=ctx.dtype)
+    return SonnetNode(lambda xs, t: mod(xs[0]), mod)
+
+
+@WEIGHT_LAYOUTS.register(S.PositionEmbedding)
+def position_embedding_weights(
+    layer: S.PositionEmbedding, holder: PositionEmbedding, ctx: BuildContext
+) -> layout.ParamMap:
+    return token_ops.as_is_params({"weight": holder.weight})
+
+
+@CONVERTERS.register(S.MultiHeadAttention)
+def multi_head_attention(layer: S.MultiHeadAttention, ctx: BuildContext) -> SonnetNode:
+    c = ctx.input_shape[1]
+    mod = SelfAttention(c, layer.heads, layer.bias, layer.causal, name=ctx.name, dtype=ctx.dtype)
+    return SonnetNode(lambda xs, t: mod(xs[0]), mod)
+
+
+@WEIGHT_LAYOUTS.register(S.MultiHeadAttention)
+def multi_head_attention_weights(
+    layer: S.MultiHeadAttention, holder: SelfAttention, ctx: BuildContext
+) -> layout.ParamMap:
+    return token_ops.attention_params(
+        holder.in_kernel, holder.in_bias, holder.out_kernel, holder.out_bias
+    )

@@ -1,0 +1,139 @@
+"""Tokens, ClassToken, PositionEmbedding and MultiHeadAttention on (N, L, C) token tensors
+(canonical layout: tokens have no NHWC question) through `token_ops`. Tokens of an NHWC
+image are a plain ``Reshape`` (row-major pixels, as PyTorch's); attention is Keras's own
+``keras.ops.dot_product_attention`` (its scale given as a tensor of the build's dtype,
+so a float64 build scales in float64; its causal mask is the same lower triangle) between the
+canonical in/out projections, held as (in, out) kernels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keras import ops
+
+from triptych.common import spec as S
+from triptych.frameworks.tensorflow import layout, token_ops
+from triptych.frameworks.tensorflow.compat import keras, tf
+from triptych.frameworks.tensorflow.layers.context import (
+    CONVERTERS,
+    WEIGHT_LAYOUTS,
+    BuildContext,
+    KerasNode,
+)
+
+
+class ClassToken(keras.layers.Layer):
+    """A learned (1, C) ``token`` before the (N, L, C) tokens."""
+
+    def build(self, shape: Any) -> None:
+        self.token = self.add_weight(shape=(1, shape[-1]), initializer="zeros", name="token")
+
+    def call(self, x: Any) -> Any:
+        return token_ops.prepend_token(x, self.token)
+
+    def compute_output_shape(self, shape: Any) -> Any:
+        n, length, c = shape
+        return (n, None if length is None else length + 1, c)
+
+
+class PositionEmbedding(keras.layers.Layer):
+    """(N, L, C) + a learned (L, C) ``weight``."""
+
+    def build(self, shape: Any) -> None:
+        self.weight = self.add_weight(shape=tuple(shape[1:]), initializer="zeros", name="weight")
+
+    def call(self, x: Any) -> Any:
+        return x + self.weight
+
+    def compute_output_shape(self, shape: Any) -> Any:
+        return shape
+
+
+def _keras_attend(q: Any, k: Any, v: Any, scale: float, causal: bool) -> Any:
+    """`token_ops.Attend` by Keras's own attention op ((N, L, heads, d) in and out). The
+    scale goes in as a tensor of q's dtype: the op's ``tf.cast`` of a Python float makes a
+    float32 constant first (1/sqrt(2) rounded: float64 results 5e-11 off)."""
+    scale_t = tf.constant(scale, q.dtype)
+    return ops.dot_product_attention(q, k, v, scale=scale_t, is_causal=causal)
+
+
+class SelfAttention(keras.layers.Layer):
+    """``nn.MultiheadAttention``'s self-attention on (N, L, C): ``in_kernel`` (C, 3C),
+    ``out_kernel`` (C, C) and (with ``bias``) ``in_bias`` (3C,), ``out_bias`` (C,)."""
+
+    def __init__(self, heads: int, bias: bool, causal: bool, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.heads, self.bias, self.causal = int(heads), bool(bias), bool(causal)
+
+    def build(self, shape: Any) -> None:
+        c = int(shape[-1])
+        self.in_kernel = self._zeros((c, 3 * c), "in_kernel")
+        self.in_bias = self._zeros((3 * c,), "in_bias") if self.bias else None
+        self.out_kernel = self._zeros((c, c), "out_kernel")
+        self.out_bias = self._zeros((c,), "out_bias") if self.bias else None
+
+    def _zeros(self, shape: tuple[int, ...], name: str) -> Any:
+        # weights are loaded after building: Keras's initialisers would only cost time
+        return self.add_weight(shape=shape, initializer="zeros", name=name)
+
+    def call(self, x: Any) -> Any:
+        return token_ops.self_attention(
+            x,
+            self.in_kernel,
+            self.in_bias,
+            self.out_kernel,
+            self.out_bias,
+            self.heads,
+            self.causal,
+            core=_keras_attend,
+        )
+
+    def compute_output_shape(self, shape: Any) -> Any:
+        return shape
+
+
+@CONVERTERS.register(S.Tokens)
+def tokens(layer: S.Tokens, ctx: BuildContext) -> KerasNode:
+    c, h, w = ctx.input_shape
+    return KerasNode.of(keras.layers.Reshape((h * w, c), **ctx.kw))
+
+
+@CONVERTERS.register(S.ClassToken)
+def class_token(layer: S.ClassToken, ctx: BuildContext) -> KerasNode:
+    made = ClassToken(**ctx.kw)
+    return KerasNode.of(made, holder=made)
+
+
+@WEIGHT_LAYOUTS.register(S.ClassToken)
+def class_token_weights(
+    layer: S.ClassToken, holder: ClassToken, ctx: BuildContext
+) -> layout.ParamMap:
+    return token_ops.as_is_params({"token": holder.token})
+
+
+@CONVERTERS.register(S.PositionEmbedding)
+def position_embedding(layer: S.PositionEmbedding, ctx: BuildContext) -> KerasNode:
+    made = PositionEmbedding(**ctx.kw)
+    return KerasNode.of(made, holder=made)
+
+
+@WEIGHT_LAYOUTS.register(S.PositionEmbedding)
+def position_embedding_weights(
+    layer: S.PositionEmbedding, holder: PositionEmbedding, ctx: BuildContext
+) -> layout.ParamMap:
+    return token_ops.as_is_params({"weight": holder.weight})
+
+
+@CONVERTERS.register(S.MultiHeadAttention)
+def multi_head_attention(layer: S.MultiHeadAttention, ctx: BuildContext) -> KerasNode:
+    made = SelfAttention(layer.heads, layer.bias, layer.causal, **ctx.kw)
+    return KerasNode.of(made, holder=made)
+
+
+@WEIGHT_LAYOUTS.register(S.MultiHeadAttention)
+def multi_head_attention_weights(
+    layer: S.MultiHeadAttention, holder: SelfAttention, ctx: BuildContext
+) -> layout.ParamMap:
+    return token_ops.attention_params(
+        holder.in_kernel, holder.in_bias, holder.out_kernel, holder.out_bias
+    )

@@ -1,0 +1,350 @@
+"""Self-attention regions fused into one ``MultiHeadAttention`` node (domain `FUSED`), found
+and read by evaluating them, not by matching one exporter's op sequence.
+
+Exporters write attention many ways (torch's SDPA under dynamo or TorchScript, with the
+scale on the scores or split over q and k; a fused in-projection or three; tf2onnx's
+Einsums). What they share: a ``Softmax`` between two MatMuls of data, ``scores = A @ B``
+before it and ``O = P @ V`` after, where A, B and V are affine in the block's input tokens
+``x`` (N, L, C) and the block's output ``y`` (N, L, C) is affine in O. So the region is
+found from the Softmax (x: the nearest common (L, C) ancestor of A, B and V; y: O's chain
+through the output projection), and its weights are read by evaluating the region with the
+ONNX reference evaluator in float64 on one-hot probes: a column of the q, k, v and output
+projections per probe, the biases at zero, the scale on the scores by least squares. The
+fused layer is then checked against the region on random tokens; a region that is not
+attention in PyTorch's form (a mask other than causal, a non-affine projection) is left
+alone, and its nodes are refused one by one as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from triptych.export.reference_ops import reference_evaluator
+from triptych.onnx_import.patterns import FUSED
+
+#: ops allowed between a score MatMul and its Softmax, and between Softmax and the P @ V
+SCORE_OPS = {"Mul", "Div", "Add", "Where"}
+PASS_OPS = {"Identity", "Dropout", "Cast"}
+#: data movement between the tokens and the projections (torch's (L, N, C) layout inside)
+MOVES = {"Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze"}
+#: relative agreement the fused layer must reach against the region on random tokens
+AGREE = 1e-9
+
+
+def fuse_attention(graph) -> list[onnx.NodeProto]:  # graph: reader.OnnxGraph
+    """``graph.nodes`` with every self-attention region replaced by one fused node; its
+    weights become constants of ``graph`` (``<y>::in_proj_weight``, ...)."""
+    nodes = list(graph.nodes)
+    for softmax in [n for n in graph.nodes if n.op_type == "Softmax"]:
+        found = next(
+            ((m, x, y, w) for m, x, y in _regions(graph, nodes, softmax)
+             if (w := _read_weights(graph, m, x, y, softmax)) is not None),
+            None,
+        )  # fmt: skip
+        if found is None:
+            continue
+        members, x, y, weights = found
+        heads, causal, tensors = weights
+        names = []
+        for key, value in tensors.items():
+            name = f"{y}::{key}"
+            graph.constants[name] = value
+            names.append(name)
+        fused = helper.make_node("MultiHeadAttention", [x, *names], [y], name=f"{y}::attention",
+                                 domain=FUSED, heads=heads, causal=int(causal))  # fmt: skip
+        last = max(nodes.index(n) for n in members)
+        ids = {id(n) for n in members}
+        nodes = [
+            fused if i == last else n for i, n in enumerate(nodes) if id(n) not in ids or i == last
+        ]
+        graph.nodes = nodes
+        graph.link()
+    return nodes
+
+
+def _data_inputs(graph, node: onnx.NodeProto) -> list[str]:
+    return [i for i in node.input if i and i not in graph.constants]
+
+
+def _back(graph, value: str, allowed: set[str]) -> onnx.NodeProto | None:
+    """The first producer up from ``value`` that is not one of ``allowed`` (single data input)."""
+    node = graph.producer.get(value)
+    while node is not None and node.op_type in allowed:
+        ins = _data_inputs(graph, node)
+        if len(ins) != 1:
+            return None
+        node = graph.producer.get(ins[0])
+    return node
+
+
+def _forward(graph, value: str, allowed: set[str]) -> onnx.NodeProto | None:
+    """The first consumer down from ``value`` (each value used once) not in ``allowed``."""
+    while True:
+        users = graph.consumers.get(value, [])
+        if len(users) != 1 or users[0] is None:
+            return None
+        if users[0].op_type not in allowed:
+            return users[0]
+        value = users[0].output[0]
+
+
+def _ancestors(graph, value: str) -> set[str]:
+    """Every data value ``value`` is computed from (itself included)."""
+    seen, todo = set(), [value]
+    while todo:
+        v = todo.pop()
+        if v in seen or v in graph.constants:
+            continue
+        seen.add(v)
+        node = graph.producer.get(v)
+        if node is not None:
+            todo.extend(node.input)
+    return seen
+
+
+def _regions(graph, nodes: list[onnx.NodeProto], softmax: onnx.NodeProto):
+    """Candidate (member nodes, x, y) of the attention around ``softmax``, nearest x first
+    (a per-sample (L, C) value read by the projections; torch's (L, N, C) values inside
+    also look like one, and fail when evaluated)."""
+    scores = _back(graph, softmax.input[0], SCORE_OPS)
+    pv = _forward(graph, softmax.output[0], PASS_OPS)
+    if scores is None or pv is None or scores.op_type != "MatMul" or pv.op_type != "MatMul":
+        return
+    a, b = scores.input
+    v = pv.input[1]
+    if any(i in graph.constants for i in (a, b, v)):
+        return
+    order = {o: k for k, n in enumerate(nodes) for o in n.output}
+    common = _ancestors(graph, a) & _ancestors(graph, b) & _ancestors(graph, v)
+    tokens = [c for c in common if graph.shape(c) is not None and len(graph.shape(c)) == 2
+              and _projected(graph, c)]  # fmt: skip
+    for x in sorted(tokens, key=lambda c: -order.get(c, -1)):
+        y = _output_projection(graph, pv.output[0], graph.shape(x))
+        if y is None:
+            continue
+        members = _between(graph, nodes, x, y)
+        ids = {id(m) for m in members}
+        leaks = [
+            o
+            for m in members
+            for o in m.output
+            if o != y and any(u is None or id(u) not in ids for u in graph.consumers.get(o, []))
+        ]
+        if not leaks and y in {o for m in members for o in m.output}:
+            yield members, x, y
+
+
+def _projected(graph, value: str) -> bool:
+    """Is ``value`` read, through data movement, by a MatMul or Gemm by a constant (an input
+    projection)?"""
+    todo, seen = [value], set()
+    while todo:
+        v = todo.pop()
+        if v in seen:
+            continue
+        seen.add(v)
+        for u in graph.consumers.get(v, []):
+            if u is None:
+                continue
+            if (
+                u.op_type in ("MatMul", "Gemm")
+                and u.input[0] == v
+                and u.input[1] in graph.constants
+            ):
+                return True
+            if u.op_type in MOVES:
+                todo.append(u.output[0])
+    return False
+
+
+def _output_projection(graph, value: str, tokens: tuple[int, ...]) -> str | None:
+    """From the attention output, through data movement to a MatMul/Gemm by a constant and
+    an Add of a constant after it, then through data movement to the first (N, L, C) value
+    (the block's output y)."""
+    node = _forward(graph, value, MOVES)
+    if node is None or node.op_type not in ("MatMul", "Gemm"):
+        return None
+    if node.input[1] not in graph.constants:
+        return None
+    out = node.output[0]
+    users = graph.consumers.get(out, [])
+    if (
+        len(users) == 1
+        and users[0] is not None
+        and users[0].op_type == "Add"
+        and any(i in graph.constants for i in users[0].input)
+    ):
+        out = users[0].output[0]
+    while graph.shape(out) != tokens:
+        after = [u for u in graph.consumers.get(out, []) if u is None or u.op_type != "Shape"]
+        if len(after) != 1 or after[0] is None or after[0].op_type not in MOVES:
+            return None
+        out = after[0].output[0]  # e.g. (L·N, C) -> (L, N, C) -> (N, L, C)
+    return out
+
+
+def _between(graph, nodes: Iterable[onnx.NodeProto], x: str, y: str) -> list[onnx.NodeProto]:
+    """Nodes downstream of ``x`` and upstream of ``y`` (``y``'s producer included)."""
+    up = set()
+    todo = [y]
+    while todo:
+        v = todo.pop()
+        node = graph.producer.get(v)
+        if node is None or id(node) in up or v == x:
+            continue
+        up.add(id(node))
+        todo.extend(node.input)
+    down_values, members = {x}, []
+    for n in nodes:
+        if any(i in down_values for i in n.input):
+            down_values.update(n.output)
+            if id(n) in up:
+                members.append(n)
+    return members
+
+
+def _runner(graph, members: list[onnx.NodeProto], inputs: list[str], outputs: list[str]):
+    """A float64 evaluator of ``members`` from ``inputs`` to ``outputs`` (folded constants
+    as initializers, float ones in float64)."""
+    computed = [n for n in members if not all(o in graph.constants for o in n.output if o)]
+    used = {i for n in computed for i in n.input if i in graph.constants}
+    inits = []
+    for name in sorted(used):
+        value = np.asarray(graph.constants[name])
+        if value.dtype == np.float32:
+            value = value.astype(np.float64)
+        inits.append(numpy_helper.from_array(value, name))
+    cast = [_as_double(n) for n in computed]
+    g = helper.make_graph(
+        cast,
+        "attention",
+        [helper.make_tensor_value_info(i, onnx.TensorProto.DOUBLE, None) for i in inputs],
+        [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in outputs],
+        inits,
+    )
+    opset = max(
+        (o.version for o in graph.model.opset_import if o.domain in ("", "ai.onnx")), default=17
+    )
+    session = reference_evaluator(
+        helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    )
+    return lambda *xs: session.run(None, dict(zip(inputs, xs, strict=True)))
+
+
+def _as_double(node: onnx.NodeProto) -> onnx.NodeProto:
+    """``node``, with a Cast to float made a Cast to double (the region runs in float64)."""
+    if node.op_type != "Cast":
+        return node
+    to = next(a.i for a in node.attribute if a.name == "to")
+    if to != onnx.TensorProto.FLOAT:
+        return node
+    return helper.make_node("Cast", list(node.input), list(node.output), to=onnx.TensorProto.DOUBLE)
+
+
+def _heads4(value: np.ndarray, batch: int, transpose_b: bool = False) -> np.ndarray:
+    """A per-head tensor as (N, heads, L, d): exporters write (N, h, L, d) or, batch and heads
+    merged batch-major, (N·h, L, d); ``transpose_b``: B of ``A @ B`` is (.., d, L)."""
+    if value.ndim == 3:
+        value = value.reshape(batch, value.shape[0] // batch, *value.shape[1:])
+    if value.ndim != 4:
+        raise ValueError(f"a per-head value of rank {value.ndim}")
+    return value.transpose(0, 1, 3, 2) if transpose_b else value
+
+
+def _read_weights(graph, members, x: str, y: str, softmax: onnx.NodeProto):
+    """(heads, causal, canonical tensors) of the region, or None when it is no attention."""
+    scores = _back(graph, softmax.input[0], SCORE_OPS)
+    pv = _forward(graph, softmax.output[0], PASS_OPS)
+    a, b, v, s_in, o = scores.input[0], scores.input[1], pv.input[1], softmax.input[0], pv.output[0]
+    length, c = graph.shape(x)
+    n = int(graph.batch)
+    try:
+        run = _runner(graph, members, [x], [a, b, v, s_in, y, o])
+
+        def qkv(tokens: np.ndarray) -> tuple[np.ndarray, ...]:
+            qa, kb, vv, sr, yr, oo = run(tokens)
+            q, k, v4 = _heads4(qa, n), _heads4(kb, n, True), _heads4(vv, n)
+            return q, k, v4, sr, yr, oo
+
+        q0, k0_, v0, _, _, o0 = qkv(np.zeros((n, length, c)))
+        heads, d = q0.shape[1], q0.shape[3]
+        if heads * d != c or k0_.shape != q0.shape or v0.shape != q0.shape:
+            return None
+        w = np.zeros((3, c, c))
+        for first in range(0, c, n):
+            probe = np.zeros((n, length, c))
+            ks = list(range(first, min(c, first + n)))
+            for row, k in enumerate(ks):
+                probe[row, 0, k] = 1.0
+            got = qkv(probe)
+            for which in range(3):
+                for row, k in enumerate(ks):
+                    w[which][:, k] = (
+                        got[which][row, :, 0] - (q0, k0_, v0)[which][row, :, 0]
+                    ).reshape(c)
+        bias = np.stack([t[0, :, 0].reshape(c) for t in (q0, k0_, v0)])
+        xr = np.random.default_rng(0).standard_normal((n, length, c))
+        qr, kr, _, sr, yr, _ = qkv(xr)
+        raw = (qr @ kr.transpose(0, 1, 3, 2)).reshape(np.shape(sr))
+        finite = np.isfinite(sr) & (sr > -1e4)
+        scale = float((sr[finite] * raw[finite]).sum() / (raw[finite] ** 2).sum())
+        causal = not finite.all()
+        mask = finite.reshape(n, heads, length, length)[0, 0]
+        if causal and not np.array_equal(mask, np.tril(np.ones((length, length), bool))):
+            return None  # a mask other than causal
+        run_out = _runner(graph, _after(members, o), [o], [y])
+        y0 = run_out(np.zeros(o0.shape))[0]
+        wo = np.zeros((c, c))
+        for first in range(0, c, n):
+            probe = np.zeros((n, heads, length, d))
+            js = list(range(first, min(c, first + n)))
+            for row, j in enumerate(js):
+                probe[row, j // d, 0, j % d] = 1.0
+            yy = run_out(probe.reshape(o0.shape))[0]
+            for row, j in enumerate(js):
+                wo[:, j] = yy[row, 0] - y0[row, 0]
+    except Exception:  # a region the reference evaluator cannot run in float64: not fused
+        return None
+    q_gain = scale * np.sqrt(d)
+    tensors = {
+        "in_proj_weight": np.concatenate([w[0] * q_gain, w[1], w[2]]),
+        "in_proj_bias": np.concatenate([bias[0] * q_gain, bias[1], bias[2]]),
+        "out_proj_weight": wo,
+        "out_proj_bias": y0[0, 0].copy(),
+    }
+    expected = attention64(xr, tensors, heads, causal)
+    if expected.shape != yr.shape:
+        return None
+    if np.abs(expected - yr).max() > AGREE * max(1.0, float(np.abs(yr).max())):
+        return None
+    return heads, causal, {k: v.astype(np.float32) for k, v in tensors.items()}
+
+
+def _after(members: list[onnx.NodeProto], value: str) -> list[onnx.NodeProto]:
+    """The members downstream of ``value``."""
+    down, out = {value}, []
+    for n in members:
+        if any(i in down for i in n.input):
+            down.update(n.output)
+            out.append(n)
+    return out
+
+
+def attention64(x: np.ndarray, t: dict[str, np.ndarray], heads: int, causal: bool) -> np.ndarray:
+    """`S.MultiHeadAttention` in float64 numpy on (N, L, C) with canonical tensors ``t``."""
+    n, length, c = x.shape
+    d = c // heads
+    qkv = x @ t["in_proj_weight"].T + t["in_proj_bias"]
+    q, k, v = (qkv[..., i * c : (i + 1) * c].reshape(n, length, heads, d).transpose(0, 2, 1, 3)
+               for i in range(3))  # fmt: skip
+    s = q @ k.transpose(0, 1, 3, 2) / np.sqrt(d)
+    if causal:
+        s = np.where(np.tril(np.ones((length, length), bool)), s, -np.inf)
+    p = np.exp(s - s.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    o = (p @ v).transpose(0, 2, 1, 3).reshape(n, length, c)
+    return o @ t["out_proj_weight"].T + t["out_proj_bias"]
