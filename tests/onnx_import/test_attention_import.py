@@ -83,3 +83,47 @@ def test_torchvision_vision_transformer_imports(tmp_path, probe):
     assert {"Tokens", "ClassToken", "PositionEmbedding", "LayerNorm", "GELU"} <= set(kinds)
     diffs = max_diff_per_framework(spec, weights, path, probe((3, 28, 28)))
     assert max(diffs.values()) <= TOL, diffs
+
+
+@pytest.mark.parametrize("framework", triptych.frameworks())
+def test_vit_exported_by_every_backend_imports(tmp_path, framework, probe):
+    """The zoo's ViT (one block, 8x8 digits) exported by each backend's own exporter: their
+    attention (SDPA, Keras' dot_product_attention, MXNet's batch_dot, Chainer's matmul) and
+    layer norms (one op, or written out in elementary ops) fuse back into the layers."""
+    from triptych.common.zoo_vit import vit_tiny
+
+    spec = vit_tiny((1, 8, 8), width=16, depth=1, heads=2, mlp=32)
+    model = triptych.create(spec, framework=framework, seed=1)
+    path = next(iter(model.export_onnx(tmp_path).values()))
+    imported, weights = triptych.import_onnx(path)
+    kinds = _kinds(imported)
+    assert {"MultiHeadAttention", "LayerNorm", "ClassToken", "PositionEmbedding"} <= kinds
+    diffs = max_diff_per_framework(imported, weights, path, probe((1, 8, 8)))
+    assert max(diffs.values()) <= TOL, diffs
+
+
+def test_keras_attention_block_through_tf2onnx(tmp_path, probe):
+    """keras.layers.MultiHeadAttention and LayerNormalization between a patch convolution
+    and a pooled head, exported by tf2onnx (Einsums as Reshape/MatMul, the layer norms
+    written out, Dense on tokens as Tensordot with the batch merged into the rows)."""
+    keras = pytest.importorskip("keras")
+    tf = pytest.importorskip("tensorflow")
+    tf2onnx = pytest.importorskip("tf2onnx")
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 3))
+    y = keras.layers.Reshape((16, 16))(keras.layers.Conv2D(16, 2, strides=2)(inputs))
+    y = keras.layers.LayerNormalization(epsilon=1e-5)(y)
+    a = keras.layers.MultiHeadAttention(num_heads=2, key_dim=8)(y, y)
+    y = keras.layers.LayerNormalization()(keras.layers.Add()([y, a]))
+    y = keras.layers.GlobalAveragePooling1D()(keras.layers.Dense(32, activation="relu")(y))
+    model = keras.Model(inputs, keras.layers.Dense(4)(y))
+    fn = tf.function(lambda x: {"out": model(x, training=False)})
+    sig = [tf.TensorSpec([None, 8, 8, 3], tf.float32, name="input")]
+    proto, _ = tf2onnx.convert.from_function(fn, input_signature=sig, opset=17,
+                                             inputs_as_nchw=["input:0"])  # fmt: skip
+    path = tmp_path / "keras_mha.onnx"
+    path.write_bytes(proto.SerializeToString())
+    spec, weights = triptych.import_onnx(path)
+    assert {"MultiHeadAttention", "LayerNorm", "Tokens"} <= _kinds(spec)
+    diffs = max_diff_per_framework(spec, weights, path, probe((3, 8, 8)))
+    assert max(diffs.values()) <= TOL, diffs

@@ -116,3 +116,17 @@ def test_unsupported_pad_mode_is_a_refusal_naming_it(tmp_path):
     path.write_bytes(model.SerializeToString())
     with pytest.raises(triptych.UnsupportedOnnx, match=r"Pad.*mode 'wrap'; allowed constant"):
         triptych.import_onnx(path)
+
+
+def test_softmax_over_channels_also_of_an_nhwc_view(tmp_path):
+    """Softmax over the channels, once on the NCHW value (axis 1) and once on its NHWC
+    transpose (axis 3, as tf2onnx writes it): both are Softmax over the same NCHW axis."""
+    nodes = [
+        _n("Conv", ["x", "w"], "c", pads=[1, 1, 1, 1]),
+        _n("Softmax", ["c"], "s1", axis=1),
+        _n("Transpose", ["c"], "t", perm=[0, 2, 3, 1]),
+        _n("Softmax", ["t"], "st", axis=3),
+        _n("Transpose", ["st"], "s2", perm=[0, 3, 1, 2]),
+        _n("Add", ["s1", "s2"], "y"),
+    ]
+    assert "Softmax" in _graph(tmp_path, nodes, {"w": _w(5, 4, 3, 3)}, opset=13)

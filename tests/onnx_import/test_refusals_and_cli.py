@@ -34,10 +34,10 @@ def _w(*shape):
 
 def _unsupported_file(tmp_path):
     nodes = [
-        helper.make_node("Conv", ["x", "wr"], ["a"], name="oblong", pads=[1, 0, 1, 0],
-                         kernel_shape=[3, 1]),
+        helper.make_node("Conv", ["x", "wr"], ["a"], name="oblong", pads=[2, 0, 2, 0],
+                         kernel_shape=[3, 1], dilations=[2, 1]),
         helper.make_node("Erf", ["x"], ["b"], name="lone_erf"),
-        helper.make_node("Softmax", ["x"], ["c"], name="soft", axis=1),
+        helper.make_node("Hardmax", ["x"], ["c"], name="hard", axis=1),
         helper.make_node("Add", ["a", "b"], ["ab"], name="add1"),
         helper.make_node("Add", ["ab", "c"], ["y"], name="add2"),
     ]  # fmt: skip
@@ -52,9 +52,9 @@ def test_refusal_names_every_node(tmp_path):
         triptych.import_onnx(_unsupported_file(tmp_path))
     lines = err.value.problems
     assert len(lines) == 3, lines
-    assert lines[0].startswith("Conv oblong: non-square kernel [3, 1]")
+    assert lines[0].startswith("Conv oblong: non-square dilations [2, 1]")
     assert lines[1].startswith("Erf lone_erf: op Erf has no counterpart")
-    assert lines[2].startswith("Softmax soft: op Softmax has no counterpart")
+    assert lines[2].startswith("Hardmax hard: op Hardmax has no counterpart")
 
 
 def test_small_graph_imports_with_constants_folded(tmp_path):
@@ -96,7 +96,7 @@ def test_cli_import_exit_2_writes_nothing(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["import", str(_unsupported_file(tmp_path)), "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "Erf lone_erf" in err and "Conv oblong" in err and "Softmax soft" in err
+    assert "Erf lone_erf" in err and "Conv oblong" in err and "Hardmax hard" in err
     assert not out.exists() or not any(out.iterdir())
 
 

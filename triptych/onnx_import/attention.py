@@ -27,10 +27,10 @@ from triptych.export.reference_ops import reference_evaluator
 from triptych.onnx_import.patterns import FUSED
 
 #: ops allowed between a score MatMul and its Softmax, and between Softmax and the P @ V
-SCORE_OPS = {"Mul", "Div", "Add", "Where"}
-PASS_OPS = {"Identity", "Dropout", "Cast"}
 #: data movement between the tokens and the projections (torch's (L, N, C) layout inside)
 MOVES = {"Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze"}
+SCORE_OPS = {"Mul", "Div", "Add", "Where"} | MOVES
+PASS_OPS = {"Identity", "Dropout", "Cast"} | MOVES
 #: relative agreement the fused layer must reach against the region on random tokens
 AGREE = 1e-9
 
@@ -83,8 +83,8 @@ def _back(graph, value: str, allowed: set[str]) -> onnx.NodeProto | None:
 
 def _forward(graph, value: str, allowed: set[str]) -> onnx.NodeProto | None:
     """The first consumer down from ``value`` (each value used once) not in ``allowed``."""
-    while True:
-        users = graph.consumers.get(value, [])
+    while True:  # a Shape reading the value only feeds shape arithmetic: not a use
+        users = [u for u in graph.consumers.get(value, []) if u is None or u.op_type != "Shape"]
         if len(users) != 1 or users[0] is None:
             return None
         if users[0].op_type not in allowed:
@@ -132,10 +132,18 @@ def _regions(graph, nodes: list[onnx.NodeProto], softmax: onnx.NodeProto):
             o
             for m in members
             for o in m.output
-            if o != y and any(u is None or id(u) not in ids for u in graph.consumers.get(o, []))
+            if o != y and any(_reads_outside(graph, u, ids) for u in graph.consumers.get(o, []))
         ]
         if not leaks and y in {o for m in members for o in m.output}:
             yield members, x, y
+
+
+def _reads_outside(graph, user: onnx.NodeProto | None, ids: set[int]) -> bool:
+    """Is ``user`` outside the region and needs its input at run time (a node whose outputs
+    are all folded constants, e.g. a Shape, does not)?"""
+    if user is None:
+        return True
+    return id(user) not in ids and not all(o in graph.constants for o in user.output if o)
 
 
 def _projected(graph, value: str) -> bool:
@@ -208,10 +216,21 @@ def _between(graph, nodes: Iterable[onnx.NodeProto], x: str, y: str) -> list[onn
 
 
 def _runner(graph, members: list[onnx.NodeProto], inputs: list[str], outputs: list[str]):
-    """A float64 evaluator of ``members`` from ``inputs`` to ``outputs`` (folded constants
-    as initializers, float ones in float64)."""
-    computed = [n for n in members if not all(o in graph.constants for o in n.output if o)]
-    used = {i for n in computed for i in n.input if i in graph.constants}
+    """A float64 evaluator of ``members`` from ``inputs`` to ``outputs`` (constants as
+    initializers, float ones in float64). Shape arithmetic inside the region runs from the
+    values fed rather than from its folded constants: a Shape of a value whose batch is
+    merged with the heads (N·h, L, d) was folded as if its first axis were the batch."""
+    derived: set[str] = set()
+    for n in graph.nodes:
+        if n.op_type == "Shape" or any(i in derived for i in n.input):
+            derived.update(o for o in n.output if o)
+
+    def fixed(name: str) -> bool:
+        return name in graph.constants and name not in derived
+
+    computed = [n for n in members if not all(fixed(o) for o in n.output if o)]
+    made = {o for n in computed for o in n.output}
+    used = {i for n in computed for i in n.input if i in graph.constants and i not in made}
     inits = []
     for name in sorted(used):
         value = np.asarray(graph.constants[name])

@@ -4,7 +4,8 @@ static per-sample shapes, evaluated at batch 2, or at the file's batch where the
 fixed: data movement is evaluated at that batch too); shape inference runs again with the folded
 constants until no value gains a shape (torchscript's shape arithmetic through Div and Cast
 defeats one pass). Multi-op patterns (`patterns`) are then fused into one node each, and
-self-attention regions into one node each (`attention`)."""
+layer norms written out in elementary ops and self-attention regions into one node each
+(`layernorm`, `attention`)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from onnx import helper, numpy_helper, shape_inference
 
 from triptych.export.reference_ops import reference_evaluator
 from triptych.onnx_import.attention import fuse_attention
+from triptych.onnx_import.layernorm import fuse_layer_norms
 from triptych.onnx_import.patterns import fuse
 
 #: opsets the importer is tested on
@@ -138,6 +140,8 @@ def read(path: str | os.PathLike | onnx.ModelProto) -> OnnxGraph:
             break
         graph.constants = fold_constants(graph)
     graph.nodes = fuse(graph)
+    graph.link()
+    graph.nodes = fuse_layer_norms(graph)
     graph.link()
     graph.nodes = fuse_attention(graph)
     graph.link()

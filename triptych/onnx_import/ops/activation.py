@@ -13,9 +13,10 @@ import onnx
 
 from triptych.common import spec as S
 from triptych.onnx_import.context import ConvertContext
-from triptych.onnx_import.ir import INode, Val
+from triptych.onnx_import.ir import INode, Val, identity_index
 from triptych.onnx_import.ops.common import Unsupported, attrs, f32
 from triptych.onnx_import.ops.merge import BIG, bijective, per_channel
+from triptych.onnx_import.ops.reduce import _as_transpose
 from triptych.onnx_import.ops.registry import OPS
 
 #: ONNX's (and PyTorch's) SELU constants
@@ -123,3 +124,24 @@ def prelu(b: ConvertContext, node: onnx.NodeProto) -> None:
     nid = b.layer(node, S.PReLU, {"shared": shared}, [val.source], {"weight": weight},
                   node.input[1], output=False)  # fmt: skip
     b.set(node.output[0], Val(nid, val.index))
+
+
+@OPS.register("Softmax", versions=(13, 22))
+def softmax(b: ConvertContext, node: onnx.NodeProto) -> None:
+    """Softmax along one axis -> Softmax on the NCHW (or token) axis it is, also on a
+    transposed view (tf2onnx's NHWC channel softmax)."""
+    val = b.data(node.input[0])
+    if val.batch_axis:
+        raise Unsupported("a softmax of a value whose batch axis is moved or merged")
+    rank = len(val.shape) + 1
+    axis = int(attrs(node).get("axis", -1)) % rank
+    if axis == 0:
+        raise Unsupported("a softmax over the batch axis")
+    source_shape = b.ir.shape_of(val.source)
+    perm = _as_transpose(val, source_shape)
+    if perm is None:
+        x, perm = b.resolve(val, node), tuple(range(len(val.shape)))
+    else:
+        x = b.resolve(Val(val.source, identity_index(source_shape)), node)
+    nid = b.layer(node, S.Softmax, {"axis": perm[axis - 1]}, [x], {}, None, output=False)
+    b.set(node.output[0], Val(nid, identity_index(b.ir.shape_of(nid)).transpose(perm)))

@@ -9,9 +9,10 @@ import onnx
 
 from triptych.common import spec as S
 from triptych.onnx_import.context import ConvertContext
-from triptych.onnx_import.ir import Val, channels_last, identity_index
+from triptych.onnx_import.ir import MERGED, Val, channels_last, identity_index
 from triptych.onnx_import.ops.common import Unsupported, attrs
 from triptych.onnx_import.ops.registry import OPS
+from triptych.onnx_import.ops.tokens import merged_rows, per_sample_rows
 
 
 def _dense(b: ConvertContext, node: onnx.NodeProto, weight: np.ndarray, bias: np.ndarray | None,
@@ -44,6 +45,9 @@ def _pointwise(b: ConvertContext, node: onnx.NodeProto, val: Val, weight: np.nda
     """x @ W on a view whose last axis is the channels of a (C, H, W) source: a 1x1 Conv2d
     of the source; the output is the same view of the Conv's output."""
     src_shape = b.ir.shape_of(val.source)
+    if val.batch_axis == MERGED and val.index.ndim == 2:
+        _merged_rows(b, node, val, weight, bias, weight_name)
+        return
     pos = channels_last(val, src_shape) if len(src_shape) == 3 else None
     if pos is None and len(val.shape) == 2:  # (L, C) tokens: Dense on each token
         x = b.resolve(val, node)
@@ -83,3 +87,15 @@ def matmul(b: ConvertContext, node: onnx.NodeProto) -> None:
     if w.ndim != 2:
         raise Unsupported(f"MatMul with a {w.ndim}-D weight; only x @ W with W 2-D")
     _dense(b, node, np.ascontiguousarray(w.T, dtype=np.float32), None, node.input[1])
+
+
+def _merged_rows(b: ConvertContext, node: onnx.NodeProto, val: Val, weight: np.ndarray,
+                 bias: np.ndarray | None, weight_name: str) -> None:  # fmt: skip
+    """x @ W on tokens with the batch merged into the rows, (N·L, C) (tf2onnx's Tensordot,
+    MXNet's FullyConnected on 3-D input): Dense on each sample's (L, C) tokens, the rows
+    merged the same way after it."""
+    x = per_sample_rows(b, val, node)
+    args = {"units": int(weight.shape[0]), "bias": bias is not None}
+    weights = {"weight": weight} | ({"bias": bias} if bias is not None else {})
+    nid = b.layer(node, S.Dense, args, [x], weights, weight_name, output=False)
+    b.set(node.output[0], merged_rows(b, nid))

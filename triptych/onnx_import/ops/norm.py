@@ -8,9 +8,10 @@ import onnx
 
 from triptych.common import spec as S
 from triptych.onnx_import.context import ConvertContext
-from triptych.onnx_import.ir import Val, channels_last
+from triptych.onnx_import.ir import MERGED, Val, channels_last
 from triptych.onnx_import.ops.common import Unsupported, attrs, f32
 from triptych.onnx_import.ops.registry import OPS
+from triptych.onnx_import.ops.tokens import merged_rows, per_sample_rows
 
 
 @OPS.register("BatchNormalization", versions=(7, 15))
@@ -27,6 +28,7 @@ def batch_norm(b: ConvertContext, node: onnx.NodeProto) -> None:
     b.layer(node, S.BatchNorm, args, [b.resolved(node.input[0])], weights, node.input[1])
 
 
+@OPS.register("LayerNormalization", fused=True)  # written out in elementary ops (`layernorm`)
 @OPS.register("LayerNormalization", versions=(17, 17))
 def layer_norm(b: ConvertContext, node: onnx.NodeProto) -> None:
     """LayerNormalization over the last axis of a view whose last axis is its source's
@@ -38,6 +40,11 @@ def layer_norm(b: ConvertContext, node: onnx.NodeProto) -> None:
     if axis not in (-1, len(val.shape)):
         raise Unsupported(f"normalisation from axis {axis}; only over the last axis")
     src_shape = b.ir.shape_of(val.source)
+    if val.batch_axis == MERGED and val.index.ndim == 2:  # (N·L, C) rows (Chainer's export)
+        x = per_sample_rows(b, val, node)
+        nid = _token_norm(b, node, b.ir.value(x), a, output=False)
+        b.set(node.output[0], merged_rows(b, nid))
+        return
     if len(val.shape) == 2 and channels_last(val, src_shape) is None:
         _token_norm(b, node, val, a)
         return
@@ -67,8 +74,9 @@ def layer_norm(b: ConvertContext, node: onnx.NodeProto) -> None:
     b.set(node.output[0], Val(nid, val.index))
 
 
-def _token_norm(b: ConvertContext, node: onnx.NodeProto, val: Val, a: dict) -> None:
-    """LayerNormalization over the last axis of (L, C) tokens -> LayerNorm."""
+def _token_norm(b: ConvertContext, node: onnx.NodeProto, val: Val, a: dict,
+                output: bool = True) -> int:  # fmt: skip
+    """LayerNormalization over the last axis of (L, C) tokens -> LayerNorm (its IR node)."""
     x = b.resolve(val, node)
     c = b.ir.shape_of(x)[-1]
     weight = b.const(node.input[1], "scale").reshape(-1)
@@ -78,4 +86,4 @@ def _token_norm(b: ConvertContext, node: onnx.NodeProto, val: Val, a: dict) -> N
         raise Unsupported(f"scale/bias of {weight.size}/{bias.size} values for {c} features")
     args = {"eps": f32(a.get("epsilon", 1e-5))}
     weights = {"weight": weight, "bias": bias}
-    b.layer(node, S.LayerNorm, args, [x], weights, node.input[1])
+    return b.layer(node, S.LayerNorm, args, [x], weights, node.input[1], output=output)

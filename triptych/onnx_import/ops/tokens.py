@@ -9,7 +9,7 @@ import onnx
 
 from triptych.common import spec as S
 from triptych.onnx_import.context import ConvertContext
-from triptych.onnx_import.ir import INPUT, Val, identity_index
+from triptych.onnx_import.ir import INPUT, MERGED, Val, identity_index
 from triptych.onnx_import.ops.common import Unsupported
 
 
@@ -58,3 +58,24 @@ def tokens_by_constant(b: ConvertContext, node: onnx.NodeProto, val: Val, data: 
         f"{op} of tokens {src_shape} by a constant after a layer it cannot be folded into; "
         "only a Dense's bias or scale, or an added (L, C) table (a position embedding)"
     )
+
+
+def per_sample_rows(b: ConvertContext, val: Val, node: onnx.NodeProto) -> int:
+    """The IR node of one sample's (L, C) tokens, when ``val`` is tokens with the batch
+    merged into the rows, (N·L, C) (a Reshape(-1, C) before a row-wise op)."""
+    if val.batch_axis != MERGED or val.index.ndim != 2:
+        raise Unsupported(f"a per-sample {val.shape} value with its batch axis moved")
+    size = int(np.prod(b.ir.shape_of(val.source)))
+    n, rows = b.graph.batch, val.index.shape[0]
+    per = val.index.reshape(n, rows // n, -1) if rows % n == 0 else None
+    if per is None or not all(np.array_equal(per[k] - k * size, per[0]) for k in range(n)):
+        raise Unsupported("merged rows that are not the same rows of every sample")
+    return b.resolve(Val(val.source, per[0]), node)
+
+
+def merged_rows(b: ConvertContext, nid: int) -> Val:
+    """The output of IR node ``nid`` (per sample (L, C')) with the batch merged into the
+    rows again, as the row-wise op it replaces returned it."""
+    out = identity_index(b.ir.shape_of(nid))
+    n = b.graph.batch
+    return Val(nid, np.concatenate([out + k * out.size for k in range(n)]), MERGED)
