@@ -240,3 +240,18 @@ def test_resume_keeps_the_earlier_ok_cells_and_runs_only_the_rest(monkeypatch):
     assert second["environment"]["resumed"]["cells_kept"] == 3  # 4 ok, 1 re-run, GAN tuned skip
     (line,) = scale_report.resumed_lines(second["environment"])
     assert line.startswith("3 ok cells come from an earlier run of the same suite (")
+    # a resume on another machine (another peak) leaves the kept cells' fractions alone
+    monkeypatch.setattr(scale, "measured_peak", lambda threads, device: {"numpy": 12.0})
+    third = scale.run_scale(["torch"], models=(gan,), earlier=second)
+    assert third["results"][0]["fraction_of_peak"] == 0.5  # 3.0 / 6.0, its own run's peak
+    assert third["results"][0]["cell"]["peak_gflops"] == 6.0
+
+
+def test_models_option_picks_scale_models_by_label():
+    from triptych.commands.bench import _scale_models
+
+    assert [m.label for m in _scale_models("MobileNetV2")] == [
+        "MobileNetV2 32x32", "MobileNetV2 32x32 no depthwise"]  # fmt: skip
+    assert _scale_models(None) == SCALE_MODELS
+    with pytest.raises(SystemExit, match="matches no scale model; labels: resnet18 32x32"):
+        _scale_models("vgg")

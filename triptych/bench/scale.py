@@ -188,8 +188,9 @@ def run_scale(
     wall = time.perf_counter() - t0
     peak_after = measured_peak(threads, device)
     peak = peak_gflops or max(*peak_before.values(), *peak_after.values())
-    for r in results:  # one peak for every cell: the larger of the two measurements
-        if r.get("gflops") is not None:
+    kept_ids = {id(r) for r in kept.values()}
+    for r in results:  # one peak for every cell run now: the larger of the two measurements
+        if r.get("gflops") is not None and id(r) not in kept_ids:  # kept: their run's peak
             r["fraction_of_peak"] = r["gflops"] / peak
             r["cell"]["peak_gflops"] = peak
     env = environment(threads, peak)

@@ -73,8 +73,9 @@ def resumed_lines(env: dict[str, Any]) -> list[str]:
         f"{r['cells_kept']} ok cells come from an earlier run of the same suite "
         f"(`{r['command']}`, {(r['wall_s'] or 0) / 60:.1f} min; its peak "
         + " / ".join(f"{v:.1f}" for v in (r.get("matmul_peak_before") or {}).values())
-        + " GFLOP/s before it); this run ran the cells it did not reach, and every cell's % "
-        "of peak refers to the peak above."
+        + " GFLOP/s before it); this run ran the cells it did not reach. Each cell's % of "
+        "peak refers to the peak of the run that measured it (a resumed run on another "
+        "machine leaves the kept cells' fractions as they were)."
     ]
 
 

@@ -26,7 +26,14 @@ from triptych.bench import scale_report, time_to_quality, ttq_report
 from triptych.bench.cell import MODES, VARIANTS, expand, load_suite
 from triptych.bench.report import write_all
 from triptych.bench.runner import environment, run_cells
-from triptych.bench.scale import BUDGET_S, MAX_SECONDS, label_of, run_scale
+from triptych.bench.scale import (
+    BUDGET_S,
+    MAX_SECONDS,
+    SCALE_MODELS,
+    ScaleModel,
+    label_of,
+    run_scale,
+)
 from triptych.commands import options
 from triptych.common import machine, zoo
 from triptych.common.console import console
@@ -107,6 +114,11 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="--suite scale: keep the ok cells of the run already in --out and run only the "
         "others (a run that its budget cut short; the markdown says which came from where)",
+    )
+    p.add_argument(
+        "--models",
+        help="--suite scale: only the models whose label contains one of these comma-"
+        "separated texts (e.g. MobileNetV2; default all)",
     )
     p.add_argument("--no-overhead", action="store_true", help="skip the harness overhead")
     p.add_argument("--out", default="benchmarks/results", help="output directory")
@@ -218,6 +230,7 @@ def run_scale_suite(args: argparse.Namespace) -> int:
             peak_gflops=args.peak_gflops,
             device=args.device,
             earlier=_earlier(args, out / "scale.json"),
+            models=_scale_models(args.models),
         )
     doc["command"] = _command()
     doc["notes"] = list(args.note)
@@ -229,6 +242,19 @@ def run_scale_suite(args: argparse.Namespace) -> int:
     con.print("\n".join(scale_report.target_lines(doc["results"])))
     con.print(f"written: {', '.join(str(p) for p in paths)}")
     return 0
+
+
+def _scale_models(wanted: str | None) -> tuple[ScaleModel, ...]:
+    """The scale suite's models whose label contains one of the comma-separated ``wanted``
+    texts (all when None); `SystemExit` naming the labels when none matches."""
+    if not wanted:
+        return SCALE_MODELS
+    keys = [w.strip() for w in wanted.split(",") if w.strip()]
+    chosen = tuple(m for m in SCALE_MODELS if any(k in m.label for k in keys))
+    if not chosen:
+        labels = ", ".join(m.label for m in SCALE_MODELS)
+        raise SystemExit(f"--models {wanted!r} matches no scale model; labels: {labels}")
+    return chosen
 
 
 def _earlier(args: argparse.Namespace, path: Path) -> dict[str, Any] | None:
