@@ -57,7 +57,22 @@ class Inception(nn.Module):
         return self.pool(torch.relu(self.b(self.a(x))) - 0.5)
 
 
+class FromChannels(nn.Module):
+    """``torch.flatten(x, 2)``: (C, H·W) rows, a Linear over the pixels of each channel."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.mix = nn.Linear(90, 6)
+        self.head = nn.Linear(24, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = torch.flatten(torch.relu(self.conv(x)), 2)
+        return self.head(torch.flatten(self.mix(rows), 1))
+
+
 MODULES = {
+    "flatten_from_channels": (FromChannels, {"Flatten", "Dense"}),
     "reflect": (lambda: Padded("reflect"), {"Pad"}),
     "edge": (lambda: Padded("replicate"), {"Pad"}),
     "constant_value": (lambda: Padded("constant", 0.5), {"Pad"}),

@@ -178,6 +178,12 @@ class IR:
         )
 
     def _reshape(self, src: int, src_shape: tuple, out: tuple, source: str) -> int:
+        if (
+            len(out) == 2
+            and len(src_shape) == 3
+            and out == (src_shape[0], src_shape[1] * src_shape[2])
+        ):
+            return self.add(INode(S.Flatten, {"start": 2}, [src], out, source=source))
         if len(out) not in (1, 3):
             raise NotExpressible(f"a reshape to rank {len(out)} per sample {out}")
         node = src

@@ -1,5 +1,6 @@
 """Pooling layers: windowed max/average (``ceil_mode``, ``count_include_pad``), global
-average/max (optionally keeping H and W as 1), adaptive average to a fixed size."""
+average/max (optionally keeping H and W as 1), adaptive average to a fixed size (any input
+size, PyTorch's windows)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from triptych.common.layers.base import (
     SpecError,
     _check,
     _need_rank,
+    kernel_hw,
     numel,
     vocabulary,
     window_out,
@@ -112,25 +114,60 @@ class GlobalMaxPool(_GlobalPool):
     kind: ClassVar[str] = "global_maxpool"
 
 
+def adaptive_windows(n: int, out: int) -> list[tuple[int, int]]:
+    """PyTorch's adaptive windows along an axis of ``n`` to ``out`` outputs: window i is
+    [floor(i·n/out), ceil((i+1)·n/out)) (they may overlap and differ in length)."""
+    return [((i * n) // out, -(-((i + 1) * n) // out)) for i in range(out)]
+
+
+def adaptive_matrix(n: int, out: int) -> list[list[float]]:
+    """(out, n): the averaging matrix of `adaptive_windows` (row i is 1/len over window
+    i, 0 elsewhere), so the pool along an axis is one matmul; backends make it in their
+    build dtype (float64 builds use 1/len in float64)."""
+    rows = []
+    for start, end in adaptive_windows(n, out):
+        rows.append([1.0 / (end - start) if start <= j < end else 0.0 for j in range(n)])
+    return rows
+
+
 @vocabulary
 @dataclass(frozen=True)
 class AdaptiveAvgPool2d(Layer):
-    """(C, H, W) -> (C, size, size): average pooling to a fixed output size, as
-    ``nn.AdaptiveAvgPool2d`` with H and W multiples of ``size`` (then equal windows of
-    H/size x W/size: what every framework and ONNX's AveragePool compute alike)."""
+    """(C, H, W) -> (C, out_h, out_w): ``nn.AdaptiveAvgPool2d(size)`` for any H and W;
+    ``size`` an int (square) or (height, width). With H and W multiples of the output size
+    the windows are equal (H/out_h x W/out_w), an ordinary average pool in every framework
+    and ONNX's AveragePool; otherwise (`uneven`) they follow `adaptive_windows` (overlapping,
+    of different lengths; the output may be larger than the input), which backends compute
+    as P_h · X · P_wᵀ with constant `adaptive_matrix` P (exact, and portable to ONNX as
+    MatMul)."""
 
-    size: int = 1
+    size: int | tuple[int, int] = 1
     kind: ClassVar[str] = "adaptive_avgpool2d"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.size, int):  # a JSON list, or a square pair, reads back
+            sh, sw = kernel_hw(self.size)
+            object.__setattr__(self, "size", sh if sh == sw else (sh, sw))
+
+    @property
+    def size_hw(self) -> tuple[int, int]:
+        """(output height, output width)."""
+        return kernel_hw(self.size)
+
+    def uneven(self, shape: Shape) -> bool:
+        """Whether H or W is not a multiple of its output size (unequal windows)."""
+        (oh, ow), (_, h, w) = self.size_hw, shape
+        return h % oh != 0 or w % ow != 0
 
     def output_shape(self, shape: Shape) -> Shape:
         _need_rank(self, shape, (3,))
-        c, h, w = shape
-        _check(
-            self.size >= 1 and h % self.size == 0 and w % self.size == 0,
-            f"adaptive_avgpool2d to {self.size}x{self.size} needs H and W multiples of "
-            f"{self.size}, got {h}x{w}",
-        )
-        return (c, self.size, self.size)
+        oh, ow = self.size_hw
+        _check(oh >= 1 and ow >= 1, f"adaptive_avgpool2d size {self.size} must be >= 1")
+        return (shape[0], oh, ow)
 
     def flops(self, shape: Shape) -> int:
-        return numel(shape)
+        (_, h, w), (oh, ow) = shape, self.size_hw
+        rows = sum(e - s for s, e in adaptive_windows(h, oh))
+        cols = sum(e - s for s, e in adaptive_windows(w, ow))
+        return shape[0] * rows * cols  # every window's area (numel(shape) when even)

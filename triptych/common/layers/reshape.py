@@ -19,13 +19,33 @@ from triptych.common.layers.base import (
 @dataclass(frozen=True)
 class Flatten(Layer):
     """(C, H, W) -> (C·H·W,) in C, H, W order (PyTorch's order, on every framework); (L, C)
-    tokens -> (L·C,) token by token."""
+    tokens -> (L·C,) token by token. ``start`` is ``torch.flatten``'s ``start_dim``, batch
+    axis included: 1 (the default) flattens the whole sample; 2 on (C, H, W) keeps the
+    channels, (C, H·W), a rank-2 tensor the vocabulary treats as (L, C) tokens."""
 
+    start: int = 1
     kind: ClassVar[str] = "flatten"
+    omit_default: ClassVar[tuple[str, ...]] = ("start",)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.start, bool) or self.start not in (1, 2):
+            raise SpecError(
+                f"flatten start {self.start!r}: allowed 1 (the whole sample) or 2 (a (C, H, W) "
+                "image to (C, H·W)), counting the batch as axis 0"
+            )
+        object.__setattr__(self, "start", int(self.start))
 
     def output_shape(self, shape: Shape) -> Shape:
         _need_rank(self, shape, (1, 2, 3))
-        return (numel(shape),)
+        if self.start == 1:
+            return (numel(shape),)
+        if len(shape) != 3:
+            raise SpecError(
+                f"flatten start=2 needs a (C, H, W) input, got the rank-{len(shape)} {shape}; "
+                "start=1 is the only one allowed there"
+            )
+        return (shape[0], shape[1] * shape[2])
 
 
 @vocabulary

@@ -75,8 +75,9 @@ def _permutable(info: S.LayerInfo) -> bool:
 @PLANNERS.register(S.Flatten)
 def _plan_flatten(plan: LayoutPlan, infos: list[S.LayerInfo], i: int) -> None:
     """An image Flatten feeding a Dense through feature-wise layers: flatten NHWC as it is,
-    permute the Dense's columns (and the parameters on the way)."""
-    if len(infos[i].input_shape) != 3:
+    permute the Dense's columns (and the parameters on the way). start=2 (to (C, H·W)
+    tokens) is never fast: its Dense acts per channel on the last axis."""
+    if len(infos[i].input_shape) != 3 or infos[i].layer.start != 1:
         return
     j = i + 1
     while j < len(infos) and infos[j].layer.featurewise:

@@ -11,7 +11,8 @@ window overhanging the padded input) the result is multiplied by the constant k�
 per output position (`avg_divisors`, PyTorch's rule).
 
 A dilated max pool: ``max_pooling_2d`` has no dilation, so `dilated_maxpool` emulates it
-exactly with native ops (phase sub-grids pooled with the undilated kernel, see there)."""
+exactly with native ops (phase sub-grids pooled with the undilated kernel, see there). An
+adaptive average with unequal windows is two constant matmuls (`adaptive_avgpool2d`)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import numpy as np
 
 from triptych.common import spec as S
 from triptych.common.layers.base import window_out
+from triptych.common.layers.pool import adaptive_matrix
 from triptych.frameworks.chainer.compat import F
 from triptych.frameworks.chainer.layers.context import CONVERTERS, BuildContext, Call, constant
 
@@ -148,6 +150,14 @@ def global_maxpool(layer: S.GlobalMaxPool, ctx: BuildContext) -> Call:
 
 @CONVERTERS.register(S.AdaptiveAvgPool2d)
 def adaptive_avgpool2d(layer: S.AdaptiveAvgPool2d, ctx: BuildContext) -> Call:
-    """Equal windows of H/size x W/size (the spec requires multiples): an average pool."""
-    window = (ctx.input_shape[1] // layer.size, ctx.input_shape[2] // layer.size)
-    return lambda x: F.average_pooling_2d(x, window, window)
+    """Equal windows of H/out_h x W/out_w: an average pool. Unequal ones (H or W not a
+    multiple; Chainer has no adaptive pool): P_h · X · P_wᵀ, two ``F.matmul`` (numpy's
+    broadcasting; ONNX MatMul) with the constant pooling matrices (`adaptive_matrix`) in
+    the build's dtype."""
+    (oh, ow), shape = layer.size_hw, ctx.input_shape
+    if not layer.uneven(shape):
+        window = (shape[1] // oh, shape[2] // ow)
+        return lambda x: F.average_pooling_2d(x, window, window)
+    rows = constant(adaptive_matrix(shape[1], oh), ctx.dtype)  # (oh, H)
+    cols_t = constant(np.transpose(adaptive_matrix(shape[2], ow)), ctx.dtype)  # (W, ow)
+    return lambda x: F.matmul(F.matmul(rows, x), cols_t)

@@ -18,7 +18,11 @@ def same(x: Any) -> Any:
 
 @CONVERTERS.register(S.Flatten)
 def flatten(layer: S.Flatten, ctx: BuildContext) -> Call:
+    """start=1: the whole sample to one vector; start=2: (C, H, W) -> (C, H·W)."""
     shape = ctx.input_shape
+    if layer.start == 2:
+        c, h, w = (int(s) for s in shape)
+        return lambda x: F.reshape(x, (-1, c, h * w))
     return (lambda x: F.reshape(x, (-1, S.numel(shape)))) if len(shape) > 1 else same
 
 

@@ -1,13 +1,17 @@
 """Max, average, global and adaptive average pooling -> MXNet's ``Pooling``; dilated max
-pooling (``Pooling`` has no dilation) -> `DilatedMaxPool`, an exact emulation on it."""
+pooling (``Pooling`` has no dilation) -> `DilatedMaxPool`, an exact emulation on it; adaptive
+average pooling with unequal windows -> `AdaptivePool`, two constant matmuls."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from triptych.common import spec as S
 from triptych.common.layers.base import window_out
-from triptych.frameworks.mxnet.compat import nn
+from triptych.common.layers.pool import adaptive_matrix
+from triptych.frameworks.mxnet.compat import mx, nn
 from triptych.frameworks.mxnet.layers.context import CONVERTERS, BuildContext
 
 
@@ -149,9 +153,33 @@ def global_maxpool(layer: S.GlobalMaxPool, ctx: BuildContext) -> nn.HybridBlock:
     return _global("max", layer.keepdims)
 
 
+class AdaptivePool(nn.HybridBlock):
+    """Adaptive average pooling with unequal windows (H or W not a multiple of the output
+    size), exact: MXNet's ``contrib.AdaptiveAvgPooling2D`` has no ONNX translation. The
+    average is P_h · X · P_wᵀ with the constant pooling matrices (`adaptive_matrix`, Gluon
+    constants made in the build's dtype from float64): ``dot`` with a 2-D right operand
+    contracts the last axis as ONNX MatMul does, so X · P_wᵀ, a swap of the last two axes,
+    · P_hᵀ and the swap back; it exports as MatMul, Transpose, MatMul, Transpose."""
+
+    def __init__(self, shape: S.Shape, size: tuple[int, int], dtype: str, **kwargs: object):
+        super().__init__(**kwargs)
+        rows = mx.nd.array(adaptive_matrix(shape[1], size[0]), dtype=np.float64)
+        cols = mx.nd.array(adaptive_matrix(shape[2], size[1]), dtype=np.float64)
+        with self.name_scope():
+            self.rows_t = self.params.get_constant("rows_t", rows.T.astype(dtype))  # (H, oh)
+            self.cols_t = self.params.get_constant("cols_t", cols.T.astype(dtype))  # (W, ow)
+
+    def hybrid_forward(self, F, x, rows_t, cols_t):  # Gluon passes the namespace as F
+        y = F.transpose(F.dot(x, cols_t), axes=(0, 1, 3, 2))  # (N, C, ow, H)
+        return F.transpose(F.dot(y, rows_t), axes=(0, 1, 3, 2))  # (N, C, oh, ow)
+
+
 @CONVERTERS.register(S.AdaptiveAvgPool2d)
 def adaptive_avgpool2d(layer: S.AdaptiveAvgPool2d, ctx: BuildContext) -> nn.HybridBlock:
-    """Equal windows of H/size x W/size (the spec requires multiples): an average pooling,
-    which exports as AveragePool."""
-    window = (ctx.input_shape[1] // layer.size, ctx.input_shape[2] // layer.size)
+    """Equal windows of H/out_h x W/out_w: an average pooling, which exports as
+    AveragePool; unequal ones (H or W not a multiple): `AdaptivePool`."""
+    (oh, ow), shape = layer.size_hw, ctx.input_shape
+    if layer.uneven(shape):
+        return AdaptivePool(shape, (oh, ow), ctx.dtype)
+    window = (shape[1] // oh, shape[2] // ow)
     return nn.AvgPool2D(window, window)

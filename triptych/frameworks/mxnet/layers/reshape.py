@@ -10,7 +10,11 @@ from triptych.frameworks.mxnet.onednn import fresh_gradient
 
 @CONVERTERS.register(S.Flatten)
 def flatten(layer: S.Flatten, ctx: BuildContext) -> nn.HybridBlock:
-    """(C, H, W) or (L, C) tokens (token by token) -> one row-major vector; (F,) as it is."""
+    """(C, H, W) or (L, C) tokens (token by token) -> one row-major vector; (F,) as it is;
+    start=2: (C, H, W) -> (C, H·W), a reshape to a constant shape."""
+    if layer.start == 2:
+        c, h, w = ctx.input_shape
+        return nn.HybridLambda(lambda F, x: F.reshape(x, shape=(-1, c, h * w)))
     return nn.Flatten() if len(ctx.input_shape) > 1 else nn.HybridLambda(lambda F, x: x)
 
 

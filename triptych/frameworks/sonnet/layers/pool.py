@@ -4,7 +4,8 @@ the edge is a whole window of the padded input. Where PyTorch's divisor is not t
 size everywhere (``count_include_pad=False`` with padding, or windows hanging past the
 padding in ``ceil_mode``), the average is rescaled by a constant map (window size / PyTorch's
 divisor). Global pools and the adaptive average (equal windows) are one pool over a fixed
-window (ONNX: AveragePool/MaxPool, the TensorFlow backend's choice too)."""
+window (ONNX: AveragePool/MaxPool, the TensorFlow backend's choice too); an adaptive average
+with unequal windows is two constant matmuls (`adaptive_ops`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from triptych.common.layers.base import window_out
 from triptych.frameworks.sonnet.compat import tf
 from triptych.frameworks.sonnet.layers.context import CONVERTERS, BuildContext, SonnetNode
 from triptych.frameworks.sonnet.layers.conv import pad_sides
+from triptych.frameworks.tensorflow.adaptive_ops import adaptive_avg_pool, adaptive_matrices
 from triptych.frameworks.tensorflow.spatial_ops import dilated_max_pool, max_pool_pads
 
 
@@ -104,6 +106,11 @@ def global_maxpool(layer: S.GlobalMaxPool, ctx: BuildContext) -> SonnetNode:
 
 @CONVERTERS.register(S.AdaptiveAvgPool2d)
 def adaptive_avgpool2d(layer: S.AdaptiveAvgPool2d, ctx: BuildContext) -> SonnetNode:
-    """Equal windows of H/size x W/size (the spec requires multiples): one average pool."""
-    window = (ctx.input_shape[1] // layer.size, ctx.input_shape[2] // layer.size)
+    """Equal windows of H/out_h x W/out_w: one average pool; unequal ones (H or W not a
+    multiple): `adaptive_avg_pool`, two matmuls with constant pooling matrices."""
+    (oh, ow), shape = layer.size_hw, ctx.input_shape
+    if layer.uneven(shape):
+        rows, cols = adaptive_matrices(shape, (oh, ow))
+        return SonnetNode(lambda xs, t: adaptive_avg_pool(xs[0], rows, cols))
+    window = (shape[1] // oh, shape[2] // ow)
     return SonnetNode(lambda xs, t: tf.nn.avg_pool2d(xs[0], window, window, "VALID"))

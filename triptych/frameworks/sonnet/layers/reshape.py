@@ -2,8 +2,9 @@
 Unflatten the layout plan marks fast reshapes NHWC as it is (the Dense beside it has permuted
 weights, `triptych.frameworks.tensorflow.layout`); any other transposes to the canonical C,
 H, W order around the reshape; (L, C) tokens (canonical) flatten as they are, token by
-token. ChannelShuffle regroups the last (channel) axis; Slice takes
-its canonical axis moved to NHWC (`NHWC_AXIS`)."""
+token; start=2 reshapes NHWC to (H·W, C) and transposes to the canonical (C, H·W).
+ChannelShuffle regroups the last (channel) axis; Slice takes its canonical axis moved to
+NHWC (`NHWC_AXIS`)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ from triptych.frameworks.tensorflow.shared import NHWC_AXIS
 def flatten(layer: S.Flatten, ctx: BuildContext) -> SonnetNode:
     shape = ctx.input_shape
     n = int(np.prod(shape))
+    if layer.start == 2:  # (H, W, C) -> (H·W, C) -> canonical (C, H·W)
+        c, h, w = shape
+        return SonnetNode(lambda xs, t: tf.transpose(tf.reshape(xs[0], [-1, h * w, c]), [0, 2, 1]))
     if len(shape) == 3 and not ctx.fast_flatten:
         return SonnetNode(lambda xs, t: tf.reshape(tf.transpose(xs[0], [0, 3, 1, 2]), [-1, n]))
     return SonnetNode(lambda xs, t: tf.reshape(xs[0], [-1, n]))

@@ -4,7 +4,8 @@ zeros. ``ceil_mode``'s last window, hanging over the bottom/right edge, sees mor
 padding; an average whose PyTorch divisor is not the window's area (the overhang, or
 padding with ``count_include_pad=False``) is rescaled per output pixel by the constant
 area / divisor (`ConstantAffine`), so Keras' own pooling does the sums. A dilated max pool
-is `DilatedMaxPooling2D` (TensorFlow's own dilated pooling, at stride 1 then subsampled)."""
+is `DilatedMaxPooling2D` (TensorFlow's own dilated pooling, at stride 1 then subsampled).
+An adaptive average with unequal windows is `AdaptiveAvgPooling2D` (two constant matmuls)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from keras import ops
 
 from triptych.common import spec as S
 from triptych.common.layers.base import window_out
+from triptych.frameworks.tensorflow.adaptive_ops import adaptive_avg_pool, adaptive_matrices
 from triptych.frameworks.tensorflow.compat import keras
 from triptych.frameworks.tensorflow.layers.context import CONVERTERS, BuildContext, KerasNode
 from triptych.frameworks.tensorflow.layers.custom import ConstantAffine
@@ -145,8 +147,28 @@ def global_maxpool(layer: S.GlobalMaxPool, ctx: BuildContext) -> KerasNode:
     return _global(keras.layers.MaxPooling2D, layer, ctx)
 
 
+class AdaptiveAvgPooling2D(keras.layers.Layer):
+    """Adaptive average pooling of NHWC input with unequal windows (`adaptive_avg_pool`:
+    two matmuls with constant pooling matrices, kept in float64 and rounded once to the
+    layer's dtype; Keras has no adaptive pooling)."""
+
+    def __init__(self, shape: S.Shape, size: tuple[int, int], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.rows, self.cols = adaptive_matrices(shape, size)
+
+    def call(self, x: Any) -> Any:
+        return adaptive_avg_pool(x, self.rows, self.cols)
+
+    def compute_output_shape(self, shape: Any) -> Any:
+        return (shape[0], self.rows.shape[0], self.cols.shape[0], shape[3])
+
+
 @CONVERTERS.register(S.AdaptiveAvgPool2d)
 def adaptive_avgpool2d(layer: S.AdaptiveAvgPool2d, ctx: BuildContext) -> KerasNode:
-    """Equal windows of H/size x W/size (the spec requires multiples)."""
-    window = (ctx.input_shape[1] // layer.size, ctx.input_shape[2] // layer.size)
+    """Equal windows of H/out_h x W/out_w: one AveragePooling2D; unequal ones (H or W not
+    a multiple): `AdaptiveAvgPooling2D`."""
+    (oh, ow), shape = layer.size_hw, ctx.input_shape
+    if layer.uneven(shape):
+        return KerasNode.of(AdaptiveAvgPooling2D(shape, (oh, ow), **ctx.kw))
+    window = (shape[1] // oh, shape[2] // ow)
     return KerasNode.of(keras.layers.AveragePooling2D(window, window, **ctx.kw))

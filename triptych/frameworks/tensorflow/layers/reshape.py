@@ -1,7 +1,8 @@
 """Flatten, Unflatten and Identity. A Flatten/Unflatten the layout plan marks fast reshapes
 NHWC as it is (the Dense beside it has permuted weights); any other transposes to the
 canonical C, H, W order around the reshape; (L, C) tokens (canonical) flatten as they are,
-token by token. ChannelShuffle regroups NHWC's last axis with
+token by token. Flatten start=2 (never fast) reshapes NHWC to (H·W, C) and transposes to the
+canonical (C, H·W). ChannelShuffle regroups NHWC's last axis with
 ``Reshape``/``Permute``; Slice is a strided slice along the NHWC axis of the canonical one."""
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ from triptych.frameworks.tensorflow.shared import NHWC_AXIS
 def flatten(layer: S.Flatten, ctx: BuildContext) -> KerasNode:
     if len(ctx.input_shape) == 1:
         return KerasNode.of(keras.layers.Identity(**ctx.kw))
+    if layer.start == 2:  # (H, W, C) -> (H·W, C) -> canonical (C, H·W)
+        c, h, w = ctx.input_shape
+        return KerasNode.of(
+            keras.layers.Reshape((h * w, c), **ctx.kw), keras.layers.Permute((2, 1), **ctx.kw)
+        )
     if ctx.fast_flatten or len(ctx.input_shape) == 2:  # (L, C) tokens: token by token
         return KerasNode.of(keras.layers.Flatten(**ctx.kw))
     return KerasNode.of(keras.layers.Permute((3, 1, 2), **ctx.kw), keras.layers.Flatten(**ctx.kw))

@@ -10,10 +10,10 @@ from triptych.frameworks.torch.layers.context import CONVERTERS, BuildContext
 
 
 class ConstantUnflatten(nn.Module):
-    """(N, C·H·W) -> (N, C, H, W) as ``reshape(-1, C, H, W)``: the exporters then write a
-    Reshape to a constant shape that shape inference (and onnx2torch) can follow;
-    ``nn.Unflatten`` exports through a Shape/Gather/Mod chain that leaves every value
-    after it without a shape."""
+    """(N, ...) -> (N, *shape) as ``reshape(-1, *shape)`` (Unflatten's (C, H, W), Flatten
+    start=2's (C, H·W)): the exporters then write a Reshape to a constant shape that shape
+    inference (and onnx2torch) can follow; ``nn.Unflatten`` exports through a
+    Shape/Gather/Mod chain that leaves every value after it without a shape."""
 
     def __init__(self, shape: tuple[int, ...]) -> None:
         super().__init__()
@@ -25,7 +25,12 @@ class ConstantUnflatten(nn.Module):
 
 @CONVERTERS.register(S.Flatten)
 def flatten(layer: S.Flatten, ctx: BuildContext) -> nn.Module:
-    return nn.Flatten() if len(ctx.input_shape) > 1 else nn.Identity()
+    """start=1: ``nn.Flatten``; start=2 on (C, H, W): a constant reshape to (C, H·W)."""
+    shape = ctx.input_shape
+    if layer.start == 2:
+        c, h, w = shape
+        return ConstantUnflatten((c, h * w))
+    return nn.Flatten() if len(shape) > 1 else nn.Identity()
 
 
 @CONVERTERS.register(S.Unflatten)
