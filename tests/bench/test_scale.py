@@ -255,3 +255,12 @@ def test_models_option_picks_scale_models_by_label():
     assert _scale_models(None) == SCALE_MODELS
     with pytest.raises(SystemExit, match="matches no scale model; labels: resnet18 32x32"):
         _scale_models("vgg")
+    # the option reaches the suite: the positional zoo ``models`` must not overwrite it
+    import argparse
+
+    from triptych.commands import bench
+
+    parser = argparse.ArgumentParser()
+    bench.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["bench", "--suite", "scale", "--models", "MobileNetV2"])
+    assert args.scale_models == "MobileNetV2" and args.models == []

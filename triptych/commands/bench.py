@@ -117,6 +117,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--models",
+        dest="scale_models",  # the positional ``models`` (zoo names) would overwrite it
         help="--suite scale: only the models whose label contains one of these comma-"
         "separated texts (e.g. MobileNetV2; default all)",
     )
@@ -230,7 +231,7 @@ def run_scale_suite(args: argparse.Namespace) -> int:
             peak_gflops=args.peak_gflops,
             device=args.device,
             earlier=_earlier(args, out / "scale.json"),
-            models=_scale_models(args.models),
+            models=_scale_models(args.scale_models),
         )
     doc["command"] = _command()
     doc["notes"] = list(args.note)
