@@ -3,9 +3,6 @@ carries a shape on every value, has no needless ``Reshape(allowzero=1)``, and lo
 independent consumer, onnx2torch, whose module matches ONNX Runtime to 1e-5 of the
 output's scale."""
 
-import sys
-import types
-
 import numpy as np
 import onnx
 import pytest
@@ -19,24 +16,14 @@ from triptych.verify.runners import OrtRunner
 
 
 def _onnx2torch():
-    """onnx2torch imports torchvision for its NMS/RoiAlign converters only. PyPI's
-    torchvision wheels are linked against CUDA torch and fail to import beside the CPU
-    build this project pins; then those two converters (used by no triptych model) get a
-    stand-in module that raises if called."""
+    """onnx2torch imports torchvision for its NMS/RoiAlign converters. PyPI's torchvision
+    wheel fails at import beside the CPU torch this project pins (``torchvision::nms`` is not
+    registered); `load_torchvision` registers the op's schema first, so the real torchvision
+    loads (a stand-in module here once hid it from every later test in the same worker)."""
     pytest.importorskip("torch", reason="torch not installed (pip install 'triptych[torch]')")
-    try:
-        import torchvision  # noqa: F401
-    except Exception:
-        for name in [m for m in sys.modules if m.startswith("torchvision")]:
-            del sys.modules[name]
-        stub, ops = types.ModuleType("torchvision"), types.ModuleType("torchvision.ops")
+    from triptych.verify.import_survey import load_torchvision
 
-        def unavailable(*_args, **_kwargs):
-            raise RuntimeError("torchvision ops are not available with the CPU torch build")
-
-        ops.nms = ops.box_convert = ops.roi_align = unavailable
-        stub.ops = ops
-        sys.modules.update({"torchvision": stub, "torchvision.ops": ops})
+    load_torchvision()
     return pytest.importorskip("onnx2torch", reason="onnx2torch not installed (dev extra)")
 
 
