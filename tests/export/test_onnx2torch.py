@@ -27,14 +27,16 @@ def _onnx2torch():
     return pytest.importorskip("onnx2torch", reason="onnx2torch not installed (dev extra)")
 
 
-#: onnx2torch 1.5.15 converts Resize only in its opset-13 form (Resize changed in opset 18);
-#: models with an Upsample are exported at opset 17 for it (the one exclusion, and why).
-RESIZE_OPSET = 17
+#: onnx2torch 1.5.15 converts Resize and ReduceMean only in their opset-13 forms (opset 18
+#: moved ReduceMean's axes to an input, and tf2onnx writes Keras' LayerNormalization with
+#: ReduceMean): models with an Upsample or a LayerNorm are exported at opset 17 for it.
+OLD_FORM_OPSET = 17
 
 
 def _opset(spec) -> int:
-    upsample = any(isinstance(i.layer, S.Upsample) for n in spec.networks.values() for i in n.infos)
-    return RESIZE_OPSET if upsample else 18
+    old = (S.Upsample, S.LayerNorm)
+    needs_old = any(isinstance(i.layer, old) for n in spec.networks.values() for i in n.infos)
+    return OLD_FORM_OPSET if needs_old else 18
 
 
 CASES = [(fw, None) for fw in ("torch", "tensorflow", "mxnet")] + [("torch", "torchscript")]

@@ -20,6 +20,7 @@ from triptych.common.init import init_weights
 from triptych.common.registry import MissingConverter
 from triptych.frameworks.base import get_backend
 from triptych.verify.engine import run_parity
+from triptych.verify.inputs import probe_for
 
 
 def _frameworks() -> list[str]:
@@ -94,6 +95,16 @@ def _pre_norm_block(causal: bool = False, bias: bool = True) -> S.Network:
     t = S.LayerNorm()(S.Add()([t, h]))
     head = S.Add()([S.Flatten()(S.Slice(0, 1, axis=1)(t)), S.ReduceMean((0,), keepdims=False)(t)])
     return S.Network("net", inputs=x, outputs=S.Dense(3)(head))
+
+
+def _text(*layers: S.Layer, length: int = 7, vocab: int = 11) -> S.Network:
+    """int64 token ids (``length``) through an Embedding to 8 features, then ``layers``, the
+    mean over tokens and Dense(3)."""
+    x = S.Input((length,), dtype="int64")
+    y = S.Embedding(vocab, 8)(x)
+    for layer in layers:
+        y = layer(y)
+    return S.Network("net", inputs=x, outputs=S.Dense(3)(S.ReduceMean((0,), keepdims=False)(y)))
 
 
 def _one_concat() -> S.Network:
@@ -202,6 +213,12 @@ EXAMPLES: dict[str, Callable[[], S.Network]] = {
     ),
     "multi_head_attention:pre_norm_block": _pre_norm_block,
     "layer_norm": lambda: _tokens(S.LayerNorm()),
+    "embedding": lambda: _text(),
+    "embedding:encoder_block": lambda: _text(
+        S.PositionEmbedding(), S.MultiHeadAttention(2), S.RMSNorm(), S.GELU()
+    ),
+    "rms_norm": lambda: _tokens(S.RMSNorm()),
+    "rms_norm:flat": lambda: _around(S.RMSNorm(1e-5), (7,)),
     "layer_norm:flat": lambda: _around(S.LayerNorm(1e-6), (7,)),
     "softmax": lambda: _tokens(S.Softmax()),
     "softmax:tokens_axis": lambda: _tokens(S.Softmax(0)),
@@ -238,7 +255,7 @@ def test_layer_in_every_backend(kind, tmp_path):
     }  # fmt: skip
     assert {k: v.shape for k, v in weights.items()} == expected  # canonical init
     fws = _frameworks()
-    x = np.random.default_rng(0).random((2, *network.input_shape), dtype=np.float32)
+    x = probe_for(network, 2, 0, kind)
     oracles = {}
     for fw in fws:
         model = triptych.Model(spec, fw, weights=weights)
@@ -246,7 +263,7 @@ def test_layer_in_every_backend(kind, tmp_path):
         back = model.get_weights()
         assert all(np.array_equal(back[k], weights[k]) for k in weights), f"{fw} round trip"
         build64 = triptych.Model(spec, fw, weights=weights, dtype="float64")
-        oracles[fw] = build64.forward(x.astype(np.float64), "net")
+        oracles[fw] = build64.forward(x if x.dtype == np.int64 else x.astype(np.float64), "net")
     # the oracles agree to float64 rounding: a wrong float64 build cannot widen its own bound
     first = oracles[fws[0]]
     for fw, y in oracles.items():

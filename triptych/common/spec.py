@@ -36,6 +36,7 @@ from triptych.common.layers import (
     layer_from_dict,
     numel,
 )
+from triptych.common.layers.base import check_input_dtype
 
 
 @dataclass(frozen=True)
@@ -117,8 +118,10 @@ class Network:
         *,
         inputs: Tensor | None = None,
         outputs: Tensor | None = None,
+        input_dtype: str = "float",
     ) -> None:
         self.name, self.init = name, init
+        self.input_dtype = input_dtype
         if inputs is not None or outputs is not None:
             if layers is not None or input_shape is not None:
                 raise SpecError(
@@ -127,6 +130,7 @@ class Network:
             if not isinstance(inputs, Tensor) or not isinstance(outputs, Tensor):
                 raise SpecError(f"network {name!r}: inputs and outputs must be S.Input tensors")
             nodes, output = _topological(inputs, outputs, name)
+            self.input_dtype = inputs.node.dtype
             self._build(inputs.shape, nodes, output)
             return
         if input_shape is None or layers is None:
@@ -143,6 +147,7 @@ class Network:
             )
         if not nodes:
             raise SpecError(f"network {self.name!r} has no layers")
+        check_input_dtype(self.input_dtype)
         self.output = int(output)
         infos: list[LayerInfo] = []
         keys: set[str] = set()
@@ -153,6 +158,7 @@ class Network:
             where = f"{where} ({layer.describe()})"
             if not sources or any(not -1 <= s < i for s in sources):
                 raise SpecError(f"{where}: inputs {list(sources)} must be earlier nodes or -1")
+            _check_ids(where, layer, sources, self.input_dtype)
             shapes = [self.input_shape if s == -1 else infos[s].output_shape for s in sources]
             try:
                 if layer.merge:
@@ -245,6 +251,8 @@ class Network:
             "input_shape": list(self.input_shape),
             "init": self.init,
         }
+        if self.input_dtype != "float":  # written only when set: older specs keep their hash
+            d["input_dtype"] = self.input_dtype
         if self.is_chain:
             d["layers"] = [layer.to_dict() for layer in self.layers]
         else:
@@ -262,14 +270,45 @@ class Network:
                 tuple(d["input_shape"]),
                 [layer_from_dict(x) for x in d["layers"]],
                 init=d.get("init", "default"),
+                input_dtype=d.get("input_dtype", "float"),
             )
         net = cls.__new__(cls)
         net.name, net.init = d["name"], d.get("init", "default")
+        net.input_dtype = d.get("input_dtype", "float")
         nodes = [
             (layer_from_dict(n["layer"]), tuple(int(s) for s in n["inputs"])) for n in d["nodes"]
         ]
         net._build(tuple(d["input_shape"]), nodes, int(d["output"]))
         return net
+
+
+def _check_ids(where: str, layer: Layer, sources: tuple[int, ...], input_dtype: str) -> None:
+    """int64 token ids go into `Embedding` layers only, and those read only them."""
+    reads_input = -1 in sources
+    if layer.takes_ids and (input_dtype != "int64" or sources != (-1,)):
+        raise SpecError(
+            f"{where}: {layer.kind} reads the network's int64 token ids "
+            '(S.Input((L,), dtype="int64")) and nothing else'
+        )
+    if reads_input and input_dtype == "int64" and not layer.takes_ids:
+        raise SpecError(
+            f"{where}: the network input holds int64 token ids; only embedding layers read "
+            f"them, not {layer.kind}"
+        )
+
+
+def input_vocabulary(network: Network) -> int | None:
+    """The number of token ids every embedding reading ``network``'s int64 input accepts
+    (the smallest table), or None for a float input."""
+    if network.input_dtype != "int64":
+        return None
+    return min(i.layer.num_embeddings for i in network.infos if -1 in i.inputs)
+
+
+def numpy_input_dtype(network: Network, dtype: str) -> str:
+    """The numpy dtype a backend feeds ``network`` in a ``dtype`` build: ``dtype`` for a
+    float input, "int64" for token ids."""
+    return "int64" if network.input_dtype == "int64" else dtype
 
 
 def _ancestors(infos: list[LayerInfo], node: int) -> set[int]:

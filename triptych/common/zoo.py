@@ -16,6 +16,7 @@ from triptych.common import zoo_models  # noqa: F401
 from triptych.common import (
     zoo_graphs,  # noqa: F401
     zoo_mobile,  # noqa: F401
+    zoo_vit,  # noqa: F401
 )
 from triptych.common.zoo_registry import _ZOO, DIGITS_SHAPE, ZooEntry, register
 

@@ -92,6 +92,27 @@ def _forward(graph, value: str, allowed: set[str]) -> onnx.NodeProto | None:
         value = users[0].output[0]
 
 
+def _branch_scale(graph, value: str) -> float:
+    """The product of the scalar constants ``value`` was multiplied (or divided) by since its
+    projection: torch's SDPA scales q and kᵀ by sqrt(scale) each, and only q kᵀ's total scale
+    is visible in the scores, so the canonical split (k unscaled) needs each branch's own."""
+    scale, node = 1.0, graph.producer.get(value)
+    while node is not None and node.op_type in MOVES | {"Mul", "Div"}:
+        ins = _data_inputs(graph, node)
+        if len(ins) != 1:
+            break
+        if node.op_type in {"Mul", "Div"}:
+            const = [graph.constants[i] for i in node.input if i in graph.constants]
+            if len(const) != 1 or np.size(const[0]) != 1:
+                break
+            factor = float(np.asarray(const[0], np.float64).reshape(()))
+            if node.op_type == "Div" and node.input[1] == ins[0]:
+                break  # c / x is not a scale
+            scale *= 1.0 / factor if node.op_type == "Div" else factor
+        node = graph.producer.get(ins[0])
+    return scale
+
+
 def _ancestors(graph, value: str) -> set[str]:
     """Every data value ``value`` is computed from (itself included)."""
     seen, todo = set(), [value]
@@ -328,10 +349,14 @@ def _read_weights(graph, members, x: str, y: str, softmax: onnx.NodeProto):
                 wo[:, j] = yy[row, 0] - y0[row, 0]
     except Exception:  # a region the reference evaluator cannot run in float64: not fused
         return None
-    q_gain = scale * np.sqrt(d)
+    # q' = qs·q and k' = ks·k as evaluated; the canonical form keeps k and scales q by g
+    qs, ks = _branch_scale(graph, a), _branch_scale(graph, b)
+    q_gain = scale * np.sqrt(d) * qs * ks
+    if abs(q_gain - 1.0) < 1e-12:  # the usual case: exactly the 1/sqrt(d) of the spec
+        q_gain = 1.0
     tensors = {
-        "in_proj_weight": np.concatenate([w[0] * q_gain, w[1], w[2]]),
-        "in_proj_bias": np.concatenate([bias[0] * q_gain, bias[1], bias[2]]),
+        "in_proj_weight": np.concatenate([w[0] / qs * q_gain, w[1] / ks, w[2]]),
+        "in_proj_bias": np.concatenate([bias[0] / qs * q_gain, bias[1] / ks, bias[2]]),
         "out_proj_weight": wo,
         "out_proj_bias": y0[0, 0].copy(),
     }

@@ -31,13 +31,14 @@ class Builder:
                 f"input {graph.input}: per-sample shape {shape}; a triptych network takes "
                 "(F,) or (C, H, W) with static sizes and a batch axis first"])  # fmt: skip
         self.input_layout = _input_layout(graph, shape)
+        input_dtype = _input_dtype(graph)
         if self.input_layout == "NHWC":  # the network takes (C, H, W); the file's view of it
             h, w, c = shape
             self.ir = IR((c, h, w))
             view = identity_index((c, h, w)).transpose(1, 2, 0)
             self.vals: dict[str, Val] = {graph.input: Val(INPUT, view)}
         else:
-            self.ir = IR(shape)
+            self.ir = IR(shape, input_dtype)
             self.vals = {graph.input: Val(INPUT, identity_index(shape))}
         self.broken: set[str] = set()
         self.taken: set[str] = set()
@@ -166,7 +167,7 @@ class Builder:
 
     def emit(self, network: str, output: int) -> tuple[S.Network, dict[str, np.ndarray]]:
         """The spec network (functional form) and its canonical weights."""
-        x = S.Input(self.ir.input_shape)
+        x = S.Input(self.ir.input_shape, dtype=self.ir.input_dtype)
         tensors: dict[int, S.Tensor] = {INPUT: x}
         layer_of: dict[int, INode] = {}
         for i, node in enumerate(self.ir.nodes):
@@ -200,6 +201,20 @@ def _needed(ir: IR, output: int, node: int, _cache: dict | None = None) -> bool:
         seen.add(n)
         stack.extend(ir.nodes[n].inputs)
     return False
+
+
+def _input_dtype(graph: OnnxGraph) -> str:
+    """ "int64" for integer token ids (int64 or int32 in the file), "float" for float32/64;
+    UnsupportedOnnx naming the type otherwise."""
+    value = next(v for v in graph.model.graph.input if v.name == graph.input)
+    elem = value.type.tensor_type.elem_type
+    if elem in (onnx.TensorProto.INT64, onnx.TensorProto.INT32):
+        return "int64"
+    if elem in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16):
+        return "float"
+    raise UnsupportedOnnx(graph.path, [
+        f"input {graph.input}: element type {onnx.TensorProto.DataType.Name(elem)}; a "
+        "triptych network takes float tensors or int64/int32 token ids"])  # fmt: skip
 
 
 def _input_layout(graph: OnnxGraph, shape: tuple[int, ...]) -> str:

@@ -79,8 +79,9 @@ class NotExpressible(ValueError):
 class IR:
     """IR nodes plus the network input's shape."""
 
-    def __init__(self, input_shape: tuple[int, ...]) -> None:
+    def __init__(self, input_shape: tuple[int, ...], input_dtype: str = "float") -> None:
         self.input_shape = tuple(input_shape)
+        self.input_dtype = input_dtype  # "int64": token ids, read only by Embedding
         self.nodes: list[INode] = []
         self._resolved: dict[tuple[int, bytes, tuple[int, ...]], int] = {}
 

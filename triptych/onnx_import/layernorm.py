@@ -116,12 +116,34 @@ def _read(graph, members, x: str, y: str) -> tuple[np.ndarray, np.ndarray, float
             eps = float(np.median(ratio**2 - var))
         fresh = rng.standard_normal((n, *shape)) * 0.05 + 0.3
         want = run(fresh)[0]
+        constant_rows = run(np.zeros((n, *shape)))[0].reshape(-1, shape[-1])
     except Exception:  # not evaluable in float64: not fused
         return None
     got = _normalised(fresh, eps) * scale + shift
     if not eps > 0 or np.abs(got - want).max() > AGREE * 1e3 * max(1.0, float(np.abs(want).max())):
         return None
+    # exact where the file holds them: a constant row normalises to 0, leaving the shift, and
+    # the scale is the region's own (C,) constant the fit agrees with (rounding-free weights)
+    shift = _snap(shift, [constant_rows[0]])
+    vectors = [_vector(graph, i, shape) for m in members for i in m.input]
+    scale = _snap(scale, [v for v in vectors if v is not None])
     return scale.astype(np.float32), shift.astype(np.float32), float(np.float32(eps))
+
+
+def _vector(graph, name: str, shape) -> np.ndarray | None:
+    value = graph.constants.get(name)
+    if value is None or np.size(value) != shape[-1]:
+        return None
+    return np.asarray(value, np.float64).reshape(-1)
+
+
+def _snap(fitted: np.ndarray, candidates: list[np.ndarray]) -> np.ndarray:
+    """The first candidate within rounding of ``fitted`` (relative 1e-9), else ``fitted``."""
+    bound = 1e-9 * max(1.0, float(np.abs(fitted).max()))
+    for c in candidates:
+        if c.shape == fitted.shape and np.abs(c - fitted).max() <= bound:
+            return c
+    return fitted
 
 
 def _normalised(x: np.ndarray, eps: float) -> np.ndarray:

@@ -44,6 +44,9 @@ class OnnxGraph:
     shapes: dict[str, Shape | None]
     constants: dict[str, np.ndarray] = field(default_factory=dict)
     consumers: dict[str, list[onnx.NodeProto | None]] = field(default_factory=dict)
+    #: whole static shapes at ``batch`` of values whose batch is not the first axis
+    #: (torch's (L, N, C) inside TorchScript-exported attention); Shape of them folds
+    moved_batch: dict[str, tuple[int, ...]] = field(default_factory=dict)
     producer: dict[str, onnx.NodeProto] = field(default_factory=dict)
     metadata: dict[str, str] = field(default_factory=dict)
     #: the batch size constants computed from shapes are folded at
@@ -178,8 +181,13 @@ def _reinfer(graph: OnnxGraph) -> bool:
     gained = False
     for vi in [*inferred.value_info, *inferred.output]:
         dims = _dims(vi)
-        if not dims or dims[0] != graph.batch:
-            continue  # the batch is not its first axis (torch's (L, N, C) inside attention)
+        if dims and dims[0] != graph.batch:  # the batch is not its first axis: (L, N, C)
+            static = all(isinstance(d, int) and d > 0 for d in dims)
+            if static and vi.name not in graph.moved_batch and graph.batch in dims:
+                graph.moved_batch[vi.name], gained = tuple(int(d) for d in dims), True
+            continue
+        if not dims:
+            continue
         shape = per_sample(dims)
         if vi.name in unknown and shape is not None:
             graph.shapes[vi.name], gained = shape, True
@@ -234,10 +242,10 @@ def fold_constants(graph: OnnxGraph) -> dict[str, np.ndarray]:
                 node, [], graph.opset)[0]  # fmt: skip
             continue
         if node.op_type == "Shape" and node.input[0] not in consts:
-            s = graph.shape(node.input[0])
-            if s is not None:
+            s, moved = graph.shape(node.input[0]), graph.moved_batch.get(node.input[0])
+            if s is not None or moved is not None:
                 a = {at.name: helper.get_attribute_value(at) for at in node.attribute}
-                full = np.array([graph.batch, *s], dtype=np.int64)
+                full = np.array([graph.batch, *s] if s is not None else moved, dtype=np.int64)
                 consts[node.output[0]] = full[a.get("start", 0) : a.get("end", len(full))]
             continue
         if node.op_type in _NO_FOLD or not node.input:

@@ -25,6 +25,7 @@ from triptych.model import Model, resolve_source
 from triptych.verify import levels
 from triptych.verify.checks import ParityReport
 from triptych.verify.gan import GAN_SGD, LECTURE_ADAM, gan_training_parity, is_adversarial
+from triptych.verify.inputs import probe_for
 from triptych.verify.reference64 import native_oracle
 from triptych.verify.runners import NativeRunner, OrtRunner, ReferenceRunner
 from triptych.verify.training import SGD_LR_OVERRIDES, training_parity
@@ -87,7 +88,7 @@ def run_parity(
             pairs,
             batches,
             seed,
-            lambda net: spec.networks[net].input_shape,
+            lambda net, batch: probe_for(spec.networks[net], batch, seed, net),
             lambda net: tolerance_for(spec.name, net, atol, rtol),
             native_oracle(oracles) if derived else None,
         )

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import onnx
 
 from triptych.common.init import init_weights
 from triptych.common.spec import ModelSpec
@@ -19,6 +20,7 @@ from triptych.export.onnx_export import load_checked, metadata
 from triptych.model import Model
 from triptych.verify import levels
 from triptych.verify.checks import ParityReport
+from triptych.verify.inputs import probe_batch, probe_for
 from triptych.verify.reference64 import file_oracle, native_oracle
 from triptych.verify.runners import NativeRunner, OrtRunner, ReferenceRunner, proto_inputs
 
@@ -65,7 +67,7 @@ def file_vs_model(
         pairs,
         batches,
         seed,
-        lambda n: spec.networks[n].input_shape,
+        lambda n, batch: probe_for(spec.networks[n], batch, seed, n),
         lambda n: tolerance_for(spec.name, n, atol, rtol),
         oracle,
     )
@@ -102,6 +104,9 @@ def file_alone(
     if any(not isinstance(d, int) or d <= 0 for d in dims[1:]):
         report.skipped.append(f"runs: input {input_name!r} has symbolic dims {dims[1:]}")
         return report
+    # token ids of an unknown table: 0 and 1 (any embedding has two rows)
+    first = next(v for v in proto.graph.input if v.name == input_name)
+    vocab = 2 if first.type.tensor_type.elem_type == onnx.TensorProto.INT64 else None
     dynamic = not isinstance(dims[0], int) or dims[0] <= 0
     batches = (1, second_batch) if dynamic else (int(dims[0]),)
     if not dynamic:
@@ -116,7 +121,7 @@ def file_alone(
         [levels.Pair(2, name, all_opt, reference), levels.Pair(2, name, basic, all_opt)],
         batches,
         seed,
-        lambda _: tuple(int(d) for d in dims[1:]),
+        lambda _, batch: probe_batch(tuple(int(d) for d in dims[1:]), batch, seed, name, vocab),
         lambda _: tol,
         file_oracle(path) if derived else None,
     )

@@ -24,7 +24,6 @@ from triptych.common.compare import compare_outputs
 from triptych.common.tolerances import Tolerance
 from triptych.verify import oracle as O
 from triptych.verify.checks import Check
-from triptych.verify.inputs import probe_batch
 from triptych.verify.runners import Runner, RunnerId
 
 #: (runner's identity, probe batch) -> that runner's framework's float64 output, or None
@@ -69,7 +68,7 @@ def run_pairs(
     pairs: list[Pair],
     batches: tuple[int, ...],
     seed: int,
-    input_shape: Callable[[str], tuple[int, ...]],
+    probe: Callable[[str, int], np.ndarray],
     tolerance: Callable[[str], Tolerance],
     oracle: Oracle | None = None,
 ) -> list[Check]:
@@ -87,7 +86,7 @@ def run_pairs(
     for pair in pairs:
         tol = tolerance(pair.network)
         for batch in batches:
-            x = probe_batch(input_shape(pair.network), batch, seed, pair.network)
+            x = probe(pair.network, batch)
             ya, yb = output(pair.a, x, batch), output(pair.b, x, batch)
             oa, ob = (oracle(pair.a.id, x), oracle(pair.b.id, x)) if oracle else (None, None)
             atol, rtol, summary = tol.atol, tol.rtol, None

@@ -15,7 +15,7 @@ from triptych.common.compare import Comparison, compare_outputs
 from triptych.common.tolerances import DEFAULT
 from triptych.model import Model
 from triptych.verify import oracle as O
-from triptych.verify.inputs import probe_batch
+from triptych.verify.inputs import probe_for
 from triptych.verify.runners import NativeRunner
 
 
@@ -47,7 +47,7 @@ def compare_models(
     bounds: dict[str, tuple[float | np.ndarray, float]] = {}
     twins = [_float64_twin(m) for m in (a, b)] if derived else []
     for name, net in b.spec.networks.items():
-        x = probe_batch(net.input_shape, batch, seed, name)
+        x = probe_for(net, batch, seed, name)
         out_a[name] = NativeRunner(a, name).run(x)
         out_b[name] = NativeRunner(b, name).run(x)
         if twins:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 import onnx
 
+from triptych.common.spec import numpy_input_dtype
 from triptych.export.onnx_export import load_checked
 from triptych.export.ort import make_session
 from triptych.export.reference_ops import reference_evaluator
@@ -56,16 +57,16 @@ class Runner(Protocol):
     def run(self, x: np.ndarray) -> np.ndarray: ...
 
 
-def check_feed(inputs: InputSpec, x: np.ndarray, where: str) -> None:
-    """Validate one float32 batch against a single-input model; `ValueError` naming what
-    was expected and what was given."""
+def check_feed(inputs: InputSpec, x: np.ndarray, where: str, dtype: str = "float32") -> None:
+    """Validate one batch of ``dtype`` (float32, or int64 token ids) against a single-input
+    model; `ValueError` naming what was expected and what was given."""
     if len(inputs) != 1:
         raise ValueError(
             f"{where}: expected a model with one input, it has {[n for n, _ in inputs]}"
         )
     name, shape = inputs[0]
-    if x.dtype != np.float32:
-        raise ValueError(f"{where}: input {name!r} is float32, got {x.dtype}")
+    if x.dtype != np.dtype(dtype):
+        raise ValueError(f"{where}: input {name!r} is {dtype}, got {x.dtype}")
     fixed = [d if isinstance(d, int) and d > 0 else None for d in shape]
     if x.ndim != len(shape) or any(
         f is not None and f != s for f, s in zip(fixed, x.shape, strict=False)
@@ -101,7 +102,9 @@ class NativeRunner:
         return [(self.network, ["batch", *self.model.spec.networks[self.network].input_shape])]
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        check_feed(self.inputs(), x, f"{self.id.label} {self.network}")
+        net = self.model.spec.networks[self.network]
+        dtype = numpy_input_dtype(net, "float32")
+        check_feed(self.inputs(), x, f"{self.id.label} {self.network}", dtype)
         return self.model.forward(x, self.network)
 
 
@@ -131,7 +134,8 @@ class OrtRunner:
         return [(i.name, list(i.shape)) for i in self.session.get_inputs()]
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        check_feed(self.inputs(), x, str(self.path))
+        ids = self.session.get_inputs()[0].type == "tensor(int64)"
+        check_feed(self.inputs(), x, str(self.path), "int64" if ids else "float32")
         return self.session.run(None, {self.session.get_inputs()[0].name: x})[0]
 
 
@@ -149,6 +153,8 @@ class ReferenceRunner:
 
     def run(self, x: np.ndarray) -> np.ndarray:
         inputs = self.inputs()
-        check_feed(inputs, x, f"{self.path} (reference)")
+        first = next(i for i in self.proto.graph.input if i.name == inputs[0][0])
+        ids = first.type.tensor_type.elem_type == onnx.TensorProto.INT64
+        check_feed(inputs, x, f"{self.path} (reference)", "int64" if ids else "float32")
         y = self.evaluator.run(None, {inputs[0][0]: x})[0]
         return np.asarray(y, dtype=np.float32)

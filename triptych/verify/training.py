@@ -36,7 +36,7 @@ from triptych.common.compare import Comparison, compare_outputs
 from triptych.common.dropout import has_dropout
 from triptych.common.init import init_weights
 from triptych.common.recipe import Optimizer
-from triptych.common.spec import ModelSpec
+from triptych.common.spec import ModelSpec, input_vocabulary
 from triptych.model import Model, default_recipe
 from triptych.verify import oracle as O
 from triptych.verify.checks import Check
@@ -92,7 +92,14 @@ def training_batches(
 ) -> tuple[str, list[tuple[np.ndarray, np.ndarray]]]:
     """(loss name, [(x, target)] * steps) for ``spec`` (see the module docstring)."""
     in_shape, out_shape = spec.input_shape, spec.output_shape
-    if in_shape == (1, 8, 8):
+    vocab = input_vocabulary(spec.networks[spec.main_chain[0]])
+    if vocab is not None:  # token ids
+        rng = D.noise_stream(seed, "training-parity/x")
+        xs = [
+            (rng.integers(0, vocab, (batch, *in_shape), dtype=np.int64), None)
+            for _ in range(steps)
+        ]
+    elif in_shape == (1, 8, 8):
         stream = D.batches(D.load_digits(), batch, seed=seed)
         xs = [next(stream) for _ in range(steps)]
     else:

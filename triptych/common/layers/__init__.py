@@ -22,11 +22,13 @@ from triptych.common.layers.activation import (
 )
 from triptych.common.layers.attention import (
     ClassToken,
+    Embedding,
     MultiHeadAttention,
     PositionEmbedding,
     Tokens,
 )
 from triptych.common.layers.base import (
+    INPUT_DTYPES,
     LAYER_TYPES,
     NAME_PATTERN,
     Input,
@@ -53,6 +55,7 @@ from triptych.common.layers.norm import (
     LayerScale,
     Normalization,
     Rescaling,
+    RMSNorm,
 )
 from triptych.common.layers.pad import Pad
 from triptych.common.layers.pool import (
@@ -69,6 +72,7 @@ from triptych.common.layers.resize import Upsample
 __all__ = [
     "ELU",
     "GELU",
+    "INPUT_DTYPES",
     "LAYER_TYPES",
     "NAME_PATTERN",
     "SELU",
@@ -88,6 +92,7 @@ __all__ = [
     "Dense",
     "Div",
     "Dropout",
+    "Embedding",
     "Flatten",
     "GlobalAvgPool",
     "GlobalMaxPool",
@@ -111,6 +116,7 @@ __all__ = [
     "PReLU",
     "Pad",
     "PositionEmbedding",
+    "RMSNorm",
     "ReLU",
     "ReLU6",
     "ReduceMax",

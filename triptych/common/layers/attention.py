@@ -27,6 +27,41 @@ Draw = tuple[str, float]
 
 @vocabulary
 @dataclass(frozen=True)
+class Embedding(Layer):
+    """int64 token ids (L,) -> (L, dim): row ``id`` of a learned ``weight`` (num_embeddings,
+    dim) per token (PyTorch's ``nn.Embedding``, initially N(0, 1)). It reads the network's
+    int64 input (``S.Input((L,), dtype="int64")``); ids outside [0, num_embeddings) are an
+    error in every backend that checks (PyTorch, NumPy) and undefined in the others."""
+
+    num_embeddings: int
+    dim: int
+    kind: ClassVar[str] = "embedding"
+    takes_ids: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.num_embeddings < 1 or self.dim < 1:
+            raise SpecError(
+                f"embedding needs num_embeddings >= 1 and dim >= 1, got "
+                f"{self.num_embeddings}, {self.dim}"
+            )
+
+    def output_shape(self, shape: Shape) -> Shape:
+        _need_rank(self, shape, (1,), " (the int64 token ids)")
+        return (shape[0], self.dim)
+
+    def param_shapes(self, shape: Shape) -> dict[str, Shape]:
+        return {"weight": (self.num_embeddings, self.dim)}
+
+    def initial_draws(self, shape: Shape) -> dict[str, Draw]:
+        return {"weight": ("normal", 1.0)}
+
+    def flops(self, shape: Shape) -> int:
+        return 0
+
+
+@vocabulary
+@dataclass(frozen=True)
 class Tokens(Layer):
     """(C, H, W) -> (H·W, C): each pixel a token, row-major (ViT's
     ``x.flatten(2).transpose(1, 2)`` after its patch convolution)."""

@@ -41,6 +41,8 @@ class Layer:
     min_inputs: ClassVar[int] = 2
     #: the vocabulary module it is defined in, and the backends' converter module's name
     family: ClassVar[str] = ""
+    #: reads the network's int64 token ids (`Embedding`); every other layer reads floats
+    takes_ids: ClassVar[bool] = False
     #: fields left out of `to_dict` while they hold their default: arguments added after
     #: specs were first saved, so those specs keep their JSON and their hashes
     omit_default: ClassVar[tuple[str, ...]] = ()
@@ -117,10 +119,13 @@ class Node:
     The network input is a node with ``layer`` None. Identity-compared (two ``ReLU()`` are
     equal layers but different nodes)."""
 
-    __slots__ = ("inputs", "layer", "shape")
+    __slots__ = ("dtype", "inputs", "layer", "shape")
 
-    def __init__(self, layer: Layer | None, inputs: tuple[Node, ...], shape: Shape) -> None:
+    def __init__(
+        self, layer: Layer | None, inputs: tuple[Node, ...], shape: Shape, dtype: str = "float"
+    ) -> None:
         self.layer, self.inputs, self.shape = layer, inputs, tuple(int(s) for s in shape)
+        self.dtype = dtype  # the network input's: "float" or "int64" (token ids)
 
 
 class Tensor:
@@ -139,12 +144,24 @@ class Tensor:
         return f"Tensor(shape={self.shape}, from={self.node.layer!r})"
 
 
-def Input(shape: Shape) -> Tensor:
-    """The symbolic input of a network: ``shape`` is (F,) or (C, H, W), batch excluded."""
+#: what a network input may hold: floats (in the build's precision) or int64 token ids
+INPUT_DTYPES = ("float", "int64")
+
+
+def check_input_dtype(dtype: str) -> str:
+    if dtype not in INPUT_DTYPES:
+        raise SpecError(f"input dtype {dtype!r}: allowed {', '.join(map(repr, INPUT_DTYPES))}")
+    return dtype
+
+
+def Input(shape: Shape, dtype: str = "float") -> Tensor:
+    """The symbolic input of a network: ``shape`` is (F,) or (C, H, W), batch excluded;
+    ``dtype`` "float" (default; the build's precision) or "int64" (token ids, shape (L,),
+    read only by `Embedding` layers)."""
     shape = tuple(int(s) for s in shape)
     if len(shape) not in (1, 3) or any(s <= 0 for s in shape):
         raise SpecError(f"Input shape must be (F,) or (C, H, W) of positive sizes, got {shape}")
-    return Tensor(Node(None, (), shape))
+    return Tensor(Node(None, (), shape, check_input_dtype(dtype)))
 
 
 def numel(shape: Shape) -> int:

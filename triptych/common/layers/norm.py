@@ -101,6 +101,30 @@ class LayerNorm(Layer):
 
 @vocabulary
 @dataclass(frozen=True)
+class RMSNorm(Layer):
+    """Root-mean-square normalisation over the last axis (PyTorch's ``nn.RMSNorm(C,
+    eps)``, T5's and LLaMA's norm): x / sqrt(mean(x²) + eps) · weight, weight (C,)
+    initially 1, no bias and no centring. ``eps`` default 1e-6."""
+
+    eps: float = 1e-6
+    kind: ClassVar[str] = "rms_norm"
+
+    def output_shape(self, shape: Shape) -> Shape:
+        _need_rank(self, shape, (1, 2))
+        return shape
+
+    def param_shapes(self, shape: Shape) -> dict[str, Shape]:
+        return {"weight": (shape[-1],)}
+
+    def initial_values(self, shape: Shape) -> dict[str, float] | None:
+        return {"weight": 1.0}
+
+    def flops(self, shape: Shape) -> int:
+        return 4 * numel(shape)
+
+
+@vocabulary
+@dataclass(frozen=True)
 class LayerScale(Layer):
     """A learned per-channel scale (ConvNeXt's layer scale): x · weight, weight (C,)
     initially ``init`` (ConvNeXt's 1e-6)."""

@@ -97,7 +97,11 @@ def forward(built: TorchBuilt, x: np.ndarray, training: bool = False) -> np.ndar
     module = built.native
     module.train(training)
     with torch.no_grad():
-        y = module(torch.from_numpy(np.ascontiguousarray(x, built.dtype)))
+        y = module(
+            torch.from_numpy(
+                np.ascontiguousarray(x, S.numpy_input_dtype(built.network, built.dtype))
+            )
+        )
     module.train(False)
     return y.numpy()
 

@@ -30,7 +30,8 @@ def export_network(
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", category=FutureWarning, module="copyreg")
     module = built.native.eval()
-    example = (torch.zeros((2, *built.network.input_shape)),)
+    ids = built.network.input_dtype == "int64"
+    example = (torch.zeros((2, *built.network.input_shape), dtype=torch.int64 if ids else None),)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.onnx"
         if exporter == "dynamo":

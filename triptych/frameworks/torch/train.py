@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from triptych.common import adam
+from triptych.common import spec as S
 from triptych.common.recipe import Frozen, LrMult, Optimizer, check_loss
 from triptych.frameworks.torch.build import TorchBuilt
 
@@ -160,6 +161,7 @@ class SupervisedStep(_Step):
         self.kind = check_loss(loss)
         self.dtype = chain[0].dtype
         self.modules = [b.native for b in chain]
+        self.input_dtype = S.numpy_input_dtype(chain[0].network, chain[0].dtype)
         self.channels_last = tuned and len(chain[0].network.input_shape) == 3
         if self.channels_last:  # PyTorch's recommended CPU layout for convolutions
             for m in self.modules:
@@ -197,7 +199,7 @@ class SupervisedStep(_Step):
             m.train()
         for m in self.frozen_bn:
             m.eval()
-        h = _t(x, self.dtype)
+        h = _t(x, self.input_dtype)
         if self.channels_last:
             h = h.contiguous(memory_format=torch.channels_last)
         for m in self.forwards:

@@ -7,8 +7,9 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
+from triptych.common import spec as S
 from triptych.onnx_import.context import ConvertContext
-from triptych.onnx_import.ir import MERGED, Val
+from triptych.onnx_import.ir import INPUT, MERGED, Val
 from triptych.onnx_import.ops.common import Unsupported, attrs
 from triptych.onnx_import.ops.registry import OPS
 from triptych.onnx_import.reader import run_node
@@ -144,7 +145,28 @@ def _run(node: onnx.NodeProto, values: list, opset: int) -> list | None:
 #: data-movement ops are evaluated by the reference evaluator at the file's own opset, so
 #: every version it implements is supported
 OPS.register("Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", versions=(1, 25))(movement)
-OPS.register("Tile", "Slice", "Gather", versions=(1, 13))(movement)
+OPS.register("Tile", "Slice", versions=(1, 13))(movement)
+
+
+@OPS.register("Gather", versions=(1, 13))
+def gather(b: ConvertContext, node: onnx.NodeProto) -> None:
+    """Rows of a constant table picked by the network's int64 token ids -> Embedding (an
+    ``nn.Embedding`` as every exporter writes it); else a data movement."""
+    table, ids = node.input[0], node.input[1]
+    if table not in b.graph.constants or ids in b.graph.constants:
+        return movement(b, node)
+    if b.ir.input_dtype != "int64" or node.input[1] != b.graph.input:
+        raise Unsupported(
+            f"a gather from the constant {table!r} by {ids!r}: only the network's int64 "
+            "token ids index a table (an embedding)"
+        )
+    weight = np.asarray(b.graph.constants[table], np.float32)
+    axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+    if weight.ndim != 2 or axis != 0:
+        raise Unsupported(f"a table of shape {weight.shape} gathered on axis {axis}; an "
+                          "embedding is a 2-D table gathered by rows (axis 0)")  # fmt: skip
+    b.layer(node, S.Embedding, {"num_embeddings": weight.shape[0], "dim": weight.shape[1]},
+            [INPUT], {"weight": weight}, table)  # fmt: skip
 OPS.register("Expand", versions=(8, 13))(movement)
 OPS.register("GatherND", versions=(11, 13))(movement)
 OPS.register("Split", versions=(11, 18))(movement)

@@ -1,6 +1,6 @@
-"""Tokens, ClassToken, PositionEmbedding and MultiHeadAttention on (N, L, C) token tensors;
-attention is PyTorch's own ``scaled_dot_product_attention`` (the fused kernel ONNX export
-writes as MatMul/Softmax) with the canonical in/out projection weights."""
+"""Embedding, Tokens, ClassToken, PositionEmbedding and MultiHeadAttention on (N, L, C)
+token tensors; attention is PyTorch's own ``scaled_dot_product_attention`` (the fused
+kernel ONNX export writes as MatMul/Softmax) with the canonical projection weights."""
 
 from __future__ import annotations
 
@@ -9,6 +9,12 @@ from torch import nn
 
 from triptych.common import spec as S
 from triptych.frameworks.torch.layers.context import CONVERTERS, BuildContext
+
+
+@CONVERTERS.register(S.Embedding)
+def embedding(layer: S.Embedding, ctx: BuildContext) -> nn.Module:
+    """``nn.Embedding``: (N, L) int64 ids -> (N, L, dim)."""
+    return nn.Embedding(layer.num_embeddings, layer.dim)
 
 
 class ToTokens(nn.Module):

@@ -66,6 +66,11 @@ def channel_affine(layer: S.ChannelAffine, ctx: BuildContext) -> nn.Module:
     return ChannelAffine(layer.scale, layer.offset, len(ctx.input_shape))
 
 
+@CONVERTERS.register(S.RMSNorm)
+def rms_norm(layer: S.RMSNorm, ctx: BuildContext) -> nn.Module:
+    return nn.RMSNorm(ctx.input_shape[-1], eps=layer.eps)
+
+
 @CONVERTERS.register(S.LayerNorm)
 def layer_norm(layer: S.LayerNorm, ctx: BuildContext) -> nn.Module:
     return nn.LayerNorm(ctx.input_shape[-1], eps=layer.eps)
