@@ -65,8 +65,11 @@ def test_torch_text_encoder_imports(tmp_path, exporter, norm, size):
     width, heads, depth = SIZES[size]
     model = TextEncoder(width, heads, depth, norm_first=norm == "pre_norm").eval()
     path = tmp_path / "text.onnx"
-    kw = ({"dynamo": True, "dynamic_shapes": ({0: torch.export.Dim("batch")},)}
-          if exporter == "dynamo" else {"dynamo": False, "dynamic_axes": {"ids": {0: "b"}}})
+    kw = (
+        {"dynamo": True, "dynamic_shapes": ({0: torch.export.Dim("batch")},)}
+        if exporter == "dynamo"
+        else {"dynamo": False, "dynamic_axes": {"ids": {0: "b"}}}
+    )
     torch.onnx.export(model, (torch.from_numpy(_ids(2)),), str(path), input_names=["ids"],
                       output_names=["logits"], opset_version=18, **kw)  # fmt: skip
     spec, diffs = _max_diffs(path, _ids())

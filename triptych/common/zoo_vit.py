@@ -2,7 +2,10 @@
 embedded by a strided convolution, a class token and learned position embeddings, pre-norm
 encoder blocks (LayerNorm, multi-head self-attention, LayerNorm, a GELU MLP, each added back
 to its input), a final LayerNorm and a linear head on the class token: torchvision's
-``VisionTransformer`` at MNIST size.
+``VisionTransformer`` at MNIST size. Like the convolutional classifier it is a ``backbone``
+(ending in the class token's features) and a ``head``, so it goes through transfer
+learning the same way (``triptych train vit_tiny --init CKPT --freeze most``); the freeze
+policies act on its encoder blocks.
 """
 
 from __future__ import annotations
@@ -61,8 +64,13 @@ def vit_tiny(
     for i in range(depth):
         t = encoder_block(t, heads, mlp, dropout, f"block{i}")
     t = S.LayerNorm(name="norm")(t)
-    cls = S.Flatten()(S.Slice(0, 1, axis=1)(t))
-    logits = S.Dense(num_classes, name="head")(cls)
-    net = S.Network("net", inputs=x, outputs=logits)
-    options = {"num_classes": num_classes, "patch": patch, "width": width, "depth": depth}
-    return S.ModelSpec("vit_tiny", {"net": net}, main="net", options=options)
+    backbone = S.Network("backbone", inputs=x, outputs=S.Flatten()(S.Slice(0, 1, axis=1)(t)))
+    head = S.Network("head", (width,), [S.Dense(num_classes, name="fc")])
+    # freeze policies act on the encoder blocks; the patch embedding goes with the first
+    starts = [0] + [info.index for info in backbone.infos if str(info.layer.name).endswith("_ln1")][
+        1:
+    ]
+    options = {"num_classes": num_classes, "patch": patch, "width": width, "depth": depth,
+               "block_starts": starts}  # fmt: skip
+    return S.ModelSpec("vit_tiny", {"backbone": backbone, "head": head},
+                       main=["backbone", "head"], options=options)  # fmt: skip

@@ -19,6 +19,7 @@ from onnx import helper, numpy_helper, shape_inference
 
 from triptych.export.reference_ops import reference_evaluator
 from triptych.onnx_import.attention import fuse_attention
+from triptych.onnx_import.ids import drop_identity_id_chains
 from triptych.onnx_import.layernorm import fuse_layer_norms
 from triptych.onnx_import.patterns import fuse
 
@@ -142,6 +143,8 @@ def read(path: str | os.PathLike | onnx.ModelProto) -> OnnxGraph:
         if not _reinfer(graph):
             break
         graph.constants = fold_constants(graph)
+    graph.nodes = drop_identity_id_chains(graph)
+    graph.link()
     graph.nodes = fuse(graph)
     graph.link()
     graph.nodes = fuse_layer_norms(graph)

@@ -103,9 +103,11 @@ def train(
     if sync_bn:
         raise ValueError("--sync-bn applies to data-parallel training (--workers N > 1)")
     if recipe.kind == "supervised":
+        name = model_source if model_source in zoo.names() else None
         return _train_classifier(
-            framework, recipe, n_steps, train_set, test_set, seed, out, resume, transfer, progress
-        )
+            framework, recipe, n_steps, train_set, test_set, seed, out, resume, transfer, progress,
+            name, spec,
+        )  # fmt: skip
     if transfer.any():
         raise ValueError(
             "--classes/--init/--labels-per-class/--freeze/--lr-mult apply to "
@@ -145,20 +147,28 @@ def _train_classifier(
     resume: bool,
     options: TransferOptions,
     progress: bool,
+    zoo_name: str | None = None,
+    spec: ModelSpec | None = None,
 ) -> tuple[dict[str, Any], Path]:
     """Pretrain (``classes``) or transfer (``init``, ``freeze``, ``lr_mult``,
-    ``labels_per_class``) the classifier."""
+    ``labels_per_class``) zoo classifier ``zoo_name`` (resized to the data's classes), or
+    train ``spec`` as it is (a spec file: its classes are its own)."""
     if options.classes:
         classes = T.class_range(options.classes)
         train_set, test_set = train_set.filter_classes(classes), test_set.filter_classes(classes)
     k = options.labels_per_class
     if k is not None:
         train_set = train_set.per_class(k, seed=seed)
-    model = T.make_target_model(
-        framework, len(train_set.classes), seed, options.init, image_shape=train_set.image_shape
-    )
+    if zoo_name is None and spec is not None:
+        if options.init or options.freeze or options.lr_mult:
+            T.backbone_blocks(spec)  # a clear error when it has no backbone
+        model = Model(spec, framework, seed=seed)
+    else:
+        model = T.make_target_model(framework, len(train_set.classes), seed, options.init,
+                                    train_set.image_shape, zoo_name or "classifier")  # fmt: skip
     policy = options.freeze or "none"
-    frozen = T.frozen_layers(model.spec, policy, k or float("inf"))
+    backbone = bool(options.init or options.freeze or options.lr_mult)
+    frozen = T.frozen_layers(model.spec, policy, k or float("inf")) if backbone else set()
     lr_mult = T.expand_lr_mult(model.spec, T.parse_lr_mult(list(options.lr_mult or ())))
     run_dir = Path(out) if out else default_out_dir(model)
     history = model.fit(
@@ -204,9 +214,9 @@ def _train_workers(
     """``workers`` data-parallel processes (rank 0 checkpoints), then the usual evaluation;
     ``resume``: from the checkpoint in the run directory, written by any number of workers
     (one process included); ``sync_bn``: the engine's synchronised BatchNorm."""
-    if recipe.kind == "supervised":  # the classifier for the data's classes, as one process
+    if recipe.kind == "supervised" and spec.name in zoo.names():  # sized to the data's classes
         spec = T.make_target_model(
-            framework, len(train_set.classes), seed, None, image_shape=train_set.image_shape
+            framework, len(train_set.classes), seed, None, train_set.image_shape, spec.name
         ).spec
         recipe = recipe.with_(batch=min(recipe.batch, len(train_set)))
     model = Model(spec, framework, seed=seed)

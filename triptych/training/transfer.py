@@ -36,9 +36,19 @@ AUTO_LR_MULT = 1.0
 
 
 def backbone_blocks(spec: ModelSpec) -> list[list[int]]:
-    """Layer indices of each backbone block: a Conv2d and the layers up to the next one."""
+    """Layer indices of each backbone block: where the spec names its blocks' first layers
+    (``options["block_starts"]``, a ViT's encoder blocks), from each start to the next;
+    else a Conv2d and the layers up to the next one. ValueError for a model without a
+    ``backbone`` network (the freeze policies and ``--init`` need one)."""
+    if "backbone" not in spec.networks:
+        raise ValueError(
+            f"{spec.name} has no backbone network: --init, --freeze and --lr-mult apply to "
+            "models made of a backbone and a head (classifier, vit_tiny)"
+        )
     layers = spec.networks["backbone"].layers
-    starts = [i for i, layer in enumerate(layers) if isinstance(layer, Conv2d)]
+    starts = list(spec.options.get("block_starts", ())) or [
+        i for i, layer in enumerate(layers) if isinstance(layer, Conv2d)
+    ]
     ends = [*starts[1:], len(layers)]
     return [list(range(a, b)) for a, b in zip(starts, ends, strict=True)]
 
@@ -131,17 +141,20 @@ def make_target_model(
     seed: int,
     init: str | os.PathLike | dict[str, np.ndarray] | None = None,
     image_shape: tuple[int, int, int] = (1, 8, 8),
+    model_name: str = "classifier",
 ) -> Model:
-    """A classifier for the target task: head freshly initialised from ``seed``, backbone
+    """Zoo classifier ``model_name`` (default "classifier"; any zoo factory taking
+    ``num_classes``) for the target task: head freshly initialised from ``seed``, backbone
     from ``init`` when given."""
     model = create(
-        "classifier",
+        model_name,
         framework=framework,
         seed=seed,
         num_classes=num_classes,
         image_shape=image_shape,
     )
     if init is not None:
+        backbone_blocks(model.spec)  # a clear error for a model without a backbone
         weights = model.get_weights()
         weights.update(backbone_weights(init, model.spec))
         model.set_weights(weights)

@@ -1,11 +1,13 @@
-"""The ONNX import survey: torchvision's classification families (torch.onnx, opset 17) and a
-few Keras Applications (tf2onnx), each at two input sizes, imported with
+"""The ONNX import survey: torchvision's classification families (torch.onnx, opset 17), a
+few Keras Applications (tf2onnx) and attention models (ViTs, text encoders over int64 token
+ids: `triptych.verify.import_survey_attention`), each at two input sizes, imported with
 `triptych.onnx_import.import_onnx` and built in every installed framework, each build's
 output against ONNX Runtime on the original file. Writes the model x framework table as
 markdown::
 
     python -m triptych.verify.import_survey --out docs/import_survey.md
     python -m triptych.verify.import_survey --frameworks torch --models resnet18,convnext_tiny
+    python -m triptych.verify.import_survey --models attention  # a source's every model
 
 Models get random weights (seeded) and BatchNorm running statistics drawn at random
 (mean ~ N(0, 0.1), var ~ U(0.5, 1.5)), ConvNeXt layer scales ~ U(0.5, 1.5), so that no layer
@@ -21,21 +23,19 @@ models load and run; the detection ops stay unusable.
 from __future__ import annotations
 
 import argparse
-import io
-import logging
 import sys
 import tempfile
 import time
-import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
-from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import numpy as np
+
+from triptych.verify import import_survey_attention as att
 
 #: max |native - ORT| allowed, relative to max(1, max |ORT|)
 TOLERANCE = 1e-4
@@ -120,16 +120,9 @@ def export_torchvision(name: str, size: int, path: Path, dynamo: bool = True) ->
     model, x = torchvision_model(name), torch.randn(1, 3, size, size)
     names = {"input_names": ["x"], "output_names": ["y"], "verbose": False}
     axes = {"x": {0: "batch"}, "y": {0: "batch"}}
-    chatter = io.StringIO()  # the exporter's steps, and its failed conversion down to 17
-    logger = logging.getLogger("torch.onnx")
-    level, _ = logger.level, logger.setLevel(logging.ERROR)
-    try:
-        with redirect_stdout(chatter), redirect_stderr(chatter), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(model, (x,), str(path), dynamic_axes=axes, opset_version=17,
-                              dynamo=dynamo, **names)  # fmt: skip
-    finally:
-        logger.setLevel(level)
+    with att.quiet_exporter():
+        torch.onnx.export(model, (x,), str(path), dynamic_axes=axes, opset_version=17,
+                          dynamo=dynamo, **names)  # fmt: skip
     return path
 
 
@@ -206,10 +199,12 @@ def check_file(
     path: Path, frameworks: Sequence[str], batch: int = 2
 ) -> tuple[dict[str, Cell], str | None]:
     """Import ``path`` and compare each framework's build against ORT on the file: (cells,
-    None), or ({}, the refusal's reasons with their counts) when the importer refuses it."""
+    None), or ({}, the refusal's reasons with their counts) when the importer refuses it. An
+    int64 input (token ids) is fed ids below the embeddings' vocabulary, any other N(0, 1)."""
     import onnxruntime as ort
 
     from triptych.common.registry import MissingConverter
+    from triptych.common.spec import input_vocabulary
     from triptych.model import create
     from triptych.onnx_import import UnsupportedOnnx, import_onnx
 
@@ -220,8 +215,10 @@ def check_file(
         listed = "; ".join(f"{r} (x{n})" if n > 1 else r for r, n in reasons.items())
         return {}, f"{len(e.problems)} node(s): {listed}"
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    shape = spec.networks[spec.main].input_shape
-    x = np.random.default_rng(0).standard_normal((batch, *shape)).astype(np.float32)
+    net, rng = spec.networks[spec.main], np.random.default_rng(0)
+    vocab, shape = input_vocabulary(net), (batch, *net.input_shape)
+    x = rng.standard_normal(shape).astype(np.float32)
+    x = x if vocab is None else rng.integers(0, vocab, shape)  # token ids
     want = session.run(None, {session.get_inputs()[0].name: x})[0]
     scale = max(1.0, float(np.abs(want).max()))
     cells = {}
@@ -249,13 +246,9 @@ def survey(
     workdir: Path | None = None,
     on_row: Callable[[Row], None] | None = None,
 ) -> list[Row]:
-    """One `Row` per (source, model) in ``models`` (source "torchvision" or "keras") and
-    size, exported into ``workdir`` (a temporary folder by default)."""
-    jobs = [
-        (src, m, s)
-        for src, m in models
-        for s in (TORCHVISION[m][1] if src == "torchvision" else KERAS[m])
-    ]
+    """One `Row` per (source, model) in ``models`` (source "torchvision", "keras" or
+    "attention") and size, exported into ``workdir`` (a temporary folder by default)."""
+    jobs = [(src, m, s) for src, m in models for s in SOURCES[src][0][m]]
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (TextColumn("{task.description:<32}"), BarColumn(), MofNCompleteColumn())
@@ -264,7 +257,7 @@ def survey(
     with tempfile.TemporaryDirectory() as tmp, bar:
         task, folder = bar.add_task("import survey", total=len(jobs)), Path(workdir or tmp)
         for src, name, size in jobs:
-            bar.update(task, description=f"{name} {size}x{size}")
+            bar.update(task, description=f"{name} {_input(name, size)}")
             start, row = time.perf_counter(), Row(f"{src}:{name}", size)
             path = folder / f"{name}_{size}.onnx"
             row.cells, row.refused = _one(src, name, size, path, frameworks)
@@ -281,7 +274,7 @@ def _one(
     src: str, name: str, size: int, path: Path, frameworks: Sequence[str]
 ) -> tuple[dict[str, Cell], str | None]:
     """Export one model and check its file; a failed step is the row's refusal."""
-    export = export_torchvision if src == "torchvision" else export_keras
+    export = SOURCES[src][1]
     try:
         export(name, size, path)
     except Exception as e:  # the exporter failed: there is no file
@@ -292,19 +285,25 @@ def _one(
         return {}, f"import failed: {type(e).__name__}: {str(e)[:160]}"
 
 
+def _input(name: str, size: int) -> str:
+    """The table's input column: the number of tokens for a text model, else the image."""
+    return f"{size} tokens" if name in att.TEXT else f"{size}x{size}"
+
+
+#: source -> (its models' two sizes, its exporter: (name, size, path) -> path)
+SOURCES: dict[str, tuple[dict[str, tuple[int, int]], Callable[..., Path]]] = {
+    "torchvision": ({m: sizes for m, (_, sizes) in TORCHVISION.items()}, export_torchvision),
+    "keras": (KERAS, export_keras),
+    "attention": (att.ATTENTION, att.export_attention),
+}
+
+
 def _versions() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     found = []
-    for dist in (
-        "torch",
-        "torchvision",
-        "onnx",
-        "onnxruntime",
-        "onnxruntime-gpu",
-        "tensorflow",
-        "tf2onnx",
-    ):
+    dists = ("torch", "torchvision", "onnx", "onnxruntime", "onnxruntime-gpu", "tensorflow")
+    for dist in (*dists, "keras", "tf2onnx"):
         try:
             found.append(f"{dist} {version(dist)}")
         except PackageNotFoundError:
@@ -323,6 +322,8 @@ def render(rows: Sequence[Row], frameworks: Sequence[str], command: str) -> str:
         "weights and random BatchNorm statistics, imported by `triptych.import_onnx` and "
         "built in each framework; a cell is max |native - ORT on the file| / max(1, max "
         f"|ORT|) at batch 2 (pass: <= {TOLERANCE:.0e}), or why there is none.",
+        "",
+        att.NOTE,
         "",
         f"Regenerate: `{command}` ({_versions()}; CPU).",
         "",
@@ -346,7 +347,7 @@ def render(rows: Sequence[Row], frameworks: Sequence[str], command: str) -> str:
                         f"{'FAIL ' + cell.text if cell.diff is not None else 'no'} [{len(notes)}]"
                     )
         lines.append(
-            f"| {row.model} | {row.size}x{row.size} | "
+            f"| {row.model} | {_input(row.model.split(':')[-1], row.size)} | "
             + " | ".join(cells)
             + f" | {row.seconds:.0f} |"
         )
@@ -370,16 +371,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--out", default="docs/import_survey.md", help="markdown page to write")
     p.add_argument("--frameworks", help="comma-separated (default: every installed one)")
-    p.add_argument("--models", help="comma-separated names (default: all, Keras included)")
-    p.add_argument("--no-keras", action="store_true", help="torchvision families only")
+    p.add_argument("--models", help="comma-separated models or sources (default: all)")
+    p.add_argument("--no-keras", action="store_true", help="leave out the Keras Applications")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     frameworks = args.frameworks.split(",") if args.frameworks else available()
     wanted = set(args.models.split(",")) if args.models else None
-    models = [("torchvision", m) for m in TORCHVISION] + (
-        [] if args.no_keras else [("keras", m) for m in KERAS]
-    )
-    models = [(s, m) for s, m in models if wanted is None or m in wanted]
+    models = [
+        (s, m) for s in SOURCES for m in SOURCES[s][0] if not (args.no_keras and s == "keras")
+    ]
+    models = [(s, m) for s, m in models if wanted is None or wanted & {s, m}]
     rows = survey(models, frameworks, progress=not args.quiet)
     command = "python -m triptych.verify.import_survey " + " ".join(
         sys.argv[1:] if argv is None else argv

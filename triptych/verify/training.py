@@ -96,8 +96,7 @@ def training_batches(
     if vocab is not None:  # token ids
         rng = D.noise_stream(seed, "training-parity/x")
         xs = [
-            (rng.integers(0, vocab, (batch, *in_shape), dtype=np.int64), None)
-            for _ in range(steps)
+            (rng.integers(0, vocab, (batch, *in_shape), dtype=np.int64), None) for _ in range(steps)
         ]
     elif in_shape == (1, 8, 8):
         stream = D.batches(D.load_digits(), batch, seed=seed)

@@ -125,10 +125,17 @@ def get_weights(built: ChainerBuilt) -> dict[str, np.ndarray]:
     return out
 
 
+def to_input(built: ChainerBuilt, x: np.ndarray) -> np.ndarray:
+    """A numpy batch as ``built`` takes it: contiguous, of the build's dtype, or int64 token
+    ids for an int64 network."""
+    return np.ascontiguousarray(x, S.numpy_input_dtype(built.network, built.dtype))
+
+
 def forward(built: ChainerBuilt, x: np.ndarray, training: bool = False) -> np.ndarray:
-    """Run on NCHW numpy; training=True uses batch statistics and updates running ones."""
+    """Run on NCHW numpy (int64 token ids for an int64 network); training=True uses batch
+    statistics and updates running ones."""
     with chainer.using_config("train", training), chainer.no_backprop_mode():
-        y = built.native(np.ascontiguousarray(x, built.dtype))
+        y = built.native(to_input(built, x))
     return np.asarray(y.array)
 
 

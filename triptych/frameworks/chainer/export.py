@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from triptych.common import spec as S
 from triptych.frameworks.chainer.build import ChainerBuilt
 from triptych.frameworks.chainer.compat import chainer
 from triptych.frameworks.onnx_compat import half_pixel_resize, onnx_mapping
@@ -145,7 +146,9 @@ def export_network(
     the post-processing."""
     if exporter not in (None, *EXPORTERS):
         raise ValueError(f"unknown chainer exporter {exporter!r}; allowed: onnx-chainer")
-    example = np.zeros((2, *built.network.input_shape), np.float32)
+    # int64 ids for a token network: the traced input, and so the ONNX input, is int64
+    dtype = S.numpy_input_dtype(built.network, "float32")
+    example = np.zeros((2, *built.network.input_shape), dtype)
     with onnx_mapping(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # its resize_images notice, cured below
         try:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from triptych.common import spec as S
 from triptych.frameworks.chainer.build import ChainerBuilt
 from triptych.frameworks.chainer.compat import F, chainer
 
@@ -21,15 +22,17 @@ NO_TUNED_VARIANT: str | None = (
 )
 
 
-def to_native(x: np.ndarray) -> np.ndarray:
-    """A canonical NCHW (or flat) float32 batch as Chainer takes it: the numpy array."""
-    return np.ascontiguousarray(x, dtype=np.float32)
+def to_native(x: np.ndarray, network: S.Network | None = None) -> np.ndarray:
+    """A canonical NCHW (or flat) float32 batch as Chainer takes it: the numpy array; int64
+    token ids where ``network`` takes them."""
+    dtype = "float32" if network is None else S.numpy_input_dtype(network, "float32")
+    return np.ascontiguousarray(x, dtype=dtype)
 
 
 def fast_infer(chain: list[ChainerBuilt], x: np.ndarray) -> Callable[[], np.ndarray]:
     """Eval-mode forward of ``chain`` on ``x`` with ``train=False`` and no backprop graph."""
     nets = [b.native for b in chain]
-    xin = to_native(x)
+    xin = to_native(x, chain[0].network)
 
     def run() -> np.ndarray:
         with chainer.using_config("train", False), chainer.no_backprop_mode():
@@ -55,7 +58,7 @@ def plain_train_step(
 ) -> Callable[[], Any]:
     """The textbook Chainer loop: forward, MSE, ``cleargrads``/``backward``/``update``."""
     opt, holder = _adam(chain, lr)
-    xin, tin = to_native(x), to_native(target)
+    xin, tin = to_native(x, chain[0].network), to_native(target)
 
     def step() -> Any:
         with chainer.using_config("train", True):
@@ -80,7 +83,7 @@ def hand_train_step(
 
     def step(x: np.ndarray, y: np.ndarray) -> Any:
         with chainer.using_config("train", True):
-            h = x
+            h = to_native(x, chain[0].network)
             for b in chain:
                 h = b.native(h)
             value = (

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from triptych.common import adam
+from triptych.common import spec as S
 from triptych.common.recipe import Frozen, LrMult, Optimizer, check_loss
 from triptych.frameworks.chainer.build import ChainerBuilt, ChainerNet, holder_params
 from triptych.frameworks.chainer.compat import F, chainer
@@ -200,6 +201,7 @@ class SupervisedStep(_Step):
         self.kind = check_loss(loss)
         self.nets = [b.native for b in chain]
         self.dtype = np.dtype(chain[0].dtype)
+        self.input_dtype = np.dtype(S.numpy_input_dtype(chain[0].network, chain[0].dtype))
         params: list[chainer.Parameter] = []
         mults: list[float] = []
         for b in chain:
@@ -220,7 +222,7 @@ class SupervisedStep(_Step):
     def run(self, x: Any, target: Any) -> np.ndarray:
         """The step; the loss as a 0-d array."""
         with chainer.using_config("train", True):
-            h = _a(x, self.dtype)
+            h = _a(x, self.input_dtype)
             for net in self.nets:
                 h = net(h)
             t = np.asarray(getattr(target, "array", target))

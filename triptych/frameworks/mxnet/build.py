@@ -132,9 +132,17 @@ def get_weights(built: GluonBuilt) -> dict[str, np.ndarray]:
     return out
 
 
+def to_input(built: GluonBuilt, x: np.ndarray) -> mx.nd.NDArray:
+    """A numpy batch as the NDArray ``built`` takes: of the build's dtype, or int64 token
+    ids for an int64 network (MXNet's ``Embedding`` takes them as they are: exact)."""
+    dtype = S.numpy_input_dtype(built.network, built.dtype)
+    return mx.nd.array(np.asarray(x, dtype), dtype=dtype)
+
+
 def forward(built: GluonBuilt, x: np.ndarray, training: bool = False) -> np.ndarray:
-    """Run on NCHW numpy; training=True uses batch statistics and updates running ones."""
-    data = mx.nd.array(np.asarray(x, built.dtype), dtype=built.dtype)
+    """Run on NCHW numpy (int64 token ids for an int64 network); training=True uses batch
+    statistics and updates running ones."""
+    data = to_input(built, x)
     if not training:
         return built.native(data).asnumpy()
     # Gluon's BatchNorm (ExactBatchNorm too) is the only block with running statistics
@@ -143,7 +151,8 @@ def forward(built: GluonBuilt, x: np.ndarray, training: bool = False) -> np.ndar
             return built.native(data).asnumpy()
     # MXNet updates BatchNorm running statistics in the *backward* pass; a zero-gradient
     # backward makes a train-mode forward update them, as in PyTorch and Keras.
-    data.attach_grad()
+    if data.dtype != np.int64:  # ids have no gradient; the parameters are recorded anyway
+        data.attach_grad()
     with mx.autograd.record(train_mode=True):
         y = built.native(data)
     y.backward(mx.nd.zeros_like(y))

@@ -33,6 +33,7 @@ import onnx.checker
 import onnx.defs
 import onnx.helper
 
+from triptych.common import spec as S
 from triptych.frameworks.mxnet.build import GluonBuilt
 from triptych.frameworks.mxnet.compat import mx
 from triptych.frameworks.mxnet.onednn import plain_graphs
@@ -103,7 +104,8 @@ def _mx2onnx_compat() -> Iterator[None]:
 def export_network(
     built: GluonBuilt, opset: int, exporter: str | None = None
 ) -> tuple[onnx.ModelProto, str]:
-    """The block in inference mode as ONNX (opset 13, converted later), batch dynamic."""
+    """The block in inference mode as ONNX (opset 13, converted later), batch dynamic; the
+    input is tensor(int64) for an int64 (token id) network, else tensor(float)."""
     if exporter not in (None, *EXPORTERS):
         raise ValueError(f"unknown mxnet exporter {exporter!r}; allowed: mx2onnx")
     block = built.native
@@ -117,7 +119,7 @@ def export_network(
             sym,
             params,
             in_shapes=[(2, *shape)],
-            in_types=[np.float32],
+            in_types=[np.dtype(S.numpy_input_dtype(built.network, "float32"))],
             onnx_file_path=str(path),
             dynamic=True,
             dynamic_input_shapes=[(None, *shape)],

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from triptych.common import spec as S
 from triptych.frameworks.mxnet.build import GluonBuilt
 from triptych.frameworks.mxnet.compat import mx
 
@@ -17,9 +18,11 @@ from triptych.frameworks.mxnet.compat import mx
 NO_TUNED_VARIANT: str | None = None
 
 
-def to_native(x: np.ndarray) -> Any:
-    """A canonical NCHW (or flat) float32 batch as an ``mx.nd.NDArray`` on the CPU."""
-    return mx.nd.array(np.asarray(x, dtype=np.float32), dtype="float32")
+def to_native(x: np.ndarray, network: S.Network | None = None) -> Any:
+    """A canonical NCHW (or flat) float32 batch as an ``mx.nd.NDArray`` on the CPU; int64
+    token ids where ``network`` takes them."""
+    dtype = "float32" if network is None else S.numpy_input_dtype(network, "float32")
+    return mx.nd.array(np.asarray(x, dtype=dtype), dtype=dtype)
 
 
 def fast_infer(chain: list[GluonBuilt], x: np.ndarray) -> Callable[[], np.ndarray]:
@@ -27,7 +30,7 @@ def fast_infer(chain: list[GluonBuilt], x: np.ndarray) -> Callable[[], np.ndarra
     blocks = [b.native for b in chain]
     for block in blocks:
         block.hybridize(static_alloc=True, static_shape=True)
-    data = to_native(x)
+    data = to_native(x, chain[0].network)
 
     def run() -> np.ndarray:
         h = data
@@ -45,7 +48,7 @@ def plain_train_step(
     blocks = [b.native for b in chain]
     params = [p for b in blocks for p in b.collect_params().values() if p.grad_req != "null"]
     trainer = mx.gluon.Trainer(params, "adam", {"learning_rate": lr, "epsilon": 1e-8})
-    xt, tt = to_native(x), to_native(target)
+    xt, tt = to_native(x, chain[0].network), to_native(target)
 
     def step() -> Any:
         with mx.autograd.record():
@@ -73,7 +76,7 @@ def hand_train_step(
     ce = mx.gluon.loss.SoftmaxCrossEntropyLoss()
 
     def step(x: np.ndarray, y: np.ndarray) -> Any:
-        h, t = mx.nd.array(x, dtype="float32"), mx.nd.array(y, dtype="float32")
+        h, t = to_native(x, chain[0].network), mx.nd.array(y, dtype="float32")
         with mx.autograd.record():
             for b in blocks:
                 h = b(h)

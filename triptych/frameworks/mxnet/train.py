@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from triptych.common import adam
+from triptych.common import spec as S
 from triptych.common.recipe import Frozen, LrMult, Optimizer, check_loss
 from triptych.frameworks.mxnet.build import GluonBuilt
 from triptych.frameworks.mxnet.compat import mx
@@ -242,6 +243,7 @@ class SupervisedStep(_Step):
     ) -> None:
         self.kind = check_loss(loss)
         self.dtype = chain[0].dtype
+        self.input_dtype = S.numpy_input_dtype(chain[0].network, chain[0].dtype)
         self.blocks = [b.native for b in chain]
         if tuned:  # Gluon's recommended speed option: a static cached graph
             for block in self.blocks:
@@ -265,7 +267,7 @@ class SupervisedStep(_Step):
 
     def run(self, x: np.ndarray, target: np.ndarray):
         """The step; the loss as a one-element NDArray (not waited for)."""
-        h, t = _nd(x, self.dtype), _nd(target, self.dtype)
+        h, t = _nd(x, self.input_dtype), _nd(target, self.dtype)
         with mx.autograd.record(train_mode=True):
             for b in self.blocks:
                 h = b(h)

@@ -6,15 +6,17 @@ weighted layer's weight layout there.
 Weighted nodes are Sonnet's own modules where it has one: ``snt.Linear`` (w: (in, out)),
 ``snt.Conv2D`` (w: HWIO), ``snt.DepthwiseConv2D`` (w: (kh, kw, in, multiplier)) and
 ``snt.Conv2DTranspose`` (w: (kh, kw, out, in)), all ``padding="VALID"`` with the padding
-explicit, and ``snt.LayerNorm``; else triptych's ``snt.Module``s: `layers.conv.GroupedConv2D`,
-`layers.conv.TorchConv2DTranspose`, `layers.norm.TorchBatchNorm`,
-`layers.norm.ChannelLayerNorm`, `layers.norm.ChannelScale`, `layers.activation.PReLU` and
+explicit, ``snt.LayerNorm`` and ``snt.Embed``; else triptych's ``snt.Module``s:
+`layers.conv.GroupedConv2D`, `layers.conv.TorchConv2DTranspose`, `layers.norm.TorchBatchNorm`,
+`layers.norm.ChannelLayerNorm`, `layers.norm.ChannelScale`, `layers.norm.RMSNorm`,
+`layers.activation.PReLU` and
 the token modules of `layers.attention` (token tensors (N, L, C) run canonical as they are).
 Layout at the boundary and the feature permutations around Flatten/Unflatten are the
 TensorFlow backend's (`triptych.frameworks.tensorflow.shared`,
 `triptych.frameworks.tensorflow.layout`): Sonnet's dense kernel is Keras's (in, out). A
 float64 build (``dtype``) creates every variable in float64: Sonnet's modules take their
-dtype from the first call's input, triptych's own modules are given it.
+dtype from the first call's input, triptych's own modules are given it. A network of
+token ids (``input_dtype`` "int64") takes its (N, L) ids as an int64 tensor, untouched.
 """
 
 from __future__ import annotations
@@ -83,6 +85,11 @@ class SonnetBuilt:
         """The `BuildContext` layer ``i`` was built with (its weight layout reads it)."""
         return BuildContext(self.network.infos[i], i, self.plan, self.native.rng, self.dtype)
 
+    @property
+    def input_dtype(self) -> str:
+        """What a numpy batch becomes on the way in: `dtype`, or "int64" (token ids)."""
+        return S.numpy_input_dtype(self.network, self.dtype)
+
     def params(self, i: int) -> layout.ParamMap:
         """Layer ``i``'s canonical parameters -> their variables in its module (its weight
         layout; ``i`` must be one of `holders`)."""
@@ -100,13 +107,14 @@ class SonnetBuilt:
 
 
 def build_network(network: S.Network, dtype: str = "float32") -> SonnetBuilt:
-    """Build ``network`` in ``dtype`` (float32 or float64) as a `SonnetNet` taking NHWC
-    input; Sonnet creates its variables (in the input's dtype) on a first (eval-mode) call
-    on one zero sample of ``dtype``. Chains get the layout plan (NHWC flatten straight into
-    a permuted Dense); graphs transpose around Flatten/Unflatten."""
+    """Build ``network`` in ``dtype`` (float32 or float64) as a `SonnetNet` taking NHWC input;
+    Sonnet creates its variables (in the input's dtype) on a first (eval-mode) call on one zero
+    sample of ``dtype`` (id 0 for an int64 network). Chains get the layout plan (NHWC flatten
+    straight into a permuted Dense); graphs transpose around Flatten/Unflatten."""
     plan = layout.plan_layout(network) if network.is_chain else layout.LayoutPlan()
     net = SonnetNet(network, plan, dtype)
-    net(tf.zeros((1, *nhwc_shape(network.input_shape)), dtype), is_training=False)
+    first = tf.zeros((1, *nhwc_shape(network.input_shape)), S.numpy_input_dtype(network, dtype))
+    net(first, is_training=False)  # token ids: id 0, in every table
     holders = {
         i: m
         for i, (m, info) in enumerate(zip(net.nodes, network.infos, strict=True))
@@ -141,14 +149,15 @@ def get_weights(built: SonnetBuilt) -> dict[str, np.ndarray]:
 
 
 def forward(built: SonnetBuilt, x: np.ndarray, training: bool = False) -> np.ndarray:
-    """Run on NCHW numpy; training=True uses batch statistics and updates moving ones."""
+    """Run on NCHW numpy (int64 token ids for an int64 network); training=True uses batch
+    statistics and updates moving ones."""
     key = (training, any(d.exact for d in built.dropouts.values()))
     fn = built.compiled.get(key)
     if fn is None:
         net = built.native
         fn = tf.function(lambda t: net(t, is_training=training), reduce_retracing=True)
         built.compiled[key] = fn
-    y = fn(to_native_input(np.asarray(x, built.dtype)))
+    y = fn(to_native_input(np.asarray(x, built.input_dtype)))
     return to_canonical_output(np.asarray(y))
 
 

@@ -18,12 +18,15 @@ EXPORTERS = ("tf2onnx",)
 def export_network(
     built: SonnetBuilt, opset: int, exporter: str | None = None
 ) -> tuple[onnx.ModelProto, str]:
-    """The network in inference mode as ONNX with NCHW input and output (batch dynamic)."""
+    """The network in inference mode as ONNX with NCHW input and output (batch dynamic);
+    the input is float32, or int64 for a network of token ids."""
     if exporter not in (None, *EXPORTERS):
         raise ValueError(f"unknown sonnet exporter {exporter!r}; allowed: tf2onnx")
     net = built.native
     shape = built.network.input_shape
-    signature = [tf.TensorSpec([None, *nhwc_shape(shape)], tf.float32, name="input")]
+    ids = built.network.input_dtype == "int64"  # token ids: an int64 ONNX input
+    in_dtype = tf.int64 if ids else tf.float32
+    signature = [tf.TensorSpec([None, *nhwc_shape(shape)], in_dtype, name="input")]
     fn = tf.function(lambda x: {"output": net(x, is_training=False)})
     proto, _ = tf2onnx.convert.from_function(
         fn,

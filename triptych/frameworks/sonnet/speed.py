@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from triptych.common import spec as S
 from triptych.frameworks.sonnet.build import SonnetBuilt
 from triptych.frameworks.sonnet.compat import snt, tf
 from triptych.frameworks.tensorflow.speed import to_native
@@ -31,7 +32,7 @@ def fast_infer(chain: list[SonnetBuilt], x: np.ndarray) -> Callable[[], np.ndarr
             h = net(h, is_training=False)
         return h
 
-    xin = to_native(x)
+    xin = to_native(x, S.numpy_input_dtype(chain[0].network, "float32"))
     return lambda: chain_fn(xin).numpy()
 
 
@@ -43,7 +44,8 @@ def plain_train_step(
     nets = [b.native for b in chain]
     variables = [v for net in nets for v in net.trainable_variables]
     opt = snt.optimizers.Adam(lr, epsilon=1e-8)
-    xt, tt = to_native(x), to_native(target)
+    xt = to_native(x, S.numpy_input_dtype(chain[0].network, "float32"))
+    tt = to_native(target)
 
     @tf.function
     def step() -> Any:

@@ -32,6 +32,7 @@ from triptych.frameworks.tensorflow.optimizers import Adam, dtype_of
 from triptych.frameworks.tensorflow.shared import (
     PreparedMasks,
     bce_logits,
+    dense_grads,
     native,
     native_mask,
     to_floats,
@@ -133,6 +134,7 @@ class SupervisedStep(_Step):
     ) -> None:
         self.kind = check_loss(loss)
         self.dtype = chain[0].dtype
+        self.input_dtype = chain[0].input_dtype  # the build's dtype, or int64 token ids
         self.nets = [b.native for b in chain]
         variables, mults = [], []
         for b in chain:
@@ -173,7 +175,7 @@ class SupervisedStep(_Step):
                 )
             else:
                 value = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(target, h))
-        grads = tape.gradient(value, self.variables)
+        grads = dense_grads(tape.gradient(value, self.variables))
         self.opt.apply(grads)
         return value
 
@@ -204,7 +206,7 @@ class SupervisedStep(_Step):
 
     def run(self, x: np.ndarray | tf.Tensor, target: np.ndarray | tf.Tensor) -> tf.Tensor:
         """The step; the loss as a scalar tensor (no read-back)."""
-        return self._step(native(x, self.dtype), self._target(target))
+        return self._step(native(x, self.input_dtype), self._target(target))
 
     def prepare_masks(self, masks: dict[str, dict[int, np.ndarray]]) -> PreparedMasks:
         """``masks`` (network name -> layer index -> canonical mask) as `run_masked` takes
@@ -234,7 +236,8 @@ class SupervisedStep(_Step):
             finally:
                 for b in nets.values():
                     set_dropout_masks(b, None)
-        return self._masked_step(native(x, self.dtype), self._target(target), prepared.tensors)
+        x_in = native(x, self.input_dtype)
+        return self._masked_step(x_in, self._target(target), prepared.tensors)
 
 
 class GeneratorStep(tf_train.GeneratorStep):
@@ -361,6 +364,6 @@ def hand_train_step(
 
     def step(x: np.ndarray, y: np.ndarray) -> tf.Tensor:
         target = tf.constant(y) if loss == "cross_entropy" else native(y, dtype)
-        return graph_step(native(x, dtype), target)
+        return graph_step(native(x, chain[0].input_dtype), target)
 
     return step

@@ -3,13 +3,14 @@ spec node, merges with ``Add``/``Multiply``/.../``Concatenate``), each node's Ke
 made by its converter in `triptych.frameworks.tensorflow.layers`; canonical (NCHW, PyTorch
 layout) <-> Keras through each weighted layer's weight layout there.
 
-Conversions at the boundary: inputs NCHW -> NHWC and outputs back (`shared`); Conv2d OIHW
--> HWIO (depthwise: (kh, kw, in, multiplier)); ConvTranspose2d IOHW -> (kh, kw, out, in)
-(grouped: the flipped HWIO kernel of its convolution form); Dense (out, in) -> (in, out)
-with the feature permutations of `layout.plan_layout`. Strided convolutions use explicit
-``ZeroPadding2D`` + ``padding="valid"`` (Keras ``"same"`` pads (0, 1) on even inputs,
-PyTorch pads (1, 1)). Token tensors (N, L, C) have no NHWC question and run canonical
-(`token_ops`: Tokens of an NHWC image is a plain reshape, row-major pixels).
+Conversions at the boundary: inputs NCHW -> NHWC and outputs back (`shared`; the (N, L) int64 ids of
+a token-id network (``input_dtype`` "int64") pass untouched, an int64 input); Conv2d OIHW -> HWIO
+(depthwise: (kh, kw, in, multiplier)); ConvTranspose2d IOHW -> (kh, kw, out, in) (grouped: the
+flipped HWIO kernel of its convolution form); Dense (out, in) -> (in, out) with the feature
+permutations of `layout.plan_layout`. Strided convolutions use explicit ``ZeroPadding2D`` +
+``padding="valid"`` (Keras ``"same"`` pads (0, 1) on even inputs, PyTorch pads (1, 1)). Token
+tensors (N, L, C) have no NHWC question and run canonical (`token_ops`: Tokens of an NHWC image is a
+plain reshape, row-major pixels).
 """
 
 from __future__ import annotations
@@ -70,6 +71,11 @@ class KerasBuilt:
         """The `BuildContext` layer ``i`` was built with (its weight layout reads it)."""
         return BuildContext(self.network.infos[i], i, self.plan, self.dtype)
 
+    @property
+    def input_dtype(self) -> str:
+        """What a numpy batch becomes on the way in: `dtype`, or "int64" (token ids)."""
+        return S.numpy_input_dtype(self.network, self.dtype)
+
 
 def build_network(network: S.Network, dtype: str = "float32") -> KerasBuilt:
     """Build ``network`` in ``dtype`` (float32 or float64: every layer's dtype policy, the
@@ -77,7 +83,8 @@ def build_network(network: S.Network, dtype: str = "float32") -> KerasBuilt:
     the layout plan (NHWC flatten straight into a permuted Dense); graphs transpose
     explicitly around Flatten/Unflatten."""
     plan = layout.plan_layout(network) if network.is_chain else layout.LayoutPlan()
-    inp = keras.Input(shape=nhwc_shape(network.input_shape), dtype=dtype)
+    in_dtype = S.numpy_input_dtype(network, dtype)  # int64 token ids stay int64
+    inp = keras.Input(shape=nhwc_shape(network.input_shape), dtype=in_dtype)
     outs: list[Any] = []
     holders: dict[int, keras.layers.Layer] = {}
     dropouts: dict[int, MaskedDropout] = {}
@@ -122,14 +129,15 @@ def get_weights(built: KerasBuilt) -> dict[str, np.ndarray]:
 
 
 def forward(built: KerasBuilt, x: np.ndarray, training: bool = False) -> np.ndarray:
-    """Run on NCHW numpy; training=True uses batch statistics and updates moving ones."""
+    """Run on NCHW numpy (int64 token ids for an int64 network); training=True uses batch
+    statistics and updates moving ones."""
     key = (training, any(d.exact for d in built.dropouts.values()))
     fn = built.compiled.get(key)
     if fn is None:
         model = built.native
         fn = tf.function(lambda t: model(t, training=training), reduce_retracing=True)
         built.compiled[key] = fn
-    y = fn(to_native_input(np.asarray(x, built.dtype)))
+    y = fn(to_native_input(np.asarray(x, built.input_dtype)))
     return to_canonical_output(np.asarray(y))
 
 

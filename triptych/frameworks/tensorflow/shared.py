@@ -3,7 +3,7 @@
 
 * batches and shapes: `to_native_input`, `to_canonical_output`, `nhwc_shape`, `NHWC_AXIS`;
 * numpy -> a tensor of the build's dtype (`native`) and scalars back in one read-back
-  (`to_floats`);
+  (`to_floats`); an embedding's sparse gradient made dense (`dense_grads`);
 * exact-Dropout masks: canonical -> native layout (`native_mask`), one step's ready for
   its graph (`PreparedMasks`);
 * the discriminator's loss term (`bce_logits`).
@@ -56,6 +56,13 @@ def native(x: np.ndarray | tf.Tensor | None, dtype: str = "float32") -> tf.Tenso
     if x is None or isinstance(x, tf.Tensor):
         return x
     return tf.constant(to_native_input(np.asarray(x, dtype)))
+
+
+def dense_grads(grads: list[tf.Tensor | tf.IndexedSlices | None]) -> list[tf.Tensor | None]:
+    """Gradients as dense tensors: a gather's (an embedding table's) comes as
+    ``tf.IndexedSlices``, which the optimizers would apply as a sparse update (only the
+    rows looked up: not PyTorch's dense ``nn.Embedding`` gradient under momentum or Adam)."""
+    return [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
 
 
 def to_floats(values: list[tf.Tensor | float]) -> list[float]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from triptych.common import spec as S
 from triptych.frameworks.tensorflow.build import KerasBuilt, to_native_input
 from triptych.frameworks.tensorflow.compat import keras, tf
 
@@ -17,9 +18,15 @@ from triptych.frameworks.tensorflow.compat import keras, tf
 NO_TUNED_VARIANT: str | None = None
 
 
-def to_native(x: np.ndarray) -> tf.Tensor:
-    """A canonical NCHW (or flat) float32 batch as a tensor in Keras's NHWC layout."""
-    return tf.constant(to_native_input(np.asarray(x, dtype=np.float32)))
+def to_native(x: np.ndarray, dtype: str = "float32") -> tf.Tensor:
+    """A canonical NCHW (or flat) batch as a ``dtype`` tensor in Keras's NHWC layout
+    (``dtype`` "int64": token ids (N, L), as they are)."""
+    return tf.constant(to_native_input(np.asarray(x, dtype=dtype)))
+
+
+def _input_dtype(chain: list[KerasBuilt]) -> str:
+    """float32, or int64 where the chain's first network takes token ids."""
+    return S.numpy_input_dtype(chain[0].network, "float32")
 
 
 def fast_infer(chain: list[KerasBuilt], x: np.ndarray) -> Callable[[], np.ndarray]:
@@ -32,7 +39,7 @@ def fast_infer(chain: list[KerasBuilt], x: np.ndarray) -> Callable[[], np.ndarra
             h = m(h, training=False)
         return h
 
-    xin = to_native(x)
+    xin = to_native(x, _input_dtype(chain))
     return lambda: chain_fn(xin).numpy()
 
 
@@ -43,7 +50,7 @@ def plain_train_step(
     models = [b.native for b in chain]
     variables = [v for m in models for v in m.trainable_variables]
     opt = keras.optimizers.Adam(lr, epsilon=1e-8)
-    xt, tt = to_native(x), to_native(target)
+    xt, tt = to_native(x, _input_dtype(chain)), to_native(target)
 
     @tf.function
     def step() -> Any:
@@ -86,6 +93,6 @@ def hand_train_step(
 
     def step(x: np.ndarray, y: np.ndarray) -> Any:
         target = tf.constant(y) if loss == "cross_entropy" else to_native(y)
-        return graph_step(to_native(x), target)
+        return graph_step(to_native(x, _input_dtype(chain)), target)
 
     return step

@@ -21,6 +21,7 @@ from triptych.frameworks.tensorflow.optimizers import Adam, KerasUpdate, make_op
 from triptych.frameworks.tensorflow.shared import (
     PreparedMasks,
     bce_logits,
+    dense_grads,
     native,
     native_mask,
     to_floats,
@@ -70,6 +71,7 @@ class SupervisedStep(_Step):
     ) -> None:
         self.kind = check_loss(loss)
         self.dtype = chain[0].dtype
+        self.input_dtype = chain[0].input_dtype  # the build's dtype, or int64 token ids
         self.models = [b.native for b in chain]
         groups: dict[float, list[tf.Variable]] = {}
         for b in chain:
@@ -109,7 +111,7 @@ class SupervisedStep(_Step):
                 )
             else:
                 value = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(target, h))
-        grads = tape.gradient(value, self.variables)
+        grads = dense_grads(tape.gradient(value, self.variables))
         self.opt.apply(grads)
         return value
 
@@ -140,7 +142,7 @@ class SupervisedStep(_Step):
 
     def run(self, x: np.ndarray | tf.Tensor, target: np.ndarray | tf.Tensor) -> tf.Tensor:
         """The step; the loss as a scalar tensor (no read-back)."""
-        return self._step(native(x, self.dtype), self._target(target))
+        return self._step(native(x, self.input_dtype), self._target(target))
 
     def prepare_masks(self, masks: dict[str, dict[int, np.ndarray]]) -> PreparedMasks:
         """``masks`` (network name -> layer index -> canonical mask) as `run_masked` takes
@@ -172,7 +174,8 @@ class SupervisedStep(_Step):
             finally:
                 for b in nets.values():
                     set_dropout_masks(b, None)
-        return self._masked_step(native(x, self.dtype), self._target(target), prepared.tensors)
+        x_in = native(x, self.input_dtype)
+        return self._masked_step(x_in, self._target(target), prepared.tensors)
 
 
 class GeneratorStep(_Step):

@@ -167,6 +167,8 @@ def gather(b: ConvertContext, node: onnx.NodeProto) -> None:
                           "embedding is a 2-D table gathered by rows (axis 0)")  # fmt: skip
     b.layer(node, S.Embedding, {"num_embeddings": weight.shape[0], "dim": weight.shape[1]},
             [INPUT], {"weight": weight}, table)  # fmt: skip
+
+
 OPS.register("Expand", versions=(8, 13))(movement)
 OPS.register("GatherND", versions=(11, 13))(movement)
 OPS.register("Split", versions=(11, 18))(movement)

@@ -1,4 +1,9 @@
-"""Tokens, ClassToken, PositionEmbedding and MultiHeadAttention on (N, L, C) token tensors.
+"""Embedding, Tokens, ClassToken, PositionEmbedding and MultiHeadAttention on (N, L, C)
+token tensors.
+
+Embedding is Chainer's ``L.EmbedID`` (``W`` (num_embeddings, dim): PyTorch's layout) on the
+network's int64 ids as they are; onnx-chainer writes its ``EmbedIDFunction`` as a Gather on
+the int64 input.
 
 Tokens is a reshape and a transpose; PositionEmbedding an addition broadcasting the (L, C)
 weight over the batch. ClassToken concatenates the (1, C) token broadcast to (N, 1, C) by
@@ -20,14 +25,28 @@ from typing import Any
 import numpy as np
 
 from triptych.common import spec as S
-from triptych.frameworks.chainer.compat import F, chainer
+from triptych.frameworks.chainer.compat import F, L, chainer
 from triptych.frameworks.chainer.layers.context import (
     CONVERTERS,
     WEIGHT_LAYOUTS,
+    ZERO,
     BuildContext,
     Call,
+    cast_params,
     constant,
 )
+
+
+@CONVERTERS.register(S.Embedding)
+def embedding(layer: S.Embedding, ctx: BuildContext) -> chainer.Link:
+    """(N, L) int64 ids -> (N, L, dim): row ``id`` of ``W``."""
+    link = L.EmbedID(layer.num_embeddings, layer.dim, initialW=ZERO)
+    return cast_params(link, ctx.dtype)
+
+
+@WEIGHT_LAYOUTS.register(S.Embedding)
+def embedding_weights(layer: S.Embedding) -> dict[str, str]:
+    return {"weight": "W"}
 
 
 class BroadcastToBatch(chainer.FunctionNode):

@@ -8,7 +8,8 @@ has no converter for it, while ReduceMean/Sub/Mul/Sqrt/Div export as they are.
 LayerNorm (over the last axis of (L, C) or (F,)) -> `LayerNorm`, Chainer's own
 ``L.LayerNormalization`` on (N·L, C) rows (``F.layer_normalization`` takes rank 2 only); the
 export writes its function as ReduceMean/Sub/Mul/Sqrt/Div (onnx-chainer has no converter,
-and opset 11 no LayerNormalization op). ChannelAffine -> x · scale + offset with the
+and opset 11 no LayerNormalization op). RMSNorm -> `RMSNorm`, x / sqrt(mean(x²) + eps) · weight
+over the last axis from the same exportable ops. ChannelAffine -> x · scale + offset with the
 constants held as (C, 1, 1) variables in the build's dtype (exact in the float64 oracle,
 rounded once in float32)."""
 
@@ -113,6 +114,32 @@ class LayerNorm(L.LayerNormalization):
             return super().forward(x)
         length, c = x.shape[1:]
         return F.reshape(super().forward(F.reshape(x, (-1, c))), (-1, length, c))
+
+
+class RMSNorm(chainer.Link):
+    """PyTorch's ``nn.RMSNorm(C, eps)`` over the last axis of (N, L, C) or (N, F):
+    x / sqrt(mean(x²) + eps) · weight, ``weight`` (C,) (Chainer's arithmetic broadcasts it
+    over the leading axes)."""
+
+    def __init__(self, channels: int, eps: float, dtype: np.dtype) -> None:
+        super().__init__()
+        self.eps = float(eps)
+        with self.init_scope():
+            self.weight = chainer.Parameter(np.ones(int(channels), dtype))
+
+    def forward(self, x: Any) -> Any:
+        mean_square = F.mean(x * x, axis=x.ndim - 1, keepdims=True)
+        return x / F.sqrt(mean_square + self.eps) * self.weight
+
+
+@CONVERTERS.register(S.RMSNorm)
+def rms_norm(layer: S.RMSNorm, ctx: BuildContext) -> chainer.Link:
+    return RMSNorm(ctx.input_shape[-1], layer.eps, ctx.dtype)
+
+
+@WEIGHT_LAYOUTS.register(S.RMSNorm)
+def rms_norm_weights(layer: S.RMSNorm) -> dict[str, str]:
+    return {"weight": "weight"}
 
 
 @CONVERTERS.register(S.LayerNorm)

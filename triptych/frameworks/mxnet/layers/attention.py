@@ -1,4 +1,10 @@
-"""Tokens, ClassToken, PositionEmbedding and MultiHeadAttention on (N, L, C) token tensors.
+"""Embedding, Tokens, ClassToken, PositionEmbedding and MultiHeadAttention on (N, L, C)
+token tensors.
+
+Embedding is Gluon's ``nn.Embedding`` (its ``weight`` (num_embeddings, dim) is PyTorch's
+layout) on the network's int64 ids as they are: the ``Embedding`` op takes int64 indices
+(exact for every id, where float32 ids would round above 2^24), and mx2onnx writes it as a
+Cast to int64 (a no-op here) and a Gather, so the exported input is tensor(int64).
 
 MXNet 1.9 has no multi-head attention block with PyTorch's weights (GluonNLP's lives outside
 MXNet; the ``interleaved_matmul_selfatt`` contrib ops want the projection rows interleaved
@@ -19,6 +25,17 @@ import numpy as np
 from triptych.common import spec as S
 from triptych.frameworks.mxnet.compat import mx, nn
 from triptych.frameworks.mxnet.layers.context import CONVERTERS, WEIGHT_LAYOUTS, BuildContext
+
+
+@CONVERTERS.register(S.Embedding)
+def embedding(layer: S.Embedding, ctx: BuildContext) -> nn.HybridBlock:
+    """(N, L) int64 ids -> (N, L, dim): row ``id`` of ``weight``."""
+    return nn.Embedding(layer.num_embeddings, layer.dim, dtype=ctx.dtype)
+
+
+@WEIGHT_LAYOUTS.register(S.Embedding)
+def embedding_weights(layer: S.Embedding) -> dict[str, str]:
+    return {"weight": "weight"}
 
 
 class ToTokens(nn.HybridBlock):

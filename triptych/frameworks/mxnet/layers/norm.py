@@ -1,5 +1,6 @@
 """BatchNorm -> Gluon's ``nn.BatchNorm`` (float32) or `ExactBatchNorm` (float64 builds);
-LayerNorm over channels or the last axis (tokens), layer scale and the fixed per-channel affine.
+LayerNorm over channels or the last axis (tokens), RMSNorm over the last axis, layer scale
+and the fixed per-channel affine.
 
 Gluon's momentum is PyTorch's ``1 - momentum``; its running statistics move in the
 backward pass (``build.forward`` runs a zero-gradient backward for them)."""
@@ -104,6 +105,28 @@ class LayerNorm2d(nn.LayerNorm):
         return F.broadcast_add(y, F.reshape(beta, shape=self.param_shape))
 
 
+class RMSNorm(nn.HybridBlock):
+    """PyTorch's ``nn.RMSNorm(C, eps)`` over the last axis of (N, L, C) or (N, F):
+    x / sqrt(sum(x²) / C + eps) · weight, ``weight`` (C,). Composed of ``sum`` (ReduceSum
+    in ONNX, as `LayerNorm2d`), square, sqrt and broadcasting arithmetic with double scalars,
+    so a float64 build is exact (MXNet 1.9 has no RMSNorm op)."""
+
+    def __init__(self, shape: S.Shape, eps: float, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.channels, self.eps = int(shape[-1]), float(eps)
+        self.param_shape = (1,) * len(shape) + (-1,)
+        with self.name_scope():
+            self.weight = self.params.get("weight", shape=(self.channels,), init=mx.init.One())
+
+    def _alias(self) -> str:
+        return "rmsnorm"
+
+    def hybrid_forward(self, F, x, weight):  # Gluon passes the namespace as F
+        mean_square = F.sum(F.square(x), axis=-1, keepdims=True) / self.channels
+        y = F.broadcast_div(x, F.sqrt(mean_square + self.eps))
+        return F.broadcast_mul(y, F.reshape(weight, shape=self.param_shape))
+
+
 class LayerScale(nn.HybridBlock):
     """x · weight per channel (axis 1), ``weight`` (C,)."""
 
@@ -154,6 +177,11 @@ def layer_norm(layer: S.LayerNorm, ctx: BuildContext) -> nn.HybridBlock:
     return LayerNorm2d(shape[-1], len(shape), layer.eps, axis=-1)
 
 
+@CONVERTERS.register(S.RMSNorm)
+def rms_norm(layer: S.RMSNorm, ctx: BuildContext) -> nn.HybridBlock:
+    return RMSNorm(ctx.input_shape, layer.eps)
+
+
 @CONVERTERS.register(S.LayerScale)
 def layer_scale(layer: S.LayerScale, ctx: BuildContext) -> nn.HybridBlock:
     return LayerScale(ctx.input_shape[0], len(ctx.input_shape))
@@ -169,6 +197,6 @@ def layer_norm2d_weights(layer: S.LayerNorm2d) -> dict[str, str]:
     return {"weight": "gamma", "bias": "beta"}
 
 
-@WEIGHT_LAYOUTS.register(S.LayerScale)
-def layer_scale_weights(layer: S.LayerScale) -> dict[str, str]:
+@WEIGHT_LAYOUTS.register(S.LayerScale, S.RMSNorm)
+def layer_scale_weights(layer: S.LayerScale | S.RMSNorm) -> dict[str, str]:
     return {"weight": "weight"}

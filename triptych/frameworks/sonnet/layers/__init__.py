@@ -1,9 +1,10 @@
 """Spec layer -> Sonnet node converters, one module per layer family (the same file names as
 `triptych.common.layers` and every other backend's ``layers/``), each family's weight
 layouts next to its converters. Weighted nodes are Sonnet's own modules (``snt.Linear``,
-``snt.Conv2D``, ``snt.DepthwiseConv2D``, ``snt.Conv2DTranspose``, ``snt.LayerNorm``) or
-triptych's where Sonnet has none (`conv.GroupedConv2D`, `conv.TorchConv2DTranspose`,
-`norm.TorchBatchNorm`, `norm.ChannelLayerNorm`, `norm.ChannelScale`, `activation.PReLU`,
+``snt.Conv2D``, ``snt.DepthwiseConv2D``, ``snt.Conv2DTranspose``, ``snt.LayerNorm``,
+``snt.Embed``) or triptych's where Sonnet has none (`conv.GroupedConv2D`,
+`conv.TorchConv2DTranspose`, `norm.TorchBatchNorm`, `norm.ChannelLayerNorm`,
+`norm.ChannelScale`, `norm.RMSNorm`, `activation.PReLU`,
 `dropout.MaskedDropout`, `attention.ClassToken`, `attention.PositionEmbedding`,
 `attention.SelfAttention`); the parameter-free ops are plain TensorFlow on NHWC tensors
 (token tensors (N, L, C): canonical as they are).

@@ -1,10 +1,11 @@
-"""Tokens, ClassToken, PositionEmbedding and MultiHeadAttention on (N, L, C) token tensors
-(canonical layout: tokens have no NHWC question) through the TensorFlow backend's
-`token_ops`: tokens of an NHWC image are a plain reshape (row-major pixels, as PyTorch's);
-attention is TensorFlow's own batched matmul and softmax (`token_ops.attend`: neither
-Sonnet nor TensorFlow has a fused attention op) between the canonical in/out projections,
-held as (in, out) kernels. The ``snt.Module``s here hold their variables in the build's
-dtype."""
+"""Embedding, Tokens, ClassToken, PositionEmbedding and MultiHeadAttention on (N, L, C) token
+tensors (canonical layout: tokens have no NHWC question) through the TensorFlow backend's
+`token_ops`. Embedding is Sonnet's own ``snt.Embed`` (``tf.nn.embedding_lookup`` of the (N, L) int64
+ids in its ``embeddings`` (num, dim): the canonical weight as it is; its gradient densified, as
+PyTorch's ``nn.Embedding``'s is dense). Tokens of an NHWC image are a plain reshape (row-major
+pixels, as PyTorch's); attention is TensorFlow's own batched matmul and softmax (`token_ops.attend`:
+neither Sonnet nor TensorFlow has a fused attention op) between the canonical in/out projections,
+held as (in, out) kernels. The ``snt.Module``s here hold their variables in the build's dtype."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from triptych.frameworks.sonnet.compat import snt, tf
 from triptych.frameworks.sonnet.layers.context import (
     CONVERTERS,
     WEIGHT_LAYOUTS,
+    ZEROS,
     BuildContext,
     SonnetNode,
 )
@@ -78,6 +80,25 @@ class SelfAttention(snt.Module):
             self.heads,
             self.causal,
         )
+
+
+@CONVERTERS.register(S.Embedding)
+def embedding(layer: S.Embedding, ctx: BuildContext) -> SonnetNode:
+    """(N, L) int64 ids -> (N, L, dim) of the build's dtype."""
+    mod = snt.Embed(
+        layer.num_embeddings,
+        layer.dim,
+        densify_gradients=True,
+        initializer=ZEROS,
+        dtype=tf.as_dtype(ctx.dtype),
+        name=ctx.name,
+    )
+    return SonnetNode(lambda xs, t: mod(xs[0]), mod)
+
+
+@WEIGHT_LAYOUTS.register(S.Embedding)
+def embedding_weights(layer: S.Embedding, holder: snt.Embed, ctx: BuildContext) -> layout.ParamMap:
+    return token_ops.as_is_params({"weight": holder.embeddings})
 
 
 @CONVERTERS.register(S.Tokens)

@@ -1,9 +1,10 @@
 """BatchNorm -> `TorchBatchNorm`, a ``snt.Module`` with PyTorch's convention; LayerNorm2d ->
-`ChannelLayerNorm`, LayerScale -> `ChannelScale` (``snt.Module``s holding their per-channel
-vectors); LayerNorm -> Sonnet's own ``snt.LayerNorm`` over the last axis (PyTorch's formula:
-``tf.nn.moments``, biased variance, eps inside the root; its variables take the first
-call's dtype); ChannelAffine -> constants of the build's dtype. All run on the last axis:
-NHWC's channels, a token's features ((N, L, C) is canonical), or a flat input's features.
+`ChannelLayerNorm`, LayerScale -> `ChannelScale`, RMSNorm -> `RMSNorm` (``snt.Module``s holding
+their per-channel vectors; Sonnet has no RMS norm); LayerNorm -> Sonnet's own ``snt.LayerNorm`` over
+the last axis (PyTorch's formula: ``tf.nn.moments``, biased variance, eps inside the root; its
+variables take the first call's dtype); ChannelAffine -> constants of the build's dtype. All run on
+the last axis: NHWC's channels, a token's features ((N, L, C) is canonical), or a flat input's
+features.
 
 ``snt.BatchNorm`` is not used: its moving statistics are ``snt.ExponentialMovingAverage``s,
 which debias by the update count (``hidden / (1 - decay**t)``) and track the *biased* batch
@@ -129,6 +130,35 @@ class ChannelScale(snt.Module):
 
     def __call__(self, x: Any) -> Any:
         return x * self.scale
+
+
+class RMSNorm(snt.Module):
+    """x · rsqrt(mean(x², last axis) + eps) · scale (PyTorch's ``nn.RMSNorm``, Keras's
+    ``RMSNormalization`` op for op); ``scale`` (C,) of ``dtype``."""
+
+    def __init__(
+        self, channels: int, eps: float, name: str | None = None, dtype: str = "float32"
+    ) -> None:
+        super().__init__(name=name)
+        self.eps = float(eps)
+        self.scale = tf.Variable(tf.ones([channels], dtype), name="scale")
+
+    def __call__(self, x: Any) -> Any:
+        mean_square = tf.reduce_mean(tf.square(x), axis=-1, keepdims=True)
+        eps = tf.constant(self.eps, x.dtype)  # float64 builds: eps itself, not its float32
+        return x * tf.math.rsqrt(mean_square + eps) * self.scale
+
+
+@CONVERTERS.register(S.RMSNorm)
+def rms_norm(layer: S.RMSNorm, ctx: BuildContext) -> SonnetNode:
+    """The last axis: a token's features ((N, L, C) is canonical) or a flat input's."""
+    mod = RMSNorm(ctx.input_shape[-1], layer.eps, name=ctx.name, dtype=ctx.dtype)
+    return SonnetNode(lambda xs, t: mod(xs[0]), mod)
+
+
+@WEIGHT_LAYOUTS.register(S.RMSNorm)
+def rms_norm_weights(layer: S.RMSNorm, holder: RMSNorm, ctx: BuildContext) -> layout.ParamMap:
+    return layout.vector_params({"weight": holder.scale}, ctx.p_in)
 
 
 @CONVERTERS.register(S.LayerNorm2d)

@@ -1,5 +1,8 @@
-"""Tokens, ClassToken, PositionEmbedding and MultiHeadAttention on (N, L, C) token tensors
-(canonical layout: tokens have no NHWC question) through `token_ops`. Tokens of an NHWC
+"""Embedding, Tokens, ClassToken, PositionEmbedding and MultiHeadAttention on (N, L, C) token
+tensors (canonical layout: tokens have no NHWC question) through `token_ops`. Embedding is
+`Embedding`, a plain ``tf.gather`` of rows of its ``embeddings`` (num, dim) (the canonical
+weight as it is) by the (N, L) int64 ids: one ONNX ``Gather`` on the graph input (Keras's own
+``keras.layers.Embedding`` wraps negative ids first, five more ONNX ops). Tokens of an NHWC
 image are a plain ``Reshape`` (row-major pixels, as PyTorch's); attention is Keras's own
 ``keras.ops.dot_product_attention`` (its scale given as a tensor of the build's dtype,
 so a float64 build scales in float64; its causal mask is the same lower triangle) between the
@@ -90,6 +93,38 @@ class SelfAttention(keras.layers.Layer):
 
     def compute_output_shape(self, shape: Any) -> Any:
         return shape
+
+
+class Embedding(keras.layers.Layer):
+    """(N, L) int64 ids -> (N, L, dim): row ``id`` of ``embeddings`` (num, dim), of the
+    layer's dtype (the ids are not cast: Keras casts only floating inputs)."""
+
+    def __init__(self, num: int, dim: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.num, self.dim = int(num), int(dim)
+
+    def build(self, shape: Any) -> None:
+        self.embeddings = self.add_weight(
+            shape=(self.num, self.dim), initializer="zeros", name="embeddings"
+        )
+
+    def call(self, ids: Any) -> Any:
+        return tf.gather(self.embeddings, ids)
+
+    def compute_output_shape(self, shape: Any) -> Any:
+        return (*shape, self.dim)
+
+
+@CONVERTERS.register(S.Embedding)
+def embedding(layer: S.Embedding, ctx: BuildContext) -> KerasNode:
+    """(N, L) int64 ids -> (N, L, dim) in the build's dtype."""
+    made = Embedding(layer.num_embeddings, layer.dim, **ctx.kw)
+    return KerasNode.of(made, holder=made)
+
+
+@WEIGHT_LAYOUTS.register(S.Embedding)
+def embedding_weights(layer: S.Embedding, holder: Embedding, ctx: BuildContext) -> layout.ParamMap:
+    return token_ops.as_is_params({"weight": holder.embeddings})
 
 
 @CONVERTERS.register(S.Tokens)

@@ -1,7 +1,8 @@
 """BatchNorm -> `TorchStyleBatchNorm` (channels last; its vectors permuted by the layout plan
 where it sits between a Flatten and a Dense); LayerNorm2d and LayerNorm ->
 ``LayerNormalization`` over the last axis (NHWC's channels, a token's or a flat input's
-features); LayerScale -> `LayerScale`; the fixed
+features); RMSNorm -> Keras's own ``RMSNormalization`` over the last axis (x ·
+rsqrt(mean(x²) + eps) · scale: PyTorch's ``nn.RMSNorm``); LayerScale -> `LayerScale`; the fixed
 ChannelAffine -> `ConstantAffine` (all computing in the input's dtype, float64 included)."""
 
 from __future__ import annotations
@@ -92,6 +93,20 @@ def layer_norm_weights(
     ctx: BuildContext,
 ) -> layout.ParamMap:
     return layout.vector_params({"weight": holder.gamma, "bias": holder.beta}, ctx.p_in)
+
+
+@CONVERTERS.register(S.RMSNorm)
+def rms_norm(layer: S.RMSNorm, ctx: BuildContext) -> KerasNode:
+    """The last axis: a token's features ((N, L, C) is canonical) or a flat input's."""
+    norm = keras.layers.RMSNormalization(axis=-1, epsilon=layer.eps, **ctx.kw)
+    return KerasNode.of(norm, holder=norm)
+
+
+@WEIGHT_LAYOUTS.register(S.RMSNorm)
+def rms_norm_weights(
+    layer: S.RMSNorm, holder: keras.layers.RMSNormalization, ctx: BuildContext
+) -> layout.ParamMap:
+    return layout.vector_params({"weight": holder.scale}, ctx.p_in)
 
 
 class LayerScale(keras.layers.Layer):

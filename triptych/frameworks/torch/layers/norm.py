@@ -66,9 +66,21 @@ def channel_affine(layer: S.ChannelAffine, ctx: BuildContext) -> nn.Module:
     return ChannelAffine(layer.scale, layer.offset, len(ctx.input_shape))
 
 
+class RMSNorm(nn.Module):
+    """x · rsqrt(mean(x², last axis) + eps) · weight, in elementary ops: ``nn.RMSNorm`` is
+    the same function, but TorchScript's ONNX exporter has no ``aten::rms_norm``."""
+
+    def __init__(self, features: int, eps: float) -> None:
+        super().__init__()
+        self.weight, self.eps = nn.Parameter(torch.ones(features)), eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
 @CONVERTERS.register(S.RMSNorm)
 def rms_norm(layer: S.RMSNorm, ctx: BuildContext) -> nn.Module:
-    return nn.RMSNorm(ctx.input_shape[-1], eps=layer.eps)
+    return RMSNorm(ctx.input_shape[-1], layer.eps)
 
 
 @CONVERTERS.register(S.LayerNorm)
