@@ -67,9 +67,8 @@ def vit_tiny(
     backbone = S.Network("backbone", inputs=x, outputs=S.Flatten()(S.Slice(0, 1, axis=1)(t)))
     head = S.Network("head", (width,), [S.Dense(num_classes, name="fc")])
     # freeze policies act on the encoder blocks; the patch embedding goes with the first
-    starts = [0] + [info.index for info in backbone.infos if str(info.layer.name).endswith("_ln1")][
-        1:
-    ]
+    block_ln = [i.index for i in backbone.infos if str(i.layer.name).endswith("_ln1")]
+    starts = [0, *block_ln[1:]]
     options = {"num_classes": num_classes, "patch": patch, "width": width, "depth": depth,
                "block_starts": starts}  # fmt: skip
     return S.ModelSpec("vit_tiny", {"backbone": backbone, "head": head},
