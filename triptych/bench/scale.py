@@ -54,6 +54,8 @@ SCALE_MODELS: tuple[ScaleModel, ...] = (
     ScaleModel("DCGAN 64x64", "dcgan64", ModelOptions((3, 64, 64)), (64,)),
     ScaleModel("U-Net 28x28", "unet", ModelOptions((1, 28, 28)), (32,)),
     ScaleModel("MobileNetV2 32x32", "mobilenet_v2", ModelOptions((3, 32, 32)), (1, 32)),
+    # attention speed per framework: 4 blocks over 17 tokens of 64 features
+    ScaleModel("ViT-tiny 28x28", "vit_tiny", ModelOptions((1, 28, 28)), (1, 64)),
     # the same network without its depthwise convolutions: their share of a step
     ScaleModel(
         "MobileNetV2 32x32 no depthwise",
