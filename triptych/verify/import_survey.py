@@ -303,7 +303,7 @@ def _versions() -> str:
 
     found = []
     dists = ("torch", "torchvision", "onnx", "onnxruntime", "onnxruntime-gpu", "tensorflow")
-    for dist in (*dists, "keras", "tf2onnx"):
+    for dist in (*dists, "keras", "tf2onnx", "jax"):
         try:
             found.append(f"{dist} {version(dist)}")
         except PackageNotFoundError:
