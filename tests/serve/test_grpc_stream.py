@@ -1,6 +1,7 @@
 """Triton's ModelStreamInfer over a real socket: tritonclient.grpc's own stream API gets
 answers equal to in-process onnxruntime, a faulty request is answered with its error while
-the stream goes on, and open streams are capped so unary calls always find a thread."""
+the stream goes on, and open streams are capped (per client connection) so unary calls
+always find a thread; `test_stream_limits` has the idle timeout and eviction."""
 
 import queue
 import threading
@@ -12,7 +13,7 @@ import pytest
 
 from triptych.serve import kserve_pb
 from triptych.serve.grpc_codec import stream_response
-from triptych.serve.grpc_server import MAX_STREAMS
+from triptych.serve.grpc_server import MAX_STREAMS_PER_CLIENT
 
 grpcclient = pytest.importorskip(
     "tritonclient.grpc", reason="tritonclient not installed (pip install 'triptych[dev]')"
@@ -91,18 +92,20 @@ def _raw_stream(channel, request: bytes):
     return call, feed
 
 
-def test_open_streams_are_capped_and_unary_calls_still_run(grpc_servers):
+def test_open_streams_are_capped_per_client_and_unary_calls_still_run(grpc_servers):
     _, target, _, name = grpc_servers
     request = _request_bytes(name)
     channel = grpc.insecure_channel(target)
-    opened = [_raw_stream(channel, request) for _ in range(MAX_STREAMS)]
+    opened = [_raw_stream(channel, request) for _ in range(MAX_STREAMS_PER_CLIENT)]
     for call, _ in opened:  # each answered: its handler thread holds the stream now
         assert kserve_pb.ModelStreamInferResponse.FromString(next(call)).infer_response.outputs
     extra, extra_feed = _raw_stream(channel, request)
     with pytest.raises(grpc.RpcError) as err:
         next(extra)
     assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert f"{MAX_STREAMS} ModelStreamInfer streams are open" in err.value.details()
+    assert f"this client has {MAX_STREAMS_PER_CLIENT} ModelStreamInfer streams open" in (
+        err.value.details()
+    )
     extra_feed.put(None)
     unary = channel.unary_unary(f"/{kserve_pb.SERVICE}/ModelInfer")
     assert kserve_pb.ModelInferResponse.FromString(unary(request, timeout=10)).outputs
@@ -169,7 +172,7 @@ def test_cancelled_streams_give_their_places_back(grpc_servers):
     channel = grpc.insecure_channel(target)
     deadline = time.monotonic() + 20
     for _ in range(3):  # 3x the cap opened in all: only if every cancelled stream let go
-        opened = [_open_answered(channel, request, deadline) for _ in range(MAX_STREAMS)]
+        opened = [_open_answered(channel, request, deadline) for _ in range(MAX_STREAMS_PER_CLIENT)]
         for call, _ in opened:
             call.cancel()
     channel.close()
@@ -179,7 +182,7 @@ def test_undecodable_messages_end_only_their_stream(grpc_servers):
     _, target, _, name = grpc_servers
     with grpc.insecure_channel(target) as channel:
         method = channel.stream_stream(f"/{kserve_pb.SERVICE}/ModelStreamInfer")
-        for _ in range(MAX_STREAMS + 4):  # more than the cap: none of them keeps a place
+        for _ in range(MAX_STREAMS_PER_CLIENT + 4):  # more than the cap: none keeps a place
             with pytest.raises(grpc.RpcError) as err:
                 list(method(iter([b"\xff\xff\xff"]), timeout=10))
             assert err.value.code() == grpc.StatusCode.INTERNAL

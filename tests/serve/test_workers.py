@@ -1,6 +1,7 @@
-"""`triptych serve --grpc-port --workers 2`: two processes share the HTTP and gRPC ports
-(SO_REUSEPORT), both hold accepted connections and answer, and SIGKILL of the parent stops
-both; gRPC/worker flags are checked before anything starts."""
+"""`triptych serve --grpc-port --workers 2`: two processes share the HTTP port (one listening
+socket, held by the parent) and the gRPC port (SO_REUSEPORT), both hold accepted connections
+and answer, and SIGKILL of the parent stops both; gRPC/worker flags are checked before
+anything starts. Worker faults and drains: `test_supervisor`, `test_drain`."""
 
 import os
 import signal

@@ -65,9 +65,39 @@ def add_parser(sub: Any) -> None:
         type=int,
         default=1,
         help="server processes sharing the port(s) with SO_REUSEPORT, each with its own "
-        "sessions and batcher, >= 1 (default 1; --threads defaults to max(1, cores // N)). "
+        "sessions and batcher, supervised (a dead worker is replaced), >= 1 (default 1; "
+        "--threads defaults to max(1, cores // N)). "
         "Use one per core for small, fast models at high request rates, where the server's "
         "Python, not the model, fills a core",
+    )
+    p.add_argument(
+        "--grace",
+        type=float,
+        default=30.0,
+        help="seconds SIGTERM/SIGINT waits for the requests already received (default 30; a "
+        "second signal exits at once)",
+    )
+    p.add_argument(
+        "--poll",
+        type=float,
+        metavar="SECONDS",
+        help="reload model folders whose files changed, every SECONDS (default: off; the "
+        "repository API's load/unload works without it, with one worker)",
+    )
+    p.add_argument(
+        "--header-timeout", type=float, default=10.0, help="seconds for request headers (10)"
+    )
+    p.add_argument(
+        "--write-timeout",
+        type=float,
+        default=30.0,
+        help="seconds a client that stops reading keeps its connection (30)",
+    )
+    p.add_argument(
+        "--stream-idle",
+        type=float,
+        default=60.0,
+        help="seconds a gRPC ModelStreamInfer stream may stay idle (60)",
     )
     p.set_defaults(func=run)
 
@@ -92,6 +122,12 @@ def check_args(args: argparse.Namespace) -> None:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     if not 0 < args.max_body_mb < float("inf"):
         raise ValueError(f"--max-body-mb must be > 0, got {args.max_body_mb}")
+    for flag in ("grace", "header_timeout", "write_timeout", "stream_idle"):
+        value = getattr(args, flag)
+        if not 0 < value < float("inf"):
+            raise ValueError(f"--{flag.replace('_', '-')} must be > 0 seconds, got {value}")
+    if args.poll is not None and not 0 < args.poll < float("inf"):
+        raise ValueError(f"--poll must be > 0 seconds, got {args.poll}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -114,6 +150,11 @@ def run(args: argparse.Namespace) -> int:
         max_delay_ms=args.max_delay_ms,
         instances=args.instances,
         max_body=int(args.max_body_mb * (1 << 20)),
+        grace=args.grace,
+        poll=args.poll,
+        header_timeout=args.header_timeout,
+        write_timeout=args.write_timeout,
+        stream_idle=args.stream_idle,
     )
     if args.workers > 1:
         return run_workers(spec, args.workers)

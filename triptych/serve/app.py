@@ -11,6 +11,9 @@ No Content-Type is required (the standard tritonclient sends none). Requests wit
 onnxruntime runs through the model's `Batcher` (on the event loop itself when the run is
 short, see `batcher.runs_inline`; merged with the other short requests of the same loop
 iteration under concurrency).
+
+The repository API (``POST /v2/repository/index``, ``/v2/repository/models/{name}/load`` and
+``/unload``) loads, replaces and unloads models while serving (`reload`).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from triptych.serve.protocol import (
     parse_request,
     split_body,
 )
+from triptych.serve.reload import Reloader
 from triptych.serve.repository import Repository, ServedModel
 
 HEADER = "Inference-Header-Content-Length"
@@ -62,7 +66,9 @@ class ServeConfig:
     (64 MiB); ``max_json``: bytes of JSON per request (8 MiB: parsing JSON builds Python
     objects while holding the GIL, ~0.3 s for 8 MiB of numbers, so bigger tensors must come
     in binary, which is zero-copy); ``body_timeout``: seconds to wait for each piece of a
-    body (30)."""
+    body (30); ``stream_idle_s``: seconds a gRPC ModelStreamInfer stream may wait for its
+    next request before it is closed (60); ``repository_api``: serve the repository API's
+    load/unload (off under ``--workers``, where each process has its own models)."""
 
     max_batch: int = 256
     batching: bool = True
@@ -71,6 +77,8 @@ class ServeConfig:
     max_body: int = 64 << 20
     max_json: int = 8 << 20
     body_timeout: float = 30.0
+    stream_idle_s: float = 60.0
+    repository_api: bool = True
 
 
 def json_response(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -87,20 +95,62 @@ class Core:
     def __init__(self, repo: Repository, config: ServeConfig) -> None:
         self.repo, self.config = repo, config
         self.metrics = Metrics(repo.models)
-        #: one batcher per batched model version when batching is on (made here, before any
-        #: thread serves, so the dict is only read afterwards)
+        #: one batcher per batched model version when batching is on (never changed in
+        #: place: `reload.Reloader` swaps in a new dict)
         self.batchers: dict[tuple[str, str], Batcher] = {}
-        if config.batching and config.max_batch > 1:
-            for versions in repo.models.values():
-                for model in versions.values():
-                    if model.batched:
-                        self.batchers[(model.name, model.version)] = Batcher(
-                            model,
-                            config.max_batch,
-                            config.max_delay_ms / 1000.0,
-                            instances=config.instances,
-                        )
+        for versions in repo.models.values():
+            for model in versions.values():
+                if (batcher := self.make_batcher(model)) is not None:
+                    self.batchers[(model.name, model.version)] = batcher
         self.heavy: anyio.CapacityLimiter | None = None  # bounds concurrent big parses
+        self.reloader = Reloader(self)
+
+    def make_batcher(self, model: ServedModel) -> Batcher | None:
+        """``model``'s batcher (None when batching is off or the model is not batched)."""
+        config = self.config
+        if not (config.batching and config.max_batch > 1 and model.batched):
+            return None
+        return Batcher(
+            model, config.max_batch, config.max_delay_ms / 1000.0, instances=config.instances
+        )
+
+    def batcher(self, model: ServedModel) -> Batcher | None:
+        """``model``'s batcher; None for a version replaced while its request ran."""
+        batcher = self.batchers.get((model.name, model.version))
+        return batcher if batcher is not None and batcher.model is model else None
+
+    async def repository_index(self, _: Request) -> Response:
+        """``POST /v2/repository/index``: every served model version, READY."""
+        models = self.repo.models
+        return json_response(
+            [
+                {"name": n, "version": v, "state": "READY"}
+                for n in sorted(models)
+                for v in sorted(models[n], key=int)
+            ]
+        )
+
+    async def repository_load(self, request: Request) -> Response:
+        """``POST /v2/repository/models/{name}/load``: (re)load from the model folder."""
+        self._repository_api()
+        name = request.path_params["name"]
+        await anyio.to_thread.run_sync(self.reloader.load, name)
+        return json_response({})
+
+    async def repository_unload(self, request: Request) -> Response:
+        """``POST /v2/repository/models/{name}/unload``."""
+        self._repository_api()
+        self.reloader.unload(request.path_params["name"])
+        return json_response({})
+
+    def _repository_api(self) -> None:
+        if not self.config.repository_api:
+            raise ServeError(
+                400,
+                "with --workers N every worker process has its own models, so a load or "
+                "unload would reach one of them: use --poll SECONDS (each worker reloads "
+                "changed model folders) instead",
+            )
 
     async def live(self, _: Request) -> Response:
         return json_response({"live": True})
@@ -205,7 +255,7 @@ class Core:
         """The model's outputs for validated ``feeds`` from the event loop: through its
         batcher when batching is on; on the loop itself when the run is short
         (`runs_inline`), else in the thread pool."""
-        batcher = self.batchers.get((model.name, model.version))
+        batcher = self.batcher(model)
         if batcher is not None:
             return await batcher.submit(feeds)
         if runs_inline(model, next(iter(feeds.values())).shape[0]) and inflight.alone():
@@ -224,7 +274,7 @@ class Core:
         first = next(iter(feeds.values()))
         if runs_inline(model, first.shape[0] if first.ndim else 1):
             return run_session(model, feeds)
-        batcher = self.batchers.get((model.name, model.version))
+        batcher = self.batcher(model)
         if batcher is not None:
             return batcher.run(feeds)
         return run_session(model, feeds)
@@ -296,8 +346,9 @@ async def _internal_error(_: Request, exc: Exception) -> Response:
 
 def create_app(repo: Repository, config: ServeConfig = ServeConfig()) -> FastPath:
     """The ASGI app (`FastPath` over Starlette); ``app.state.repo``, ``.metrics`` and
-    ``.batchers`` for inspection, ``app.state.core`` (repository, config, metrics, batchers)
-    for the gRPC endpoint."""
+    ``.batchers`` (as made at the start; ``core.batchers`` after a reload) for inspection,
+    ``app.state.core`` (repository, config, metrics, batchers, reloader) for the gRPC
+    endpoint."""
     s = Core(repo, config)
     m = "/v2/models/{name}"
     v = "/v2/models/{name}/versions/{version}"
@@ -309,6 +360,9 @@ def create_app(repo: Repository, config: ServeConfig = ServeConfig()) -> FastPat
         *(Route(p, s.model_metadata, methods=["GET"]) for p in (m, v)),
         *(Route(f"{p}/ready", s.model_ready, methods=["GET"]) for p in (m, v)),
         *(Route(f"{p}/infer", s.infer, methods=["POST"]) for p in (m, v)),
+        Route("/v2/repository/index", s.repository_index, methods=["POST"]),
+        Route("/v2/repository/models/{name}/load", s.repository_load, methods=["POST"]),
+        Route("/v2/repository/models/{name}/unload", s.repository_unload, methods=["POST"]),
     ]
     app = Starlette(
         routes=routes,

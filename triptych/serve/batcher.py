@@ -125,6 +125,7 @@ class Batcher:
         #: short requests waiting on the event loop: (feeds, rows, future), see `_drain_loop`
         self.loop_queue: list[tuple[Feeds, int, asyncio.Future]] = []
         self.runners: list[threading.Thread] = []
+        self.closed = False  # `close`d: runner threads end once idle
         #: rows per run -> number of runs (the merged batch sizes, for tests and metrics)
         self.batch_rows: Counter[int] = Counter()
         #: requests per run -> number of runs
@@ -255,17 +256,27 @@ class Batcher:
         """Hand an instance to the runner threads (caller holds the lock; started at first
         use, one per instance)."""
         self.grants += 1
-        if not self.runners:
+        if not self.runners:  # (again after a `close`: a late request still gets its run)
             for i in range(self.instances):
                 name = f"batcher-{self.model.name}-{self.model.version}-{i}"
                 self.runners.append(threading.Thread(target=self._runner, name=name, daemon=True))
                 self.runners[-1].start()
         self.cond.notify_all()  # notify_all: a runner may be waiting out max_delay instead
 
+    def close(self) -> None:
+        """The model version was unloaded or replaced: runner threads end once nothing is
+        queued (what is queued is still answered; a late request starts them again)."""
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+
     def _runner(self) -> None:
         while True:
             with self.cond:
                 while not self.grants:
+                    if self.closed:
+                        self.runners.remove(threading.current_thread())
+                        return
                     self.cond.wait()
                 self.grants -= 1
                 if not self.queue:  # another instance took what was waiting

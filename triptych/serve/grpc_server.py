@@ -28,15 +28,17 @@ ModelStreamInfer (bidirectional; what tritonclient.grpc's ``start_stream`` and
 handler thread that holds the stream; a faulty request is answered with its
 ``error_message`` (and its id) and the stream goes on. A stream costs grpcio far less per
 message than a ModelInfer call (no call set-up per request); see `benchmarks/loadgen/`. Each
-open stream holds a handler thread, so at most `MAX_STREAMS` are open at once (more are
-refused with RESOURCE_EXHAUSTED) and the other handler threads stay for unary calls.
+open stream holds a handler thread, so at most `MAX_STREAMS` are open at once and
+`MAX_STREAMS_PER_CLIENT` per client connection, and the other handler threads stay for unary
+calls; idle streams are closed after ``ServeConfig.stream_idle_s`` and give their place to a
+new stream when every place is taken (`streams`).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -47,6 +49,7 @@ from triptych.serve import kserve_pb
 from triptych.serve.app import Core
 from triptych.serve.errors import ServeError
 from triptych.serve.grpc_codec import encode_infer, parse_infer, stream_error, stream_response
+from triptych.serve.streams import StreamTable
 
 STATUS = {
     400: grpc.StatusCode.INVALID_ARGUMENT,
@@ -58,6 +61,22 @@ STATUS = {
 }
 THREADS = 32  # handler threads: requests served at once (the rest wait in grpcio's queue)
 MAX_STREAMS = THREADS // 2  # open ModelStreamInfer streams at once (each holds a thread)
+MAX_STREAMS_PER_CLIENT = MAX_STREAMS // 2  # of them, on one client connection
+DRAIN_TICK_S = 0.02  # seconds between checks for running requests during a drain
+EVICT_AFTER_S = 1.0  # idle seconds after which a stream gives its place to a new one
+
+
+def _closer(context: Any) -> Callable[[str], None]:
+    """Ends ``context``'s call from any thread: UNAVAILABLE with the reason where grpcio's
+    call object takes a status (its private ``_rpc_event``), else a plain cancel."""
+
+    def close(reason: str) -> None:
+        try:
+            context._rpc_event.call.cancel(grpc.StatusCode.UNAVAILABLE.value[0], reason)
+        except (AttributeError, TypeError):
+            context.cancel()
+
+    return close
 
 
 class Servicer:
@@ -65,8 +84,17 @@ class Servicer:
 
     def __init__(self, core: Core) -> None:
         self.core = core
-        self.streams = 0  # ModelStreamInfer streams open now
-        self.streams_lock = threading.Lock()
+        self.streams = StreamTable(
+            MAX_STREAMS, MAX_STREAMS_PER_CLIENT, core.config.stream_idle_s, EVICT_AFTER_S
+        )
+        self.calls = 0  # ModelInfer calls running now
+        self.calls_lock = threading.Lock()
+
+    def working(self) -> int:
+        """Requests being answered now: ModelInfer calls plus busy streams."""
+        with self.streams.lock:
+            busy = sum(s.busy for s in self.streams.open_streams)
+        return self.calls + busy
 
     def ServerLive(self, request: Any, context: Any) -> Any:
         return kserve_pb.ServerLiveResponse(live=True)
@@ -96,6 +124,8 @@ class Servicer:
     def ModelInfer(self, request: Any, context: Any) -> Any:
         t0 = time.perf_counter()
         status = 500
+        with self.calls_lock:
+            self.calls += 1
         try:
             response = self._infer(request)
             status = 200
@@ -104,26 +134,29 @@ class Servicer:
             status = e.status
             context.abort(STATUS.get(e.status, grpc.StatusCode.UNKNOWN), str(e))
         finally:
+            with self.calls_lock:
+                self.calls -= 1
             self.core.metrics.observe(request.model_name, time.perf_counter() - t0, status)
 
     def ModelStreamInfer(self, requests: Iterator[Any], context: Any) -> Iterator[bytes]:
         """Answer each request of the stream in order with a serialized
         ``ModelStreamInferResponse`` (an error answers that request only)."""
-        with self.streams_lock:
-            full = self.streams >= MAX_STREAMS
-            self.streams += 0 if full else 1
-        if full:
-            context.abort(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"{MAX_STREAMS} ModelStreamInfer streams are open already (the most at once); "
-                "close one, or send ModelInfer calls",
-            )
+        stream = self.streams.open(context.peer(), _closer(context))
+        if isinstance(stream, str):
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, stream)
         try:
             for request in requests:
-                yield self._stream_answer(request)
+                if not self.streams.start(stream):
+                    return
+                answer = self._stream_answer(request)
+                keep = self.streams.done(stream)
+                yield answer
+                if not keep:
+                    return
+        except grpc.RpcError:
+            return  # closed by the stream table (idle) or cancelled by the client
         finally:
-            with self.streams_lock:
-                self.streams -= 1
+            self.streams.release(stream)
 
     def _stream_answer(self, request: Any) -> bytes:
         t0 = time.perf_counter()
@@ -165,9 +198,45 @@ def rpc_handler(servicer: Servicer) -> grpc.GenericRpcHandler:
     return grpc.method_handlers_generic_handler(kserve_pb.SERVICE, handlers)
 
 
+class GrpcServer:
+    """grpcio's server with a drain that ends when the work does: ``stop(grace)`` refuses new
+    calls, closes the idle ModelStreamInfer streams (`StreamTable.drain`), and once no call or
+    stream is answering a request (checked every `DRAIN_TICK_S` s; at most ``grace`` s) ends
+    what is left (grpcio alone waits out the whole grace period for any call it still holds,
+    an idle stream or one whose message did not decode). Other attributes are grpcio's."""
+
+    def __init__(self, server: grpc.Server, servicer: Servicer) -> None:
+        self.server, self.servicer = server, servicer
+
+    def stop(self, grace: float | None) -> threading.Event:
+        """An event set once no request is being answered (or ``grace`` seconds have passed;
+        None: now), when the remaining calls are cancelled. grpcio's own shutdown event is not
+        waited for: after a message that did not decode it may never come."""
+        self.servicer.streams.drain()
+        self.server.stop(grace)
+        if grace is None:
+            done = threading.Event()
+            done.set()
+            return done
+        deadline = time.monotonic() + grace
+        done = threading.Event()
+
+        def finish() -> None:
+            while self.servicer.working() and time.monotonic() < deadline:
+                time.sleep(DRAIN_TICK_S)
+            done.set()
+            self.server.stop(None)  # cancels what is left; may block: last, in this thread
+
+        threading.Thread(target=finish, name="grpc-drain", daemon=True).start()
+        return done
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.server, name)
+
+
 def create_grpc_server(
     core: Core, host: str, port: int, reuse_port: bool = False, threads: int = THREADS
-) -> grpc.Server:
+) -> GrpcServer:
     """A gRPC server bound to ``host:port`` (not started: ``start()``, then ``stop(grace)``)
     with ``threads`` handler threads. ``reuse_port``: share the port with other processes
     (SO_REUSEPORT, for ``--workers``); off, a taken port is a ValueError."""
@@ -180,10 +249,11 @@ def create_grpc_server(
             ("grpc.so_reuseport", int(reuse_port)),
         ],
     )
-    server.add_generic_rpc_handlers((rpc_handler(Servicer(core)),))
+    servicer = Servicer(core)
+    server.add_generic_rpc_handlers((rpc_handler(servicer),))
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
         server.add_insecure_port(address)
     except RuntimeError as e:
         raise ValueError(f"cannot bind gRPC {address}: {e}") from None
-    return server
+    return GrpcServer(server, servicer)

@@ -1,12 +1,7 @@
-"""uvicorn's httptools protocol with the two limits it lacks: a header read timeout and a
-header size cap.
-
-uvicorn's keep-alive timer is cancelled by the first byte of a new request, so a client that
-sends half a request line and stalls (slowloris) would hold its connection forever, and
-llhttp does not bound header size. Here a connection that has not completed its request
-headers ``header_timeout`` seconds (default 10) after it opened or after its last response is
-closed, and one whose pending headers pass ``max_header_bytes`` (default 64 KiB) gets 431 and
-is closed. Requests httptools cannot parse get 400 with a JSON ``{"error": msg}`` like every
+"""uvicorn's httptools protocol with the limits it lacks: `connguard`'s header timeout,
+write timeout and drain, and a header size cap (llhttp does not bound header size): a
+connection whose pending headers pass ``max_header_bytes`` (default 64 KiB) gets 431 and is
+closed. Requests httptools cannot parse get 400 with a JSON ``{"error": msg}`` like every
 other error. Body reads are bounded in the ASGI layer (`triptych.serve.body`).
 
 Writes are coalesced (`CoalescingTransport`): uvicorn writes a response's head and its body
@@ -24,6 +19,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from triptych.serve import inflight
+from triptych.serve.connguard import ConnectionGuard
 
 
 class CoalescingTransport:
@@ -55,48 +51,21 @@ class CoalescingTransport:
         return getattr(self._transport, name)
 
 
-class GuardedHttpToolsProtocol(HttpToolsProtocol):
-    """`HttpToolsProtocol` + header timeout (seconds) + header size cap (bytes)."""
-
-    header_timeout: float = 10.0
-    max_header_bytes: int = 64 << 10
+class GuardedHttpToolsProtocol(ConnectionGuard, HttpToolsProtocol):
+    """`HttpToolsProtocol` + `ConnectionGuard` (header timeout, write timeout, drain) + header
+    size cap (limits in seconds and bytes: see `with_limits`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._header_timer: asyncio.TimerHandle | None = None
-        self._header_bytes = 0
-        self._awaiting_headers = True
+        self._guard_init()
         self._in_flight = 0  # requests of this connection counted in `inflight.HTTP`
-
-    @classmethod
-    def with_limits(cls, header_timeout: float, max_header_bytes: int) -> type[HttpToolsProtocol]:
-        """A subclass with these limits (uvicorn takes a protocol class, not an instance)."""
-        return type(
-            cls.__name__,
-            (cls,),
-            {"header_timeout": header_timeout, "max_header_bytes": max_header_bytes},
-        )
-
-    def _arm(self) -> None:
-        self._cancel()
-        self._awaiting_headers, self._header_bytes = True, 0
-        self._header_timer = self.loop.call_later(self.header_timeout, self._header_timed_out)
-
-    def _cancel(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-
-    def _header_timed_out(self) -> None:
-        if self._awaiting_headers and not self.transport.is_closing():
-            self.transport.close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
         self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel()
+        self._guard_lost()
         inflight.HTTP.value -= self._in_flight
         self._in_flight = 0
         super().connection_lost(exc)
@@ -127,6 +96,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._awaiting_headers = False
         self._cancel()
         super().on_headers_complete()
+        self._headers_done()
         self._in_flight += 1
         inflight.HTTP.value += 1
 

@@ -46,11 +46,14 @@ def _finite(array: np.ndarray) -> bool:
     return array.dtype.kind != "f" or bool(np.isfinite(array).all())
 
 
-def dumps(doc: dict[str, Any]) -> bytes:
+def dumps(doc: dict[str, Any] | list[Any]) -> bytes:
     """Compact JSON of ``doc``, whose output ``data`` may be 1-D numpy arrays."""
-    arrays = [o["data"] for o in doc.get("outputs", ()) if isinstance(o.get("data"), np.ndarray)]
+    outputs = doc.get("outputs", ()) if isinstance(doc, dict) else ()
+    arrays = [o["data"] for o in outputs if isinstance(o.get("data"), np.ndarray)]
     if orjson is not None and all(_finite(a) for a in arrays):
         return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
+    if not isinstance(doc, dict):
+        return json.dumps(doc, separators=(",", ":"), allow_nan=True).encode()
     plain = dict(doc)
     if "outputs" in doc:
         plain["outputs"] = [

@@ -1,25 +1,30 @@
 """Start `triptych serve` in this process: load the models, build the app and run HTTP (and
-gRPC beside it when asked) until SIGINT/SIGTERM. `workers` runs several of these."""
+gRPC beside it when asked) until SIGINT/SIGTERM (a graceful drain, `server.DrainingServer`).
+`workers` runs several of these under a supervisor."""
 
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
-
-import uvicorn
 
 from triptych.serve.app import ServeConfig, create_app
 from triptych.serve.grpc_server import create_grpc_server
 from triptych.serve.repository import Repository
-from triptych.serve.server import run_servers, uvicorn_config
+from triptych.serve.server import DrainingServer, Limits, run_servers, uvicorn_config
 
 
 @dataclass(frozen=True)
 class ServeSpec:
     """What one server process serves. ``port``/``grpc_port``: TCP ports (``grpc_port`` None:
     no gRPC); ``threads``: onnxruntime intra-op threads per session (None: onnxruntime's
-    default); ``max_body``: bytes; the rest as in `ServeConfig`."""
+    default); ``max_body``: bytes; ``grace``: seconds a SIGTERM/SIGINT drain waits for
+    running requests (30); ``header_timeout``/``write_timeout``: seconds (10/30, see
+    `Limits`); ``stream_idle``: seconds a ModelStreamInfer stream may stay idle (60);
+    ``poll``: seconds between scans of ``path`` for changed models (None: no polling);
+    ``workers``: processes serving it (the repository API's load/unload needs 1); the rest
+    as in `ServeConfig`."""
 
     path: str
     host: str = "127.0.0.1"
@@ -31,6 +36,12 @@ class ServeSpec:
     max_delay_ms: float = 0.0
     instances: int = 1
     max_body: int = 64 << 20
+    grace: float = 30.0
+    header_timeout: float = 10.0
+    write_timeout: float = 30.0
+    stream_idle: float = 60.0
+    poll: float | None = None
+    workers: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -42,6 +53,13 @@ class ServeSpec:
             max_delay_ms=self.max_delay_ms,
             instances=self.instances,
             max_body=self.max_body,
+            stream_idle_s=self.stream_idle,
+            repository_api=self.workers == 1,
+        )
+
+    def limits(self) -> Limits:
+        return Limits(
+            header_timeout=self.header_timeout, write_timeout=self.write_timeout, grace=self.grace
         )
 
 
@@ -65,14 +83,21 @@ def bind(host: str, port: int, reuse_port: bool = False) -> socket.socket:
 
 
 def serve_forever(
-    spec: ServeSpec, sock: socket.socket, reuse_port: bool = False, banner: bool = True
+    spec: ServeSpec,
+    sock: socket.socket,
+    reuse_port: bool = False,
+    banner: bool = True,
+    on_ready: Callable[[], None] | None = None,
 ) -> None:
     """Load ``spec``'s models and serve HTTP on ``sock`` (bound) and gRPC on
     ``spec.grpc_port`` until SIGINT/SIGTERM. ``reuse_port``: the gRPC port is shared with
-    other workers."""
+    other workers; ``on_ready``: called once HTTP accepts."""
     repo = Repository.from_path(spec.path, threads=spec.threads)
     app = create_app(repo, spec.config())
-    server = uvicorn.Server(uvicorn_config(app, spec.host, spec.port))
+    if spec.poll is not None:
+        app.state.core.reloader.start_polling(spec.poll)
+    config = uvicorn_config(app, spec.host, spec.port, spec.limits())
+    server = DrainingServer(config, on_ready=on_ready)
     grpc_factory = None
     if spec.grpc_port is not None:
         grpc_port = spec.grpc_port

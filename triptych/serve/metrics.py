@@ -28,12 +28,17 @@ class Metrics:
 
     def __init__(self, models: Iterable[str]) -> None:
         self._lock = threading.Lock()
-        self.models = frozenset(models)
+        self.models = set(models)
         self.unknown = 0
         self.requests: dict[str, int] = defaultdict(int)
         self.errors: dict[tuple[str, int], int] = defaultdict(int)
         self.buckets: dict[str, list[int]] = defaultdict(lambda: [0] * len(BUCKETS))
         self.sums: dict[str, float] = defaultdict(float)
+
+    def add(self, model: str) -> None:
+        """Count requests to ``model`` too (a model loaded while serving)."""
+        with self._lock:
+            self.models.add(model)
 
     def observe(self, model: str, seconds: float, status: int) -> None:
         """Count one inference request to ``model`` that took ``seconds`` and got ``status``."""

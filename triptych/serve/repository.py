@@ -112,34 +112,67 @@ def load_model(name: str, version: str, path: Path, threads: int | None) -> Serv
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
-class Repository:
-    """name -> version -> `ServedModel`."""
+def sources(root: Path) -> dict[str, dict[str, Path]]:
+    """name -> version -> .onnx path of the models at ``root``: one .onnx file, the ``*.onnx``
+    files of a directory (version "1" each) and its Triton model folders
+    (``<name>/<version>/model.onnx``). Hidden entries (a leading dot: staging folders of an
+    export in progress) are skipped."""
+    if root.is_file():
+        if root.suffix != ".onnx":
+            raise ValueError(f"{root} is not an .onnx file")
+        return {root.stem: {"1": root}}
+    if not root.is_dir():
+        raise FileNotFoundError(f"nothing to serve at {root}")
+    found: dict[str, dict[str, Path]] = {}
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for ver in sorted(v for v in sub.iterdir() if v.is_dir() and v.name.isdigit()):
+            if (ver / "model.onnx").is_file():
+                found.setdefault(sub.name, {})[ver.name] = ver / "model.onnx"
+    for file in sorted(root.glob("*.onnx")):
+        if not file.name.startswith("."):
+            found[file.stem] = {"1": file}
+    return found
 
-    def __init__(self, models: dict[str, dict[str, ServedModel]]) -> None:
+
+def signature(versions: dict[str, Path]) -> tuple:
+    """What changes when a model's files are replaced: (version, inode, size, mtime) of each
+    file and of its folder's config.pbtxt (an atomic export renames a new folder in: new
+    inodes)."""
+    out = []
+    for version, path in sorted(versions.items()):
+        for f in (path, path.parent.parent / "config.pbtxt"):
+            try:
+                st = f.stat()
+            except OSError:
+                continue
+            out.append((version, f.name, st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+class Repository:
+    """name -> version -> `ServedModel`. ``root``: where the models were found (None: built
+    from objects); ``threads``: onnxruntime intra-op threads of the sessions it loads.
+    `models` is replaced whole by `put` (never changed in place), so a reader that took it
+    sees one consistent set."""
+
+    def __init__(
+        self,
+        models: dict[str, dict[str, ServedModel]],
+        root: Path | None = None,
+        threads: int | None = None,
+    ) -> None:
         if not models:
             raise ValueError("no models to serve")
         self.models = models
+        self.root, self.threads = root, threads
+        #: name -> `signature` of the files it was loaded from
+        self.loaded_from: dict[str, tuple] = {}
 
     @classmethod
     def from_path(cls, path: str | os.PathLike, threads: int | None = None) -> Repository:
         """Models from a file, a directory of files, or a Triton repository."""
         root = Path(path)
-        found: dict[str, dict[str, ServedModel]] = {}
-        if root.is_file():
-            if root.suffix != ".onnx":
-                raise ValueError(f"{root} is not an .onnx file")
-            found[root.stem] = {"1": load_model(root.stem, "1", root, threads)}
-        elif root.is_dir():
-            for sub in sorted(p for p in root.iterdir() if p.is_dir()):  # Triton layout
-                for ver in sorted(v for v in sub.iterdir() if v.is_dir() and v.name.isdigit()):
-                    if (ver / "model.onnx").is_file():
-                        found.setdefault(sub.name, {})[ver.name] = load_model(
-                            sub.name, ver.name, ver / "model.onnx", threads
-                        )
-            for file in sorted(root.glob("*.onnx")):
-                found[file.stem] = {"1": load_model(file.stem, "1", file, threads)}
-        else:
-            raise FileNotFoundError(f"nothing to serve at {root}")
+        found = sources(root)
         bad = [n for n in found if not _NAME.match(n)]
         if bad:
             raise ValueError(f"model names must match {_NAME.pattern}: {bad}")
@@ -147,12 +180,44 @@ class Repository:
             raise ValueError(
                 f"no .onnx models under {root} (expected *.onnx or <name>/<version>/model.onnx)"
             )
-        return cls(found)
+        models = {name: cls._load(name, versions, threads) for name, versions in found.items()}
+        repo = cls(models, root, threads)
+        repo.loaded_from = {name: signature(versions) for name, versions in found.items()}
+        return repo
+
+    @staticmethod
+    def _load(name: str, versions: dict[str, Path], threads: int | None) -> dict[str, ServedModel]:
+        return {v: load_model(name, v, p, threads) for v, p in versions.items()}
+
+    def read(self, name: str) -> tuple[dict[str, ServedModel], tuple]:
+        """Load ``name``'s versions from ``root`` again (new sessions; nothing is swapped
+        yet): (versions, their `signature`). 404 when ``root`` has no such model, 400 when
+        its files do not load."""
+        if self.root is None or not _NAME.match(name):
+            raise ServeError(404, f"no model {short(name)} in the repository")
+        found = sources(self.root).get(name)
+        if not found:
+            raise ServeError(404, f"no model {short(name)} under {self.root}")
+        try:
+            return self._load(name, found, self.threads), signature(found)
+        except Exception as e:  # an unreadable or invalid file: the old version stays
+            raise ServeError(400, f"model {name!r} failed to load: {e}") from None
+
+    def put(self, name: str, versions: dict[str, ServedModel] | None, sig: tuple = ()) -> None:
+        """Serve ``versions`` as ``name`` (None: stop serving it), in one swap."""
+        models = dict(self.models)
+        if versions is None:
+            models.pop(name, None)
+            self.loaded_from.pop(name, None)
+        else:
+            models[name] = versions
+            self.loaded_from[name] = sig
+        self.models = models
 
     def get(self, name: str, version: str | None = None) -> ServedModel:
         """The model (latest version when ``version`` is None); 404 when unknown."""
         versions = self.models.get(name)
-        if versions is None:
+        if not versions:
             raise ServeError(
                 404, f"unknown model {short(name)}; served: {', '.join(sorted(self.models))}"
             )

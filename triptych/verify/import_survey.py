@@ -30,12 +30,12 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from triptych.verify import import_survey_attention as att
+from triptych.verify.torchvision_cpu import load_torchvision
 
 #: max |native - ORT| allowed, relative to max(1, max |ORT|)
 TOLERANCE = 1e-4
@@ -67,30 +67,6 @@ KERAS: dict[str, tuple[int, int]] = {
     "VGG16": (64, 96),
 }
 CLASSES = 10
-_TV_STUBS: list[Any] = []  # keeps the stub library of `load_torchvision` alive
-
-
-def load_torchvision() -> ModuleType:
-    """``torchvision``, importable beside a CPU torch whose CUDA wheel's ops cannot load
-    (module docstring): the ops ``torchvision::nms`` and ``qnms`` get schemas (no kernels)."""
-    import torch
-
-    try:
-        import torchvision
-
-        return torchvision
-    except RuntimeError as e:
-        if "torchvision::nms" not in str(e):
-            raise
-    for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
-        del sys.modules[name]
-    lib = torch.library.Library("torchvision", "DEF")
-    for op in ("nms", "qnms"):
-        lib.define(f"{op}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-    _TV_STUBS.append(lib)
-    import torchvision
-
-    return torchvision
 
 
 def torchvision_model(name: str, seed: int = 0) -> Any:
@@ -377,9 +353,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     frameworks = args.frameworks.split(",") if args.frameworks else available()
     wanted = set(args.models.split(",")) if args.models else None
-    models = [
-        (s, m) for s in SOURCES for m in SOURCES[s][0] if not (args.no_keras and s == "keras")
-    ]
+    left_out = {"keras"} if args.no_keras else set()
+    models = [(s, m) for s in SOURCES for m in SOURCES[s][0] if s not in left_out]
     models = [(s, m) for s, m in models if wanted is None or wanted & {s, m}]
     rows = survey(models, frameworks, progress=not args.quiet)
     command = "python -m triptych.verify.import_survey " + " ".join(

@@ -64,7 +64,7 @@ def vision_transformer(size: int, seed: int = 0) -> Any:
     the head nn.Linear's default init: torchvision starts both at zero), in eval mode."""
     import torch
 
-    from triptych.verify.import_survey import load_torchvision
+    from triptych.verify.torchvision_cpu import load_torchvision
 
     load_torchvision()
     from torchvision.models.vision_transformer import VisionTransformer
