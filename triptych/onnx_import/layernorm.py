@@ -14,7 +14,8 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from triptych.onnx_import.attention import AGREE, _between, _runner
+from triptych.onnx_import.attention import _between
+from triptych.onnx_import.attention_weights import AGREE, _runner
 from triptych.onnx_import.patterns import FUSED
 
 
