@@ -107,6 +107,16 @@ def _text(*layers: S.Layer, length: int = 7, vocab: int = 11) -> S.Network:
     return S.Network("net", inputs=x, outputs=S.Dense(3)(S.ReduceMean((0,), keepdims=False)(y)))
 
 
+def _padded(bias: bool = True) -> S.Network:
+    """Token ids, their embedding and padding mask (id 0 is padding, vocabulary 4 so that
+    the probes have padding), masked self-attention (not causal: a causal row whose own and
+    earlier tokens are all padding has no key, NaN in PyTorch)."""
+    x = S.Input((7,), dtype="int64")
+    t = S.PositionEmbedding()(S.Embedding(4, 8)(x))
+    y = S.MaskedMultiHeadAttention(2, bias=bias)([t, S.PaddingMask(0)(x)])
+    return S.Network("net", inputs=x, outputs=S.Dense(3)(S.ReduceMean((0,), keepdims=False)(y)))
+
+
 def _one_concat() -> S.Network:
     x = S.Input((2, 5, 5))
     y = S.Concat()([S.Conv2d(3, 3, padding=1)(x)])
@@ -217,6 +227,9 @@ EXAMPLES: dict[str, Callable[[], S.Network]] = {
     "embedding:encoder_block": lambda: _text(
         S.PositionEmbedding(), S.MultiHeadAttention(2), S.RMSNorm(), S.GELU()
     ),
+    "padding_mask": _padded,
+    "masked_multi_head_attention": _padded,
+    "masked_multi_head_attention:no_bias": lambda: _padded(bias=False),
     "rms_norm": lambda: _tokens(S.RMSNorm()),
     "rms_norm:flat": lambda: _around(S.RMSNorm(1e-5), (7,)),
     "layer_norm:flat": lambda: _around(S.LayerNorm(1e-6), (7,)),

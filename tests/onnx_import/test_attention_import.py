@@ -44,7 +44,7 @@ CASES = {
 
 
 def _kinds(spec: S.ModelSpec) -> set[str]:
-    return {type(layer).__name__ for layer in spec.networks["net"].layers}
+    return {type(layer).__name__ for net in spec.networks.values() for layer in net.layers}
 
 
 @pytest.mark.parametrize("exporter", ["dynamo", "torchscript"])

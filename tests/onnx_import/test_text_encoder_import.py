@@ -83,6 +83,34 @@ def test_torch_text_encoder_imports(tmp_path, exporter, norm, size):
     assert max(diffs.values()) <= TOL, diffs
 
 
+class PaddedTextEncoder(TextEncoder):
+    """The encoder told which tokens are padding (id 0): ``src_key_padding_mask``."""
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        x = self.embed(ids) + self.pos
+        return self.head(self.encoder(x, src_key_padding_mask=ids == 0).mean(1))
+
+
+@pytest.mark.parametrize("norm", ["pre_norm", "post_norm"])
+def test_key_padding_mask_imports_as_masked_attention(tmp_path, norm):
+    """The mask PyTorch computes from the ids (Equal, Where, Expand into the scores) is read
+    as `PaddingMask(0)` feeding `MaskedMultiHeadAttention`; padded batches match ORT."""
+    torch.manual_seed(0)
+    model = PaddedTextEncoder(32, 4, 2, norm_first=norm == "pre_norm").eval()
+    path = tmp_path / "padded.onnx"
+    torch.onnx.export(model, (torch.from_numpy(_ids(2)),), str(path), input_names=["ids"],
+                      output_names=["logits"], opset_version=18, dynamo=True,
+                      dynamic_shapes=({0: torch.export.Dim("batch")},))  # fmt: skip
+    x = _ids(4)
+    x[x == 0] = 1
+    x[0, 6:], x[1, 10:], x[3, 1:] = 0, 0, 0  # padded tails; sample 2 unpadded
+    spec, diffs = _max_diffs(path, x)
+    layers = spec.networks["net"].layers
+    assert [la.kind for la in layers].count("masked_multi_head_attention") == 2
+    assert {la.pad_id for la in layers if isinstance(la, S.PaddingMask)} == {0}
+    assert max(diffs.values()) <= TOL, diffs
+
+
 def test_keras_embedding_attention_block_through_tf2onnx(tmp_path):
     keras = pytest.importorskip("keras")
     tf = pytest.importorskip("tensorflow")

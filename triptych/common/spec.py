@@ -302,7 +302,8 @@ def input_vocabulary(network: Network) -> int | None:
     (the smallest table), or None for a float input."""
     if network.input_dtype != "int64":
         return None
-    return min(i.layer.num_embeddings for i in network.infos if -1 in i.inputs)
+    tables = [i.layer.num_embeddings for i in network.infos if hasattr(i.layer, "num_embeddings")]
+    return min(tables) if tables else 2
 
 
 def numpy_input_dtype(network: Network, dtype: str) -> str:

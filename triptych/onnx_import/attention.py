@@ -46,14 +46,17 @@ def fuse_attention(graph) -> list[onnx.NodeProto]:  # graph: reader.OnnxGraph
         if found is None:
             continue
         members, x, y, weights = found
-        heads, causal, tensors = weights
+        heads, causal, tensors, pad = weights
         names = []
         for key, value in tensors.items():
             name = f"{y}::{key}"
             graph.constants[name] = value
             names.append(name)
-        fused = helper.make_node("MultiHeadAttention", [x, *names], [y], name=f"{y}::attention",
-                                 domain=FUSED, heads=heads, causal=int(causal))  # fmt: skip
+        padding = {} if pad is None else {"pad_id": int(pad)}  # the ids are its last input
+        ins = [x, *names, *([graph.input] if padding else [])]
+        fused = helper.make_node("MultiHeadAttention", ins, [y], name=f"{y}::attention",
+                                 domain=FUSED, heads=heads, causal=int(causal),
+                                 **padding)  # fmt: skip
         last = max(nodes.index(n) for n in members)
         ids = {id(n) for n in members}
         nodes = [
@@ -61,7 +64,20 @@ def fuse_attention(graph) -> list[onnx.NodeProto]:  # graph: reader.OnnxGraph
         ]
         graph.nodes = nodes
         graph.link()
+        if padding:  # the mask's chain from the ids now feeds nothing
+            graph.nodes = nodes = _live(graph, nodes)
+            graph.link()
     return nodes
+
+
+def _live(graph, nodes: list[onnx.NodeProto]) -> list[onnx.NodeProto]:
+    """``nodes`` without those whose outputs nothing reads (repeatedly)."""
+    while True:
+        read = {i for n in nodes for i in n.input} | {graph.output}
+        kept = [n for n in nodes if any(o in read for o in n.output)]
+        if len(kept) == len(nodes):
+            return kept
+        nodes = kept
 
 
 def _ancestors(graph, value: str) -> set[str]:

@@ -11,6 +11,8 @@ import onnx
 from onnx import helper, numpy_helper
 
 from triptych.export.reference_ops import reference_evaluator
+from triptych.onnx_import import key_padding as KP
+from triptych.onnx_import.ids import _chain
 
 #: ops allowed between a score MatMul and its Softmax, and between Softmax and the P @ V
 #: data movement between the tokens and the projections (torch's (L, N, C) layout inside)
@@ -25,11 +27,18 @@ def _data_inputs(graph, node: onnx.NodeProto) -> list[str]:
     return [i for i in node.input if i and i not in graph.constants]
 
 
+def _from_ids(graph, value: str) -> bool:
+    """Is ``value`` computed from the network's integer input and constants only?"""
+    chain = _chain(graph, value)
+    return bool(chain) and graph.input in {i for n in chain for i in n.input}
+
+
 def _back(graph, value: str, allowed: set[str]) -> onnx.NodeProto | None:
-    """The first producer up from ``value`` that is not one of ``allowed`` (single data input)."""
+    """The first producer up from ``value`` that is not one of ``allowed`` (single data input;
+    a value computed from the token ids alone, a key-padding mask, does not count)."""
     node = graph.producer.get(value)
     while node is not None and node.op_type in allowed:
-        ins = _data_inputs(graph, node)
+        ins = [i for i in _data_inputs(graph, node) if not _from_ids(graph, i)]
         if len(ins) != 1:
             return None
         node = graph.producer.get(ins[0])
@@ -68,7 +77,10 @@ def _branch_scale(graph, value: str) -> float:
     return scale
 
 
-def _runner(graph, members: list[onnx.NodeProto], inputs: list[str], outputs: list[str]):
+def _runner(
+    graph, members: list[onnx.NodeProto], inputs: list[str], outputs: list[str],
+    kinds: dict[str, int] | None = None,
+):  # fmt: skip
     """A float64 evaluator of ``members`` from ``inputs`` to ``outputs`` (constants as
     initializers, float ones in float64). Shape arithmetic inside the region runs from the
     values fed rather than from its folded constants: a Shape of a value whose batch is
@@ -94,7 +106,10 @@ def _runner(graph, members: list[onnx.NodeProto], inputs: list[str], outputs: li
     g = helper.make_graph(
         cast,
         "attention",
-        [helper.make_tensor_value_info(i, onnx.TensorProto.DOUBLE, None) for i in inputs],
+        [
+            helper.make_tensor_value_info(i, (kinds or {}).get(i, onnx.TensorProto.DOUBLE), None)
+            for i in inputs
+        ],
         [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in outputs],
         inits,
     )
@@ -105,6 +120,13 @@ def _runner(graph, members: list[onnx.NodeProto], inputs: list[str], outputs: li
         helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
     )
     return lambda *xs: session.run(None, dict(zip(inputs, xs, strict=True)))
+
+
+def _elem(value: np.ndarray) -> int:
+    """The ONNX element type of a mask value fed to the region (float ones as float64)."""
+    if np.issubdtype(value.dtype, np.floating):
+        return onnx.TensorProto.DOUBLE
+    return helper.np_dtype_to_tensor_dtype(value.dtype)
 
 
 def _as_double(node: onnx.NodeProto) -> onnx.NodeProto:
@@ -134,11 +156,24 @@ def read_weights(graph, members, x: str, y: str, softmax: onnx.NodeProto):
     a, b, v, s_in, o = scores.input[0], scores.input[1], pv.input[1], softmax.input[0], pv.output[0]
     length, c = graph.shape(x)
     n = int(graph.batch)
+    source = KP.mask_source(graph, members, x)
+    if source is False:
+        return None
     try:
-        run = _runner(graph, members, [x], [a, b, v, s_in, y, o])
+        pad, clean = None, []
+        if source:  # a key-padding mask from the token ids: read without padding
+            run_mask = KP.mask_runner(graph, source)
+            id_length = graph.shape(graph.input)[0]
+            pad = KP.padding_id(graph, run_mask, id_length)
+            if pad is None:
+                return None
+            clean = [run_mask(np.full((n, id_length), 1 if pad == 0 else 0, np.int64))]
+        kinds = {source: _elem(clean[0])} if source else {}
+        run = _runner(graph, members, [x, *([source] if source else [])],
+                      [a, b, v, s_in, y, o], kinds)  # fmt: skip
 
-        def qkv(tokens: np.ndarray) -> tuple[np.ndarray, ...]:
-            qa, kb, vv, sr, yr, oo = run(tokens)
+        def qkv(tokens: np.ndarray, *mask: np.ndarray) -> tuple[np.ndarray, ...]:
+            qa, kb, vv, sr, yr, oo = run(tokens, *(mask or clean))
             q, k, v4 = _heads4(qa, n), _heads4(kb, n, True), _heads4(vv, n)
             return q, k, v4, sr, yr, oo
 
@@ -192,12 +227,20 @@ def read_weights(graph, members, x: str, y: str, softmax: onnx.NodeProto):
         "out_proj_weight": wo,
         "out_proj_bias": y0[0, 0].copy(),
     }
-    expected = attention64(xr, tensors, heads, causal)
-    if expected.shape != yr.shape:
-        return None
-    if np.abs(expected - yr).max() > AGREE * max(1.0, float(np.abs(yr).max())):
-        return None
-    return heads, causal, {k: v.astype(np.float32) for k, v in tensors.items()}
+    checks = [(attention64(xr, tensors, heads, causal), yr)]
+    if source:  # and with padding: sample k pads its last tokens
+        ids, keep = KP.sample_ids(KP.vocabulary(graph), pad, n, graph.shape(graph.input)[0])
+        try:
+            padded = qkv(xr, run_mask(ids))[4]
+        except Exception:
+            return None
+        checks.append((attention64(xr, tensors, heads, causal, keep), padded))
+    for expected, got in checks:
+        if expected.shape != got.shape:
+            return None
+        if not np.abs(expected - got).max() <= AGREE * max(1.0, float(np.abs(got).max())):
+            return None
+    return heads, causal, {k: v.astype(np.float32) for k, v in tensors.items()}, pad
 
 
 def _after(members: list[onnx.NodeProto], value: str) -> list[onnx.NodeProto]:
@@ -210,8 +253,12 @@ def _after(members: list[onnx.NodeProto], value: str) -> list[onnx.NodeProto]:
     return out
 
 
-def attention64(x: np.ndarray, t: dict[str, np.ndarray], heads: int, causal: bool) -> np.ndarray:
-    """`S.MultiHeadAttention` in float64 numpy on (N, L, C) with canonical tensors ``t``."""
+def attention64(
+    x: np.ndarray, t: dict[str, np.ndarray], heads: int, causal: bool,
+    keep: np.ndarray | None = None,
+) -> np.ndarray:  # fmt: skip
+    """`S.MultiHeadAttention` in float64 numpy on (N, L, C) with canonical tensors ``t``;
+    ``keep`` (N, L): `S.MaskedMultiHeadAttention`'s keys to attend."""
     n, length, c = x.shape
     d = c // heads
     qkv = x @ t["in_proj_weight"].T + t["in_proj_bias"]
@@ -220,6 +267,8 @@ def attention64(x: np.ndarray, t: dict[str, np.ndarray], heads: int, causal: boo
     s = q @ k.transpose(0, 1, 3, 2) / np.sqrt(d)
     if causal:
         s = np.where(np.tril(np.ones((length, length), bool)), s, -np.inf)
+    if keep is not None:
+        s = np.where(keep[:, None, None, :], s, -np.inf)
     p = np.exp(s - s.max(-1, keepdims=True))
     p /= p.sum(-1, keepdims=True)
     o = (p @ v).transpose(0, 2, 1, 3).reshape(n, length, c)

@@ -41,9 +41,17 @@ def drop_identity_id_chains(graph) -> list[onnx.NodeProto]:  # graph: reader.Onn
     return [n for n in nodes if not any(n is g for g in gone)]
 
 
+#: ops that compute with token ids (comparisons, index arithmetic, shapes, masks); a chain
+#: through anything else (an embedding's Gather, a MatMul) computes with the model's data
+ID_OPS = {"Equal", "Not", "And", "Or", "Xor", "Less", "Greater", "LessOrEqual",
+          "GreaterOrEqual", "Cast", "Where", "Add", "Sub", "Mul", "Identity", "Reshape",
+          "Unsqueeze", "Squeeze", "Expand", "Tile", "Transpose", "Concat", "Slice", "Shape",
+          "ConstantOfShape", "Mod"}  # fmt: skip
+
+
 def _chain(graph, value: str) -> list[onnx.NodeProto] | None:
-    """The nodes computing ``value`` from the graph input and constants only, in file order;
-    None when anything else (another data value) feeds it."""
+    """The nodes computing ``value`` from the graph input and constants only, by `ID_OPS`, in
+    file order; None when anything else (another data value, another op) feeds it."""
     members: dict[int, onnx.NodeProto] = {}
     todo = [value]
     while todo:
@@ -51,7 +59,7 @@ def _chain(graph, value: str) -> list[onnx.NodeProto] | None:
         if v == graph.input or v in graph.constants or not v:
             continue
         node = graph.producer.get(v)
-        if node is None:
+        if node is None or node.op_type not in ID_OPS:
             return None
         if id(node) not in members:
             members[id(node)] = node

@@ -23,7 +23,9 @@ from triptych.common.layers.activation import (
 from triptych.common.layers.attention import (
     ClassToken,
     Embedding,
+    MaskedMultiHeadAttention,
     MultiHeadAttention,
+    PaddingMask,
     PositionEmbedding,
     Tokens,
 )
@@ -105,6 +107,7 @@ __all__ = [
     "LayerNorm2d",
     "LayerScale",
     "LeakyReLU",
+    "MaskedMultiHeadAttention",
     "MaxPool2d",
     "Maximum",
     "Minimum",
@@ -115,6 +118,7 @@ __all__ = [
     "Normalization",
     "PReLU",
     "Pad",
+    "PaddingMask",
     "PositionEmbedding",
     "RMSNorm",
     "ReLU",

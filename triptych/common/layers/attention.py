@@ -157,3 +157,47 @@ class MultiHeadAttention(Layer):
     def flops(self, shape: Shape) -> int:
         n, c = shape
         return 2 * n * c * 4 * c + 2 * 2 * n * n * c + 5 * self.heads * n * n
+
+
+@vocabulary
+@dataclass(frozen=True)
+class PaddingMask(Layer):
+    """int64 token ids (L,) -> (L,) float: 1 where the token is not ``pad_id``, 0 where it
+    is padding (the keys `MaskedMultiHeadAttention` ignores). It reads the network's int64
+    input, as `Embedding` does."""
+
+    pad_id: int = 0
+    kind: ClassVar[str] = "padding_mask"
+    takes_ids: ClassVar[bool] = True
+
+    def output_shape(self, shape: Shape) -> Shape:
+        _need_rank(self, shape, (1,), " (the int64 token ids)")
+        return shape
+
+    def flops(self, shape: Shape) -> int:
+        return numel(shape)
+
+
+@vocabulary
+@dataclass(frozen=True)
+class MaskedMultiHeadAttention(MultiHeadAttention):
+    """`MultiHeadAttention` with a key-padding mask: called on ``[tokens (L, C), keep (L,)]``
+    (``keep`` from `PaddingMask`: 1 attend, 0 ignore), PyTorch's ``key_padding_mask`` (True
+    = ignore) with the same weights. Every sample needs one kept key (PyTorch gives NaN
+    rows otherwise)."""
+
+    kind: ClassVar[str] = "masked_multi_head_attention"
+    merge: ClassVar[bool] = True
+    min_inputs: ClassVar[int] = 2
+
+    def merge_shape(self, shapes: list[Shape]) -> Shape:
+        if len(shapes) != 2:
+            raise SpecError(f"{self.kind} takes [tokens, keep mask], got {len(shapes)} inputs")
+        tokens, keep = shapes
+        out = self.output_shape(tokens)
+        if tuple(keep) != (tokens[0],):
+            raise SpecError(f"{self.kind}: the keep mask must be ({tokens[0]},), got {keep}")
+        return out
+
+    def flops_multi(self, shapes: list[Shape]) -> int:
+        return self.flops(shapes[0]) + self.heads * shapes[0][0] ** 2

@@ -15,7 +15,9 @@ tokens (Shape -> Slice -> Expand), so the graph stays batch-free.
 MultiHeadAttention is `SelfAttention`: PyTorch's ``nn.MultiheadAttention`` computation with
 its parameter names, composed of Chainer's own ops (``F.linear`` on (N·L, C), batched
 ``F.matmul`` on (N, heads, L, d), ``F.softmax`` over the keys), all of which onnx-chainer
-writes as Gemm/MatMul/Softmax. Every reshape leaves the batch to -1 (batch-free export)."""
+writes as Gemm/MatMul/Softmax. Every reshape leaves the batch to -1 (batch-free export).
+PaddingMask (`padding_mask_of`) and MaskedMultiHeadAttention (`SelfAttention` on [tokens,
+keep]) are arithmetic onnx-chainer writes as it is."""
 
 from __future__ import annotations
 
@@ -104,7 +106,14 @@ class SelfAttention(chainer.Link):
     (``in_proj_weight`` (3C, C) rows q, k, v; ``in_proj_bias`` (3C,); ``out_proj_weight``
     (C, C); ``out_proj_bias`` (C,); no biases when ``bias`` is False): per head,
     softmax(q kᵀ / sqrt(d)) v; ``causal`` adds a constant (L, L) mask, -inf above the
-    diagonal (token i attends to j <= i), before the softmax."""
+    diagonal (token i attends to j <= i), before the softmax.
+
+    ``keep`` (N, L), the second input of a masked attention (1 attend, 0 ignore: PyTorch's
+    key padding mask): its log, 0 or -inf (exact), is added to every head's and query's
+    scores of key j: the same values as ``where(keep, scores, -inf)`` (x + 0 is x; Chainer
+    has no traceable comparison, and ``F.where``'s condition exports as a constant), so the
+    softmax (which subtracts the row max) gives masked keys exactly 0. The mask is derived
+    from the int ids, so it takes no gradient."""
 
     def __init__(
         self, shape: S.Shape, heads: int, bias: bool, causal: bool, dtype: np.dtype
@@ -123,7 +132,7 @@ class SelfAttention(chainer.Link):
             self.in_proj_bias = chainer.Parameter(np.zeros(3 * c, dtype)) if bias else None
             self.out_proj_bias = chainer.Parameter(np.zeros(c, dtype)) if bias else None
 
-    def forward(self, x: Any) -> Any:
+    def forward(self, x: Any, keep: Any | None = None) -> Any:
         length, c, heads = self.length, self.channels, self.heads
         qkv = F.linear(F.reshape(x, (-1, c)), self.in_proj_weight, self.in_proj_bias)
         # (N·L, 3C) -> (N, L, 3, heads, d) -> (3, N, heads, L, d)
@@ -132,10 +141,35 @@ class SelfAttention(chainer.Link):
         scores = F.matmul(q, k, transb=True) * self.scale
         if self.mask is not None:
             scores = scores + self.mask
+        if keep is not None:  # (N, L) -> 0 / -inf (N, 1, 1, L), broadcast over heads, queries
+            with np.errstate(divide="ignore"):  # log(0) = -inf: meant
+                scores = scores + F.reshape(F.log(keep), (-1, 1, 1, length))
         y = F.matmul(F.softmax(scores, axis=3), v)  # (N, heads, L, d)
         y = F.reshape(F.transpose(y, (0, 2, 1, 3)), (-1, c))
         y = F.linear(y, self.out_proj_weight, self.out_proj_bias)
         return F.reshape(y, (-1, length, c))
+
+
+def padding_mask_of(ids: Any, pad_id: int, dtype: np.dtype) -> Any:
+    """(N, L) int64 ids -> (N, L) 1 where the id is not ``pad_id``, else 0, in ``dtype``:
+    ``1 - relu(1 - |ids - pad_id|)`` on the ids cast to ``dtype`` (integers: a distance of 0
+    or >= 1; exact for ids below 2^24 in float32, 2^53 in float64). Chainer has no
+    comparison function, so it is arithmetic onnx-chainer writes as Cast/Sub/Abs/Relu."""
+    distance = F.absolute(F.cast(ids, dtype) - float(pad_id))
+    return 1.0 - F.relu(1.0 - distance)
+
+
+@CONVERTERS.register(S.PaddingMask)
+def padding_mask(layer: S.PaddingMask, ctx: BuildContext) -> Call:
+    return lambda ids: padding_mask_of(ids, layer.pad_id, ctx.dtype)
+
+
+@CONVERTERS.register(S.MaskedMultiHeadAttention)
+def masked_multi_head_attention(
+    layer: S.MaskedMultiHeadAttention, ctx: BuildContext
+) -> chainer.Link:
+    """Called on (tokens (N, L, C), keep (N, L))."""
+    return SelfAttention(ctx.input_shape, layer.heads, layer.bias, layer.causal, ctx.dtype)
 
 
 @CONVERTERS.register(S.Tokens)
@@ -168,7 +202,7 @@ def position_embedding_weights(layer: S.PositionEmbedding) -> dict[str, str]:
     return {"weight": "weight"}
 
 
-@WEIGHT_LAYOUTS.register(S.MultiHeadAttention)
+@WEIGHT_LAYOUTS.register(S.MultiHeadAttention, S.MaskedMultiHeadAttention)
 def multi_head_attention_weights(layer: S.MultiHeadAttention) -> dict[str, str]:
     """The canonical names are the link's own, in the spec's order (weights, then biases)."""
     names = ["in_proj_weight", "out_proj_weight"]

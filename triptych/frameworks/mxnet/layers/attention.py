@@ -14,7 +14,8 @@ kernels: one ``FullyConnected`` in-projection (the canonical (3C, C) weight as i
 ``FullyConnected`` out-projection; heads are folded into the batch by reshape/transpose, no
 loop over tokens or heads. A float64 build runs all of it in float64 (the scale is a double
 scalar). mx2onnx writes it as Gemm, MatMul, Softmax and Reshape/Transpose/Slice plumbing
-(batch dynamic) with no fix-up; ClassToken's ``broadcast_like`` becomes an Expand."""
+(batch dynamic) with no fix-up; ClassToken's ``broadcast_like`` becomes an Expand.
+PaddingMask and MaskedMultiHeadAttention (`SelfAttention` on [tokens, keep]): see there."""
 
 from __future__ import annotations
 
@@ -98,7 +99,13 @@ class SelfAttention(nn.HybridBlock):
 
     ``causal``: a constant (L, L) mask of 0 (j <= i) and -inf (j > i) added to the scores
     before the softmax (PyTorch's ``is_causal``: exp(-inf) = 0 exactly; every row keeps its
-    diagonal, so none is all -inf); made in the build's dtype, not a weight."""
+    diagonal, so none is all -inf); made in the build's dtype, not a weight.
+
+    ``keep`` (N, L), the second input of a masked attention (1 attend, 0 ignore: PyTorch's
+    key padding mask): its log, 0 or -inf (exact), added to every head's and query's scores
+    of key j, the same values as a ``where(keep, scores, -inf)`` (x + 0 is x; mx2onnx has
+    no ``where``), so the softmax gives masked keys exactly 0. The mask takes no gradient
+    (``BlockGrad``, as PyTorch's boolean mask)."""
 
     def __init__(
         self, shape: S.Shape, heads: int, bias: bool, causal: bool, dtype: str, **kwargs: object
@@ -134,6 +141,8 @@ class SelfAttention(nn.HybridBlock):
         self,
         F,
         x,
+        keep=None,
+        *,
         in_proj_weight,
         out_proj_weight,
         in_proj_bias=None,
@@ -151,10 +160,43 @@ class SelfAttention(nn.HybridBlock):
         scores = F.batch_dot(q, k, transpose_b=True) * self.scale  # (N·H, L, L)
         if mask is not None:
             scores = F.broadcast_add(scores, mask)
+        if keep is not None:  # (N, L) -> 0 / -inf (N, 1, 1, L) over (N, H, L, L) scores
+            ignore = F.reshape(F.log(F.BlockGrad(keep)), shape=(-1, 1, 1, length))
+            scores = F.reshape(scores, shape=(-1, heads, length, length))
+            scores = F.reshape(F.broadcast_add(scores, ignore), shape=(-1, length, length))
         y = F.batch_dot(F.softmax(scores, axis=-1), v)  # (N·H, L, d)
         y = F.transpose(F.reshape(y, shape=(-1, heads, length, d)), axes=(0, 2, 1, 3))
         y = F.reshape(y, shape=(-1, length, c))
         return self._linear(F, y, out_proj_weight, out_proj_bias, c)
+
+
+class PaddingMask(nn.HybridBlock):
+    """(N, L) int64 ids -> (N, L) 1 where the id is not ``pad_id``, else 0, in ``dtype``:
+    ``(ids == pad_id) == 0`` on the int64 ids (mx2onnx has ``_equal_scalar`` but no
+    ``_not_equal_scalar``), then a cast."""
+
+    def __init__(self, pad_id: int, dtype: str, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.pad_id, self.out_dtype = int(pad_id), dtype
+
+    def _alias(self) -> str:
+        return "padding_mask"
+
+    def hybrid_forward(self, F, ids):  # Gluon passes the namespace as F
+        return F.cast((ids == self.pad_id) == 0, dtype=self.out_dtype)
+
+
+@CONVERTERS.register(S.PaddingMask)
+def padding_mask(layer: S.PaddingMask, ctx: BuildContext) -> nn.HybridBlock:
+    return PaddingMask(layer.pad_id, ctx.dtype)
+
+
+@CONVERTERS.register(S.MaskedMultiHeadAttention)
+def masked_multi_head_attention(
+    layer: S.MaskedMultiHeadAttention, ctx: BuildContext
+) -> nn.HybridBlock:
+    """Called on (tokens (N, L, C), keep (N, L))."""
+    return SelfAttention(ctx.input_shape, layer.heads, layer.bias, layer.causal, ctx.dtype)
 
 
 @CONVERTERS.register(S.Tokens)
@@ -187,7 +229,7 @@ def position_embedding_weights(layer: S.PositionEmbedding) -> dict[str, str]:
     return {"weight": "weight"}
 
 
-@WEIGHT_LAYOUTS.register(S.MultiHeadAttention)
+@WEIGHT_LAYOUTS.register(S.MultiHeadAttention, S.MaskedMultiHeadAttention)
 def multi_head_attention_weights(layer: S.MultiHeadAttention) -> dict[str, str]:
     names = ["in_proj_weight", "out_proj_weight"]
     if layer.bias:

@@ -5,11 +5,15 @@ ids in its ``embeddings`` (num, dim): the canonical weight as it is; its gradien
 PyTorch's ``nn.Embedding``'s is dense). Tokens of an NHWC image are a plain reshape (row-major
 pixels, as PyTorch's); attention is TensorFlow's own batched matmul and softmax (`token_ops.attend`:
 neither Sonnet nor TensorFlow has a fused attention op) between the canonical in/out projections,
-held as (in, out) kernels. The ``snt.Module``s here hold their variables in the build's dtype."""
+held as (in, out) kernels. The ``snt.Module``s here hold their variables in the build's dtype.
+PaddingMask is ``ids != pad_id`` cast; MaskedMultiHeadAttention is the same `SelfAttention` on
+[tokens, keep], its core `masked_attend` (scores of ignored keys -inf before the softmax)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 from triptych.common import spec as S
 from triptych.frameworks.sonnet.compat import snt, tf
@@ -70,7 +74,12 @@ class SelfAttention(snt.Module):
         self.out_kernel = zeros([c, c], "out_kernel")
         self.out_bias = zeros([c], "out_bias") if bias else None
 
-    def __call__(self, x: Any) -> Any:
+    def __call__(self, x: Any, keep: Any | None = None) -> Any:
+        """``keep`` (N, L), 1 attend, 0 ignore: PyTorch's key padding mask (`masked_attend`)."""
+
+        def core(q: Any, k: Any, v: Any, scale: float, causal: bool) -> Any:
+            return masked_attend(q, k, v, scale, causal, keep)
+
         return token_ops.self_attention(
             x,
             self.in_kernel,
@@ -79,7 +88,34 @@ class SelfAttention(snt.Module):
             self.out_bias,
             self.heads,
             self.causal,
+            core=token_ops.attend if keep is None else core,
         )
+
+
+def masked_attend(q: Any, k: Any, v: Any, scale: float, causal: bool, keep: Any) -> Any:
+    """`token_ops.attend` with a key padding mask: the scores of keys j whose ``keep``
+    (N, L) is 0 are -inf (for every head and query; and'ed with the causal triangle), so
+    the softmax (which subtracts the row's max first) gives them exactly 0, as PyTorch's
+    boolean ``attn_mask``. q, k, v and the result are (N, L, heads, d)."""
+    q, k, v = (tf.transpose(t, [0, 2, 1, 3]) for t in (q, k, v))
+    logits = tf.matmul(q, k, transpose_b=True) * scale
+    mask = (keep > 0.5)[:, None, None, :]
+    if causal:
+        n = int(logits.shape[-1])
+        mask = tf.logical_and(mask, tf.constant(np.tril(np.ones((n, n), bool))))
+    logits = tf.where(mask, logits, tf.constant(-np.inf, logits.dtype))
+    return tf.transpose(tf.matmul(tf.nn.softmax(logits, axis=-1), v), [0, 2, 1, 3])
+
+
+class PaddingMask(snt.Module):
+    """(N, L) int64 ids -> (N, L) 1 where the id is not ``pad_id``, else 0, in ``dtype``."""
+
+    def __init__(self, pad_id: int, name: str | None = None, dtype: str = "float32") -> None:
+        super().__init__(name=name)
+        self.pad_id, self.dtype = int(pad_id), tf.as_dtype(dtype)
+
+    def __call__(self, ids: Any) -> Any:
+        return tf.cast(tf.not_equal(ids, tf.constant(self.pad_id, ids.dtype)), self.dtype)
 
 
 @CONVERTERS.register(S.Embedding)
@@ -139,7 +175,21 @@ def multi_head_attention(layer: S.MultiHeadAttention, ctx: BuildContext) -> Sonn
     return SonnetNode(lambda xs, t: mod(xs[0]), mod)
 
 
-@WEIGHT_LAYOUTS.register(S.MultiHeadAttention)
+@CONVERTERS.register(S.MaskedMultiHeadAttention)
+def masked_multi_head_attention(layer: S.MaskedMultiHeadAttention, ctx: BuildContext) -> SonnetNode:
+    """Called on [tokens (N, L, C), keep (N, L)]."""
+    c = ctx.input_shape[1]
+    mod = SelfAttention(c, layer.heads, layer.bias, layer.causal, name=ctx.name, dtype=ctx.dtype)
+    return SonnetNode(lambda xs, t: mod(xs[0], xs[1]), mod)
+
+
+@CONVERTERS.register(S.PaddingMask)
+def padding_mask(layer: S.PaddingMask, ctx: BuildContext) -> SonnetNode:
+    mask = PaddingMask(layer.pad_id, name=ctx.name, dtype=ctx.dtype)
+    return SonnetNode(lambda xs, t: mask(xs[0]))
+
+
+@WEIGHT_LAYOUTS.register(S.MultiHeadAttention, S.MaskedMultiHeadAttention)
 def multi_head_attention_weights(
     layer: S.MultiHeadAttention, holder: SelfAttention, ctx: BuildContext
 ) -> layout.ParamMap:

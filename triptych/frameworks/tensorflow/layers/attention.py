@@ -6,7 +6,9 @@ weight as it is) by the (N, L) int64 ids: one ONNX ``Gather`` on the graph input
 image are a plain ``Reshape`` (row-major pixels, as PyTorch's); attention is Keras's own
 ``keras.ops.dot_product_attention`` (its scale given as a tensor of the build's dtype,
 so a float64 build scales in float64; its causal mask is the same lower triangle) between the
-canonical in/out projections, held as (in, out) kernels."""
+canonical in/out projections, held as (in, out) kernels. PaddingMask is ``ids != pad_id``
+cast; MaskedMultiHeadAttention is the same attention on [tokens, keep], its keep mask the
+op's own boolean ``mask``."""
 
 from __future__ import annotations
 
@@ -52,12 +54,18 @@ class PositionEmbedding(keras.layers.Layer):
         return shape
 
 
-def _keras_attend(q: Any, k: Any, v: Any, scale: float, causal: bool) -> Any:
+def _keras_attend(
+    q: Any, k: Any, v: Any, scale: float, causal: bool, keep: Any | None = None
+) -> Any:
     """`token_ops.Attend` by Keras's own attention op ((N, L, heads, d) in and out). The
     scale goes in as a tensor of q's dtype: the op's ``tf.cast`` of a Python float makes a
-    float32 constant first (1/sqrt(2) rounded: float64 results 5e-11 off)."""
+    float32 constant first (1/sqrt(2) rounded: float64 results 5e-11 off). ``keep`` (N, L)
+    (1 attend, 0 ignore) becomes the op's boolean key mask (N, 1, 1, L), and'ed with its
+    causal triangle; its masked scores are a large negative number, whose exp after the
+    softmax's max subtraction is exactly 0, as PyTorch's -inf."""
     scale_t = tf.constant(scale, q.dtype)
-    return ops.dot_product_attention(q, k, v, scale=scale_t, is_causal=causal)
+    mask = None if keep is None else (keep > 0.5)[:, None, None, :]
+    return ops.dot_product_attention(q, k, v, mask=mask, scale=scale_t, is_causal=causal)
 
 
 class SelfAttention(keras.layers.Layer):
@@ -80,6 +88,12 @@ class SelfAttention(keras.layers.Layer):
         return self.add_weight(shape=shape, initializer="zeros", name=name)
 
     def call(self, x: Any) -> Any:
+        return self._attend(x, None)
+
+    def _attend(self, x: Any, keep: Any | None) -> Any:
+        def core(q: Any, k: Any, v: Any, scale: float, causal: bool) -> Any:
+            return _keras_attend(q, k, v, scale, causal, keep)
+
         return token_ops.self_attention(
             x,
             self.in_kernel,
@@ -88,8 +102,38 @@ class SelfAttention(keras.layers.Layer):
             self.out_bias,
             self.heads,
             self.causal,
-            core=_keras_attend,
+            core=core,
         )
+
+    def compute_output_shape(self, shape: Any) -> Any:
+        return shape
+
+
+class MaskedSelfAttention(SelfAttention):
+    """`SelfAttention` called on ``[tokens (N, L, C), keep (N, L)]``: keys whose ``keep``
+    is 0 are ignored (PyTorch's key padding mask)."""
+
+    def build(self, shapes: Any) -> None:
+        super().build(shapes[0])
+
+    def call(self, inputs: list[Any]) -> Any:
+        x, keep = inputs
+        return self._attend(x, keep)
+
+    def compute_output_shape(self, shapes: Any) -> Any:
+        return shapes[0]
+
+
+class PaddingMask(keras.layers.Layer):
+    """(N, L) int64 ids -> (N, L) 1 where the id is not ``pad_id``, else 0, in the layer's
+    dtype (the ids are not cast: Keras casts only floating inputs)."""
+
+    def __init__(self, pad_id: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pad_id = int(pad_id)
+
+    def call(self, ids: Any) -> Any:
+        return tf.cast(tf.not_equal(ids, tf.constant(self.pad_id, ids.dtype)), self.compute_dtype)
 
     def compute_output_shape(self, shape: Any) -> Any:
         return shape
@@ -165,7 +209,18 @@ def multi_head_attention(layer: S.MultiHeadAttention, ctx: BuildContext) -> Kera
     return KerasNode.of(made, holder=made)
 
 
-@WEIGHT_LAYOUTS.register(S.MultiHeadAttention)
+@CONVERTERS.register(S.MaskedMultiHeadAttention)
+def masked_multi_head_attention(layer: S.MaskedMultiHeadAttention, ctx: BuildContext) -> KerasNode:
+    made = MaskedSelfAttention(layer.heads, layer.bias, layer.causal, **ctx.kw)
+    return KerasNode.of(made, holder=made)
+
+
+@CONVERTERS.register(S.PaddingMask)
+def padding_mask(layer: S.PaddingMask, ctx: BuildContext) -> KerasNode:
+    return KerasNode.of(PaddingMask(layer.pad_id, **ctx.kw))
+
+
+@WEIGHT_LAYOUTS.register(S.MultiHeadAttention, S.MaskedMultiHeadAttention)
 def multi_head_attention_weights(
     layer: S.MultiHeadAttention, holder: SelfAttention, ctx: BuildContext
 ) -> layout.ParamMap:

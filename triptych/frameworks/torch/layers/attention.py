@@ -59,12 +59,17 @@ class SelfAttention(nn.Module):
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * channels)) if bias else None
         self.out_proj_bias = nn.Parameter(torch.zeros(channels)) if bias else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
         n, length, c = x.shape
         qkv = nn.functional.linear(x, self.in_proj_weight, self.in_proj_bias)
         qkv = qkv.reshape(n, length, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        mask = None
+        if keep is not None:  # (N, L) 1 = attend: a boolean (N, 1, 1, L) mask, True = attend
+            mask = (keep > 0.5)[:, None, None, :]
+            if self.causal:
+                mask = mask & torch.ones(length, length, dtype=torch.bool).tril()
         y = nn.functional.scaled_dot_product_attention(
-            qkv[0], qkv[1], qkv[2], is_causal=self.causal
+            qkv[0], qkv[1], qkv[2], attn_mask=mask, is_causal=self.causal and mask is None
         )
         y = y.transpose(1, 2).reshape(n, length, c)
         return nn.functional.linear(y, self.out_proj_weight, self.out_proj_bias)
@@ -87,4 +92,25 @@ def position_embedding(layer: S.PositionEmbedding, ctx: BuildContext) -> nn.Modu
 
 @CONVERTERS.register(S.MultiHeadAttention)
 def multi_head_attention(layer: S.MultiHeadAttention, ctx: BuildContext) -> nn.Module:
+    return SelfAttention(ctx.input_shape[1], layer.heads, layer.bias, layer.causal)
+
+
+class PaddingMask(nn.Module):
+    """(N, L) int64 ids -> (N, L) 1.0 where the id is not ``pad_id``, else 0.0."""
+
+    def __init__(self, pad_id: int, dtype: str) -> None:
+        super().__init__()
+        self.pad_id, self.dtype = pad_id, getattr(torch, dtype)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return (ids != self.pad_id).to(self.dtype)
+
+
+@CONVERTERS.register(S.PaddingMask)
+def padding_mask(layer: S.PaddingMask, ctx: BuildContext) -> nn.Module:
+    return PaddingMask(layer.pad_id, ctx.dtype)
+
+
+@CONVERTERS.register(S.MaskedMultiHeadAttention)
+def masked_multi_head_attention(layer: S.MaskedMultiHeadAttention, ctx: BuildContext) -> nn.Module:
     return SelfAttention(ctx.input_shape[1], layer.heads, layer.bias, layer.causal)
