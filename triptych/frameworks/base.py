@@ -74,6 +74,7 @@ BUILTIN: tuple[FrameworkInfo, ...] = (
     FrameworkInfo(
         "chainer", ("ch",), "chainer", "chainer", "Chainer", "triptych.frameworks.chainer"
     ),
+    FrameworkInfo("jax", ("flax",), "jax", "jax", "JAX/Flax", "triptych.frameworks.jax"),
 )
 
 
