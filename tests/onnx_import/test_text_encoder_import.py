@@ -91,16 +91,21 @@ class PaddedTextEncoder(TextEncoder):
         return self.head(self.encoder(x, src_key_padding_mask=ids == 0).mean(1))
 
 
+@pytest.mark.parametrize("exporter", ["dynamo", "torchscript"])
 @pytest.mark.parametrize("norm", ["pre_norm", "post_norm"])
-def test_key_padding_mask_imports_as_masked_attention(tmp_path, norm):
+def test_key_padding_mask_imports_as_masked_attention(tmp_path, norm, exporter):
     """The mask PyTorch computes from the ids (Equal, Where, Expand into the scores) is read
     as `PaddingMask(0)` feeding `MaskedMultiHeadAttention`; padded batches match ORT."""
     torch.manual_seed(0)
     model = PaddedTextEncoder(32, 4, 2, norm_first=norm == "pre_norm").eval()
     path = tmp_path / "padded.onnx"
+    kw = (
+        {"dynamo": True, "dynamic_shapes": ({0: torch.export.Dim("batch")},)}
+        if exporter == "dynamo"
+        else {"dynamo": False, "dynamic_axes": {"ids": {0: "b"}}}
+    )
     torch.onnx.export(model, (torch.from_numpy(_ids(2)),), str(path), input_names=["ids"],
-                      output_names=["logits"], opset_version=18, dynamo=True,
-                      dynamic_shapes=({0: torch.export.Dim("batch")},))  # fmt: skip
+                      output_names=["logits"], opset_version=18, **kw)  # fmt: skip
     x = _ids(4)
     x[x == 0] = 1
     x[0, 6:], x[1, 10:], x[3, 1:] = 0, 0, 0  # padded tails; sample 2 unpadded

@@ -8,6 +8,10 @@ trains with N data-parallel processes on the framework's own engine (rank 0 chec
 worker logs in --out/workers); a dead or hung worker fails the run with one line (exit 1).
 --resume continues a checkpoint whatever number of workers wrote it; --sync-bn uses the
 engine's synchronised BatchNorm (TensorFlow; refused with why on torch-CPU and MXNet).
+--nnodes N --node-rank R --coordinator HOST:PORT, run on each of N machines, trains on
+N x --workers processes (node 0 writes --out; the others write worker logs only); a node
+that dies or never arrives fails the run on every node within --timeout seconds.
+--launcher ray places the --workers on Ray (a local one, or --ray-address).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 from triptych.commands import options
 from triptych.common.console import console
 from triptych.report.tables import metrics_table
+from triptych.training import distributed as DP
 from triptych.training.distributed import DataParallelError
 from triptych.training.run import TransferOptions, train
 
@@ -82,6 +87,48 @@ def add_parser(sub: Any) -> None:
         help="with --workers: the engine's synchronised BatchNorm (global-batch statistics; "
         "TensorFlow only: torch's SyncBatchNorm is GPU-only, MXNet's is one-process only)",
     )
+    p.add_argument(
+        "--nnodes",
+        type=options.positive_int("--nnodes"),
+        default=1,
+        metavar="N",
+        help="machines in a multi-node job (run this command on each); default 1",
+    )
+    p.add_argument(
+        "--node-rank",
+        type=int,
+        default=0,
+        metavar="R",
+        help="this machine's rank 0..N-1 (node 0 hosts the coordinator); default 0",
+    )
+    p.add_argument(
+        "--coordinator",
+        metavar="HOST:PORT",
+        help="with --nnodes > 1: node 0's address and a free port on it",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=DP.DEFAULT_NODE_TIMEOUT_S,
+        metavar="SECONDS",
+        help="multi-node (--nnodes, or a torchrun / TF_CONFIG worker): seconds to wait for "
+        "a node to arrive, answer or finish, and for a collective "
+        f"(default {DP.DEFAULT_NODE_TIMEOUT_S:g}); one node's --workers keep 120",
+    )
+    p.add_argument(
+        "--launcher",
+        choices=("local", "ray"),
+        default="local",
+        help="who starts the --workers: local (triptych's own processes, default) or ray "
+        "(Ray Train's TorchTrainer/TensorflowTrainer, Ray actors for MXNet; needs "
+        "triptych[ray])",
+    )
+    p.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="with --launcher ray: a running Ray cluster (default: a local Ray, started "
+        "and shut down by triptych)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -92,6 +139,10 @@ def run(args: argparse.Namespace) -> int:
     except DataParallelError as e:  # a worker died or the job timed out: one line
         print(f"triptych train: error: {e}", file=sys.stderr)
         return 1
+    if "node_rank" in metrics:  # a node other than 0 of a multi-node job
+        console().print(f"node {metrics['node_rank']} done; node 0 wrote the run directory "
+                        f"(this node's worker logs: {run_dir}/workers)")  # fmt: skip
+        return 0
     title = f"{args.model} · {metrics['framework']} · {metrics['steps']} steps"
     console().print(metrics_table(title, metrics))
     console().print(f"run directory: {run_dir}")
@@ -120,4 +171,32 @@ def _train(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
         progress=not args.no_progress,
         workers=args.workers,
         sync_bn=args.sync_bn,
+        nodes=_nodes(args),
+        ray=_ray(args),
     )
+
+
+def _ray(args: argparse.Namespace) -> DP.RayOptions | None:
+    """``--launcher ray`` as `RayOptions` (None: triptych's own launcher)."""
+    if args.launcher != "ray":
+        if args.ray_address:
+            raise ValueError("--ray-address applies to --launcher ray")
+        return None
+    return DP.RayOptions(args.ray_address)
+
+
+def _nodes(args: argparse.Namespace) -> DP.Nodes | None:
+    """The multi-node flags as `Nodes` (None: one machine); ValueError names a bad flag."""
+    if args.nnodes == 1:
+        joined = DP.joined_nodes(args.framework, args.timeout)
+        if joined is not None:  # a worker torchrun / a TF_CONFIG cluster manager started
+            if args.workers != 1:
+                raise ValueError(
+                    "--workers: this process is one worker of a job its cluster manager "
+                    "started (torchrun / TF_CONFIG); leave --workers out"
+                )
+            return joined
+        if args.node_rank != 0:
+            raise ValueError(f"--node-rank {args.node_rank} needs --nnodes > {args.node_rank}")
+        return None
+    return DP.Nodes.parse(args.nnodes, args.node_rank, args.coordinator, args.timeout)

@@ -184,9 +184,9 @@ def _reinfer(graph: OnnxGraph) -> bool:
     gained = False
     for vi in [*inferred.value_info, *inferred.output]:
         dims = _dims(vi)
-        if dims and dims[0] != graph.batch:  # the batch is not its first axis: (L, N, C)
+        if dims and dims[0] != graph.batch:  # the batch not first: (L, N, C), (N·h, L, d)
             static = all(isinstance(d, int) and d > 0 for d in dims)
-            if static and vi.name not in graph.moved_batch and graph.batch in dims:
+            if static and vi.name not in graph.moved_batch:
                 graph.moved_batch[vi.name], gained = tuple(int(d) for d in dims), True
             continue
         if not dims:

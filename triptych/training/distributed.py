@@ -29,6 +29,11 @@ would draw (`shard_dropout_masks`). BatchNorm normalises with per-worker statist
 ``sync_bn`` asks for the engine's synchronised BatchNorm (where it has one: the backend's
 ``SYNC_BN_UNSUPPORTED`` says why not); parity level 5 reports BatchNorm models apart.
 
+Beyond one machine: ``nodes`` (`triptych.training.cluster`, `triptych.training.dp_nodes`)
+runs this machine's share of an N-node job from the engine's own cluster description; a
+process a cluster manager started with that description (torchrun's env, TF_CONFIG) trains
+as that one worker; ``ray`` (`triptych.training.dp_ray`) lets Ray place the workers.
+
 Run as ``python -m triptych.training.distributed JOB.json``: one worker of a job.
 """
 
@@ -40,6 +45,7 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +66,7 @@ from triptych.engine.history import History
 from triptych.engine.trainer import Trainer
 from triptych.frameworks.base import get_backend
 from triptych.model import Model
+from triptych.training.cluster import ClusterError, Nodes, joined_nodes
 from triptych.training.dp_launch import (
     DEFAULT_TIMEOUT_S,
     DataParallelError,
@@ -68,19 +75,36 @@ from triptych.training.dp_launch import (
     launch,
     thread_share,
 )
+from triptych.training.dp_nodes import RANK_ENV, launch_nodes
+from triptych.training.dp_ray import check_ray, launch_ray
 
+#: seconds a multi-node job waits for a node (arrival, heartbeat, finish), default
+DEFAULT_NODE_TIMEOUT_S = 60.0
 __all__ = [
+    "DEFAULT_NODE_TIMEOUT_S",
     "DEFAULT_TIMEOUT_S",
+    "ClusterError",
     "DataParallelError",
     "Job",
+    "Nodes",
+    "RayOptions",
     "ShardStep",
     "check_supported",
     "free_port",
+    "joined_nodes",
     "launch",
     "run_worker",
     "thread_share",
     "train_workers",
 ]
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """``--launcher ray``: ``address`` of a running Ray cluster (None: a local Ray started
+    and shut down by triptych)."""
+
+    address: str | None = None
 
 
 def check_supported(framework: str, recipe: Recipe, workers: int, sync_bn: bool = False) -> None:
@@ -207,6 +231,7 @@ def run_worker(job: Job) -> History:
     for _ in range(start):  # one real batch a step: recipes with a discriminator are refused
         next(stream)
     history = History(records)
+    writer = int(os.environ.get(RANK_ENV, rank)) == 0  # engine rank 0 on one node
     watchdog.beat()
     for s in range(start + 1, job.steps + 1):
         if fault == (rank, s):
@@ -221,7 +246,7 @@ def run_worker(job: Job) -> History:
         rec["workers"] = float(world)
         history.append(rec)
         last = s == job.steps
-        if rank == 0 and (s % recipe.checkpoint_every == 0 or last):
+        if writer and (s % recipe.checkpoint_every == 0 or last):
             save_checkpoint(job.out_dir, model, s, recipe.to_json(), trainer.steps, seed, history)
             history.save(job.out_dir)
     dist.shutdown()
@@ -266,40 +291,81 @@ def train_workers(
     fault: str | None = None,
     resume: bool = False,
     sync_bn: bool = False,
+    nodes: Nodes | None = None,
+    ray: RayOptions | None = None,
 ) -> History:
     """Train ``model`` (its spec and framework; its weights are those ``seed`` gives) on
     ``workers`` processes up to global step ``steps``; loads the final weights into
     ``model`` and returns rank 0's history. ``resume``: continue from the checkpoint in
     ``run_dir``, whatever number of workers (or one process) wrote it; its seed wins.
-    ``sync_bn``: the engine's synchronised BatchNorm. Worker logs go to ``run_dir/workers``."""
-    check_supported(model.framework, recipe, workers, sync_bn)
+    ``sync_bn``: the engine's synchronised BatchNorm. Worker logs go to ``run_dir/workers``.
+    ``nodes``: this machine's place in a multi-node job (``workers`` per node; see
+    `triptych.training.cluster`), or this process's place in a job a cluster manager
+    started (``nodes.external``: it trains here); only rank 0 writes the checkpoint and
+    history and loads the final weights, the others return an empty history. ``ray``: the
+    workers run on Ray (`triptych.training.dp_ray`; one machine's flags only)."""
+    multi = nodes is not None and (nodes.nnodes > 1 or nodes.external)
+    world = workers * (nodes.nnodes if multi else 1)  # external: nnodes is the world size
+    world = nodes.nnodes if nodes is not None and nodes.external else world
+    check_supported(model.framework, recipe, world, sync_bn)
+    if ray is not None:
+        if multi:
+            raise ValueError("--launcher ray places the workers itself: leave out --nnodes")
+        check_ray(model.framework)
+    if multi and resume:
+        raise ValueError("--resume with --nnodes > 1 is not supported (only node 0 holds the "
+                         "checkpoint): resume on one node, with --workers N")  # fmt: skip
     run_dir = Path(run_dir)
-    with run_lock(run_dir):
-        if resume:
-            start, seed, history = resume_point(run_dir, model, recipe)
-            if start >= steps:  # nothing left to train: the checkpoint's weights are loaded
-                return history
-        job = Job(
-            framework=model.framework,
-            spec_json=model.spec.to_json(),
-            recipe_json=recipe.to_json(),
-            data=str(data),
-            test_fraction=test_fraction,
-            split_seed=split_seed,
-            steps=int(steps),
-            seed=int(seed),
-            out_dir=str(run_dir),
-            workers=int(workers),
-            threads=thread_share(workers),
-            timeout_s=float(timeout_s),
-            fault=fault,
-            resume=resume,
-            sync_bn=sync_bn,
-        )
-        launch(job, run_dir / "workers")
+    job = Job(
+        framework=model.framework,
+        spec_json=model.spec.to_json(),
+        recipe_json=recipe.to_json(),
+        data=str(data),
+        test_fraction=test_fraction,
+        split_seed=split_seed,
+        steps=int(steps),
+        seed=int(seed),
+        out_dir=str(run_dir),
+        workers=int(workers),
+        threads=thread_share(nodes.local_workers if nodes and nodes.external else workers),
+        timeout_s=float(nodes.timeout_s if multi else timeout_s),  # nodes and collectives
+        fault=fault,
+        resume=resume,
+        sync_bn=sync_bn,
+    )
+    if nodes is not None and nodes.external:  # one worker of a cluster manager's job
+        # in a fresh child with this environment (TensorFlow's collectives must be set up
+        # before any other op, and this process has built the model)
+        log_dir = run_dir / "workers" / f"rank{nodes.node_rank}"
+        child = [(f"worker {nodes.node_rank}", {}, True)]
+        if nodes.node_rank != 0:
+            launch(job, log_dir, processes=child)
+            return History([])
+        with run_lock(run_dir):
+            launch(job, log_dir, processes=child)
+    else:
+        with run_lock(run_dir):
+            if resume:
+                start, seed, history = resume_point(run_dir, model, recipe)
+                if start >= steps:  # nothing left to train: the checkpoint's weights are loaded
+                    return history
+                job = replace(job, seed=int(seed))
+            if ray is not None:
+                launch_ray(job, run_dir / "workers", ray_loop, ray.address)
+            elif multi:
+                launch_nodes(job, run_dir / "workers", nodes)
+                if nodes.node_rank != 0:
+                    return History([])
+            else:
+                launch(job, run_dir / "workers")
     _, weights, _ = load_weights(run_dir / CHECKPOINT)
     model.set_weights(weights)
     return History.load(run_dir)
+
+
+def ray_loop(config: dict) -> None:
+    """One Ray worker (``--launcher ray``): the training worker of ``config["job"]``."""
+    run_worker(Job.from_json(config["job"]))
 
 
 def main(argv: list[str]) -> int:

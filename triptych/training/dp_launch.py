@@ -12,6 +12,8 @@ process started (MXNet's scheduler assigns kvstore ranks itself).
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import os
 import signal
@@ -19,9 +21,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from triptych.frameworks.base import get_backend
 
@@ -35,6 +38,17 @@ WORKER_MODULE = "triptych.training.distributed"
 
 class DataParallelError(RuntimeError):
     """A data-parallel job failed: one line naming the process and why."""
+
+
+#: (name, environment, is_worker) of each process a job starts on this machine
+ProcessList = list[tuple[str, dict[str, str], bool]]
+
+
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): SIGKILL it when the launcher dies, so a killed
+    ``triptych train`` leaves no worker behind."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 @dataclass(frozen=True)
@@ -123,12 +137,20 @@ def _stop(procs: list[_Proc]) -> None:
 
 
 def launch(
-    job: Job, log_dir: Path, timeout_s: float | None = None, module: str = WORKER_MODULE
+    job: Job,
+    log_dir: Path,
+    timeout_s: float | None = None,
+    module: str = WORKER_MODULE,
+    processes: ProcessList | None = None,
+    check: Callable[[], Any] | None = None,
 ) -> float:
     """Run ``job``'s processes to the end; returns the wall seconds. `DataParallelError`
     naming the first process that died (the others are killed at once), or on the job
     ``timeout_s`` (default: steps x the collective timeout, at least 60 s). Workers run
-    ``python -m module JOB.json`` (default: a training worker)."""
+    ``python -m module JOB.json`` (default: a training worker). ``processes``: this node's
+    share of a multi-node job (default: the backend's ``processes(workers, port)`` on
+    loopback); ``check``: called every poll, raises to stop the job (another node failed).
+    Every process is killed when the launcher dies."""
     dist = get_backend(job.framework).distributed
     log_dir.mkdir(parents=True, exist_ok=True)
     job_path = log_dir / "job.json"
@@ -138,14 +160,15 @@ def launch(
     procs: list[_Proc] = []
     t0 = time.monotonic()
     try:
-        for name, env, worker in dist.processes(job.workers, free_port()):
+        for name, env, worker in processes or dist.processes(job.workers, free_port()):
             argv = [sys.executable]
             argv += ["-m", module, str(job_path)] if worker else dist.HELPER_ARGV
             full = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
             full.update(TF_NUM_INTRAOP_THREADS=threads, TF_NUM_INTEROP_THREADS=threads, **env)
             log = log_dir / f"{name.replace(' ', '')}.log"
             handle = log.open("wb")
-            popen = subprocess.Popen(argv, env=full, stdout=handle, stderr=subprocess.STDOUT)
+            popen = subprocess.Popen(argv, env=full, stdout=handle, stderr=subprocess.STDOUT,
+                                     preexec_fn=_die_with_parent)  # fmt: skip
             procs.append(_Proc(name, popen, worker, log, handle))
         while True:
             for p in procs:
@@ -160,6 +183,12 @@ def launch(
                         + (f"; its last line: {tail}" if tail else "")
                         + f" (logs in {log_dir})"
                     )
+            if check is not None:
+                try:
+                    check()
+                except Exception:
+                    _stop(procs)
+                    raise
             workers = [p for p in procs if p.worker]
             if all(p.popen.poll() == 0 for p in workers):
                 break

@@ -75,12 +75,16 @@ def train(
     progress: bool = True,
     workers: int = 1,
     sync_bn: bool = False,
+    nodes: DP.Nodes | None = None,
+    ray: DP.RayOptions | None = None,
 ) -> tuple[dict[str, Any], Path]:
     """Train ``model_source`` (zoo name or spec .json) in ``framework``; returns the metrics
     (also written to ``metrics.json``) and the run directory. ``workers`` > 1: that many
     data-parallel processes on the framework's own engine (`triptych.training.distributed`;
     ``resume`` continues a checkpoint written by any number of workers, ``sync_bn`` uses
-    the engine's synchronised BatchNorm)."""
+    the engine's synchronised BatchNorm); ``nodes``: one machine of a multi-node job
+    (``workers`` per node; only node 0 evaluates and writes the run directory); ``ray``:
+    the workers run on Ray."""
     spec = resolve_spec(model_source)
     recipe = default_recipe(spec)
     if model_source in zoo.names():  # a zoo model's recipe for this data (e.g. MNIST-5k)
@@ -95,11 +99,11 @@ def train(
     recipe = recipe.with_(**changes)
     n_steps = steps or (recipe.quick_steps if quick else recipe.steps)
     transfer = transfer or TransferOptions()
-    if workers > 1:
+    if workers > 1 or nodes is not None or ray is not None:
         if transfer.any():
             raise ValueError("--workers does not combine with the transfer options")
         return _train_workers(spec, framework, recipe, n_steps, train_set, test_set, data,
-                              seed, out, workers, resume, sync_bn)  # fmt: skip
+                              seed, out, workers, resume, sync_bn, nodes, ray)  # fmt: skip
     if sync_bn:
         raise ValueError("--sync-bn applies to data-parallel training (--workers N > 1)")
     if recipe.kind == "supervised":
@@ -210,6 +214,8 @@ def _train_workers(
     workers: int,
     resume: bool = False,
     sync_bn: bool = False,
+    nodes: DP.Nodes | None = None,
+    ray: DP.RayOptions | None = None,
 ) -> tuple[dict[str, Any], Path]:
     """``workers`` data-parallel processes (rank 0 checkpoints), then the usual evaluation;
     ``resume``: from the checkpoint in the run directory, written by any number of workers
@@ -233,7 +239,11 @@ def _train_workers(
         split_seed=SPLIT_SEED,
         resume=resume,
         sync_bn=sync_bn,
+        nodes=nodes,
+        ray=ray,
     )
+    if nodes is not None and nodes.node_rank != 0:  # node 0 holds the checkpoint
+        return {"framework": model.framework, "steps": steps, "node_rank": nodes.node_rank}, run_dir
     metrics = summarise(model, recipe, train_set, test_set, run_dir, data)
     metrics.update(
         steps=steps,

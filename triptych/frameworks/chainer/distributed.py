@@ -28,7 +28,14 @@ def _refuse(*_: Any, **__: Any) -> Any:
     raise ValueError(UNSUPPORTED)
 
 
-processes = init = attach = allreduce_sum = time_allreduce = sync_batchnorm = _refuse
+processes = cluster_processes = init = attach = allreduce_sum = time_allreduce = sync_batchnorm = (
+    _refuse
+)
+
+
+def joined() -> None:
+    """None: no cluster manager's worker environment is recognised for Chainer."""
+    return None
 
 
 def shutdown() -> None:

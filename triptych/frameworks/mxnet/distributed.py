@@ -18,7 +18,16 @@ normalises with its own shard's statistics; ``--sync-bn`` is refused with that r
 
 from __future__ import annotations
 
+import ctypes
+import functools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 from triptych.frameworks.mxnet.compat import mx
@@ -59,6 +68,44 @@ def processes(world: int, port: int) -> list[tuple[str, dict[str, str], bool]]:
     ]
     out += [(f"worker {r}", {**base, "DMLC_ROLE": "worker"}, True) for r in range(world)]
     return out
+
+
+def cluster_processes(
+    node_rank: int, per_node: int, hosts: list[str], ports: list[list[int]], root_port: int
+) -> list[tuple[str, dict[str, str], bool]]:
+    """This node's processes of a multi-node job: node 0 also runs the scheduler (at
+    ``hosts[0]``:``root_port``) and the one server; every node runs ``per_node``
+    ``dist_sync`` workers (DMLC_NODE_HOST = ``hosts[node_rank]``). The scheduler assigns
+    kvstore ranks in arrival order, so a process's name is its triptych rank
+    (``node_rank * per_node + local``), not necessarily its kvstore rank. ``ports`` unused."""
+    del ports
+    base = {
+        "DMLC_PS_ROOT_URI": hosts[0],
+        "DMLC_PS_ROOT_PORT": str(root_port),
+        "DMLC_NUM_SERVER": "1",
+        "DMLC_NUM_WORKER": str(len(hosts) * per_node),
+        "DMLC_NODE_HOST": hosts[node_rank],
+        "PS_VERBOSE": "0",
+    }
+    if hosts[node_rank].startswith("127."):
+        base["DMLC_INTERFACE"] = "lo"
+    out = []
+    if node_rank == 0:
+        out += [
+            ("scheduler", {**base, "DMLC_ROLE": "scheduler"}, False),
+            ("server", {**base, "DMLC_ROLE": "server"}, False),
+        ]
+    for local in range(per_node):
+        out.append(
+            (f"worker {node_rank * per_node + local}", {**base, "DMLC_ROLE": "worker"}, True)
+        )
+    return out
+
+
+def joined() -> tuple[int, int, int] | None:
+    """None: a worker started by ``dmlc-submit`` does not learn its kvstore rank before it
+    joins, so triptych launches MXNet's processes itself (``--nnodes``/``--workers``)."""
+    return None
 
 
 def init(timeout_s: float) -> tuple[int, int]:
@@ -109,6 +156,79 @@ def attach(step_obj: Any, world: int) -> None:
         return inner(*args, **kwargs)
 
     trainer.step = step
+
+
+def _role_actor() -> Any:
+    """A Ray actor class that runs one MXNet process (its DMLC role read at import, so each
+    role is a fresh process), killed with the actor (PR_SET_PDEATHSIG)."""
+    import ray
+
+    class Role:
+        def address(self) -> tuple[str, int]:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind(("", 0))
+                return ray.util.get_node_ip_address(), int(s.getsockname()[1])
+
+        def run(self, argv: list[str], env: dict[str, str], job: str | None) -> int:
+            if job is not None:  # a worker: the job's JSON in a file on this node
+                with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+                    f.write(job)
+                argv = [*argv, f.name]
+            kill_with_parent = functools.partial(ctypes.CDLL(None).prctl, 1, signal.SIGKILL)
+            proc = subprocess.run([sys.executable, *argv], env={**os.environ, **env},
+                                  preexec_fn=kill_with_parent, check=False)  # fmt: skip
+            return proc.returncode
+
+    return ray.remote(Role)
+
+
+def ray_fit(
+    loop: Callable[[dict], None], config: dict, workers: int, storage: str, timeout_s: float
+) -> None:
+    """Run the job in ``config["job"]`` on Ray actors: one for the scheduler (on the node
+    Ray places it, its address from there), one for the server and one per worker, each
+    running its MXNet process with the DMLC environment (the processes `processes` gives,
+    placed by Ray). ``loop`` is not called: an MXNet worker's role must be in its
+    environment before MXNet is imported, so each runs ``python -m
+    triptych.training.distributed JOB``. `RuntimeError` naming the role that failed, or
+    after ``timeout_s`` x 10 seconds. ``storage`` is unused (no Ray Train run files)."""
+    del loop, storage
+    import ray
+
+    role = _role_actor()
+    scheduler = role.options(num_cpus=0).remote()
+    host, port = ray.get(scheduler.address.remote(), timeout=timeout_s)
+    server = role.options(num_cpus=0).remote()
+    actors = [role.options(num_cpus=1).remote() for _ in range(workers)]
+    base = {"DMLC_PS_ROOT_URI": host, "DMLC_PS_ROOT_PORT": str(port), "DMLC_NUM_SERVER": "1",
+            "DMLC_NUM_WORKER": str(workers), "PS_VERBOSE": "0"}  # fmt: skip
+    try:
+        hosts = ray.get([a.address.remote() for a in [server, *actors]], timeout=timeout_s)
+        env = [{**base, "DMLC_NODE_HOST": h} for h, _ in hosts]
+        scheduler_env = {**base, "DMLC_NODE_HOST": host, "DMLC_ROLE": "scheduler"}
+        refs = {
+            "scheduler": scheduler.run.remote(HELPER_ARGV, scheduler_env, None),
+            "server": server.run.remote(HELPER_ARGV, {**env[0], "DMLC_ROLE": "server"}, None),
+        }
+        argv = ["-m", "triptych.training.distributed"]
+        for r, a in enumerate(actors):
+            refs[f"worker {r}"] = a.run.remote(argv, {**env[r + 1], "DMLC_ROLE": "worker"},
+                                               config["job"])  # fmt: skip
+        names = {ref: name for name, ref in refs.items()}
+        pending = list(refs.values())
+        deadline = time.monotonic() + 10 * timeout_s
+        while pending:
+            done, pending = ray.wait(
+                pending, num_returns=1, timeout=max(0.0, deadline - time.monotonic())
+            )
+            if not done:
+                raise RuntimeError(f"MXNet on Ray: timed out after {10 * timeout_s:g} s")
+            code = ray.get(done[0])
+            if code != 0:
+                raise RuntimeError(f"MXNet on Ray: {names[done[0]]} exited with code {code}")
+    finally:
+        for a in [scheduler, server, *actors]:
+            ray.kill(a)
 
 
 def sync_batchnorm(networks: list[Any]) -> int:

@@ -26,6 +26,7 @@ identically on every worker. (The first version called the private
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -66,6 +67,44 @@ def processes(world: int, port: int) -> list[tuple[str, dict[str, str], bool]]:
         )
         for r in range(world)
     ]
+
+
+def cluster_processes(
+    node_rank: int, per_node: int, hosts: list[str], ports: list[list[int]], root_port: int
+) -> list[tuple[str, dict[str, str], bool]]:
+    """This node's ``per_node`` workers of a multi-node job, each with a TF_CONFIG naming
+    every worker of every node (``hosts[r]:ports[r][local]``, index ``r * per_node +
+    local``): what a cluster manager (Kubernetes TFJob, Slurm) sets, so a worker it starts
+    just joins. ``root_port`` is unused (worker 0 leads the collectives)."""
+    del root_port
+    cluster = {
+        "worker": [f"{h}:{p}" for h, ps in zip(hosts, ports, strict=True) for p in ps[:per_node]]
+    }
+    out = []
+    for local in range(per_node):
+        rank = node_rank * per_node + local
+        tf_config = {"cluster": cluster, "task": {"type": "worker", "index": rank}}
+        out.append((f"worker {rank}", {"TF_CONFIG": json.dumps(tf_config)}, True))
+    return out
+
+
+def joined() -> tuple[int, int, int] | None:
+    """(rank, world size, 1) when a cluster manager (Kubernetes' TFJob, Slurm) set
+    TF_CONFIG for this process, else None: ``triptych train`` then runs as that one
+    worker. Rank counts a ``chief`` first, then the workers (MultiWorkerMirroredStrategy's
+    order); an ``evaluator`` or ``ps`` task is refused."""
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return None
+    config = json.loads(raw)
+    cluster, task = config.get("cluster", {}), config.get("task", {})
+    kind, index = task.get("type"), int(task.get("index", 0))
+    if kind not in ("chief", "worker"):
+        raise ValueError(f"TF_CONFIG task type {kind!r}: triptych runs chief and worker tasks "
+                         "(MultiWorkerMirroredStrategy), not evaluator or ps")  # fmt: skip
+    chiefs = len(cluster.get("chief", []))
+    world = chiefs + len(cluster.get("worker", []))
+    return (index if kind == "chief" else chiefs + index), world, 1
 
 
 def init(timeout_s: float) -> tuple[int, int]:
@@ -133,6 +172,24 @@ def attach(step_obj: Any, world: int) -> None:
         step_obj._step = tf.function(graph_step, reduce_retracing=True)
     if hasattr(step_obj, "_steps"):
         step_obj._steps.clear()
+
+
+def ray_fit(
+    loop: Callable[[dict], None], config: dict, workers: int, storage: str, timeout_s: float
+) -> None:
+    """Run ``loop(config)`` on ``workers`` Ray Train workers (``TensorflowTrainer``: it sets
+    each worker's TF_CONFIG, which ``init``'s strategy reads; ``timeout_s`` is the
+    collectives' timeout, set by ``init``); Ray's run files under ``storage``."""
+    del timeout_s
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.tensorflow import TensorflowTrainer
+
+    TensorflowTrainer(
+        loop,
+        train_loop_config=config,
+        scaling_config=ScalingConfig(num_workers=workers, use_gpu=False),
+        run_config=RunConfig(storage_path=storage, name="triptych"),
+    ).fit()
 
 
 def sync_batchnorm(networks: list[Any]) -> int:

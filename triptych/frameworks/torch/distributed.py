@@ -5,11 +5,16 @@ Same function names in every backend (read them side by side):
 * ``processes(world, port)``: the processes a job of ``world`` workers needs, each a
   (name, environment, is_worker) triple; PyTorch needs only the workers, with the
   torchrun variables MASTER_ADDR/MASTER_PORT/RANK/WORLD_SIZE/LOCAL_RANK;
+* ``cluster_processes(node_rank, per_node, hosts, ports, root_port)``: this node's share
+  of a multi-node job (``hosts[r]``/``ports[r]``: node r's address and reserved ports;
+  ``root_port`` on node 0 = ``hosts[0]``); global rank ``node_rank * per_node + local``;
 * ``HELPER_ARGV``: what a non-worker process runs (none here);
 * ``init(timeout_s)``: join the group (``init_process_group(timeout=...)``, so every
   collective fails after ``timeout_s`` seconds instead of hanging); returns (rank, world);
-* ``attach(step_obj, world)``: gradients are averaged over the workers (all-reduce sum /
-  world; equal shards of one global batch) just before the step object's optimizer steps;
+* ``attach(step_obj, world)``: gradients are averaged over the workers (equal shards of
+  one global batch): here ``DistributedDataParallel`` around each network of the step
+  (bucketed all-reduce during backward), in the other engines just before the optimizer
+  steps;
 * ``allreduce_sum(value)``: a float summed over the workers;
 * ``shutdown()``: leave the group;
 * ``SYNC_BN_UNSUPPORTED`` / ``sync_batchnorm(networks)``: the engine's synchronised
@@ -30,16 +35,19 @@ from __future__ import annotations
 import datetime
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
+from torch.nn.parallel import DistributedDataParallel
 
 #: why ``--workers N`` refuses this framework (None: it does not)
 UNSUPPORTED: str | None = None
 #: processes other than workers run ``python HELPER_ARGV`` (PyTorch needs none)
 HELPER_ARGV: list[str] = []
-ENGINE = "torch.distributed (gloo, all-reduce)"
+ENGINE = "torch.distributed (gloo), DistributedDataParallel"
 #: the engine's own synchronised BatchNorm
 SYNC_BN = "torch.nn.SyncBatchNorm (convert_sync_batchnorm; GPU only)"
 #: why ``--sync-bn`` is refused on this engine here (None: it is not)
@@ -60,17 +68,94 @@ def processes(world: int, port: int) -> list[tuple[str, dict[str, str], bool]]:
     ]
 
 
+def cluster_processes(
+    node_rank: int, per_node: int, hosts: list[str], ports: list[list[int]], root_port: int
+) -> list[tuple[str, dict[str, str], bool]]:
+    """This node's ``per_node`` workers of a multi-node job: torchrun's environment with
+    MASTER_ADDR/MASTER_PORT = node 0's ``hosts[0]``:``root_port`` (the TCPStore), global
+    RANK = ``node_rank * per_node + local``, LOCAL_RANK = local. ``ports`` is unused."""
+    del ports
+    world = len(hosts) * per_node
+    base = {"MASTER_ADDR": hosts[0], "MASTER_PORT": str(root_port), "WORLD_SIZE": str(world),
+            "LOCAL_WORLD_SIZE": str(per_node), "GROUP_RANK": str(node_rank)}  # fmt: skip
+    out = []
+    for local in range(per_node):
+        rank = node_rank * per_node + local
+        env = {**base, "RANK": str(rank), "LOCAL_RANK": str(local)}
+        out.append((f"worker {rank}", env, True))
+    return out
+
+
+#: what torchrun (and Kubernetes' PyTorchJob, which sets the same) puts in a worker's env
+TORCHRUN_ENV = ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE")
+
+
+def joined() -> tuple[int, int, int] | None:
+    """(rank, world size, workers on this machine) when this process was started by
+    ``torchrun`` or a cluster manager with its environment (TORCHRUN_ENV, LOCAL_WORLD_SIZE),
+    else None: ``triptych train`` then runs as that one worker."""
+    env = os.environ
+    if not all(k in env for k in TORCHRUN_ENV):
+        return None
+    return int(env["RANK"]), int(env["WORLD_SIZE"]), int(env.get("LOCAL_WORLD_SIZE", "1"))
+
+
 def init(timeout_s: float) -> tuple[int, int]:
-    """Join the gloo group from the torchrun environment; (rank, world size)."""
-    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    """Join the gloo group from the torchrun environment (set by `processes`, or by
+    ``torchrun`` itself: a worker it starts just joins); (rank, world size). Gloo uses the
+    loopback interface when MASTER_ADDR is a loopback address, else the one the OS routes
+    by (GLOO_SOCKET_IFNAME overrides both)."""
+    if dist.is_initialized():  # Ray Train's TorchTrainer set the group up (gloo on CPU)
+        return dist.get_rank(), dist.get_world_size()
+    if os.environ.get("MASTER_ADDR", "127.0.0.1").startswith(("127.", "localhost")):
+        os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
     dist.init_process_group(
         "gloo", init_method="env://", timeout=datetime.timedelta(seconds=float(timeout_s))
     )
     return dist.get_rank(), dist.get_world_size()
 
 
+def _timed_allreduce(state, bucket):  # type: ignore[no-untyped-def]
+    """DDP's default bucket all-reduce (divide by the world size, sum), its wall time from
+    the bucket being ready to the all-reduce done added to `SYNC` (it overlaps backward).
+    Not annotated: DDP checks the annotations' objects, and this module's are strings
+    (``from __future__ import annotations``); ``bucket`` is a ``dist.GradBucket``."""
+    t0 = time.perf_counter()
+
+    def done(fut: torch.futures.Future) -> torch.Tensor:
+        SYNC["seconds"] += time.perf_counter() - t0
+        return fut.value()[0]
+
+    return default_hooks.allreduce_hook(state, bucket).then(done)
+
+
 def attach(step_obj: Any, world: int) -> None:
-    """Before ``step_obj.opt`` steps, replace every gradient by its mean over the workers."""
+    """Average the gradients over the workers with ``DistributedDataParallel``: every
+    network of ``step_obj.modules`` that has trainable parameters is wrapped (its buckets
+    all-reduced during backward; the module's own parameters, so the optimizer and the
+    weights are unchanged). ``broadcast_buffers=False``: BatchNorm running statistics stay
+    each worker's (as without DDP). A step object without ``modules`` (none of the
+    data-parallel recipes) gets the flat all-reduce before its optimizer steps."""
+    del world  # DDP divides by the group's size itself
+    modules = getattr(step_obj, "modules", None)
+    if modules is None:
+        _attach_allreduce(step_obj, dist.get_world_size())
+        return
+    wrapped = []
+    for m in modules:
+        if any(p.requires_grad for p in m.parameters()):
+            ddp = DistributedDataParallel(m, broadcast_buffers=False)
+            ddp.register_comm_hook(None, _timed_allreduce)
+            m = ddp
+        wrapped.append(m)
+    if getattr(step_obj, "forwards", None) is modules:  # not torch.compile'd
+        step_obj.forwards = wrapped
+    step_obj.modules = wrapped
+
+
+def _attach_allreduce(step_obj: Any, world: int) -> None:
+    """Before ``step_obj.opt`` steps, replace every gradient by its mean over the workers
+    (one flat all-reduce, sum / ``world``): the engine before DistributedDataParallel."""
     opt = step_obj.opt
     inner = opt.step
     params = [p for g in opt.param_groups for p in g["params"]]
@@ -90,6 +175,24 @@ def attach(step_obj: Any, world: int) -> None:
         return inner(*args, **kwargs)
 
     opt.step = step  # an instance attribute: isinstance checks on the optimizer still hold
+
+
+def ray_fit(
+    loop: Callable[[dict], None], config: dict, workers: int, storage: str, timeout_s: float
+) -> None:
+    """Run ``loop(config)`` on ``workers`` Ray Train workers (``TorchTrainer``: it sets up
+    the gloo group, with ``timeout_s`` seconds for its collectives; ``init`` joins it) of
+    the Ray cluster this process is connected to; Ray's run files under ``storage``."""
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    TorchTrainer(
+        loop,
+        train_loop_config=config,
+        torch_config=TorchConfig(backend="gloo", timeout_s=int(timeout_s)),
+        scaling_config=ScalingConfig(num_workers=workers, use_gpu=False),
+        run_config=RunConfig(storage_path=storage, name="triptych"),
+    ).fit()
 
 
 def sync_batchnorm(networks: list[Any]) -> int:
