@@ -14,10 +14,10 @@ def test_frameworks_and_models_are_listed():
 def test_unknown_framework_or_model_lists_valid_names():
     with pytest.raises(
         ValueError,
-        match=r"unknown framework 'jax'; valid: torch \(pt/pytorch\)"
+        match=r"unknown framework 'paddle'; valid: torch \(pt/pytorch\)"
         r", tensorflow \(tf/keras\), mxnet \(mx/gluon\)",
     ):
-        triptych.create("gan", framework="jax")
+        triptych.create("gan", framework="paddle")
     with pytest.raises(ValueError, match="unknown model 'resnet'; valid: .*gan.*classifier"):
         triptych.create("resnet", framework="torch")
 

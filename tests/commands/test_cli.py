@@ -23,13 +23,13 @@ def test_info_reports_frameworks_and_providers(tmp_path, capsys):
 
 def test_usage_errors_exit_2_without_traceback():
     proc = subprocess.run(
-        [sys.executable, "-m", "triptych.cli", "run", "-f", "jax"],
+        [sys.executable, "-m", "triptych.cli", "run", "-f", "paddle"],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert proc.returncode == 2
-    assert "unknown framework 'jax'" in proc.stderr and "Traceback" not in proc.stderr
+    assert "unknown framework 'paddle'" in proc.stderr and "Traceback" not in proc.stderr
     proc = subprocess.run(
         [sys.executable, "-m", "triptych.cli", "nosuch"],
         capture_output=True,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from triptych.common import spec as S
 from triptych.frameworks.jax.compat import jnp, lax
 from triptych.frameworks.jax.layers.context import CONVERTERS, Array, BuildContext, Node, Run
+from triptych.frameworks.jax.layers.conv64 import tap_conv
 
 NCHW = ("NCHW", "OIHW", "NCHW")
 
@@ -19,7 +20,10 @@ def grouped(x: Array, w: Array, groups: int, portable: bool, **conv: object) -> 
     """``lax.conv_general_dilated`` of ``x`` with OIHW ``w`` in ``groups`` groups; in an
     exported forward (``portable``) a grouped, not depthwise, convolution is written as one
     convolution per group and a concatenation (jax2tf lowers no grouped convolution without
-    XLA; TensorFlow's depthwise one it does)."""
+    XLA; TensorFlow's depthwise one it does). Float64 goes through `tap_conv` (XLA's CPU
+    float64 convolution is unoptimised: see `triptych.frameworks.jax.layers.conv64`)."""
+    if x.dtype == jnp.float64 and not portable:
+        return tap_conv(x, w, groups, **conv)  # type: ignore[arg-type]
     depthwise = groups == x.shape[1] and w.shape[1] == 1 and w.shape[0] == groups
     if groups == 1 or not portable or depthwise:
         return lax.conv_general_dilated(
