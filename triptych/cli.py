@@ -9,6 +9,7 @@ import sys
 import threading
 import warnings
 
+from triptych.common import interrupt
 from triptych.common.version import __version__
 from triptych.export.ort import ProviderError
 from triptych.export.postprocess import ExportError
@@ -67,10 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    interrupted = threading.Event()
+    interrupted = interrupt.REQUESTED
+    interrupted.clear()
 
     def on_sigint(signum: int, frame: object) -> None:
-        interrupted.set()
+        interrupted.set()  # `interrupt.check` raises it again if this raise is swallowed
         raise KeyboardInterrupt
 
     if threading.current_thread() is threading.main_thread():

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from triptych.common import data as D
+from triptych.common import interrupt
 from triptych.common.dropout import dropout_layers, dropout_masks
 from triptych.common.recipe import Recipe
 from triptych.engine.corrupt import corrupt
@@ -57,6 +58,7 @@ class ExactDropoutStep:
         self.seed, self.step = seed, start
 
     def __call__(self, x: np.ndarray, target: Any) -> float:
+        interrupt.check()  # a Ctrl-C swallowed by a library callback stops here
         self.step += 1
         with exact_masks(self.model, self.networks, len(x), self.seed, self.step):
             return self.inner(x, target)

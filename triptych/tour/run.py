@@ -20,7 +20,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import Progress
 
-from triptych.common import zoo
+from triptych.common import interrupt, zoo
 from triptych.common.compare import compare_outputs
 from triptych.common.weights import write_text_atomic
 from triptych.info import collect
@@ -62,14 +62,18 @@ def run_tour(
     work.mkdir(parents=True)
     try:  # from here on, any exit (Ctrl-C included) removes the partial directory
         results.parity = parity_part(frameworks, work, seed, console)
+        interrupt.check()
         results.autoencoders, results.gan = training_part(
             frameworks, work, quick=not full, seed=seed, console=console
         )
+        interrupt.check()
         results.transfer = transfer_part(frameworks, quick=not full, console=console)
+        interrupt.check()
         results.serving = serving_part(work, frameworks[0])
         write_text_atomic(work / "report.md", tour_markdown(results))
         write_text_atomic(work / "report.html", tour_html(results, work))
         write_text_atomic(work / "results.json", json.dumps(results.to_dict(), indent=2))
+        interrupt.check()
         work.rename(final)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -87,6 +91,7 @@ def parity_part(
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("parity", total=len(names))
         for name in names:
+            interrupt.check()
             bar.update(task, description=f"export + parity · {name}")
             spec = zoo.create_spec(name)
             steps = TRAINING_PARITY_STEPS if name == TRAINING_PARITY_MODEL else 0
@@ -121,6 +126,7 @@ def training_part(
 
         def done(name: str, fw: str) -> None:
             bar.update(task, advance=1, description=f"trained {name} · {fw}")
+            interrupt.check()
 
         out = root / "train"
         autoencoders = train_autoencoders(
