@@ -17,7 +17,8 @@ import pytest
 from triptych.common.weights import load_weights
 from triptych.frameworks.base import get_backend, unavailable_reason
 
-pytestmark = pytest.mark.slow
+# the sweep tier (CI runs it after make test): starting Ray costs about 25 s a test
+pytestmark = [pytest.mark.slow, pytest.mark.sweep]
 TRIPTYCH = [sys.executable, "-c", "import sys; from triptych.cli import main; sys.exit(main())"]
 
 

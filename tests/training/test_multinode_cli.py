@@ -53,7 +53,11 @@ def leftovers(path: Path) -> list[str]:
     return [pid for pid in got.stdout.split() if int(pid) != os.getpid()]
 
 
-@pytest.mark.parametrize("framework", ["torch", "tensorflow", "mxnet"])
+# torch in make test; TensorFlow and MXNet (about 25 s each) in the sweep tier CI also runs
+@pytest.mark.parametrize(
+    "framework",
+    ["torch", *(pytest.param(fw, marks=pytest.mark.sweep) for fw in ("tensorflow", "mxnet"))],
+)
 def test_two_nodes_write_the_checkpoint_of_two_workers(tmp_path: Path, framework: str) -> None:
     engine_or_skip(framework)
     port = free_port()
