@@ -45,8 +45,11 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# every published table, plot and the README headline, from one run (about an hour here);
+# an interrupted run continues where it stopped
 bench: setup
-	$(BIN)/triptych bench --out benchmarks/results
+	$(BIN)/triptych bench --suite publish --resume --out benchmarks/results \
+		--headline-into README.md docs/index.md
 
 docs: setup
 	$(BIN)/mkdocs build --strict -d site

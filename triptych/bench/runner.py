@@ -14,14 +14,31 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from triptych.bench import provenance
 from triptych.bench.cell import Cell
 from triptych.info import collect
 
 CELL_TIMEOUT_S = 300
 
 
-def run_one(cell: Cell, timeout: float = CELL_TIMEOUT_S) -> dict[str, Any]:
-    """The worker's result, or ``{"status": "failed" | "timeout", "error": ...}``."""
+def run_one(
+    cell: Cell, timeout: float = CELL_TIMEOUT_S, quiet_patience_s: float = 0.0
+) -> dict[str, Any]:
+    """The worker's result, or ``{"status": "failed" | "timeout", "error": ...}``, with
+    ``load``: the load average and the cores others kept busy just before the cell (after
+    waiting up to ``quiet_patience_s``, default 0, for them to free), the cores others used
+    while it ran, and ``busy``: whether those exceeded the cores the cell leaves spare."""
+    before = provenance.wait_quiet(cell.threads, quiet_patience_s)
+    meter = provenance.CpuMeter().start()
+    result = _run_worker(cell, timeout)
+    during = meter.read()
+    spare = provenance.spare_cores(cell.threads)
+    busy = before["busy_cores_before"] > spare or during["others_cores"] > spare
+    result["load"] = {**before, **during, "spare_cores": spare, "busy": busy}
+    return result
+
+
+def _run_worker(cell: Cell, timeout: float) -> dict[str, Any]:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
     t0 = time.perf_counter()
     try:
@@ -55,8 +72,11 @@ def run_one(cell: Cell, timeout: float = CELL_TIMEOUT_S) -> dict[str, Any]:
 
 
 def environment(threads: int, peak: float) -> dict[str, Any]:
+    """Versions, CPU and peak of a run, with its `provenance.provenance` (commit, date, CPU
+    flags, library versions, load)."""
     facts = collect(measure_peak=False)
     facts.update(threads=threads, matmul_peak_gflops=peak, platform=platform.platform())
+    facts["provenance"] = provenance.provenance(threads)
     return facts
 
 
@@ -71,10 +91,12 @@ def run_cells(
     on_done: Callable[[dict[str, Any]], None] | None = None,
     budget_s: float | None = None,
     timeout: float = CELL_TIMEOUT_S,
+    quiet_patience_s: float = 0.0,
 ) -> list[dict[str, Any]]:
     """Every cell (with the machine's peak filled in), in order. ``budget_s`` (default: none):
     once the run has taken that many seconds, the remaining cells are recorded as skipped;
-    ``timeout``: seconds one cell may take (default `CELL_TIMEOUT_S`)."""
+    ``timeout``: seconds one cell may take (default `CELL_TIMEOUT_S`); ``quiet_patience_s``:
+    seconds to wait for a busy machine to free before each cell (default 0: record only)."""
     results = []
     t0 = time.perf_counter()
     for cell in cells:
@@ -82,7 +104,7 @@ def run_cells(
         if budget_s is not None and spent >= budget_s:
             result = skipped(cell, f"the run's time budget ({budget_s:.0f} s) was spent first")
         else:
-            result = run_one(replace(cell, peak_gflops=peak), timeout)
+            result = run_one(replace(cell, peak_gflops=peak), timeout, quiet_patience_s)
         results.append(result)
         if on_done is not None:
             on_done(result)

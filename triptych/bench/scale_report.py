@@ -160,9 +160,11 @@ def target_lines(results: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def summary_table(results: list[dict[str, Any]], frameworks: list[str]) -> list[str]:
+def summary_table(
+    results: list[dict[str, Any]], frameworks: list[str], models: tuple[Any, ...] = SCALE_MODELS
+) -> list[str]:
     """Samples/s per (model, batch) and framework: train and inference (default / tuned)
-    and ORT on that framework's export."""
+    and ORT on that framework's export; ``models``: default the scale suite's."""
     cols = [("train", "default"), ("train", "tuned"), ("infer", "default"), ("infer", "tuned")]
     lines = [
         "| model | batch | framework | train | train tuned | infer | infer tuned | ORT |",
@@ -173,7 +175,7 @@ def summary_table(results: list[dict[str, Any]], frameworks: list[str]) -> list[
          r["cell"]["variant"]): r
         for r in results
     }  # fmt: skip
-    for m in SCALE_MODELS:
+    for m in models:
         for b in m.batches:
             for fw in frameworks:
                 cells = [index.get((m.label, b, fw, mode, v)) for mode, v in cols]

@@ -259,7 +259,7 @@ def run_all(
     runs = []
     for target in targets:
         for fw in frameworks:
-            run = _subprocess(target, fw, threads)
+            run = run_subprocess(target, fw, threads)
             runs.append(run)
             if on_done is not None:
                 on_done(run)
@@ -275,7 +275,7 @@ def run_all(
     }
 
 
-def _subprocess(target: Target, framework: str, threads: int) -> dict[str, Any]:
+def run_subprocess(target: Target, framework: str, threads: int) -> dict[str, Any]:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
     cmd = [sys.executable, "-m", "triptych.bench.time_to_quality", target.task, framework]
     try:

@@ -17,12 +17,13 @@ import json
 import shlex
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from rich.progress import Progress
 
-from triptych.bench import scale_report, time_to_quality, ttq_report
+from triptych.bench import publish, publish_report, scale_report, time_to_quality, ttq_report
 from triptych.bench.cell import MODES, VARIANTS, expand, load_suite
 from triptych.bench.report import write_all
 from triptych.bench.runner import environment, run_cells
@@ -55,8 +56,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--batch",
         type=options.comma_ints("--batch"),
-        default=(1, 8, 64, 256),
-        help="batch sizes (default 1,8,64,256)",
+        default=None,
+        help="batch sizes (default 1,8,64,256; --suite publish: 1,8,64)",
     )
     p.add_argument(
         "--variant",
@@ -72,7 +73,8 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--suite",
-        help="a suite JSON file (overrides the options above), or 'scale' / 'ttq'",
+        help="a suite JSON file (overrides the options above), or 'publish' (every "
+        "published table, `make bench`), 'scale' or 'ttq'",
     )
     p.add_argument(
         "--budget-min",
@@ -84,8 +86,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--max-seconds",
         type=float,
-        default=MAX_SECONDS,
-        help=f"--suite scale: seconds of timed repeats per cell (default {MAX_SECONDS:.0f})",
+        default=None,
+        help=f"--suite scale / publish: seconds of timed repeats per cell (default "
+        f"{MAX_SECONDS:.0f} / {publish.MAX_SECONDS:.0f})",
     )
     p.add_argument(
         "--peak-gflops",
@@ -122,6 +125,17 @@ def add_parser(sub: Any) -> None:
         "separated texts (e.g. MobileNetV2; default all)",
     )
     p.add_argument("--no-overhead", action="store_true", help="skip the harness overhead")
+    p.add_argument(
+        "--no-ttq", action="store_true", help="--suite publish: skip the time-to-quality runs"
+    )
+    p.add_argument(
+        "--headline-into",
+        nargs="*",
+        default=[],
+        type=Path,
+        help="--suite publish: files whose <!-- headline:begin/end --> block gets the "
+        "headline table (make bench: README.md docs/benchmarks.md)",
+    )
     p.add_argument("--out", default="benchmarks/results", help="output directory")
     p.set_defaults(func=run)
 
@@ -137,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         models = args.models or zoo.names()
         fws = args.frameworks or available()
-        modes, batches, variants = args.mode, args.batch, args.variant
+        modes, batches, variants = args.mode, args.batch or (1, 8, 64, 256), args.variant
         threads, repeats = args.threads, args.repeats
     for m in models:
         zoo.entry(m)  # unknown model: ValueError listing the zoo
@@ -204,6 +218,36 @@ def _command() -> str:
     return "triptych " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
+def run_publish_suite(args: argparse.Namespace) -> int:
+    """``--suite publish``: publish.json (+ .md, plots) in --out, the headline into
+    --headline-into; ``--resume`` continues an interrupted run there."""
+    fws = args.frameworks or available()
+    out = Path(args.out)
+    for target in args.headline_into:  # refuse before an hour of measuring, not after
+        publish_report.replace_headline(target.read_text(), "")
+    models = tuple(
+        replace(m, batches=tuple(args.batch)) if args.batch else m
+        for m in _scale_models(args.scale_models, publish.PUBLISH_MODELS)
+    )
+    seconds = args.max_seconds or publish.MAX_SECONDS
+    cells = publish.publish_cells(fws, args.threads, args.repeats, seconds, models)
+    doc = publish.resumable(out / publish.RESULTS_FILE, fws) if args.resume else None
+    doc = doc or publish.new_document(fws, args.threads, _command(), seconds)
+    con = console()
+    tasks = () if args.no_ttq else publish.TTQ_TASKS
+    with Progress(console=con) as bar:
+        task = bar.add_task("publish suite", total=len(cells) + len(tasks) * len(fws))
+        doc = publish.run_publish(
+            doc, out, cells, lambda text: bar.update(task, advance=1, description=text), tasks
+        )
+    paths = publish_report.write_reports(doc, out, args.headline_into)
+    con.print(publish_report.headline(doc))
+    if doc["peak_exceeded"]:
+        con.print(f"[red]cells above 100 % of the peak: {doc['peak_exceeded']}: the peak is wrong")
+    con.print(f"written: {', '.join(str(p) for p in [out / publish.RESULTS_FILE, *paths])}")
+    return 0
+
+
 def run_scale_suite(args: argparse.Namespace) -> int:
     """``--suite scale``: scale.json, scale.md and the plots in --out."""
     fws = args.frameworks or available()
@@ -225,7 +269,7 @@ def run_scale_suite(args: argparse.Namespace) -> int:
             fws,
             args.threads,
             args.repeats,
-            args.max_seconds,
+            args.max_seconds or MAX_SECONDS,
             args.budget_min * 60,
             on_done=done,
             peak_gflops=args.peak_gflops,
@@ -245,15 +289,17 @@ def run_scale_suite(args: argparse.Namespace) -> int:
     return 0
 
 
-def _scale_models(wanted: str | None) -> tuple[ScaleModel, ...]:
-    """The scale suite's models whose label contains one of the comma-separated ``wanted``
+def _scale_models(
+    wanted: str | None, suite: tuple[ScaleModel, ...] = SCALE_MODELS
+) -> tuple[ScaleModel, ...]:
+    """The ``suite``'s models whose label contains one of the comma-separated ``wanted``
     texts (all when None); `SystemExit` naming the labels when none matches."""
     if not wanted:
-        return SCALE_MODELS
+        return suite
     keys = [w.strip() for w in wanted.split(",") if w.strip()]
-    chosen = tuple(m for m in SCALE_MODELS if any(k in m.label for k in keys))
+    chosen = tuple(m for m in suite if any(k in m.label for k in keys))
     if not chosen:
-        labels = ", ".join(m.label for m in SCALE_MODELS)
+        labels = ", ".join(m.label for m in suite)
         raise SystemExit(f"--models {wanted!r} matches no scale model; labels: {labels}")
     return chosen
 
@@ -299,4 +345,4 @@ def run_ttq_suite(args: argparse.Namespace) -> int:
     return 0
 
 
-NAMED_SUITES = {"scale": run_scale_suite, "ttq": run_ttq_suite}
+NAMED_SUITES = {"scale": run_scale_suite, "ttq": run_ttq_suite, "publish": run_publish_suite}

@@ -44,16 +44,23 @@ def _series(
     return {k: sorted(v) for k, v in sorted(out.items())}
 
 
-def _by_batch(results: list[dict[str, Any]], value: str, ylabel: str, path: Path) -> Path:
-    """One panel per scale model: ``value`` against batch, a line per framework × mode ×
-    variant (colour: framework, line: mode, marker: variant)."""
+def _by_batch(
+    results: list[dict[str, Any]],
+    value: str,
+    ylabel: str,
+    path: Path,
+    models: tuple[Any, ...] = SCALE_MODELS,
+) -> Path:
+    """One panel per model of ``models`` (default the scale suite's): ``value`` against
+    batch, a line per framework × mode × variant (colour: framework, line: mode, marker:
+    variant)."""
     plt = _plt()
     fws = sorted({r["cell"]["framework"] for r in results})
     colours = {fw: f"C{i}" for i, fw in enumerate(fws)}
     cols = 3
-    n_rows = (len(SCALE_MODELS) + cols - 1) // cols
+    n_rows = (len(models) + cols - 1) // cols
     fig, axes = plt.subplots(n_rows, cols, figsize=(5.2 * cols, 3.8 * n_rows), squeeze=False)
-    for ax, m in zip(axes.ravel(), SCALE_MODELS, strict=False):
+    for ax, m in zip(axes.ravel(), models, strict=False):
         series = _series(results, m.label, value)
         if len(m.batches) == 1:  # one batch: a bar per framework × mode × variant
             keys = list(series)
@@ -83,13 +90,16 @@ def _by_batch(results: list[dict[str, Any]], value: str, ylabel: str, path: Path
         ax.set(title=m.label, xlabel="batch", ylabel=ylabel)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=5, ncol=2)
-    for ax in axes.ravel()[len(SCALE_MODELS) :]:
+    for ax in axes.ravel()[len(models) :]:
         ax.axis("off")
     return _save(fig, path, plt)
 
 
-def scale_plots(results: list[dict[str, Any]], out: Path) -> dict[str, Path]:
-    """throughput.png (samples/s), fraction_of_peak.png (% of the fp32 matmul peak) and
+def scale_plots(
+    results: list[dict[str, Any]], out: Path, models: tuple[Any, ...] = SCALE_MODELS
+) -> dict[str, Path]:
+    """Per model of ``models`` (default the scale suite's): throughput.png (samples/s),
+    fraction_of_peak.png (% of the fp32 matmul peak) and
     memory.png (worker peak RSS), each against batch per model; gpu_memory.png (the most the
     framework's allocator held on the GPU) when cells ran on one."""
     pct = [
@@ -99,13 +109,19 @@ def scale_plots(results: list[dict[str, Any]], out: Path) -> dict[str, Path]:
         for r in results
     ]
     return {
-        "throughput": _by_batch(results, "samples_per_s", "samples/s", out / "throughput.png"),
-        "fraction_of_peak": _by_batch(
-            pct, "percent_of_peak", "% of fp32 peak", out / "fraction_of_peak.png"
+        "throughput": _by_batch(
+            results, "samples_per_s", "samples/s", out / "throughput.png", models
         ),
-        "memory": _by_batch(results, "peak_rss_mib", "peak RSS MiB", out / "memory.png"),
+        "fraction_of_peak": _by_batch(
+            pct, "percent_of_peak", "% of fp32 peak", out / "fraction_of_peak.png", models
+        ),
+        "memory": _by_batch(results, "peak_rss_mib", "peak RSS MiB", out / "memory.png", models),
         **(
-            {"gpu_memory": _by_batch(gpu, "device_peak_mib", "GPU MiB", out / "gpu_memory.png")}
+            {
+                "gpu_memory": _by_batch(
+                    gpu, "device_peak_mib", "GPU MiB", out / "gpu_memory.png", models
+                )
+            }
             if (gpu := [r for r in results if r.get("device_peak_mib") is not None])
             else {}
         ),
