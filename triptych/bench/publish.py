@@ -21,8 +21,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from triptych.bench import peak as peak_module
-from triptych.bench import provenance, time_to_quality
+from triptych.bench import gemm_peak, provenance, time_to_quality
 from triptych.bench.cell import Cell, ModelOptions
 from triptych.bench.runner import run_one, skipped
 from triptych.bench.scale import ScaleModel, known_skip
@@ -80,7 +79,7 @@ def _cell(m: ScaleModel, fw: str, mode: str, batch: int, variant: str, threads: 
 def measure_peak(threads: int, when: str) -> dict[str, Any]:
     """One peak measurement (`peak.measure_all`) with its time and load."""
     load = provenance.loadavg()
-    return {"when": when, "load_avg": load, **peak_module.measure_all(threads)}
+    return {"when": when, "load_avg": load, **gemm_peak.measure_all(threads)}
 
 
 def run_peak(doc: dict[str, Any]) -> float:
@@ -173,7 +172,7 @@ def run_publish(
     _run_ttq(doc, ttq_tasks, threads, save, say)
     doc["peak"]["measurements"].append(measure_peak(threads, "end"))
     doc["peak"]["gflops"] = run_peak(doc)
-    _apply_peak(doc)
+    apply_peak(doc)
     doc["complete"] = True
     save()
     return doc
@@ -192,7 +191,7 @@ def _measure(cell: Cell, peak: float) -> dict[str, Any]:
     return run_one(replace(cell, peak_gflops=peak), CELL_TIMEOUT_S, QUIET_PATIENCE_S)
 
 
-def _apply_peak(doc: dict[str, Any]) -> None:
+def apply_peak(doc: dict[str, Any]) -> None:
     """Every cell's fraction against the run's final peak; cells above it listed in
     ``peak_exceeded`` (the peak is then wrong, not the cell)."""
     peak = doc["peak"]["gflops"]

@@ -63,8 +63,9 @@ class Target:
         return value >= self.threshold if self.higher_is_better else value <= self.threshold
 
 
-#: Targets chosen from measurement (torch, evaluated every 50/100 steps; benchmarks/scale/
-#: time_to_quality.md): the classifier's held-out accuracy is 0.954 at step 100, 0.967 at
+#: Targets chosen from measurement (torch, evaluated every 50/100 steps; the calibration run
+#: in benchmarks/scale/time_to_quality.md as of commit 8503360, since removed): the
+#: classifier's held-out accuracy is 0.954 at step 100, 0.967 at
 #: 150, then 0.966-0.971 (0.970 first at step 400); the GAN's (width 64, z 64) FD-MNIST
 #: (5,000 generated vs the 5,000 real images) is 1115, 461, 304, 270, 260, 251, 239, 234 at
 #: steps 100-800, so FD <= 280 falls at step 400; the linear AE's test MSE over PCA-8's

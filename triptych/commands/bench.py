@@ -23,7 +23,7 @@ from typing import Any
 
 from rich.progress import Progress
 
-from triptych.bench import publish, publish_report, scale_report, time_to_quality, ttq_report
+from triptych.bench import publish, scale_report, time_to_quality, ttq_report
 from triptych.bench.cell import MODES, VARIANTS, expand, load_suite
 from triptych.bench.report import write_all
 from triptych.bench.runner import environment, run_cells
@@ -40,6 +40,7 @@ from triptych.common import machine, zoo
 from triptych.common.console import console
 from triptych.common.weights import write_text_atomic
 from triptych.frameworks.base import available, resolve
+from triptych.report import publish_report
 from triptych.report.scale_plots import scale_plots, ttq_plot
 
 
@@ -156,7 +157,8 @@ def run(args: argparse.Namespace) -> int:
     for m in models:
         zoo.entry(m)  # unknown model: ValueError listing the zoo
     cells = expand(models, fws, modes, batches, variants, threads, repeats)
-    peak = machine.matmul_peak_gflops()
+    peaks = [publish.measure_peak(threads, "start")]
+    peak = peaks[0]["best_gflops"] or machine.matmul_peak_gflops()
     con = console()
     with Progress(console=con) as bar:
         task = bar.add_task("benchmark cells", total=len(cells))
@@ -170,7 +172,11 @@ def run(args: argparse.Namespace) -> int:
                 f"{r['cell']['mode']} b{r['cell']['batch']}",
             ),
         )
-    extra: dict[str, Any] = {}
+    peaks.append(publish.measure_peak(threads, "end"))
+    doc = {"peak": {"measurements": peaks}, "results": results}
+    doc["peak"]["gflops"] = publish.run_peak(doc)
+    publish.apply_peak(doc)  # the fractions against the larger of the two measurements
+    extra: dict[str, Any] = {"peak": doc["peak"], "peak_exceeded": doc["peak_exceeded"]}
     if not args.no_overhead:
         extra["overhead"] = [_overhead(fw, "conv_autoencoder", 64, threads) for fw in fws]
     command = (
@@ -178,7 +184,8 @@ def run(args: argparse.Namespace) -> int:
         if sys.argv[1:2] == ["bench"]
         else "triptych bench"
     )
-    paths = write_all(results, environment(threads, peak), Path(args.out), command, extra)
+    env = environment(threads, doc["peak"]["gflops"])
+    paths = write_all(results, env, Path(args.out), command, extra)
     con.print(Path(paths["md"]).read_text().split("## Targets", 1)[-1])
     con.print(f"written: {', '.join(str(p) for p in paths.values())}")
     return 0

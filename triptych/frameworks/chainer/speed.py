@@ -97,3 +97,9 @@ def hand_train_step(
         return value
 
     return step
+
+
+def cpu_gemm(a: np.ndarray, b: np.ndarray) -> Callable[[], Any]:
+    """A call computing ``a @ b`` (fp32) with ``F.matmul``, numpy's BLAS underneath: the
+    benchmark peak's measurement (`triptych.bench.peak`)."""
+    return lambda: F.matmul(a, b)

@@ -29,16 +29,21 @@ def devices() -> list[str]:
 
 
 def set_threads(n: int) -> None:
-    """XLA's CPU threads. XLA sizes its Eigen pool once, when the backend starts, from
-    ``XLA_FLAGS`` (``--xla_cpu_multi_thread_eigen``, ``intra_op_parallelism_threads``): the
-    flags are set here for a backend that has not started yet; once it has, the pool stays
-    as it is (a process that must run JAX on fewer threads sets them before first use: the
-    benchmark workers call this before building)."""
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "intra_op_parallelism_threads" in flags:
-        return
-    single = " --xla_cpu_multi_thread_eigen=false" if int(n) == 1 else ""
-    os.environ["XLA_FLAGS"] = f"{flags}{single} intra_op_parallelism_threads={int(n)}".strip()
+    """XLA's CPU threads. XLA has no flag for its thread count: it sizes its Eigen pool
+    once, when the backend starts, from the CPUs this process may run on. So for ``n`` below
+    those, the process is pinned to ``n`` of them (``os.sched_setaffinity``; one thread also
+    turns Eigen's multi-threading off with ``--xla_cpu_multi_thread_eigen=false``). Call it
+    before JAX's first use (the benchmark workers do); afterwards the pool stays as it is.
+    (``intra_op_parallelism_threads=N``, often quoted, is TensorFlow's option: today's XLA
+    reads that token as a flag file's name and aborts.)"""
+    n = int(n)
+    if n == 1 and "--xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
+        flags = os.environ.get("XLA_FLAGS", "")
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_cpu_multi_thread_eigen=false".strip()
+    if hasattr(os, "sched_setaffinity"):
+        cpus = sorted(os.sched_getaffinity(0))
+        if 0 < n < len(cpus):
+            os.sched_setaffinity(0, cpus[:n])
 
 
 def seed_rng(built: list, seed: int) -> None:

@@ -111,3 +111,11 @@ def hand_train_step(
         return run(to_native(x), yin)
 
     return step
+
+
+def cpu_gemm(a: np.ndarray, b: np.ndarray) -> Callable[[], Any]:
+    """A call computing ``a @ b`` (fp32) with XLA's compiled dot, waiting for the result:
+    the benchmark peak's measurement (`triptych.bench.peak`)."""
+    ja, jb = jnp.asarray(a), jnp.asarray(b)
+    dot = jax.jit(jnp.dot)
+    return lambda: dot(ja, jb).block_until_ready()

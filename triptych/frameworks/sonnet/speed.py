@@ -58,3 +58,10 @@ def plain_train_step(
         return loss
 
     return lambda: float(step())
+
+
+def cpu_gemm(a: np.ndarray, b: np.ndarray) -> Callable[[], Any]:
+    """A call computing ``a @ b`` (fp32) with ``snt.Linear``'s kernel, TensorFlow's MatMul:
+    the benchmark peak's measurement (`triptych.bench.peak`)."""
+    ta, tb = tf.constant(a), tf.constant(b)
+    return lambda: tf.linalg.matmul(ta, tb)

@@ -96,3 +96,10 @@ def hand_train_step(
         return graph_step(to_native(x, _input_dtype(chain)), target)
 
     return step
+
+
+def cpu_gemm(a: np.ndarray, b: np.ndarray) -> Callable[[], Any]:
+    """A call computing ``a @ b`` (fp32) with TensorFlow's CPU MatMul (Eigen / oneDNN): the
+    benchmark peak's measurement (`triptych.bench.peak`)."""
+    ta, tb = tf.constant(a), tf.constant(b)
+    return lambda: tf.linalg.matmul(ta, tb)

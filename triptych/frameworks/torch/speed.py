@@ -174,3 +174,10 @@ def hand_train_step(
         return value.detach()
 
     return step
+
+
+def cpu_gemm(a: np.ndarray, b: np.ndarray) -> Callable[[], Any]:
+    """A call computing ``a @ b`` (fp32) with PyTorch's CPU GEMM (MKL / oneDNN): the
+    benchmark peak's measurement (`triptych.bench.peak`)."""
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    return lambda: torch.mm(ta, tb)

@@ -238,7 +238,7 @@ def write_reports(doc: dict[str, Any], out: Path, headline_into: list[Path]) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m triptych.bench.publish_report DIR [FILE ...]``: render DIR/publish.json
+    """``python -m triptych.report.publish_report DIR [FILE ...]``: render DIR/publish.json
     again (publish.md, plots) and write its headline into each FILE."""
     import json
     import sys
