@@ -10,13 +10,13 @@ import json
 import re
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
 from triptych.bench import gemm_peak, provenance, publish
 from triptych.bench.cell import Cell
+from triptych.bench.scale import label_of
 from triptych.cli import main
 from triptych.report import publish_report
 
@@ -75,37 +75,57 @@ def test_the_headline_is_what_the_results_file_renders(page):
     assert block == publish_report.headline(doc), f"{page}: run `make bench` (or render it)"
 
 
-def _numbers_in_results(doc: dict) -> set[str]:
-    """Every number the headline may show, formatted as it shows them."""
-    out = {str(doc["provenance"]["threads_per_cell"]), str(doc["provenance"]["cores"])}
-    out |= {f"{doc['peak']['gflops']:.0f}", str(len(doc["results"]))}
-    out |= set(re.findall(r"\d+(?:\.\d+)?", doc["provenance"]["cpu_id"]))
-    out |= set(re.findall(r"\d+", doc["provenance"]["date"][:10]))
-    out |= set(re.findall(r"\d+", doc["provenance"]["commit"][:10]))
+NUMBER = r"(?<![\w.])\d+(?:\.\d+)?(?:e[+-]?\d+)?(?![\w.])"
+
+
+def _cell_numbers(doc: dict, fw: str, label: str, mode: str) -> set[str]:
+    """The numbers a headline cell may show for ``fw``: every ok cell of that model and mode
+    at the headline's batch, as samples/s (3 significant digits) and % of the peak."""
+    out = set()
     for r in doc["results"]:
-        out.add(str(r["cell"]["batch"]))
-        if r["status"] == "ok":
-            out.add(f"{r['samples_per_s']:.3g}")
-            out.add(f"{100 * r['fraction_of_peak']:.0f}")
-    for t in doc["ttq"]["targets"]:
-        out |= set(re.findall(r"\d+(?:\.\d+)?", f"{t['threshold']:g} {t['metric']}"))
-    for run in doc["ttq"]["runs"]:
-        if run["status"] == "ok":
-            out |= {str(run["steps"]), str(run["steps_run"])}
-            if run["seconds"] is not None:
-                out.add(f"{run['seconds']:.0f}")
-    out |= {str(sum(1 for r in doc["results"] if r.get("load", {}).get("busy")))}
-    out.add(str(len(doc["peak_exceeded"])))
+        c = r["cell"]
+        if (r["status"] == "ok" and c["framework"] == fw and label_of(c) == label
+                and c["mode"] == mode and c["batch"] == publish.TUNED_BATCH):  # fmt: skip
+            out |= {f"{r['samples_per_s']:.3g}", f"{100 * r['fraction_of_peak']:.0f}"}
     return out
 
 
-def test_every_number_in_the_readme_headline_is_in_the_results_file():
+def _ttq_numbers(doc: dict, task: str, fw: str) -> set[str]:
+    out = set()
+    for run in doc["ttq"]["runs"]:
+        if run["task"] == task and run["framework"] == fw and run["status"] == "ok":
+            out |= {str(run["steps"]), str(run["steps_run"])}
+            if run["seconds"] is not None:
+                out.add(f"{run['seconds']:.0f}")
+    return out
+
+
+def test_every_number_in_the_readme_headline_table_is_that_cells_number():
+    """Row by row, column by column: a number under "ResNet-18 train" in the torch row is one
+    of torch's ResNet-18 training cells at the headline batch in the results file."""
     doc = _published()
     block = publish_report.headline_block((ROOT / "README.md").read_text(encoding="utf-8"))
-    allowed = _numbers_in_results(doc) | {"18", "2", "28", "32"}  # model names: ResNet-18 …
-    shown = re.findall(r"(?<![\w.])\d+(?:\.\d+)?(?:e[+-]?\d+)?", block)
-    missing = sorted({n for n in shown if n not in allowed})
-    assert shown and not missing, f"numbers in the headline that are not in {PUBLISHED}: {missing}"
+    rows = [ln.strip("|").split("|") for ln in block.splitlines() if ln.startswith("| ")]
+    header, body = [h.strip() for h in rows[0]], rows[1:]
+    columns = {t: (label, mode) for t, label, mode in publish_report.HEADLINE_COLUMNS}
+    tasks = [t["task"] for t in doc["ttq"]["targets"]]
+    ort_row = f"ONNX Runtime ({doc['settings']['ort_export_of']}'s export)"
+    checked, wrong = 0, []
+    assert [r[0].strip() for r in body] == [*doc["frameworks"], ort_row]
+    for row in body:
+        who = row[0].strip()
+        fw = doc["settings"]["ort_export_of"] if who == ort_row else who
+        for title, text in zip(header[1:], row[1:], strict=True):
+            if title in columns:
+                label, mode = columns[title]
+                allowed = _cell_numbers(doc, fw, label, "ort" if who == ort_row else mode)
+            else:
+                allowed = _ttq_numbers(doc, next(t for t in tasks if title.startswith(t)), fw)
+            for number in re.findall(NUMBER, text):
+                checked += 1
+                if number not in allowed:
+                    wrong.append((who, title, number))
+    assert checked > 2 * len(doc["frameworks"]) and not wrong, wrong
 
 
 def test_a_peak_below_a_cell_is_reported_as_the_peaks_fault():
@@ -122,7 +142,8 @@ def test_a_peak_below_a_cell_is_reported_as_the_peaks_fault():
 def test_an_interrupted_run_continues_and_keeps_what_it_measured(tmp_path, monkeypatch):
     fake_peak = {"sizes": [512], "by_library": {"numpy": {"512": 50.0}}, "best_gflops": 50.0,
                  "best_of": "numpy"}  # fmt: skip
-    monkeypatch.setattr(gemm_peak, "measure_all", lambda threads: dict(fake_peak))
+    monkeypatch.setattr(gemm_peak, "measure_all", lambda threads, fws=None: dict(fake_peak))
+    monkeypatch.setattr(publish, "QUIET_PATIENCE_S", 0.0)
     gan = next(m for m in publish.PUBLISH_MODELS if m.model == "gan")
     cells = [c for c in publish.publish_cells(["torch"], repeats=1, max_seconds=0.2,
                                                models=(gan,)) if c.batch == 8]  # fmt: skip
@@ -134,9 +155,15 @@ def test_an_interrupted_run_continues_and_keeps_what_it_measured(tmp_path, monke
     assert saved["complete"] and [r["status"] for r in saved["results"]] == ["ok", "ok"]
     saved["complete"] = False  # as if it had stopped before its last cell
     (tmp_path / publish.RESULTS_FILE).write_text(json.dumps(saved))
-    again = publish.resumable(tmp_path / publish.RESULTS_FILE, ["torch"])
+    again = publish.resumable(tmp_path / publish.RESULTS_FILE,
+                              publish.new_document(["torch"], 2, "test", 0.2))  # fmt: skip
     assert again is not None
-    assert publish.resumable(tmp_path / publish.RESULTS_FILE, ["torch", "jax"]) is None
+    with pytest.raises(ValueError, match="other frameworks"):
+        publish.resumable(tmp_path / publish.RESULTS_FILE,
+                          publish.new_document(["torch", "jax"], 2, "test", 0.2))  # fmt: skip
+    with pytest.raises(ValueError, match="other settings"):
+        publish.resumable(tmp_path / publish.RESULTS_FILE,
+                          publish.new_document(["torch"], 2, "test", 1.0))  # fmt: skip
     done = publish.run_publish(again, tmp_path, cells, ttq_tasks=())
     assert [r["samples_s"] for r in done["results"][:2]] == [
         r["samples_s"] for r in saved["results"]
@@ -146,7 +173,6 @@ def test_an_interrupted_run_continues_and_keeps_what_it_measured(tmp_path, monke
 
 
 def test_a_busy_machine_is_seen_around_a_cell():
-    stop = threading.Event()
     spinner = subprocess.Popen(  # not waited for while measuring: it counts as someone else
         [sys.executable, "-c", "import time\nt=time.time()\nwhile time.time()-t<3: pass"]
     )
@@ -155,12 +181,19 @@ def test_a_busy_machine_is_seen_around_a_cell():
         subprocess.run(["sleep", "1.5"], check=True)
         seen = meter.read()
     finally:
-        stop.set()
         spinner.wait()
     assert seen["others_cores"] >= 0.6, seen
 
 
-def test_plain_bench_writes_the_same_provenance(tmp_path, capsys):
+def test_plain_bench_writes_the_same_provenance(tmp_path, monkeypatch):
+    measured = []
+
+    def fake_peak(threads, frameworks=None):
+        measured.append(frameworks)
+        return {"sizes": [512], "by_library": {"numpy": {"512": 90.0 + len(measured)}},
+                "best_gflops": 90.0 + len(measured), "best_of": "numpy"}  # fmt: skip
+
+    monkeypatch.setattr(gemm_peak, "measure_all", fake_peak)
     out = tmp_path / "bench"
     code = main(["bench", "gan", "-f", "torch", "--mode", "infer", "--batch", "8", "--variant",
                  "default", "--repeats", "2", "--no-overhead", "--out", str(out)])  # fmt: skip
@@ -168,7 +201,8 @@ def test_plain_bench_writes_the_same_provenance(tmp_path, capsys):
     doc = json.loads((out / "bench.json").read_text())
     env = doc.get("environment", doc.get("env", {}))
     assert set(env["provenance"]) >= PROVENANCE_KEYS, sorted(env)
-    assert env["matmul_peak_gflops"] > 0
+    assert measured == [["torch"], ["torch"]]  # at the start and the end, of the run's frameworks
+    assert env["matmul_peak_gflops"] == 92.0 == doc["peak"]["gflops"]  # the larger of the two
     assert all("load" in r for r in doc["results"])
 
 
@@ -198,3 +232,11 @@ def test_every_published_file_has_provenance():
     results = {p.removeprefix("benchmarks/results/") for p in listed if "/results/" in p}
     assert results <= {"publish.json", "publish.md", "throughput.png", "fraction_of_peak.png",
                        "memory.png", "time_to_quality.png"}, results  # fmt: skip
+
+
+def test_publish_models_are_labelled_as_the_reports_label_them():
+    """The tables and plots find a cell's model by `label_of`: every publish model must be
+    one it knows, at the same size."""
+    for m in publish.PUBLISH_MODELS:
+        cell = Cell(m.model, "torch", "infer", 1, options=m.options)
+        assert label_of(json.loads(cell.to_json())) == m.label

@@ -126,3 +126,24 @@ def test_workers_torchrun_starts_just_join(tmp_path: Path) -> None:
     _, joined, _ = load_weights(tmp_path / "run" / "checkpoint.safetensors")
     _, one_node, _ = load_weights(tmp_path / "ref" / "checkpoint.safetensors")
     assert max(float(np.abs(joined[k] - one_node[k]).max()) for k in one_node) <= 1e-6
+
+
+@pytest.mark.sweep  # three jobs one after another: about a minute on 2 shared cores
+def test_a_two_node_checkpoint_resumes_on_one_node(tmp_path: Path) -> None:
+    """Two nodes train 2 steps; one process on one machine resumes their checkpoint for 2
+    more; the result is the uninterrupted 4-step `--workers 2` run's (max |diff| <= 1e-6:
+    the global batch, not the node count, decides every step)."""
+    engine_or_skip("torch")
+    port = free_port()
+    run = tmp_path / "run"
+    procs = [node("torch", tmp_path / "n1", 1, port, "--timeout", "60"),
+             node("torch", run, 0, port, "--timeout", "60")]  # fmt: skip
+    procs.append(train("torch", tmp_path / "ref", "--workers", "2", steps=4))
+    for code, out in [finish(p) for p in procs]:
+        assert code == 0, out[-2000:]
+    code, out = finish(train("torch", run, "--resume", "--workers", "2", steps=4))
+    assert code == 0, out[-2000:]
+    _, resumed, _ = load_weights(run / "checkpoint.safetensors")
+    _, uninterrupted, _ = load_weights(tmp_path / "ref" / "checkpoint.safetensors")
+    diff = max(float(np.abs(resumed[k] - uninterrupted[k]).max()) for k in uninterrupted)
+    assert diff <= 1e-6, diff

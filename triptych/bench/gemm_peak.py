@@ -24,6 +24,8 @@ SIZES = (512, 1024, 2048)
 #: measured besides the frameworks
 LIBRARIES = ("numpy", "onnxruntime")
 REPEATS = 10
+#: seconds one library's measurement may take
+TIMEOUT_S = 300.0
 #: the thread budget of the BLAS and OpenMP runtimes (what a benchmark cell's worker sets)
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
@@ -54,7 +56,7 @@ def measure(library: str, threads: int) -> dict[int, float]:
         else:
             backend = get_backend(library)
             backend.set_threads(threads)
-            call = backend.speed.cpu_gemm(a, b)
+            call = backend.cpu_gemm(a, b)
         out[n] = 2.0 * n**3 / _best_seconds(call) / 1e9
     return out
 
@@ -67,13 +69,17 @@ def measure_all(threads: int, frameworks: list[str] | None = None) -> dict[str, 
     env.update({var: str(threads) for var in THREAD_VARIABLES})  # read at the libraries' load
     by_library: dict[str, Any] = {}
     for lib in [*LIBRARIES, *(available() if frameworks is None else frameworks)]:
-        proc = subprocess.run(
-            [sys.executable, "-m", "triptych.bench.gemm_peak", lib, str(threads)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-        )
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "triptych.bench.gemm_peak", lib, str(threads)],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=TIMEOUT_S,
+            )
+        except subprocess.TimeoutExpired:
+            by_library[lib] = {"error": f"no result within {TIMEOUT_S:.0f} s"}
+            continue
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
         if proc.returncode or not lines:
             tail = proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"]

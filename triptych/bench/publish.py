@@ -26,6 +26,7 @@ from triptych.bench.cell import Cell, ModelOptions
 from triptych.bench.runner import run_one, skipped
 from triptych.bench.scale import ScaleModel, known_skip
 from triptych.bench.scale_report import write_json
+from triptych.common import machine
 
 BATCHES = (1, 8, 64)
 #: the batch at which the tuned variants run, and the headline's batch
@@ -76,15 +77,20 @@ def _cell(m: ScaleModel, fw: str, mode: str, batch: int, variant: str, threads: 
                 options=m.options, max_seconds=max_seconds)  # fmt: skip
 
 
-def measure_peak(threads: int, when: str) -> dict[str, Any]:
-    """One peak measurement (`peak.measure_all`) with its time and load."""
+def measure_peak(threads: int, when: str, frameworks: list[str] | None = None) -> dict[str, Any]:
+    """One peak measurement (`gemm_peak.measure_all` over numpy, ORT and ``frameworks``,
+    default every installed one) with its time and load; when every library failed, numpy's
+    1024² GEMM in this process (``best_of`` says so)."""
     load = provenance.loadavg()
-    return {"when": when, "load_avg": load, **gemm_peak.measure_all(threads)}
+    m = {"when": when, "load_avg": load, **gemm_peak.measure_all(threads, frameworks)}
+    if not m["best_gflops"]:
+        m["best_gflops"], m["best_of"] = machine.matmul_peak_gflops(), "numpy (in process)"
+    return m
 
 
 def run_peak(doc: dict[str, Any]) -> float:
     """The run's peak: the best of every measurement in ``doc`` (GFLOP/s)."""
-    return max(m["best_gflops"] or 0.0 for m in doc["peak"]["measurements"])
+    return max(m["best_gflops"] for m in doc["peak"]["measurements"])
 
 
 def new_document(
@@ -113,16 +119,32 @@ def new_document(
     }
 
 
-def resumable(path: Path, frameworks: list[str]) -> dict[str, Any] | None:
-    """The incomplete run at ``path`` when it ran the same frameworks; None otherwise (a
-    complete run is never continued: ``make bench`` starts a new one)."""
+def resumable(path: Path, fresh: dict[str, Any]) -> dict[str, Any] | None:
+    """The incomplete run at ``path``, to continue in place of ``fresh`` (`new_document`);
+    None when there is none or it is complete (a complete run is never continued: ``make
+    bench`` starts a new one). ValueError naming the difference when it ran other frameworks
+    or settings, or on another CPU: its cells would not compare with the new ones."""
     import json
 
     if not path.exists():
         return None
     doc = json.loads(path.read_text())
-    if doc.get("complete") or doc.get("frameworks") != frameworks:
+    if doc.get("complete"):
         return None
+    old, new = doc.get("provenance", {}), fresh["provenance"]
+    for what, a, b in (
+        ("frameworks", doc.get("frameworks"), fresh["frameworks"]),
+        ("settings", doc.get("settings"), fresh["settings"]),
+        ("CPU", (old.get("cpu"), old.get("cpu_id"), old.get("cores")),
+         (new["cpu"], new["cpu_id"], new["cores"])),
+    ):  # fmt: skip
+        if a != b:
+            raise ValueError(
+                f"the interrupted run in {path} has other {what} ({a} vs now {b}): continue it "
+                "with the same options on the same machine, or move it aside to start afresh"
+            )
+    if (old.get("commit"), old.get("dirty")) != (new["commit"], new["dirty"]):
+        doc.setdefault("resumed_at", []).append({k: new[k] for k in ("commit", "dirty", "date")})
     return doc
 
 
@@ -144,8 +166,9 @@ def run_publish(
         doc["wall_s"] = wall0 + time.perf_counter() - t0
         write_json(doc, path)
 
+    fws = doc["frameworks"]
     doc["peak"]["measurements"].append(
-        measure_peak(threads, "resume" if doc["results"] else "start")
+        measure_peak(threads, "resume" if doc["results"] else "start", fws)
     )
     doc["peak"]["gflops"] = run_peak(doc)
     save()
@@ -161,16 +184,19 @@ def run_publish(
         doc["results"] = results + [x for k, x in kept.items() if k not in _keys(results)]
         save()
         say(f"{_label(r)}: {r['status']}")
+    ran = _keys(results)
+    results += [r for k, r in kept.items() if k not in ran]  # kept, though not asked now
     doc["results"] = results
     for i, r in enumerate(results):  # one more try for the cells others disturbed
         if r["status"] == "ok" and r["load"]["busy"] and not r.get("remeasured"):
             again = _measure(Cell(**r["cell"]), doc["peak"]["gflops"])
-            better = again if again["status"] == "ok" and not again["load"]["busy"] else r
+            quieter = again["load"]["others_cores"] < r["load"]["others_cores"]
+            better = again if again["status"] == "ok" and quieter else r
             results[i] = {**better, "remeasured": True, "first_load": r["load"]}
             save()
             say(f"{_label(r)}: re-measured (busy the first time)")
     _run_ttq(doc, ttq_tasks, threads, save, say)
-    doc["peak"]["measurements"].append(measure_peak(threads, "end"))
+    doc["peak"]["measurements"].append(measure_peak(threads, "end", fws))
     doc["peak"]["gflops"] = run_peak(doc)
     apply_peak(doc)
     doc["complete"] = True
@@ -229,7 +255,8 @@ def _run_ttq(
             run = time_to_quality.run_subprocess(target, fw, threads)
             during = meter.read()
             spare = provenance.spare_cores(threads)
-            busy = before["busy_cores_before"] > spare or during["others_cores"] > spare
+            others = during["others_cores"] + during["steal_cores"]
+            busy = before["busy_cores_before"] > spare or others > spare
             run["load"] = {**before, **during, "spare_cores": spare, "busy": busy}
             ttq["runs"].append(run)
             save()

@@ -36,7 +36,7 @@ from triptych.bench.scale import (
     run_scale,
 )
 from triptych.commands import options
-from triptych.common import machine, zoo
+from triptych.common import zoo
 from triptych.common.console import console
 from triptych.common.weights import write_text_atomic
 from triptych.frameworks.base import available, resolve
@@ -135,7 +135,7 @@ def add_parser(sub: Any) -> None:
         default=[],
         type=Path,
         help="--suite publish: files whose <!-- headline:begin/end --> block gets the "
-        "headline table (make bench: README.md docs/benchmarks.md)",
+        "headline table (make bench: README.md docs/index.md)",
     )
     p.add_argument("--out", default="benchmarks/results", help="output directory")
     p.set_defaults(func=run)
@@ -157,8 +157,8 @@ def run(args: argparse.Namespace) -> int:
     for m in models:
         zoo.entry(m)  # unknown model: ValueError listing the zoo
     cells = expand(models, fws, modes, batches, variants, threads, repeats)
-    peaks = [publish.measure_peak(threads, "start")]
-    peak = peaks[0]["best_gflops"] or machine.matmul_peak_gflops()
+    peaks = [publish.measure_peak(threads, "start", fws)]
+    peak = peaks[0]["best_gflops"]
     con = console()
     with Progress(console=con) as bar:
         task = bar.add_task("benchmark cells", total=len(cells))
@@ -172,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{r['cell']['mode']} b{r['cell']['batch']}",
             ),
         )
-    peaks.append(publish.measure_peak(threads, "end"))
+    peaks.append(publish.measure_peak(threads, "end", fws))
     doc = {"peak": {"measurements": peaks}, "results": results}
     doc["peak"]["gflops"] = publish.run_peak(doc)
     publish.apply_peak(doc)  # the fractions against the larger of the two measurements
@@ -231,15 +231,27 @@ def run_publish_suite(args: argparse.Namespace) -> int:
     fws = args.frameworks or available()
     out = Path(args.out)
     for target in args.headline_into:  # refuse before an hour of measuring, not after
-        publish_report.replace_headline(target.read_text(), "")
+        try:
+            publish_report.replace_headline(target.read_text(), "")
+        except (OSError, ValueError) as e:
+            raise SystemExit(f"--headline-into {target}: {e}") from None
     models = tuple(
         replace(m, batches=tuple(args.batch)) if args.batch else m
         for m in _scale_models(args.scale_models, publish.PUBLISH_MODELS)
     )
     seconds = args.max_seconds or publish.MAX_SECONDS
     cells = publish.publish_cells(fws, args.threads, args.repeats, seconds, models)
-    doc = publish.resumable(out / publish.RESULTS_FILE, fws) if args.resume else None
-    doc = doc or publish.new_document(fws, args.threads, _command(), seconds)
+    fresh = publish.new_document(fws, args.threads, _command(), seconds)
+    try:
+        doc = publish.resumable(out / publish.RESULTS_FILE, fresh) if args.resume else None
+    except ValueError as e:
+        raise SystemExit(f"--resume: {e}") from None
+    if doc is None and (out / publish.RESULTS_FILE).exists() and not args.resume:
+        old = json.loads((out / publish.RESULTS_FILE).read_text())
+        if not old.get("complete"):  # hours of cells: never overwritten without --resume
+            raise SystemExit(f"{out / publish.RESULTS_FILE} holds an interrupted run: "
+                             "continue it with --resume, or move it aside")  # fmt: skip
+    doc = doc or fresh
     con = console()
     tasks = () if args.no_ttq else publish.TTQ_TASKS
     with Progress(console=con) as bar:

@@ -6,7 +6,8 @@ side by side): ``build`` (spec -> native network, canonical <-> native weights, 
 ``runtime`` (version, threads, the Dropout RNG, BatchNorm's running-variance estimator,
 the fast exporter), ``distributed`` (data-parallel workers on the framework's own engine) and
 ``speed`` (numpy -> native tensor, the recommended fast inference
-path, a minimal hand-written train step for the harness-overhead measurement).
+path, a minimal hand-written train step for the harness-overhead measurement, the
+framework's own CPU GEMM for the benchmark peak).
 `PackageBackend` adapts such a package into one `Backend`; nothing imports torch,
 tensorflow or mxnet until a backend is first asked for.
 
@@ -142,6 +143,7 @@ class Backend(Protocol):
     def plain_train_step(
         self, chain: list[Built], x: np.ndarray, target: np.ndarray, lr: float = 1e-4
     ) -> Callable[[], Any]: ...
+    def cpu_gemm(self, a: np.ndarray, b: np.ndarray) -> Callable[[], Any]: ...  # a @ b, fp32
     @property
     def train(self) -> ModuleType: ...  # make_trainer, make_generator_step, ...
     @property
@@ -240,6 +242,10 @@ class PackageBackend:
         self, chain: list[Built], x: np.ndarray, target: np.ndarray, lr: float = 1e-4
     ) -> Callable[[], Any]:
         return self.speed.plain_train_step(chain, x, target, lr)
+
+    def cpu_gemm(self, a: np.ndarray, b: np.ndarray) -> Callable[[], Any]:
+        """A call computing ``a @ b`` (fp32, square) with the framework's own CPU GEMM."""
+        return self.speed.cpu_gemm(a, b)
 
     # lazily imported modules
     @cached_property

@@ -68,7 +68,7 @@ def provenance_line(doc: dict[str, Any]) -> str:
     p, peak = doc["provenance"], doc["peak"]
     best_of = {m["best_of"] for m in peak["measurements"] if m["best_of"]}
     n = len(doc["results"])
-    busy = sum(1 for r in ok_results(doc["results"]) if r["load"]["busy"])
+    busy = sum(1 for r in doc["results"] if r.get("load", {}).get("busy"))
     dirty = " with local changes" if p["dirty"] else ""
     return (
         f"One `--suite publish` run, {p['date'][:10]}, commit {p['commit'][:10]}{dirty}; "
@@ -159,7 +159,7 @@ def ttq_table(doc: dict[str, Any]) -> list[str]:
     for run in doc["ttq"]["runs"]:
         if run["status"] != "ok":
             error = run["error"][:100]
-            lines.append(f"| {run['task']} | {run['framework']} | failed: {error} ||||")
+            lines.append(f"| {run['task']} | {run['framework']} | failed: {error} |||||")
             continue
         lines.append(
             f"| {run['task']} | {run['framework']} | {'yes' if run['reached'] else 'no'} | "

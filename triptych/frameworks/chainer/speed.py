@@ -101,5 +101,5 @@ def hand_train_step(
 
 def cpu_gemm(a: np.ndarray, b: np.ndarray) -> Callable[[], Any]:
     """A call computing ``a @ b`` (fp32) with ``F.matmul``, numpy's BLAS underneath: the
-    benchmark peak's measurement (`triptych.bench.peak`)."""
+    benchmark peak's measurement (`triptych.bench.gemm_peak`)."""
     return lambda: F.matmul(a, b)

@@ -6,8 +6,8 @@
   changes JAX's *default* dtypes).
 * ``jax_platforms = "cpu"``: triptych drives JAX on the CPU (`FrameworkInfo.gpu` is False);
   it also silences jaxlib's probe for GPU plugins.
-* XLA's CPU thread pool is sized from ``XLA_FLAGS`` when the backend first starts
-  (`triptych.frameworks.jax.runtime.set_threads` explains the limit).
+* XLA's CPU thread pool is sized when the backend first starts, from the CPUs the process
+  may use (`triptych.frameworks.jax.runtime.set_threads` explains the limit).
 """
 
 from __future__ import annotations

@@ -29,21 +29,17 @@ def devices() -> list[str]:
 
 
 def set_threads(n: int) -> None:
-    """XLA's CPU threads. XLA has no flag for its thread count: it sizes its Eigen pool
-    once, when the backend starts, from the CPUs this process may run on. So for ``n`` below
-    those, the process is pinned to ``n`` of them (``os.sched_setaffinity``; one thread also
-    turns Eigen's multi-threading off with ``--xla_cpu_multi_thread_eigen=false``). Call it
-    before JAX's first use (the benchmark workers do); afterwards the pool stays as it is.
-    (``intra_op_parallelism_threads=N``, often quoted, is TensorFlow's option: today's XLA
-    reads that token as a flag file's name and aborts.)"""
-    n = int(n)
-    if n == 1 and "--xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
-        flags = os.environ.get("XLA_FLAGS", "")
+    """XLA's CPU threads, as far as XLA lets a caller choose them. XLA has no flag for its
+    thread count: it sizes its Eigen pool once, when the backend starts, from the CPUs the
+    process may run on. One thread is a flag (``--xla_cpu_multi_thread_eigen=false``,
+    honoured when set before JAX's first use); more than one but fewer than the CPUs takes
+    pinning the process before it starts (``taskset -c 0-1 ...``): pinning it here would
+    also pin every local data-parallel worker to the same CPUs. (``intra_op_parallelism_
+    threads=N``, often quoted, is TensorFlow's option: today's XLA reads that token as a flag
+    file's name and aborts.)"""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if int(n) == 1 and "--xla_cpu_multi_thread_eigen" not in flags:
         os.environ["XLA_FLAGS"] = f"{flags} --xla_cpu_multi_thread_eigen=false".strip()
-    if hasattr(os, "sched_setaffinity"):
-        cpus = sorted(os.sched_getaffinity(0))
-        if 0 < n < len(cpus):
-            os.sched_setaffinity(0, cpus[:n])
 
 
 def seed_rng(built: list, seed: int) -> None:

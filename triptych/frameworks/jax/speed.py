@@ -115,7 +115,7 @@ def hand_train_step(
 
 def cpu_gemm(a: np.ndarray, b: np.ndarray) -> Callable[[], Any]:
     """A call computing ``a @ b`` (fp32) with XLA's compiled dot, waiting for the result:
-    the benchmark peak's measurement (`triptych.bench.peak`)."""
+    the benchmark peak's measurement (`triptych.bench.gemm_peak`)."""
     ja, jb = jnp.asarray(a), jnp.asarray(b)
     dot = jax.jit(jnp.dot)
     return lambda: dot(ja, jb).block_until_ready()

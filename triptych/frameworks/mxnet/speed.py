@@ -91,7 +91,7 @@ def hand_train_step(
 def cpu_gemm(a: np.ndarray, b: np.ndarray) -> Callable[[], Any]:
     """A call computing ``a @ b.T`` (fp32, the same FLOPs as ``a @ b`` for square inputs) with
     MXNet's FullyConnected, oneDNN's inner product where oneDNN is on: the benchmark peak's
-    measurement (`triptych.bench.peak`)."""
+    measurement (`triptych.bench.gemm_peak`)."""
     x, w = mx.nd.array(a), mx.nd.array(b)
     n = int(b.shape[0])
     return lambda: mx.nd.FullyConnected(x, w, num_hidden=n, no_bias=True).wait_to_read()

@@ -61,7 +61,7 @@ def plain_train_step(
 
 
 def cpu_gemm(a: np.ndarray, b: np.ndarray) -> Callable[[], Any]:
-    """A call computing ``a @ b`` (fp32) with ``snt.Linear``'s kernel, TensorFlow's MatMul:
-    the benchmark peak's measurement (`triptych.bench.peak`)."""
+    """A call computing ``a @ b`` (fp32) with TensorFlow's MatMul, what ``snt.Linear`` runs:
+    the benchmark peak's measurement (`triptych.bench.gemm_peak`)."""
     ta, tb = tf.constant(a), tf.constant(b)
     return lambda: tf.linalg.matmul(ta, tb)

@@ -100,6 +100,6 @@ def hand_train_step(
 
 def cpu_gemm(a: np.ndarray, b: np.ndarray) -> Callable[[], Any]:
     """A call computing ``a @ b`` (fp32) with TensorFlow's CPU MatMul (Eigen / oneDNN): the
-    benchmark peak's measurement (`triptych.bench.peak`)."""
+    benchmark peak's measurement (`triptych.bench.gemm_peak`)."""
     ta, tb = tf.constant(a), tf.constant(b)
     return lambda: tf.linalg.matmul(ta, tb)

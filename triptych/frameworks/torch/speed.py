@@ -178,6 +178,6 @@ def hand_train_step(
 
 def cpu_gemm(a: np.ndarray, b: np.ndarray) -> Callable[[], Any]:
     """A call computing ``a @ b`` (fp32) with PyTorch's CPU GEMM (MKL / oneDNN): the
-    benchmark peak's measurement (`triptych.bench.peak`)."""
+    benchmark peak's measurement (`triptych.bench.gemm_peak`)."""
     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
     return lambda: torch.mm(ta, tb)
