@@ -177,12 +177,24 @@ def test_a_busy_machine_is_seen_around_a_cell():
         [sys.executable, "-c", "import time\nt=time.time()\nwhile time.time()-t<3: pass"]
     )
     try:
-        meter = provenance.CpuMeter().start()
-        subprocess.run(["sleep", "1.5"], check=True)
+        meter = provenance.CpuMeter().start()  # around a child process (the runner's view)
+        subprocess.run(["sleep", "1.0"], check=True)
         seen = meter.read()
+        window = provenance.SelfMeter().start()  # around this process's work (the worker's)
+        busy_wait(0.5)
+        seen_here = window.read()
     finally:
         spinner.wait()
     assert seen["others_cores"] >= 0.6, seen
+    assert seen_here["others_cores"] >= 0.6 and seen_here["seconds"] >= 0.5, seen_here
+
+
+def busy_wait(seconds: float) -> None:
+    import time
+
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
 
 
 def test_plain_bench_writes_the_same_provenance(tmp_path, monkeypatch):

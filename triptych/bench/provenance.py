@@ -150,6 +150,38 @@ class CpuMeter:
         return {"others_cores": round(others, 3), "steal_cores": round(steal_cores, 3)}
 
 
+@dataclass
+class SelfMeter:
+    """CPU the rest of the machine used while this process worked (its threads included):
+    the machine's busy CPU-seconds minus this process's own over the wall time, in cores.
+    The benchmark worker wraps its timed calls in it, so the window is exactly the part
+    whose numbers are published."""
+
+    busy0: float = 0.0
+    steal0: float = 0.0
+    own0: float = 0.0
+    t0: float = 0.0
+
+    @staticmethod
+    def _own() -> float:
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        return me.ru_utime + me.ru_stime + _children_cpu_seconds()
+
+    def start(self) -> SelfMeter:
+        self.busy0, self.steal0 = _cpu_seconds()
+        self.own0, self.t0 = self._own(), time.perf_counter()
+        return self
+
+    def read(self) -> dict[str, float]:
+        """``others_cores`` and ``steal_cores`` over the window, and its ``seconds``."""
+        busy, steal = _cpu_seconds()
+        wall = max(time.perf_counter() - self.t0, 1e-9)
+        others = max(0.0, (busy - self.busy0) - (self._own() - self.own0)) / wall
+        steal_cores = (steal - self.steal0) / wall
+        return {"others_cores": round(others, 3), "steal_cores": round(steal_cores, 3),
+                "seconds": round(wall, 3)}  # fmt: skip
+
+
 def others_now(seconds: float = 0.5) -> float:
     """Cores busy over the next ``seconds`` (default 0.5), this process idle meanwhile."""
     busy0, _ = _cpu_seconds()

@@ -27,16 +27,25 @@ def run_one(
     """The worker's result, or ``{"status": "failed" | "timeout", "error": ...}``, with
     ``load``: the load average and the cores others kept busy just before the cell (after
     waiting up to ``quiet_patience_s``, default 0, for them to free), the cores others used
-    while it ran, and ``busy``: whether those exceeded the cores the cell leaves spare."""
+    over the whole worker process and over its timed calls (the worker's ``timed_window``),
+    and ``busy``: whether others (and a hypervisor's steal) took more than the cores the
+    cell leaves spare during the timed calls (during the whole process when the cell did
+    not get as far)."""
     before = provenance.wait_quiet(cell.threads, quiet_patience_s)
     meter = provenance.CpuMeter().start()
     result = _run_worker(cell, timeout)
     during = meter.read()
     spare = provenance.spare_cores(cell.threads)
-    others = during["others_cores"] + during["steal_cores"]  # a hypervisor's steal counts too
-    busy = before["busy_cores_before"] > spare or others > spare
-    result["load"] = {**before, **during, "spare_cores": spare, "busy": busy}
+    result["load"] = {**before, **during, "spare_cores": spare}
+    result["load"]["busy"] = disturbance(result) > spare
     return result
+
+
+def disturbance(result: dict[str, Any]) -> float:
+    """Cores others (and a hypervisor's steal) took while ``result``'s cell was timed: over
+    its timed calls when it got that far, else over its whole process."""
+    window = result.get("timed_window") or result["load"]
+    return float(window["others_cores"] + window["steal_cores"])
 
 
 def _run_worker(cell: Cell, timeout: float) -> dict[str, Any]:

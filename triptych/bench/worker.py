@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from triptych.bench.cell import Cell
+from triptych.bench.provenance import SelfMeter
 from triptych.common import spec as S
 from triptych.common import zoo_scale
 from triptych.common.recipe import Optimizer
@@ -186,11 +187,11 @@ def cell_flops(spec: S.ModelSpec, cell: Cell) -> int:
     return 3 * flops if cell.mode == "train" else flops
 
 
-def time_calls(fn: Callable[[], Any], cell: Cell) -> tuple[float, list[float]]:
-    """(first call's seconds, timed repeats' seconds): warm-up calls after the first one only
-    while they are cheap (the first took under a tenth of ``max_seconds``); repeats until
-    ``repeats`` or, with ``max_seconds``, until that much time is spent (at least
-    `MIN_REPEATS`)."""
+def time_calls(fn: Callable[[], Any], cell: Cell) -> tuple[float, list[float], dict[str, float]]:
+    """(first call's seconds, timed repeats' seconds, the cores others used meanwhile):
+    warm-up calls after the first one only while they are cheap (the first took under a
+    tenth of ``max_seconds``); repeats until ``repeats`` or, with ``max_seconds``, until
+    that much time is spent (at least `MIN_REPEATS`)."""
     t0 = time.perf_counter()
     fn()
     first = time.perf_counter() - t0
@@ -200,6 +201,7 @@ def time_calls(fn: Callable[[], Any], cell: Cell) -> tuple[float, list[float]]:
             fn()
     samples: list[float] = []
     spent = 0.0
+    meter = SelfMeter().start()
     while len(samples) < cell.repeats:
         if cap is not None and spent >= cap and len(samples) >= MIN_REPEATS:
             break
@@ -207,7 +209,7 @@ def time_calls(fn: Callable[[], Any], cell: Cell) -> tuple[float, list[float]]:
         fn()
         samples.append(time.perf_counter() - t0)
         spent += samples[-1]
-    return first, samples
+    return first, samples, meter.read()
 
 
 def _place(model: Model, cell: Cell) -> dict[str, Any]:
@@ -265,7 +267,7 @@ def run_cell(cell: Cell) -> dict[str, Any]:
         except Skip as why:
             return {"cell": json.loads(cell.to_json()), "status": "skipped", "error": str(why)}
         setup = time.perf_counter() - t_setup
-        first, samples = time_calls(fn, cell)
+        first, samples, timed_window = time_calls(fn, cell)
     flops = cell_flops(spec, cell)
     median = float(np.median(samples))
     q1, q3 = (float(v) for v in np.percentile(samples, [25, 75]))
@@ -291,6 +293,7 @@ def run_cell(cell: Cell) -> dict[str, Any]:
         "device_peak_mib": _device_peak_mib(model, cell),
         "version": model.backend.version(),
         "env": {k: os.environ.get(k) for k in ENV_RECORDED if k in os.environ},
+        "timed_window": timed_window,
         **extra,
     }
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from triptych.bench.cell import Cell
 from triptych.bench.publish import PUBLISH_MODELS, TUNED_BATCH
+from triptych.bench.runner import disturbance
 from triptych.bench.scale import label_of
 from triptych.bench.scale_report import cell_table, ok_results, summary_table
 from triptych.common.weights import write_text_atomic
@@ -144,11 +145,13 @@ def busy_lines(doc: dict[str, Any]) -> list[str]:
     rows = [r for r in doc["results"] if r.get("remeasured") or r.get("load", {}).get("busy")]
     if not rows:
         return ["No cell ran while other work used the cores."]
-    lines = ["| cell | others' cores (first) | others' cores (kept) | kept |", "|---|---|---|---|"]
+    lines = ["| cell | others' cores, first run | others' cores, kept run | kept |",
+             "|---|---|---|---|"]  # fmt: skip
     for r in rows:
-        first = r.get("first_load", r["load"])["others_cores"]
+        old = r.get("first_load", r["load"])
+        first = f"{r.get('first_disturbance', old['others_cores'] + old['steal_cores']):.2f}"
         state = "busy (marked)" if r["load"]["busy"] else "re-measured quiet"
-        kept = r["load"]["others_cores"]
+        kept = f"{disturbance(r):.2f}"
         lines.append(f"| {Cell(**r['cell']).key} | {first} | {kept} | {state} |")
     return lines
 
@@ -200,8 +203,9 @@ def markdown(doc: dict[str, Any]) -> str:
         "## Load",
         "",
         "Before each cell the run waits (up to 60 s) for the cores it needs; it records the "
-        "cores others used during the cell (from /proc/stat, less the cell's own CPU time) and "
-        "re-measures, once, every cell that ran beside other work.",
+        "cores others (and a hypervisor's steal) used while the cell was timed (from "
+        "/proc/stat, less the cell's own CPU time) and re-measures, once, every cell that ran "
+        "beside other work.",
         "",
         *busy_lines(doc),
         "",
