@@ -166,3 +166,16 @@ def test_cli_refuses_bad_node_flags_with_one_line(
         err = capsys.readouterr().err.strip()
         assert msg in err and "\n" not in err, err
     assert not (tmp_path / "workers").exists()
+
+
+def test_the_volume_model_predicts_ring_and_parameter_server_bytes() -> None:
+    """dp_volume's prediction: a ring all-reduce of S bytes puts 2(N-1)·S on the wire per
+    step, a parameter server 2N·S; the loopback counter parses from /proc/net/dev."""
+    from triptych.frameworks.base import unavailable_reason
+    from triptych.training import dp_volume
+
+    for fw, expected in (("torch", 2 * 1000), ("mxnet", 4 * 1000)):
+        if unavailable_reason(fw):
+            continue
+        assert dp_volume.predicted_bytes(fw, 1000)[0] == expected
+    assert dp_volume.loopback_bytes() >= 0
