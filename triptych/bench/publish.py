@@ -88,6 +88,12 @@ def measure_peak(threads: int, when: str, frameworks: list[str] | None = None) -
     return m
 
 
+def given_peak(gflops: float) -> dict[str, Any]:
+    """A peak the caller gave (``--peak-gflops``), recorded as such: nothing measured."""
+    return {"when": "given", "load_avg": provenance.loadavg(), "sizes": [], "by_library": {},
+            "best_gflops": float(gflops), "best_of": "given with --peak-gflops"}  # fmt: skip
+
+
 def run_peak(doc: dict[str, Any]) -> float:
     """The run's peak: the best of every measurement in ``doc`` (GFLOP/s)."""
     return max(m["best_gflops"] for m in doc["peak"]["measurements"])

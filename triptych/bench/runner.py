@@ -81,12 +81,15 @@ def _run_worker(cell: Cell, timeout: float) -> dict[str, Any]:
     return result
 
 
-def environment(threads: int, peak: float) -> dict[str, Any]:
+def environment(
+    threads: int, peak: float, facts_at_start: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Versions, CPU and peak of a run, with its `provenance.provenance` (commit, date, CPU
-    flags, library versions, load)."""
+    flags, library versions, load): ``facts_at_start`` when the caller took them as the run
+    began (the commit and tree the cells ran), else taken now."""
     facts = collect(measure_peak=False)
     facts.update(threads=threads, matmul_peak_gflops=peak, platform=platform.platform())
-    facts["provenance"] = provenance.provenance(threads)
+    facts["provenance"] = facts_at_start or provenance.provenance(threads)
     return facts
 
 

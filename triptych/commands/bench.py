@@ -23,7 +23,7 @@ from typing import Any
 
 from rich.progress import Progress
 
-from triptych.bench import publish, scale_report, time_to_quality, ttq_report
+from triptych.bench import provenance, publish, scale_report, time_to_quality, ttq_report
 from triptych.bench.cell import MODES, VARIANTS, expand, load_suite
 from triptych.bench.report import write_all
 from triptych.bench.runner import environment, run_cells
@@ -94,8 +94,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--peak-gflops",
         type=float,
-        help="--suite scale: the fp32 peak the cells' fraction refers to (default: measured "
-        "before and after the run, too low on a loaded machine)",
+        help="--suite scale and plain runs: the fp32 peak the cells' fraction refers to "
+        "(default: measured before and after the run; given, it is recorded as given and "
+        "nothing is measured: quick runs, tests)",
     )
     p.add_argument(
         "--device",
@@ -157,7 +158,9 @@ def run(args: argparse.Namespace) -> int:
     for m in models:
         zoo.entry(m)  # unknown model: ValueError listing the zoo
     cells = expand(models, fws, modes, batches, variants, threads, repeats)
-    peaks = [publish.measure_peak(threads, "start", fws)]
+    at_start = provenance.provenance(threads)  # the commit and tree the cells run
+    given = args.peak_gflops
+    peaks = [publish.given_peak(given) if given else publish.measure_peak(threads, "start", fws)]
     peak = peaks[0]["best_gflops"]
     con = console()
     with Progress(console=con) as bar:
@@ -172,7 +175,8 @@ def run(args: argparse.Namespace) -> int:
                 f"{r['cell']['mode']} b{r['cell']['batch']}",
             ),
         )
-    peaks.append(publish.measure_peak(threads, "end", fws))
+    if not given:
+        peaks.append(publish.measure_peak(threads, "end", fws))
     doc = {"peak": {"measurements": peaks}, "results": results}
     doc["peak"]["gflops"] = publish.run_peak(doc)
     publish.apply_peak(doc)  # the fractions against the larger of the two measurements
@@ -184,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
         if sys.argv[1:2] == ["bench"]
         else "triptych bench"
     )
-    env = environment(threads, doc["peak"]["gflops"])
+    env = environment(threads, doc["peak"]["gflops"], at_start)
     paths = write_all(results, env, Path(args.out), command, extra)
     con.print(Path(paths["md"]).read_text().split("## Targets", 1)[-1])
     con.print(f"written: {', '.join(str(p) for p in paths.values())}")

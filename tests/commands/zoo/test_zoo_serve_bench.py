@@ -37,9 +37,11 @@ def test_served_networks_answer_like_ort(name, tmp_path):
 def test_bench_cell(name, tmp_path, capsys):
     args = ["bench", name, "-f", "torch", "--mode", "infer", "--variant", "default"]
     run_ok(
-        [*args, "--batch", "2", "--repeats", "2", "--no-overhead", "--out", str(tmp_path)], capsys
-    )
+        [*args, "--batch", "2", "--repeats", "2", "--no-overhead", "--peak-gflops", "100",
+         "--out", str(tmp_path)], capsys,
+    )  # fmt: skip
     results = read_json(tmp_path / "bench.json")
+    assert results["peak"]["measurements"][0]["best_of"] == "given with --peak-gflops"
     cells = results["results"] if isinstance(results, dict) else results
     assert [c["status"] for c in cells] == ["ok"]
     assert zoo.entry(name).name == name
