@@ -147,3 +147,22 @@ def test_keras_optimizer_state_resumes_with_its_scalar_shapes(tmp_path) -> None:
     step, _, _ = load_checkpoint(tmp_path, trainer.model, trainer.steps)
     state = trainer.steps["g"].state()
     assert step == 2 and any(v.ndim == 0 and int(v) == 2 for v in state.values()), state
+
+
+def test_level5_data_has_the_images_the_model_takes(tmp_path) -> None:
+    """Level 5 trains on the bundled digits at the model's input shape: the 3x32x32
+    ResNet-18 gets them resized and repeated over 3 channels (before, its workers were fed
+    1x8x8 digits and crashed in every framework); an input that is no image is refused."""
+    from triptych.common import data as D
+    from triptych.common import zoo
+    from triptych.verify.data_parallel import level5_data
+
+    assert level5_data(zoo.create_spec("classifier"), tmp_path) == "digits"
+    path = level5_data(zoo.create_spec("resnet18"), tmp_path)
+    train, test = D.load_train_test(path, "unit", 0.2, 0)
+    assert train.x.shape[1:] == (3, 32, 32) and len(train.x) + len(test.x) == 1797
+    assert float(train.x.min()) >= 0.0 and float(train.x.max()) <= 1.0
+    assert np.array_equal(train.x[:, 0], train.x[:, 2])  # the same digit in every channel
+    assert level5_data(zoo.create_spec("vit_tiny"), tmp_path) == "digits28"
+    with pytest.raises(ValueError, match=r"input \(\d+,\) is not an image"):
+        level5_data(zoo.create_spec("gan"), tmp_path)  # its main chain starts at the noise z

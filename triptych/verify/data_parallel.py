@@ -31,9 +31,10 @@ import numpy as np
 
 from triptych.common import data as D
 from triptych.common.compare import compare_outputs
+from triptych.common.datasets.resize import resize_bilinear
 from triptych.common.dropout import has_dropout
 from triptych.common.recipe import Optimizer, Recipe
-from triptych.common.spec import ModelSpec
+from triptych.common.spec import ModelSpec, input_vocabulary
 from triptych.common.tolerances import Tolerance
 from triptych.engine.loop import fit
 from triptych.engine.trainer import BUFFERS, Trainer
@@ -65,11 +66,25 @@ def parity_recipe(spec: ModelSpec, workers: int, batch: int = 32, lr: float = 0.
     )
 
 
-def level5_data(spec: ModelSpec) -> str:
-    """The bundled data set whose images the spec takes: ``digits28`` (the UCI digits at
-    28x28) for a 1x28x28 input (the ResNet-18, U-Net and MobileNetV2 zoo entries), else
-    ``digits`` (8x8, the models sized for it)."""
-    return "digits28" if tuple(spec.input_shape) == (1, 28, 28) else "digits"
+def level5_data(spec: ModelSpec, folder: Path) -> str:
+    """The data the level-5 runs train on, images of the spec's input shape: ``digits``
+    (8x8) or ``digits28`` (the UCI digits at 28x28) when the shape is theirs; for any other
+    (C, H, W), e.g. the 3x32x32 ResNet-18, the UCI digits resized to H x W (bilinear) and
+    repeated over C channels, written to ``folder``/level5_digits.npz (a file the workers
+    load like any other); ValueError for inputs that are not images (token ids)."""
+    shape = tuple(spec.input_shape)
+    if shape == (1, 8, 8):
+        return "digits"
+    if shape == (1, 28, 28):
+        return "digits28"
+    if len(shape) != 3 or input_vocabulary(spec.networks[spec.main_chain[0]]) is not None:
+        raise ValueError(f"level 5 trains on the bundled digits: input {shape} is not an image")
+    c, h, w = shape
+    digits = D.load_digits()
+    x = resize_bilinear(digits.x, (h, w)).clip(0.0, 1.0)
+    path = folder / "level5_digits.npz"
+    np.savez(path, x=np.repeat(x, c, axis=1).astype(np.float32), y=digits.y)
+    return str(path)
 
 
 def one_process(
@@ -128,10 +143,10 @@ def data_parallel_checks(
     engine's synchronised BatchNorm (`ValueError` with the reason where it has none);
     ``data``: default `level5_data`, the bundled set whose images the spec takes."""
     recipe = recipe or parity_recipe(spec, workers)
-    data = data or level5_data(spec)
     tol = Tolerance(atol or TOLERANCE.atol, rtol or TOLERANCE.rtol)
-    ref_losses, ref_w = one_process(spec, framework, recipe, steps, data, seed)
-    with _run_dir(run_dir) as d:
+    with _run_dir(run_dir) as d, tempfile.TemporaryDirectory(prefix="triptych-l5-") as tmp:
+        data = data or level5_data(spec, Path(tmp))
+        ref_losses, ref_w = one_process(spec, framework, recipe, steps, data, seed)
         if resume_at:
             train_set, _ = D.load_train_test(data, recipe.scale, TEST_FRACTION, SPLIT_SEED)
             first = Model(spec, framework, seed=seed)
