@@ -62,8 +62,11 @@ def _shares_state(module: object) -> bool:
 #: also runs) to keep ``make test`` under 15 minutes on 2 cores: the GAN's default recipe
 #: trained to FD/10 takes 38 s in JAX (its compile) and 33 s in Chainer (numpy), 15-22 s
 #: elsewhere; a SIGKILL at every checkpoint write boundary 39 s; the planted 1 % learning-rate
-#: slip caught in ResNet-18 27 s (one `make test --durations` run, 2 cores)
+#: slip caught in ResNet-18 27 s; export + parity of ViT-tiny 25 s and of the U-Net 20 s (as
+#: ResNet-18's and MobileNetV2's already are) (one `make test --durations` run, 2 cores)
 SWEEP_CASES = {
+    "tests/commands/zoo/test_zoo_export_parity.py::test_export_then_parity[vit_tiny]",
+    "tests/commands/zoo/test_zoo_export_parity.py::test_export_then_parity[unet]",
     "tests/training/test_gan.py::test_default_training_lowers_fd_digits_tenfold[jax]",
     "tests/training/test_gan.py::test_default_training_lowers_fd_digits_tenfold[chainer]",
     "tests/engine/test_checkpoint.py::test_kill_at_every_write_boundary_resumes_or_refuses_cleanly",
