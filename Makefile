@@ -34,12 +34,12 @@ run: setup
 
 # --timeout: a test that hangs fails, naming itself, instead of stalling the run
 test: setup
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --timeout 900 -m "not sweep"
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --timeout 900 --durations 25 -m "not sweep"
 
 # the heavy tier CI runs after make test: every zoo model through full-length parity, every
 # torchvision family and Keras application through the importer (one worker: see that test)
 test-sweep: setup
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --timeout 1200 -m sweep
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --timeout 1200 --durations 25 -m sweep
 
 lint: setup
 	$(BIN)/ruff check .
