@@ -85,6 +85,18 @@ def _tokens(*layers: S.Layer) -> S.Network:
     return S.Network("net", inputs=x, outputs=S.Dense(3)(y))
 
 
+def _untokens(upsample: bool = False) -> S.Network:
+    """A masked autoencoder's decoder end: (9, 8) patch tokens, a Dense to 6 features (both
+    signs per token), back to a (6, 3, 3) image, then a convolution (or a ConvTranspose2d
+    with kernel = stride = the patch back to 6x6 pixels), Flatten and Dense(3)."""
+    x = S.Input((2, 6, 6))
+    t = S.Dense(6)(S.Tokens()(S.Conv2d(8, 2, stride=2)(x)))
+    y = S.Untokens(3, 3)(t)
+    patch = S.ConvTranspose2d(2, kernel=2, stride=2, padding=0)
+    y = patch(y) if upsample else S.Conv2d(3, 3, padding=1)(y)
+    return S.Network("net", inputs=x, outputs=S.Dense(3)(S.Flatten()(y)))
+
+
 def _pre_norm_block(causal: bool = False, bias: bool = True) -> S.Network:
     """A pre-norm transformer encoder block on class token + tokens + positions."""
     x = S.Input((2, 6, 6))
@@ -215,6 +227,8 @@ EXAMPLES: dict[str, Callable[[], S.Network]] = {
     "reduce_max:spatial_kept": lambda: _after_conv(S.ReduceMax((1, 2))),
     "stochastic_depth": lambda: _residual(S.StochasticDepth(0.5)),
     "tokens": lambda: _tokens(),
+    "untokens": _untokens,
+    "untokens:mae_decoder": lambda: _untokens(upsample=True),
     "class_token": lambda: _tokens(S.ClassToken()),
     "position_embedding": lambda: _tokens(S.PositionEmbedding()),
     "multi_head_attention": lambda: _tokens(S.MultiHeadAttention(2)),

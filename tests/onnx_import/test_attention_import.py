@@ -136,3 +136,70 @@ def test_keras_attention_block_through_tf2onnx(tmp_path, probe):
     assert {"MultiHeadAttention", "LayerNorm", "Tokens"} <= _kinds(spec)
     diffs = max_diff_per_framework(spec, weights, path, probe((3, 8, 8)))
     assert max(diffs.values()) <= TOL, diffs
+
+
+class _MaeDecoder(torch.nn.Module):
+    """A masked autoencoder's ends: a 2x2 patch embedding to (9, 8) tokens (plus a learned
+    position table), a Linear per token, the tokens back to a (6, 3, 3) image
+    (``transpose(1, 2).reshape(n, c, h, w)``: the batch and channels read off the tensor, a
+    Shape/Gather/Concat chain in TorchScript's export) and a ConvTranspose2d with kernel =
+    stride = the patch back to the 6x6 pixels."""
+
+    def __init__(self, position: bool) -> None:
+        super().__init__()
+        self.patch = torch.nn.Conv2d(2, 8, 2, stride=2)
+        self.position = torch.nn.Parameter(0.1 * torch.randn(1, 9, 8)) if position else None
+        self.pred = torch.nn.Linear(8, 6)
+        self.unpatch = torch.nn.ConvTranspose2d(6, 2, 2, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = self.patch(x).flatten(2).transpose(1, 2)
+        if self.position is not None:
+            t = t + self.position
+        t = self.pred(t)
+        n, _length, c = t.shape
+        return self.unpatch(t.transpose(1, 2).reshape(n, c, 3, 3))
+
+
+@pytest.mark.parametrize("position", [True, False], ids=["position", "plain"])
+@pytest.mark.parametrize("exporter", ["dynamo", "torchscript"])
+def test_mae_decoder_untokens_imports(tmp_path, probe, exporter, position):
+    """Tokens back to an image import as `Untokens` where the tokens are a tensor of their
+    own (after a position table: `Tokens`, `PositionEmbedding`, `Dense`, `Untokens`); with
+    nothing but the Linear between patches and image, the importer keeps the tokens a view
+    of the patch image, and the Linear becomes the equal 1x1 Conv2d on it."""
+    torch.manual_seed(0)
+    module = _MaeDecoder(position).eval()
+    path = tmp_path / "mae.onnx"
+    torch.onnx.export(module, (torch.randn(2, 2, 6, 6),), str(path), input_names=["x"],
+                      output_names=["y"], dynamic_axes={"x": {0: "b"}, "y": {0: "b"}},
+                      opset_version=17, dynamo=exporter == "dynamo")  # fmt: skip
+    spec, weights = triptych.import_onnx(path)
+    kinds = [type(layer).__name__ for layer in spec.networks["net"].layers]
+    if position:
+        assert kinds == ["Conv2d", "Tokens", "PositionEmbedding", "Dense", "Untokens",
+                         "ConvTranspose2d"], kinds  # fmt: skip
+        untokens = [la for la in spec.networks["net"].layers if isinstance(la, S.Untokens)]
+        assert (untokens[0].height, untokens[0].width) == (3, 3)
+    else:
+        assert kinds == ["Conv2d", "Conv2d", "ConvTranspose2d"], kinds
+    diffs = max_diff_per_framework(spec, weights, path, probe((2, 6, 6)))
+    assert max(diffs.values()) <= TOL, diffs
+
+
+@pytest.mark.parametrize("framework", triptych.frameworks())
+def test_untokens_exported_by_every_backend_imports(tmp_path, framework, probe):
+    """The spec's Untokens (after a position embedding and a Dense on the tokens) exported
+    by each backend's own exporter (PyTorch's transpose + reshape, the NHWC backends' plain
+    reshape to (N, H, W, C) before their transpose to NCHW, MXNet's and Chainer's
+    constant-target reshapes) imports back as Untokens."""
+    x = S.Input((2, 6, 6))
+    t = S.PositionEmbedding()(S.Tokens()(S.Conv2d(8, 2, stride=2)(x)))
+    y = S.Conv2d(2, 3, padding=1)(S.Untokens(3, 3)(S.Dense(6)(t)))
+    spec = S.single(S.Network("net", inputs=x, outputs=y), "untokens")
+    model = triptych.create(spec, framework=framework, seed=1)
+    path = next(iter(model.export_onnx(tmp_path).values()))
+    imported, weights = triptych.import_onnx(path)
+    assert {"Tokens", "PositionEmbedding", "Dense", "Untokens"} <= _kinds(imported)
+    diffs = max_diff_per_framework(imported, weights, path, probe((2, 6, 6)))
+    assert max(diffs.values()) <= TOL, diffs

@@ -22,6 +22,7 @@ from typing import Any
 
 from triptych.commands import options
 from triptych.common.console import console
+from triptych.common.recipe import CORRUPTIONS
 from triptych.report.tables import metrics_table
 from triptych.training import distributed as DP
 from triptych.training.distributed import DataParallelError
@@ -50,7 +51,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--corruption",
-        choices=("none", "gaussian", "masking"),
+        choices=CORRUPTIONS,
         help="input corruption (denoising autoencoder)",
     )
     p.add_argument("--classes", help="classifier: class filter, e.g. 0-4 (relabelled 0..n-1)")

@@ -22,7 +22,7 @@ LrMult = dict[tuple[str, int], float]
 OPTIMIZERS = ("sgd", "adam", "adam_native")
 LOSSES = ("mse", "cross_entropy", "bce_logits")
 KINDS = ("reconstruction", "adversarial", "supervised")
-CORRUPTIONS = ("none", "gaussian", "masking")
+CORRUPTIONS = ("none", "gaussian", "masking", "patches")
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,12 @@ class Optimizer:
 class Recipe:
     """How a zoo model trains. Units: steps are optimizer steps of the generator/main net;
     ``batch`` samples; ``noise_std`` in pixel units of the [0, 1] data; ``mask_prob`` the
-    probability a pixel is zeroed; ``hole`` the side of the centre hole as a fraction of H/W.
+    probability a pixel is zeroed (``patches``: the fraction of the ``patch_grid`` ×
+    ``patch_grid`` cells zeroed, a masked autoencoder's patches); ``hole`` the side of the
+    centre hole as a fraction of H/W.
 
-    Loss = rec_weight · MSE (on the hole only for context encoders) + l1 · mean|code| +
+    Loss = rec_weight · MSE (on the hole only for context encoders, on the zeroed patches
+    only for ``patches``) + l1 · mean|code| +
     adv_weight · BCE(D(output), real). ``k`` discriminator steps per generator step.
     """
 
@@ -71,6 +74,8 @@ class Recipe:
     rec_weight: float = 1.0
     adv_weight: float = 0.0
     k: int = 1
+    shift: int = 0
+    patch_grid: int = 4
     log_every: int = 50
     checkpoint_every: int = 500
 
@@ -81,9 +86,11 @@ class Recipe:
             raise ValueError(
                 f"unknown corruption {self.corruption!r}; allowed: {', '.join(CORRUPTIONS)}"
             )
-        for name in ("batch", "steps", "k"):
+        for name in ("batch", "steps", "k", "patch_grid"):
             if getattr(self, name) < 1:
                 raise ValueError(f"recipe {name} must be >= 1, got {getattr(self, name)}")
+        if self.shift < 0:
+            raise ValueError(f"recipe shift must be >= 0 pixels, got {self.shift}")
         if not 0.0 <= self.hole < 1.0:
             raise ValueError(f"hole must be a fraction in [0, 1), got {self.hole}")
 

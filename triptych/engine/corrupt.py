@@ -37,11 +37,31 @@ def apply_hole(x: np.ndarray, mask: np.ndarray, fill: float = 0.0) -> np.ndarray
     return (x * (1.0 - mask) + np.float32(fill) * mask).astype(np.float32)
 
 
+def patch_mask(
+    shape: tuple[int, ...], grid: int, fraction: float, rng: np.random.Generator
+) -> np.ndarray:
+    """1 on the pixels of round(``fraction`` · grid²) cells (at least 1) of each image's
+    ``grid`` × ``grid`` partition, drawn per image, else 0; (N, C, H, W). H and W must be
+    multiples of ``grid`` (the cells are the patches of a ViT with patch H/grid)."""
+    n, _, h, w = shape
+    if h % grid or w % grid:
+        raise ValueError(f"patch_grid {grid} must divide the image's {h}x{w}")
+    cells = grid * grid
+    count = min(cells, max(1, round(fraction * cells)))
+    chosen = np.argsort(rng.random((n, cells)), axis=1)[:, :count]
+    flat = np.zeros((n, cells), np.float32)
+    np.put_along_axis(flat, chosen, 1.0, axis=1)
+    cell = flat.reshape(n, 1, grid, 1, grid, 1)
+    mask = np.broadcast_to(cell, (n, 1, grid, h // grid, grid, w // grid))
+    return np.broadcast_to(mask.reshape(n, 1, h, w), shape).astype(np.float32)
+
+
 def corrupt(
     x: np.ndarray, recipe: Recipe, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """(network input, loss weight) for one batch: weight is the hole mask for context
-    encoders (loss on the hole only), else None (loss on every pixel)."""
+    encoders (loss on the hole only) and the zeroed cells for ``patches`` (a masked
+    autoencoder: loss on the masked patches only), else None (loss on every pixel)."""
     if recipe.hole > 0:
         mask = hole_mask(x.shape, recipe.hole)
         return apply_hole(x, mask), mask
@@ -49,4 +69,7 @@ def corrupt(
         return gaussian(x, recipe.noise_std, rng), None
     if recipe.corruption == "masking":
         return masking(x, recipe.mask_prob, rng), None
+    if recipe.corruption == "patches":
+        mask = patch_mask(x.shape, recipe.patch_grid, recipe.mask_prob, rng)
+        return apply_hole(x, mask), mask
     return x, None

@@ -15,6 +15,7 @@ from triptych.common import data as D
 from triptych.common import interrupt
 from triptych.common.dropout import dropout_layers, dropout_masks
 from triptych.common.recipe import Recipe
+from triptych.engine.augment import augment
 from triptych.engine.corrupt import corrupt
 from triptych.engine.masks import MasksAhead
 from triptych.frameworks.base import ModelLike
@@ -179,7 +180,10 @@ class Trainer:
         batch: tuple[np.ndarray, np.ndarray | None],
         next_batch: Callable[[], tuple[np.ndarray, np.ndarray | None]],
     ) -> dict[str, Any]:
-        """One numbered step; ``next_batch`` gives the extra real batches of k > 1."""
+        """One numbered step; ``next_batch`` gives the extra real batches of k > 1. A
+        supervised recipe's ``shift`` augments the batch first (`triptych.engine.augment`)."""
+        if self.recipe.kind == "supervised" and self.recipe.shift:
+            batch = (augment(batch[0], self.recipe.shift, self.seed, s), batch[1])
         if self.exact_dropout and self.dropout_nets:
             run_masked = self._run_masked()
             if run_masked is not None:

@@ -7,11 +7,11 @@ Resize...) creates no layer: the value it outputs is recorded as ``source`` (an 
 the input) plus ``index``, an integer array of the value's per-sample shape whose entries
 index the source's flattened elements (-1: a zero from a Pad). `IR.resolve` turns such a
 value into a spec tensor when the index map is one the vocabulary expresses (identity,
-Flatten, Unflatten, nearest Upsample, a Slice along one axis, a ChannelShuffle, a crop of a
-ConvTranspose), and refuses otherwise. A value whose batch axis a Transpose moved away from
-the front (torch's adaptive-pool decomposition), or a Reshape merged into another axis,
-keeps its whole index at the graph's batch and ``batch_axis``; only further data movement
-may use it.
+Flatten, Unflatten, nearest Upsample, a Slice along one axis, a ChannelShuffle, Tokens and
+Untokens, a crop of a ConvTranspose), and refuses otherwise. A value whose batch axis a
+Transpose moved away from the front (torch's adaptive-pool decomposition), or a Reshape
+merged into another axis, keeps its whole index at the graph's batch and ``batch_axis``;
+only further data movement may use it.
 """
 
 from __future__ import annotations
@@ -161,6 +161,15 @@ class IR:
             and np.array_equal(idx, tokens_of)
         ):
             return self.add(INode(S.Tokens, {}, [src], out, source=source))  # ViT's patches
+        if (
+            len(src_shape) == 2
+            and len(out) == 3
+            and out[0] == src_shape[1]
+            and out[1] * out[2] == src_shape[0]
+            and np.array_equal(idx, identity_index(src_shape).T.reshape(out))
+        ):  # tokens back to an image (an MAE decoder's unpatchify)
+            args = {"height": out[1], "width": out[2]}
+            return self.add(INode(S.Untokens, args, [src], out, source=source))
         if len(src_shape) == 2 and len(out) == 1 and out[0] == src_shape[1]:
             rows = identity_index(src_shape)
             hit = [r for r in range(src_shape[0]) if np.array_equal(idx, rows[r])]
@@ -174,8 +183,8 @@ class IR:
             return self.add(INode(S.Slice, args, [src], out, source=source))
         raise NotExpressible(
             f"a data-movement pattern from shape {src_shape} to {out} that is not an identity,"
-            " flatten, unflatten, slice, channel shuffle, integer nearest upsample or "
-            "ConvTranspose crop"
+            " flatten, unflatten, slice, channel shuffle, tokens, untokens, integer nearest "
+            "upsample or ConvTranspose crop"
         )
 
     def _reshape(self, src: int, src_shape: tuple, out: tuple, source: str) -> int:

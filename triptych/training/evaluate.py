@@ -6,8 +6,11 @@
   (or Gaussian noise std 0.3 when the recipe has none), drawn with a fixed seed;
 * ``code_sparsity``: fraction of code units with |h| < 0.01 (over test images), and
   ``code_mean_abs``;
-* context encoders: ``hole_psnr`` of the filled image on the hole and ``mean_fill_psnr``,
-  the hole filled with the per-pixel training mean, the baseline it must beat.
+* context encoders (and masked autoencoders, on the same centre hole, the spec's
+  ``inpaint_hole``): ``hole_psnr`` of the filled image on the hole and ``mean_fill_psnr``,
+  the hole filled with the per-pixel training mean, the baseline it must beat;
+* masked autoencoders (``patches``): ``patches_psnr`` on the masked patches of the
+  training task (the recipe's fraction of cells, drawn with a fixed seed).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import numpy as np
 
 from triptych.common import data as D
 from triptych.common.recipe import Recipe
-from triptych.engine.corrupt import corrupt, hole_mask
+from triptych.engine.corrupt import apply_hole, corrupt, hole_mask, patch_mask
 from triptych.model import Model
 
 SPARSE_THRESHOLD = 0.01
@@ -48,6 +51,14 @@ def max_principal_angle_deg(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.degrees(subspace_angles(a, b).max()))
 
 
+def raw_output(model: Model, x: np.ndarray) -> np.ndarray:
+    """The main chain's output for ``x`` as it is (`Model.predict` fills a spec's
+    ``inpaint_hole`` into the input; this does not)."""
+    for name in model.spec.main_chain:
+        x = model.predict(x, network=name)
+    return x
+
+
 def evaluate(
     model: Model, test: D.Dataset, recipe: Recipe, train: D.Dataset | None = None
 ) -> dict[str, Any]:
@@ -55,8 +66,14 @@ def evaluate(
     x = test.x
     out: dict[str, Any] = {}
     rng = D.noise_stream(EVAL_SEED, "evaluate")
-    if recipe.hole > 0:
-        mask = hole_mask(x.shape, recipe.hole)
+    hole = recipe.hole or float(model.spec.options.get("inpaint_hole", 0.0))
+    if recipe.corruption == "patches":
+        mask = patch_mask(x.shape, recipe.patch_grid, recipe.mask_prob, rng)
+        raw = raw_output(model, apply_hole(x, mask))
+        patches_mse = float((((raw - x) * mask) ** 2).sum() / mask.sum())
+        out.update(patches_mse=patches_mse, patches_psnr=psnr(patches_mse))
+    if hole > 0:
+        mask = hole_mask(x.shape, hole)
         filled = model.predict(x)
         hole_mse = float((((filled - x) * mask) ** 2).sum() / mask.sum())
         out.update(hole_mse=hole_mse, hole_psnr=psnr(hole_mse))

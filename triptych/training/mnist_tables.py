@@ -8,12 +8,14 @@ from typing import Any
 
 TITLES = {
     "classifier": "CNN classifier (test accuracy on the 1,000 held-out images)",
+    "vit_tiny": "ViT-tiny (patch 7, 4 blocks; test accuracy on the 1,000 held-out images)",
     "autoencoder": "Dense autoencoder (784 -> 64 -> 16 -> 64 -> 784, sigmoid)",
     "linear_autoencoder": "Linear autoencoder against PCA (k = 8)",
     "sparse_autoencoder": "Sparse (overcomplete, 1,568 ReLU units) with and without L1",
     "denoising_autoencoder": "Denoising autoencoder against the plain one on noisy inputs",
     "conv_autoencoder": "Convolutional autoencoder",
     "context_encoder": "Context encoder (centre hole 14×14) against the mean fill",
+    "vit_mae": "Masked autoencoder (ViT) on the context encoder's hole, and on 75 % of the patches",
     "gan": "DCGAN 28×28 (FD-MNIST: Fréchet distance in the MNIST classifier's features)",
 }
 
@@ -55,6 +57,7 @@ AE_COLUMNS: dict[str, list[tuple[str, str]]] = {
     ],
     "conv_autoencoder": [("test_mse", ".5f"), ("psnr", ".2f")],
     "context_encoder": [("hole_psnr", ".2f"), ("mean_fill_psnr", ".2f"), ("hole_mse", ".5f")],
+    "vit_mae": [("hole_psnr", ".2f"), ("mean_fill_psnr", ".2f"), ("patches_psnr", ".2f")],
 }
 NAMES = {
     "test_mse": "test MSE",
@@ -68,6 +71,7 @@ NAMES = {
     "hole_psnr": "hole PSNR dB",
     "mean_fill_psnr": "mean-fill PSNR dB",
     "hole_mse": "hole MSE",
+    "patches_psnr": "masked-patches PSNR dB",
 }
 
 
@@ -95,7 +99,10 @@ def _classifier(part: dict[str, Any]) -> list[str]:
     ]  # fmt: skip
     lines = _table(["framework", "steps", "s", "final loss", "test accuracy"], rows)
     finals = [r["final_loss"] for r in part["runs"]]
-    return [*lines, f"Final-loss spread across frameworks: {100 * spread(finals):.1f} %.", ""]
+    lines.append(f"Final-loss spread across frameworks: {100 * spread(finals):.1f} %.")
+    if "cpu" in part:
+        lines.append(f"Measured {part['date']} on {part['cpu']}.")
+    return [*lines, ""]
 
 
 def _gan(part: dict[str, Any]) -> list[str]:
@@ -141,7 +148,7 @@ def render(results: dict[str, Any]) -> str:
         if name not in models:
             continue
         lines += [f"## {title}", ""]
-        if name == "classifier":
+        if name in ("classifier", "vit_tiny"):
             lines += _classifier(models[name])
         elif name == "gan":
             lines += _gan(models[name])

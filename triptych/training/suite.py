@@ -30,6 +30,7 @@ AUTOENCODERS = (
     "denoising_autoencoder",
     "conv_autoencoder",
     "context_encoder",
+    "vit_mae",
 )
 PCA_CODE = 8
 OnDone = Callable[[str, str], None] | None

@@ -28,6 +28,7 @@ from triptych.common.layers.attention import (
     PaddingMask,
     PositionEmbedding,
     Tokens,
+    Untokens,
 )
 from triptych.common.layers.base import (
     INPUT_DTYPES,
@@ -140,6 +141,7 @@ __all__ = [
     "Tensor",
     "Tokens",
     "Unflatten",
+    "Untokens",
     "Upsample",
     "layer_from_dict",
     "numel",

@@ -1,5 +1,6 @@
-"""Token layers: image patches to tokens, a learned class token and position embedding, and
-multi-head self-attention over (L, C) token tensors (a ViT, a text encoder's blocks).
+"""Token layers: image patches to tokens and tokens back to an image (a masked autoencoder's
+decoder), a learned class token and position embedding, and multi-head self-attention over
+(L, C) token tensors (a ViT, a text encoder's blocks).
 
 A token tensor is per sample (L, C): L tokens of C features (PyTorch's ``batch_first``
 layout, (N, L, C) with the batch). `Dense`, `LayerNorm`, `Softmax`, the activations,
@@ -9,6 +10,7 @@ layout, (N, L, C) with the batch). `Dense`, `LayerNorm`, `Softmax`, the activati
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Integral
 from typing import ClassVar
 
 from triptych.common.layers.base import (
@@ -71,6 +73,42 @@ class Tokens(Layer):
     def output_shape(self, shape: Shape) -> Shape:
         _need_rank(self, shape, (3,))
         return (shape[1] * shape[2], shape[0])
+
+
+@vocabulary
+@dataclass(frozen=True)
+class Untokens(Layer):
+    """(L, C) tokens -> a (C, height, width) image, L = height·width (the inverse of
+    `Tokens`): token i becomes pixel (i // width, i % width), its C features the pixel's
+    channels (PyTorch's ``x.transpose(1, 2).reshape(n, c, height, width)``; a masked
+    autoencoder's decoder before its ConvTranspose2d back to the image). ``height`` and
+    ``width`` are in pixels of the output (tokens per column and per row). No parameters,
+    no flops: it moves elements only."""
+
+    height: int
+    width: int
+    kind: ClassVar[str] = "untokens"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for axis in ("height", "width"):
+            value = getattr(self, axis)
+            if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+                raise SpecError(
+                    f"untokens {axis} {value!r}: allowed an int >= 1 (pixels of the output image)"
+                )
+            object.__setattr__(self, axis, int(value))
+
+    def output_shape(self, shape: Shape) -> Shape:
+        _need_rank(self, shape, (2,), "; allowed: (L, C) tokens")
+        length, channels = shape
+        if length != self.height * self.width:
+            raise SpecError(
+                f"untokens ({self.height}, {self.width}) needs height·width = "
+                f"{self.height * self.width} tokens, the input has {length} (input shape "
+                f"{shape}); allowed: height and width whose product is {length}"
+            )
+        return (channels, self.height, self.width)
 
 
 @vocabulary

@@ -6,9 +6,10 @@ that is one value per channel (or one value): folded into the Conv, ConvTranspos
 it directly follows (a BatchNorm the exporter fused) or into a fixed `ChannelAffine` it
 follows; else a `LayerScale` whose weight is the constant when that is a learned per-channel
 initializer (ConvNeXt's ``layer_scale``), else a fixed `ChannelAffine` (Keras' Rescaling and
-Normalization). A constant named as a layer scale is never folded away. Max/Min by one
-value -> `Clip`. The constant is matched to the channels of the value's source through its
-index map, so NHWC views (Keras, ConvNeXt) work as NCHW ones do. Concat of one input is that
+Normalization). A constant named as a layer scale is never folded away. An (L, C) table on
+tokens -> `PositionEmbedding` (on `Tokens` of an image first). Max/Min by one value ->
+`Clip`. The constant is matched to the channels of the value's source through its index
+map, so NHWC views (Keras, ConvNeXt) work as NCHW ones do. Concat of one input is that
 input.
 """
 
@@ -63,6 +64,18 @@ def bijective(b: ConvertContext, val: Val, node: onnx.NodeProto) -> Val:
     return b.ir.value(b.resolve(val, node))
 
 
+def _tokens_view(b: ConvertContext, val: Val, node: onnx.NodeProto, const: np.ndarray) -> Val:
+    """``val``, (L, C) tokens viewing a (C, H, W) image, as it is when ``const`` is one value
+    per channel (a bias, folded into the image's layer); else (an (L, C) table: a ViT's or an
+    MAE's position embedding with no class token before it) the tokens made a tensor of their
+    own (`Tokens`), so that the table becomes a `PositionEmbedding` on them."""
+    try:
+        per_channel(b, val, const)
+    except Unsupported:
+        return b.ir.value(b.resolve(val, node))
+    return val
+
+
 def _fold(b: ConvertContext, src: int, vec: np.ndarray, scale: bool) -> None:
     """Fold ``x * vec`` or ``x + vec`` into the Conv/ConvTranspose/Dense node ``src``."""
     target = b.ir.nodes[src]
@@ -103,6 +116,8 @@ def _by_constant(b: ConvertContext, node: onnx.NodeProto) -> None:
         b.layer(node, S.Clip, {"low": low, "high": high}, [x], {}, None)
         return
     val = bijective(b, b.data(data[0]), node)
+    if len(val.shape) == 2 and len(b.ir.shape_of(val.source)) == 3:
+        val = _tokens_view(b, val, node, np.asarray(b.graph.constants[const_name], np.float32))
     if len(b.ir.shape_of(val.source)) == 2:
         tokens_by_constant(b, node, val, data[0], const_name)
         return

@@ -1,16 +1,17 @@
-"""Embedding, Tokens, ClassToken, PositionEmbedding and MultiHeadAttention on (N, L, C)
-token tensors.
+"""Embedding, Tokens, Untokens, ClassToken, PositionEmbedding and MultiHeadAttention on
+(N, L, C) token tensors.
 
 Embedding is Chainer's ``L.EmbedID`` (``W`` (num_embeddings, dim): PyTorch's layout) on the
 network's int64 ids as they are; onnx-chainer writes its ``EmbedIDFunction`` as a Gather on
 the int64 input.
 
-Tokens is a reshape and a transpose; PositionEmbedding an addition broadcasting the (L, C)
-weight over the batch. ClassToken concatenates the (1, C) token broadcast to (N, 1, C) by
-`BroadcastToBatch`, a function node taking the batch from the tokens themselves: Chainer's
-``F.broadcast_to`` takes a fixed shape, which onnx-chainer writes as an Expand to the trace's
-batch (2), while the export's own converter for `BroadcastToBatch` reads the batch off the
-tokens (Shape -> Slice -> Expand), so the graph stays batch-free.
+Tokens is a reshape and a transpose, Untokens a transpose and a reshape (batch -1);
+PositionEmbedding an addition broadcasting the (L, C) weight over the batch. ClassToken
+concatenates the (1, C) token broadcast to (N, 1, C) by `BroadcastToBatch`, a function node
+taking the batch from the tokens themselves: Chainer's ``F.broadcast_to`` takes a fixed
+shape, which onnx-chainer writes as an Expand to the trace's batch (2), while the export's
+own converter for `BroadcastToBatch` reads the batch off the tokens (Shape -> Slice ->
+Expand), so the graph stays batch-free.
 
 MultiHeadAttention is `SelfAttention`: PyTorch's ``nn.MultiheadAttention`` computation with
 its parameter names, composed of Chainer's own ops (``F.linear`` on (N·L, C), batched
@@ -21,6 +22,7 @@ keep]) are arithmetic onnx-chainer writes as it is."""
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -75,6 +77,12 @@ def to_tokens(x: Any) -> Any:
     """(N, C, H, W) -> (N, H·W, C), pixels row-major."""
     c, h, w = x.shape[1:]
     return F.transpose(F.reshape(x, (-1, c, h * w)), (0, 2, 1))
+
+
+def from_tokens(x: Any, height: int, width: int) -> Any:
+    """(N, H·W, C) -> (N, C, H, W): token i to pixel (i // W, i % W); the batch stays -1."""
+    c = x.shape[2]
+    return F.reshape(F.transpose(x, (0, 2, 1)), (-1, c, height, width))
 
 
 class ClassToken(chainer.Link):
@@ -175,6 +183,11 @@ def masked_multi_head_attention(
 @CONVERTERS.register(S.Tokens)
 def tokens(layer: S.Tokens, ctx: BuildContext) -> Call:
     return to_tokens
+
+
+@CONVERTERS.register(S.Untokens)
+def untokens(layer: S.Untokens, ctx: BuildContext) -> Call:
+    return functools.partial(from_tokens, height=layer.height, width=layer.width)
 
 
 @CONVERTERS.register(S.ClassToken)

@@ -1,4 +1,4 @@
-"""Token layers on (N, L, C): token ids to embeddings, image pixels to tokens, a class
+"""Token layers on (N, L, C): token ids to embeddings, image pixels to tokens and back, a class
 token, a position embedding and PyTorch's multi-head self-attention with its canonical
 weights (``in_proj_weight`` (3C, C) rows q, k, v; ``out_proj_weight`` (C, C))."""
 
@@ -37,6 +37,13 @@ def tokens(layer: S.Tokens, ctx: BuildContext) -> Node:
     """(N, C, H, W) -> (N, H·W, C), row-major pixels."""
     c, h, w = ctx.input_shape
     return unary(lambda x: x.reshape(-1, c, h * w).transpose(0, 2, 1))
+
+
+@CONVERTERS.register(S.Untokens)
+def untokens(layer: S.Untokens, ctx: BuildContext) -> Node:
+    """(N, H·W, C) -> (N, C, H, W): token i to pixel (i // W, i % W) (`Tokens` undone)."""
+    c, h, w = ctx.input_shape[1], layer.height, layer.width
+    return unary(lambda x: x.transpose(0, 2, 1).reshape(-1, c, h, w))
 
 
 @CONVERTERS.register(S.ClassToken)

@@ -1,5 +1,5 @@
-"""Embedding, Tokens, ClassToken, PositionEmbedding and MultiHeadAttention on (N, L, C)
-token tensors.
+"""Embedding, Tokens, Untokens, ClassToken, PositionEmbedding and MultiHeadAttention on
+(N, L, C) token tensors.
 
 Embedding is Gluon's ``nn.Embedding`` (its ``weight`` (num_embeddings, dim) is PyTorch's
 layout) on the network's int64 ids as they are: the ``Embedding`` op takes int64 indices
@@ -53,6 +53,22 @@ class ToTokens(nn.HybridBlock):
 
     def hybrid_forward(self, F, x):  # Gluon passes the namespace as F
         return F.transpose(F.reshape(x, shape=self.flat), axes=(0, 2, 1))
+
+
+class FromTokens(nn.HybridBlock):
+    """(N, H·W, C) -> (N, C, H, W): token i to pixel (i // W, i % W) (`S.Untokens`), a
+    transpose and a reshape to a constant per-sample shape (batch -1: it stays dynamic in
+    the hybridized graph and in mx2onnx's Reshape)."""
+
+    def __init__(self, channels: int, height: int, width: int, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.image = (-1, channels, height, width)
+
+    def _alias(self) -> str:
+        return "untokens"
+
+    def hybrid_forward(self, F, x):  # Gluon passes the namespace as F
+        return F.reshape(F.transpose(x, axes=(0, 2, 1)), shape=self.image)
 
 
 class ClassToken(nn.HybridBlock):
@@ -202,6 +218,11 @@ def masked_multi_head_attention(
 @CONVERTERS.register(S.Tokens)
 def tokens(layer: S.Tokens, ctx: BuildContext) -> nn.HybridBlock:
     return ToTokens(ctx.input_shape)
+
+
+@CONVERTERS.register(S.Untokens)
+def untokens(layer: S.Untokens, ctx: BuildContext) -> nn.HybridBlock:
+    return FromTokens(ctx.input_shape[1], layer.height, layer.width)
 
 
 @CONVERTERS.register(S.ClassToken)

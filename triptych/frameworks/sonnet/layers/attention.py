@@ -3,11 +3,12 @@ tensors (canonical layout: tokens have no NHWC question) through the TensorFlow 
 `token_ops`. Embedding is Sonnet's own ``snt.Embed`` (``tf.nn.embedding_lookup`` of the (N, L) int64
 ids in its ``embeddings`` (num, dim): the canonical weight as it is; its gradient densified, as
 PyTorch's ``nn.Embedding``'s is dense). Tokens of an NHWC image are a plain reshape (row-major
-pixels, as PyTorch's); attention is TensorFlow's own batched matmul and softmax (`token_ops.attend`:
-neither Sonnet nor TensorFlow has a fused attention op) between the canonical in/out projections,
-held as (in, out) kernels. The ``snt.Module``s here hold their variables in the build's dtype.
-PaddingMask is ``ids != pad_id`` cast; MaskedMultiHeadAttention is the same `SelfAttention` on
-[tokens, keep], its core `masked_attend` (scores of ignored keys -inf before the softmax)."""
+pixels, as PyTorch's), and so is Untokens back to NHWC; attention is TensorFlow's own batched
+matmul and softmax (`token_ops.attend`: neither Sonnet nor TensorFlow has a fused attention op)
+between the canonical in/out projections, held as (in, out) kernels. The ``snt.Module``s here
+hold their variables in the build's dtype. PaddingMask is ``ids != pad_id`` cast;
+MaskedMultiHeadAttention is the same `SelfAttention` on [tokens, keep], its core
+`masked_attend` (scores of ignored keys -inf before the softmax)."""
 
 from __future__ import annotations
 
@@ -140,6 +141,14 @@ def embedding_weights(layer: S.Embedding, holder: snt.Embed, ctx: BuildContext) 
 @CONVERTERS.register(S.Tokens)
 def tokens(layer: S.Tokens, ctx: BuildContext) -> SonnetNode:
     return SonnetNode(lambda xs, t: token_ops.to_tokens(xs[0]))
+
+
+@CONVERTERS.register(S.Untokens)
+def untokens(layer: S.Untokens, ctx: BuildContext) -> SonnetNode:
+    """(N, H·W, C) tokens -> the NHWC image (N, H, W, C): a plain reshape, `Tokens` undone
+    (token i is pixel (i // W, i % W) with its C channels last); the batch stays -1."""
+    shape = [-1, layer.height, layer.width, ctx.input_shape[1]]
+    return SonnetNode(lambda xs, t: tf.reshape(xs[0], shape))
 
 
 @CONVERTERS.register(S.ClassToken)

@@ -3,12 +3,12 @@ tensors (canonical layout: tokens have no NHWC question) through `token_ops`. Em
 `Embedding`, a plain ``tf.gather`` of rows of its ``embeddings`` (num, dim) (the canonical
 weight as it is) by the (N, L) int64 ids: one ONNX ``Gather`` on the graph input (Keras's own
 ``keras.layers.Embedding`` wraps negative ids first, five more ONNX ops). Tokens of an NHWC
-image are a plain ``Reshape`` (row-major pixels, as PyTorch's); attention is Keras's own
-``keras.ops.dot_product_attention`` (its scale given as a tensor of the build's dtype,
-so a float64 build scales in float64; its causal mask is the same lower triangle) between the
-canonical in/out projections, held as (in, out) kernels. PaddingMask is ``ids != pad_id``
-cast; MaskedMultiHeadAttention is the same attention on [tokens, keep], its keep mask the
-op's own boolean ``mask``."""
+image are a plain ``Reshape`` (row-major pixels, as PyTorch's), and so is Untokens back to
+NHWC; attention is Keras's own ``keras.ops.dot_product_attention`` (its scale given as a
+tensor of the build's dtype, so a float64 build scales in float64; its causal mask is the
+same lower triangle) between the canonical in/out projections, held as (in, out) kernels.
+PaddingMask is ``ids != pad_id`` cast; MaskedMultiHeadAttention is the same attention on
+[tokens, keep], its keep mask the op's own boolean ``mask``."""
 
 from __future__ import annotations
 
@@ -175,6 +175,14 @@ def embedding_weights(layer: S.Embedding, holder: Embedding, ctx: BuildContext) 
 def tokens(layer: S.Tokens, ctx: BuildContext) -> KerasNode:
     c, h, w = ctx.input_shape
     return KerasNode.of(keras.layers.Reshape((h * w, c), **ctx.kw))
+
+
+@CONVERTERS.register(S.Untokens)
+def untokens(layer: S.Untokens, ctx: BuildContext) -> KerasNode:
+    """(N, H·W, C) tokens -> the NHWC image (N, H, W, C): a plain reshape, `Tokens` undone
+    (token i is pixel (i // W, i % W) with its C channels last, NHWC's own order)."""
+    _length, c = ctx.input_shape
+    return KerasNode.of(keras.layers.Reshape((layer.height, layer.width, c), **ctx.kw))
 
 
 @CONVERTERS.register(S.ClassToken)

@@ -1,4 +1,4 @@
-"""Embedding, Tokens, ClassToken, PositionEmbedding and MultiHeadAttention on (N, L, C)
+"""Embedding, Tokens, Untokens, ClassToken, PositionEmbedding and MultiHeadAttention on (N, L, C)
 token tensors; attention is PyTorch's own ``scaled_dot_product_attention`` (the fused
 kernel ONNX export writes as MatMul/Softmax) with the canonical projection weights."""
 
@@ -22,6 +22,19 @@ class ToTokens(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.flatten(2).transpose(1, 2)
+
+
+class FromTokens(nn.Module):
+    """(N, H·W, C) -> (N, C, H, W): token i to pixel (i // W, i % W) (`S.Untokens`). The
+    batch is read off the tensor (dynamic in the export: a Shape -> Gather -> Concat
+    reshape target under TorchScript, a symbolic one under dynamo)."""
+
+    def __init__(self, height: int, width: int) -> None:
+        super().__init__()
+        self.height, self.width = height, width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.transpose(1, 2).reshape(x.shape[0], x.shape[2], self.height, self.width)
 
 
 class ClassToken(nn.Module):
@@ -78,6 +91,11 @@ class SelfAttention(nn.Module):
 @CONVERTERS.register(S.Tokens)
 def tokens(layer: S.Tokens, ctx: BuildContext) -> nn.Module:
     return ToTokens()
+
+
+@CONVERTERS.register(S.Untokens)
+def untokens(layer: S.Untokens, ctx: BuildContext) -> nn.Module:
+    return FromTokens(layer.height, layer.width)
 
 
 @CONVERTERS.register(S.ClassToken)
