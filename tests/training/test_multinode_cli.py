@@ -7,6 +7,7 @@ run starts at the same time as the two nodes (2 shared cores: about 30-40 s a fr
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -143,6 +144,37 @@ def test_a_two_node_checkpoint_resumes_on_one_node(tmp_path: Path) -> None:
         assert code == 0, out[-2000:]
     code, out = finish(train("torch", run, "--resume", "--workers", "2", steps=4))
     assert code == 0, out[-2000:]
+    _, resumed, _ = load_weights(run / "checkpoint.safetensors")
+    _, uninterrupted, _ = load_weights(tmp_path / "ref" / "checkpoint.safetensors")
+    diff = max(float(np.abs(resumed[k] - uninterrupted[k]).max()) for k in uninterrupted)
+    assert diff <= 1e-6, diff
+
+
+@pytest.mark.sweep  # three jobs one after another: about a minute on 2 shared cores
+def test_a_one_node_checkpoint_resumes_on_two_nodes(tmp_path: Path) -> None:
+    """One node trains 2 steps with --workers 2; its checkpoint files are copied into node
+    1's --out (what a shared file system gives) and two nodes resume it for 2 more: the
+    uninterrupted 4-step run's checkpoint (max |diff| <= 1e-6). Node 1 without the copy is
+    refused in one line naming the missing file."""
+    engine_or_skip("torch")
+    run, other = tmp_path / "run", tmp_path / "n1"
+    procs = [train("torch", run, "--workers", "2"),
+             train("torch", tmp_path / "ref", "--workers", "2", steps=4)]  # fmt: skip
+    for code, out in [finish(p) for p in procs]:
+        assert code == 0, out[-2000:]
+    port = free_port()
+    code, out = finish(node("torch", other, 1, port, "--resume", "--timeout", "30", steps=4))
+    assert code != 0 and "node 1 reads the checkpoint from its own --out" in out, out[-2000:]
+    other.mkdir(exist_ok=True)
+    for item in run.iterdir():
+        if item.name.startswith("checkpoint"):
+            copy = shutil.copytree if item.is_dir() else shutil.copy2
+            copy(item, other / item.name)
+    port = free_port()
+    procs = [node("torch", other, 1, port, "--resume", "--timeout", "60", steps=4),
+             node("torch", run, 0, port, "--resume", "--timeout", "60", steps=4)]  # fmt: skip
+    for code, out in [finish(p) for p in procs]:
+        assert code == 0, out[-2000:]
     _, resumed, _ = load_weights(run / "checkpoint.safetensors")
     _, uninterrupted, _ = load_weights(tmp_path / "ref" / "checkpoint.safetensors")
     diff = max(float(np.abs(resumed[k] - uninterrupted[k]).max()) for k in uninterrupted)

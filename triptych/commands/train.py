@@ -6,7 +6,8 @@ state), history.json/.csv (every step), metrics.json, and reconstructions.png /
 inpainting.png / samples.png. --resume continues from the checkpoint there. --workers N
 trains with N data-parallel processes on the framework's own engine (rank 0 checkpoints;
 worker logs in --out/workers); a dead or hung worker fails the run with one line (exit 1).
---resume continues a checkpoint whatever number of workers wrote it; --sync-bn uses the
+--resume continues a checkpoint whatever number of workers or nodes wrote it (with --nnodes,
+each node reads it from its own --out); --sync-bn uses the
 engine's synchronised BatchNorm (TensorFlow; refused with why on torch-CPU and MXNet).
 --nnodes N --node-rank R --coordinator HOST:PORT, run on each of N machines, trains on
 N x --workers processes (node 0 writes --out; the others write worker logs only); a node

@@ -82,7 +82,7 @@ def fit(
     # a run is repeatable in its framework (not across frameworks; a resume draws new masks)
     model.backend.seed_rng(list(model.built_networks().values()), seed * 1_000_003 + start)
     stream = D.batches(data, recipe.batch, seed=seed)
-    for _ in range(_batches_used(recipe, start)):
+    for _ in range(batches_used(recipe, start)):
         next(stream)
     bar = step_bar(progress, total, start, f"train {model.spec.name} · {model.framework}")
     log = StepLog(trainer, history, bar, callback)
@@ -152,7 +152,7 @@ def run_step(trainer: Trainer, s: int, stream: Iterator[Any], log: StepLog) -> N
     log.add(s, values, time.perf_counter() - t0)
 
 
-def _batches_used(recipe: Recipe, steps_done: int) -> int:
+def batches_used(recipe: Recipe, steps_done: int) -> int:
     """Real batches consumed by ``steps_done`` steps (k per step when a D trains)."""
     per_step = recipe.k if (recipe.kind == "adversarial" or recipe.adv_weight > 0) else 1
     return steps_done * per_step

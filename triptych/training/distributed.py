@@ -63,6 +63,7 @@ from triptych.engine.checkpoint import (
     save_checkpoint,
 )
 from triptych.engine.history import History
+from triptych.engine.loop import batches_used
 from triptych.engine.trainer import Trainer
 from triptych.frameworks.base import get_backend
 from triptych.model import Model
@@ -116,9 +117,6 @@ def check_supported(framework: str, recipe: Recipe, workers: int, sync_bn: bool 
         raise ValueError(dist.UNSUPPORTED)
     if sync_bn and dist.SYNC_BN_UNSUPPORTED:
         raise ValueError(f"--sync-bn on {framework}: {dist.SYNC_BN_UNSUPPORTED}")
-    if recipe.kind == "adversarial" or recipe.adv_weight > 0:
-        raise ValueError("data-parallel training supports supervised and reconstruction "
-                         "recipes without a discriminator")  # fmt: skip
     if recipe.batch % workers:
         raise ValueError(
             f"the global batch {recipe.batch} does not split into {workers} equal shards"
@@ -228,7 +226,7 @@ def run_worker(job: Job) -> History:
     backend.seed_rng(list(model.built_networks().values()), seed * 1_000_003 + start + rank)
     fault, how = _fault(job.fault)
     stream = D.batches(train_set, recipe.batch, seed=seed)
-    for _ in range(start):  # one real batch a step: recipes with a discriminator are refused
+    for _ in range(batches_used(recipe, start)):  # k real batches a step when a D trains
         next(stream)
     history = History(records)
     writer = int(os.environ.get(RANK_ENV, rank)) == 0  # engine rank 0 on one node
@@ -304,6 +302,7 @@ def train_workers(
     started (``nodes.external``: it trains here); only rank 0 writes the checkpoint and
     history and loads the final weights, the others return an empty history. ``ray``: the
     workers run on Ray (`triptych.training.dp_ray`; one machine's flags only)."""
+    run_dir = Path(run_dir)
     multi = nodes is not None and (nodes.nnodes > 1 or nodes.external)
     world = workers * (nodes.nnodes if multi else 1)  # external: nnodes is the world size
     world = nodes.nnodes if nodes is not None and nodes.external else world
@@ -312,10 +311,12 @@ def train_workers(
         if multi:
             raise ValueError("--launcher ray places the workers itself: leave out --nnodes")
         check_ray(model.framework)
-    if multi and resume:
-        raise ValueError("--resume with --nnodes > 1 is not supported (only node 0 holds the "
-                         "checkpoint): resume on one node, with --workers N")  # fmt: skip
-    run_dir = Path(run_dir)
+    if multi and resume and not (run_dir / CHECKPOINT).exists():
+        raise ValueError(
+            f"--resume with --nnodes {nodes.nnodes}: node {nodes.node_rank} reads the "
+            f"checkpoint from its own --out and {run_dir / CHECKPOINT} is missing: put node "
+            "0's checkpoint files there (a shared file system, or a copy)"
+        )
     job = Job(
         framework=model.framework,
         spec_json=model.spec.to_json(),
