@@ -23,8 +23,10 @@ others at once and raises `DataParallelError` naming it. Each worker also has a 
 exits (code 2) when no step completes for ``timeout_s`` seconds (a stalled collective), and
 PyTorch's and TensorFlow's collectives time out after ``timeout_s`` on their own.
 
-Supported: supervised and reconstruction recipes without a discriminator, global batch
-divisible by N. Dropout is exact: each worker applies its rows of the masks one process
+Supported: every recipe kind, global batch divisible by N. With a discriminator, G makes
+D's fakes from the whole global batch in every worker (as one process does), then D's and
+G's steps each take their rows and average their gradients; resume skips the k real batches
+a step draws (`batches_used`). Dropout is exact: each worker applies its rows of the masks one process
 would draw (`shard_dropout_masks`). BatchNorm normalises with per-worker statistics unless
 ``sync_bn`` asks for the engine's synchronised BatchNorm (where it has one: the backend's
 ``SYNC_BN_UNSUPPORTED`` says why not); parity level 5 reports BatchNorm models apart.
@@ -314,8 +316,8 @@ def train_workers(
     if multi and resume and not (run_dir / CHECKPOINT).exists():
         raise ValueError(
             f"--resume with --nnodes {nodes.nnodes}: node {nodes.node_rank} reads the "
-            f"checkpoint from its own --out and {run_dir / CHECKPOINT} is missing: put node "
-            "0's checkpoint files there (a shared file system, or a copy)"
+            f"checkpoint from its own --out and {run_dir / CHECKPOINT} is missing: give it "
+            "node 0's (a shared file system, or `cp -a` of node 0's --out)"
         )
     job = Job(
         framework=model.framework,

@@ -67,12 +67,15 @@ def parity_recipe(spec: ModelSpec, workers: int, batch: int = 32, lr: float = 0.
 
 
 def level5_data(spec: ModelSpec, folder: Path) -> str:
-    """The data the level-5 runs train on, images of the spec's input shape: ``digits``
+    """The data the level-5 runs train on, images of the spec's input shape (a GAN's: its
+    generator's output shape, the images its discriminator takes): ``digits``
     (8x8) or ``digits28`` (the UCI digits at 28x28) when the shape is theirs; for any other
     (C, H, W), e.g. the 3x32x32 ResNet-18, the UCI digits resized to H x W (bilinear) and
     repeated over C channels, written to ``folder``/level5_digits.npz (a file the workers
     load like any other); ValueError for inputs that are not images (token ids)."""
     shape = tuple(spec.input_shape)
+    if default_recipe(spec).kind == "adversarial":  # a GAN trains on its outputs' images
+        shape = tuple(spec.networks[spec.main_chain[-1]].output_shape)
     if shape == (1, 8, 8):
         return "digits"
     if shape == (1, 28, 28):
