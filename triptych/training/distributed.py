@@ -27,9 +27,10 @@ Supported: every recipe kind, global batch divisible by N. With a discriminator,
 D's fakes from the whole global batch in every worker (as one process does), then D's and
 G's steps each take their rows and average their gradients; resume skips the k real batches
 a step draws (`batches_used`). Dropout is exact: each worker applies its rows of the masks
-one process would draw (`shard_dropout_masks`). BatchNorm normalises with per-worker statistics unless
-``sync_bn`` asks for the engine's synchronised BatchNorm (where it has one: the backend's
-``SYNC_BN_UNSUPPORTED`` says why not); parity level 5 reports BatchNorm models apart.
+one process would draw (`shard_dropout_masks`). BatchNorm normalises with per-worker
+statistics unless ``sync_bn`` asks for the engine's synchronised BatchNorm (where it has
+one: the backend's ``SYNC_BN_UNSUPPORTED`` says why not); parity level 5 reports BatchNorm
+models apart.
 
 Beyond one machine: ``nodes`` (`triptych.training.cluster`, `triptych.training.dp_nodes`)
 runs this machine's share of an N-node job from the engine's own cluster description; a
