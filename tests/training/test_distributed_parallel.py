@@ -130,3 +130,21 @@ def test_killed_worker_fails_the_job_fast(tmp_path: Path, framework: str) -> Non
     # job's (50 steps x 60 s): start-up is 10-20 s on 2 loaded cores
     assert time.monotonic() - t0 < 60
     assert not (tmp_path / "checkpoint.safetensors").exists()
+
+
+@pytest.mark.sweep  # two 2-worker jobs: about 15 s
+def test_level5_of_a_batchnorm_gan_gates_on_the_gan_without_its_batchnorm() -> None:
+    """`add_level5` on the GAN (BatchNorm in G and D): the rows with per-worker BN
+    statistics are reported apart, and the same GAN and recipe without BN gate, passing
+    (measured 6e-8 on the loss, 2 workers vs one process, every engine)."""
+    from triptych.verify.checks import ParityReport
+    from triptych.verify.data_parallel import add_level5
+
+    engine_or_skip("torch")
+    spec = resolve_spec("gan")
+    report = add_level5(ParityReport("gan", spec.hash, ["torch"]), spec, ["torch"], 2, 2)
+    gating = [c for c in report.checks if c.gating]
+    apart = [c for c in report.checks if not c.gating]
+    assert {c.network for c in gating} == {"loss", "weights"}
+    assert all("BN removed" in c.a.kind for c in gating) and all(c.passed for c in gating)
+    assert apart and all("BN removed" not in c.a.kind for c in apart)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -211,6 +212,21 @@ def data_parallel_checks(
     return checks
 
 
+#: the note of the level-5 rows a BatchNorm chain model gates on
+BN_REMOVED = "the same model and recipe with its BatchNorm layers removed: must follow one process"
+
+
+def _without_batchnorm_or_none(spec: ModelSpec) -> ModelSpec | None:
+    """``spec`` without BatchNorm when it has some and is made of chains (a graph keeps its
+    BN: its level 5 is reported apart only), else None."""
+    if not has_batchnorm(spec):
+        return None
+    try:
+        return without_batchnorm(spec)
+    except ValueError:
+        return None
+
+
 def without_batchnorm(spec: ModelSpec) -> ModelSpec:
     """``spec`` with its BatchNorm layers removed (a level-5 model that must agree to float
     rounding); the name is kept, so is the recipe."""
@@ -237,9 +253,10 @@ def add_level5(
 ) -> ParityReport:
     """Append the level-5 checks of every framework to ``report`` (from seeded weights);
     a framework whose engine is not supported goes to ``report.skipped`` with the reason.
-    A model with BatchNorm runs with per-worker statistics (reported apart) and, with
-    ``sync_bn``, once more with the engine's synchronised BatchNorm where it has one (the
-    others go to ``report.skipped`` with why)."""
+    A model with BatchNorm runs with per-worker statistics (reported apart), once more
+    without its BatchNorm layers where it is made of chains (gating: the GAN, the context
+    encoder, the classifier) and, with ``sync_bn``, once more with the engine's synchronised
+    BatchNorm where it has one (the others go to ``report.skipped`` with why)."""
     for fw in frameworks:
         dist = get_backend(fw).distributed
         if dist.UNSUPPORTED:
@@ -247,6 +264,13 @@ def add_level5(
             continue
         kw = {"seed": seed, "atol": atol, "rtol": rtol}
         report.checks += data_parallel_checks(spec, fw, workers, steps, **kw)
+        plain = _without_batchnorm_or_none(spec)
+        if plain is not None:  # what gates a BN chain model: the same recipe without its BN
+            report.checks += [
+                replace(c, a=replace(c.a, kind=f"{c.a.kind}, BN removed"),
+                        note=f"{c.note}; {BN_REMOVED}")
+                for c in data_parallel_checks(plain, fw, workers, steps, **kw)
+            ]  # fmt: skip
         if sync_bn and has_batchnorm(spec):
             if dist.SYNC_BN_UNSUPPORTED:
                 report.skipped.append(f"level 5 sync BN on {fw}: {dist.SYNC_BN_UNSUPPORTED}")
