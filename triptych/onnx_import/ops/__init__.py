@@ -7,6 +7,7 @@ from triptych.onnx_import.ops import (  # noqa: F401  (registers the converters)
     attention,
     conv,
     dense,
+    einsum,
     merge,
     norm,
     pad,
