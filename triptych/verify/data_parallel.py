@@ -217,25 +217,23 @@ BN_REMOVED = "the same model and recipe with its BatchNorm layers removed: must 
 
 
 def _without_batchnorm_or_none(spec: ModelSpec) -> ModelSpec | None:
-    """``spec`` without BatchNorm when it has some and is made of chains (a graph keeps its
-    BN: its level 5 is reported apart only), else None."""
-    if not has_batchnorm(spec):
-        return None
-    try:
-        return without_batchnorm(spec)
-    except ValueError:
-        return None
+    """``spec`` without BatchNorm when it has some, else None."""
+    return without_batchnorm(spec) if has_batchnorm(spec) else None
 
 
 def without_batchnorm(spec: ModelSpec) -> ModelSpec:
     """``spec`` with its BatchNorm layers removed (a level-5 model that must agree to float
-    rounding); the name is kept, so is the recipe."""
+    rounding): dropped from chains, made `Identity` in graphs (the node indices stay); the
+    name is kept, so is the recipe."""
     d = spec.to_dict()
     drop = ("batchnorm",)
     for net in d["networks"]:
-        if "layers" not in net:
-            raise ValueError(f"{spec.name}: only chain networks can drop layers")
-        net["layers"] = [lay for lay in net["layers"] if lay["kind"] not in drop]
+        if "layers" in net:
+            net["layers"] = [lay for lay in net["layers"] if lay["kind"] not in drop]
+            continue
+        for node in net["nodes"]:
+            if node["layer"]["kind"] in drop:
+                node["layer"] = {"kind": "identity"}
     return ModelSpec.from_dict(d)
 
 
@@ -254,8 +252,8 @@ def add_level5(
     """Append the level-5 checks of every framework to ``report`` (from seeded weights);
     a framework whose engine is not supported goes to ``report.skipped`` with the reason.
     A model with BatchNorm runs with per-worker statistics (reported apart), once more
-    without its BatchNorm layers where it is made of chains (gating: the GAN, the context
-    encoder, the classifier) and, with ``sync_bn``, once more with the engine's synchronised
+    without its BatchNorm layers (gating: the same model and recipe must then follow one
+    process to rounding) and, with ``sync_bn``, once more with the engine's synchronised
     BatchNorm where it has one (the others go to ``report.skipped`` with why)."""
     for fw in frameworks:
         dist = get_backend(fw).distributed
