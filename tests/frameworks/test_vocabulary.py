@@ -236,6 +236,7 @@ EXAMPLES: dict[str, Callable[[], S.Network]] = {
         S.MultiHeadAttention(4, bias=False, causal=True)
     ),
     "multi_head_attention:pre_norm_block": _pre_norm_block,
+    "multi_head_attention:dropout": lambda: _tokens(S.MultiHeadAttention(2, dropout=0.3)),
     "layer_norm": lambda: _tokens(S.LayerNorm()),
     "embedding": lambda: _text(),
     "embedding:encoder_block": lambda: _text(

@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 
+from triptych.common import spec as S
 from triptych.common.recipe import Optimizer, Recipe
 from triptych.frameworks.base import FRAMEWORKS, get_backend, unavailable_reason
 from triptych.training import distributed as DP
@@ -52,15 +53,23 @@ def test_job_json_round_trip() -> None:
     assert DP.Job.from_json(job.to_json()) == job
 
 
-def test_refuses_uneven_shards_and_adversarial() -> None:
+def test_refuses_uneven_shards_and_takes_every_recipe_kind() -> None:
     fw = next((f for f in ("torch", "mxnet") if unavailable_reason(f) is None), None)
     if fw is None:
         pytest.skip("neither torch nor mxnet is installed")
     recipe = Recipe(kind="supervised", batch=33, optimizer=Optimizer("sgd", 0.1))
     with pytest.raises(ValueError, match="does not split into 2 equal shards"):
         DP.check_supported(fw, recipe, 2)
-    with pytest.raises(ValueError, match="without a discriminator"):
-        DP.check_supported(fw, recipe.with_(kind="adversarial", batch=32), 2)
+    for kind in ("supervised", "reconstruction", "adversarial"):  # a GAN trains too now
+        DP.check_supported(fw, recipe.with_(kind=kind, batch=32), 2)
+
+
+def test_resume_skips_k_real_batches_a_step_when_a_discriminator_trains() -> None:
+    from triptych.engine.loop import batches_used
+
+    assert batches_used(Recipe(kind="supervised"), 7) == 7
+    assert batches_used(Recipe(kind="adversarial", k=3), 7) == 21
+    assert batches_used(Recipe(hole=0.5, adv_weight=0.001, k=2), 7) == 14
 
 
 def test_every_backend_has_a_distributed_module() -> None:
@@ -164,5 +173,9 @@ def test_level5_data_has_the_images_the_model_takes(tmp_path) -> None:
     assert float(train.x.min()) >= 0.0 and float(train.x.max()) <= 1.0
     assert np.array_equal(train.x[:, 0], train.x[:, 2])  # the same digit in every channel
     assert level5_data(zoo.create_spec("vit_tiny"), tmp_path) == "digits28"
-    with pytest.raises(ValueError, match=r"input \(\d+,\) is not an image"):
-        level5_data(zoo.create_spec("gan"), tmp_path)  # its main chain starts at the noise z
+    assert level5_data(zoo.create_spec("gan"), tmp_path) == "digits"  # its images, not z
+    ids = S.Input((7,), dtype="int64")
+    tokens = S.Embedding(5, 4)(ids)
+    text = S.Network("t", inputs=ids, outputs=S.Dense(3)(S.ReduceMean((0,), False)(tokens)))
+    with pytest.raises(ValueError, match=r"input \(7,\) is not an image"):
+        level5_data(S.single(text, "text"), tmp_path)

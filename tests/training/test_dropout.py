@@ -38,6 +38,27 @@ SPEC = S.ModelSpec("dropout_net", {"net": NET})
 X = np.random.default_rng(0).standard_normal((6, 2, 4, 4)).astype(np.float32)
 
 
+def _attention_spec(dropout: float) -> S.ModelSpec:
+    """A digits classifier whose only dropout is on its attention probabilities: 2x2
+    patches as 16 tokens of 8 features, MultiHeadAttention(2, dropout), Flatten, Dense(10)."""
+    net = S.Network(
+        "net",
+        (1, 8, 8),
+        [
+            S.Conv2d(8, 2, stride=2),
+            S.Tokens(),
+            S.MultiHeadAttention(2, dropout=dropout),
+            S.Flatten(),
+            S.Dense(10),
+        ],
+    )
+    return S.ModelSpec("attention_dropout_net", {"net": net})
+
+
+ATT_SPEC = _attention_spec(0.3)
+ATT_NET = ATT_SPEC.networks["net"]
+
+
 def test_masks_are_inverted_keep_masks_of_the_layer_input_shape():
     masks = dropout_masks(NET, 6, seed=0, step=1)
     assert sorted(masks) == [1, 4, 6]
@@ -52,6 +73,14 @@ def test_masks_are_inverted_keep_masks_of_the_layer_input_shape():
     big = dropout_masks(S.Network("n", (10000,), [S.Dropout(0.3)]), 4, 0, 1)[0]
     assert abs((big == 0).mean() - 0.3) < 0.01
     assert has_dropout(SPEC) and not has_dropout(zoo.create_spec("autoencoder"))
+
+
+def test_attention_dropout_masks_are_per_head_query_and_key():
+    masks = dropout_masks(ATT_NET, 6, seed=0, step=1)
+    assert sorted(masks) == [2] and masks[2].shape == (6, 2, 16, 16)
+    assert set(np.unique(masks[2])) == {0.0, np.float32(1 / (1 - 0.3))}
+    assert has_dropout(ATT_SPEC) and not has_dropout(_attention_spec(0.0))
+    assert not np.array_equal(masks[2], dropout_masks(ATT_NET, 6, seed=0, step=2)[2])
 
 
 def _train_forward(framework: str, step: int | None) -> np.ndarray:
@@ -83,6 +112,23 @@ def test_masks_cleared_means_own_rng_and_eval_is_identity(framework):
     m = Model(only, framework)
     m.backend.set_dropout_masks(m.built("d"), dropout_masks(only.networks["d"], len(X), 0, 1))
     assert np.array_equal(m.forward(X, "d", training=False), X)
+
+
+def test_attention_dropout_is_off_in_eval_and_own_rng_without_masks(framework):
+    x = np.random.default_rng(2).random((4, 1, 8, 8), dtype=np.float32)
+    model = Model(ATT_SPEC, framework, seed=0)
+    built = model.built("net")
+    plain = model.forward(x, "net", training=False)
+    no_dropout = Model(_attention_spec(0.0), framework, seed=0)
+    assert np.array_equal(no_dropout.forward(x, "net"), plain)  # eval: the plain attention
+    model.backend.set_dropout_masks(built, dropout_masks(ATT_NET, len(x), 0, 1))
+    assert np.array_equal(model.forward(x, "net", training=False), plain)
+    exact = model.forward(x, "net", training=True)
+    assert np.array_equal(model.forward(x, "net", training=True), exact)
+    assert not np.allclose(exact, plain)
+    model.backend.set_dropout_masks(built, None)
+    own = model.forward(x, "net", training=True)  # the framework's own attention dropout
+    assert not np.allclose(own, exact) and not np.allclose(own, plain)
 
 
 def test_classifier_20_sgd_steps_agree_per_step_in_every_pair():
@@ -162,6 +208,28 @@ def test_fit_with_exact_dropout_agrees_across_frameworks():
         np.testing.assert_allclose(losses[a], losses[b], rtol=1e-5)
 
 
+def test_fit_with_exact_attention_dropout_agrees_across_frameworks_and_drops():
+    """Attention dropout with exact masks: every framework's `fit` (TensorFlow and Sonnet
+    handing the masks to the step's graph) gives the same losses per step, and the masks
+    drop (the losses are not those of the same network without attention dropout)."""
+    frameworks = available()
+    if len(frameworks) < 2:
+        pytest.skip(f"needs two frameworks, has {frameworks}")
+    recipe = dataclasses.replace(default_recipe(zoo.create_spec("classifier")), batch=16)
+    data = triptych.common.data.load_digits()
+    losses = {}
+    for fw in frameworks:
+        m = triptych.create(ATT_SPEC, framework=fw, seed=0)
+        h = m.fit(data, steps=8, recipe=recipe, progress=False, exact_dropout=True)
+        losses[fw] = np.array([r["loss"] for r in h])
+    for a, b in itertools.combinations(frameworks, 2):
+        np.testing.assert_allclose(losses[a], losses[b], rtol=1e-5, err_msg=f"{a} vs {b}")
+    plain = triptych.create(_attention_spec(0.0), framework=frameworks[0], seed=0)
+    h = plain.fit(data, steps=8, recipe=recipe, progress=False, exact_dropout=True)
+    no_drop = np.array([r["loss"] for r in h])
+    assert np.abs(no_drop - losses[frameworks[0]]).max() > 1e-4 * np.abs(no_drop).max()
+
+
 @pytest.mark.slow
 def test_cli_parity_classifier_exits_0(tmp_path):
     argv = ["parity", "classifier", "--no-reference", "--batch", "1", "--train-steps", "20"]
@@ -169,13 +237,21 @@ def test_cli_parity_classifier_exits_0(tmp_path):
     assert main(argv) == 0
 
 
-def test_masks_handed_to_the_step_are_the_assigned_masks_bitwise(framework):
+@pytest.mark.parametrize("which", ["dropout", "attention"])
+def test_masks_handed_to_the_step_are_the_assigned_masks_bitwise(framework, which):
     """A backend whose supervised step takes the masks itself (``run_masked``: TensorFlow
     and Sonnet assign them inside the step's graph; `fit` uses it) trains bitwise as the
-    masks set by ``set_dropout_masks`` before ``run`` do, for all three mask layouts."""
+    masks set by ``set_dropout_masks`` before ``run`` do, for all three mask layouts and
+    for an attention's masks on its probabilities."""
     from triptych.common.recipe import Optimizer
 
-    models = [triptych.create(SPEC, framework=framework, seed=0) for _ in range(2)]
+    spec, net, x, target = SPEC, NET, X, X
+    if which == "attention":
+        spec, net = ATT_SPEC, ATT_NET
+        rng = np.random.default_rng(1)
+        x = rng.random((6, 1, 8, 8), dtype=np.float32)
+        target = rng.standard_normal((6, 10)).astype(np.float32)
+    models = [triptych.create(spec, framework=framework, seed=0) for _ in range(2)]
     steps = [
         m.backend.train.make_trainer([m.built("net")], "mse", Optimizer("adam", 1e-2))
         for m in models
@@ -183,10 +259,10 @@ def test_masks_handed_to_the_step_are_the_assigned_masks_bitwise(framework):
     if not hasattr(steps[0], "run_masked"):
         pytest.skip(f"{framework}: masks go through set_dropout_masks only")
     for s in range(1, 4):
-        masks = dropout_masks(NET, len(X), 0, s)
-        handed = float(steps[0].run_masked(X, X, {"net": masks}))
+        masks = dropout_masks(net, len(x), 0, s)
+        handed = float(steps[0].run_masked(x, target, {"net": masks}))
         models[1].backend.set_dropout_masks(models[1].built("net"), masks)
-        assigned = float(steps[1].run(X, X))
+        assigned = float(steps[1].run(x, target))
         models[1].backend.set_dropout_masks(models[1].built("net"), None)
         assert handed == assigned, s
     a, b = (m.get_weights() for m in models)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from triptych.common import spec as S
-from triptych.common.dropout import dropout_layers, dropout_masks
+from triptych.common.dropout import dropout_masks, mask_size
 from triptych.engine.prefetch import Prefetch
 
 #: network name -> Dropout layer index -> canonical mask (`triptych.common.dropout`)
@@ -69,11 +69,7 @@ class MasksAhead:
     ) -> None:
         self.max_steps, self.max_bytes = max(1, int(max_steps)), int(max_bytes)
         #: float32 elements of one sample's masks, over every Dropout layer
-        self._per_sample = sum(
-            int(np.prod(net.infos[i].input_shape))
-            for net in networks.values()
-            for i in dropout_layers(net)
-        )
+        self._per_sample = sum(mask_size(net) for net in networks.values())
         draw = partial(_draw_block, dict(networks), prepare)
         self._draw: Callable[[BlockKey], dict[int, Any]] = draw
         self._prefetch = Prefetch(draw, _next_block) if background else None

@@ -10,7 +10,7 @@ layout, (N, L, C) with the batch). `Dense`, `LayerNorm`, `Softmax`, the activati
 from __future__ import annotations
 
 from dataclasses import dataclass
-from numbers import Integral
+from numbers import Integral, Real
 from typing import ClassVar
 
 from triptych.common.layers.base import (
@@ -160,12 +160,36 @@ class MultiHeadAttention(Layer):
     ``in_proj_bias`` (3C,), ``out_proj_weight`` (C, C), ``out_proj_bias`` (C,).
     softmax(q kᵀ / sqrt(C / heads)) v per head; ``causal``: token i attends to tokens <= i.
     Initially in_proj_weight ~ U(±sqrt(6 / 4C)) (Xavier, as PyTorch), out_proj_weight ~
-    U(±1/sqrt(C)), biases 0."""
+    U(±1/sqrt(C)), biases 0.
+
+    ``dropout`` (0 <= p < 1; PyTorch's ``dropout``, Keras's): in training the attention
+    probabilities (after the softmax, before they weight v) are dropped with probability p,
+    the rest scaled by 1/(1-p); the identity in inference (exports are unchanged). It is a
+    Dropout for exact masks (`triptych.common.dropout`): one keep per sample, head, query
+    and key, `mask_shape` (heads, L, L)."""
 
     heads: int
     bias: bool = True
     causal: bool = False
+    dropout: float = 0.0
     kind: ClassVar[str] = "multi_head_attention"
+    omit_default: ClassVar[tuple[str, ...]] = ("dropout",)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        p = self.dropout
+        if isinstance(p, bool) or not isinstance(p, Real) or not 0.0 <= float(p) < 1.0:
+            raise SpecError(
+                f"{self.kind} dropout {p!r}: allowed a float in [0, 1) (the probability of "
+                "dropping an attention probability in training)"
+            )
+        object.__setattr__(self, "dropout", float(p))
+
+    def mask_shape(self, shape: Shape) -> Shape:
+        """Per-sample shape of the exact-Dropout keep-mask on the attention probabilities
+        for tokens of ``shape`` (L, C) (batch excluded): (heads, L, L), one keep per head,
+        query and key."""
+        return (self.heads, shape[0], shape[0])
 
     def output_shape(self, shape: Shape) -> Shape:
         _need_rank(self, shape, (2,))

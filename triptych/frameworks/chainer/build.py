@@ -144,6 +144,8 @@ def set_dropout_masks(built: ChainerBuilt, masks: dict[int, np.ndarray] | None) 
     shape)): the input shape, or (1, 1, 1) for StochasticDepth, broadcast) for the next
     train-mode forwards; ``None`` clears them (the network's own generator again)."""
     for i, node in enumerate(built.native.nodes):
+        if not isinstance(node, MaskedDropout):  # an attention's, on its probabilities
+            node = getattr(node, "prob_dropout", None)
         if isinstance(node, MaskedDropout):
             m = None if masks is None else masks.get(i)
             node.mask = None if m is None else np.ascontiguousarray(m, built.dtype)

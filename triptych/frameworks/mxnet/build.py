@@ -162,8 +162,11 @@ def forward(built: GluonBuilt, x: np.ndarray, training: bool = False) -> np.ndar
 def set_dropout_masks(built: GluonBuilt, masks: dict[int, np.ndarray] | None) -> None:
     """Exact Dropout: canonical masks (layer index -> (N, *mask shape): the input shape,
     (1, 1, 1) for StochasticDepth, broadcast) for the next train-mode forwards; ``None``
-    clears them (MXNet's own RNG again)."""
+    clears them (MXNet's own RNG again). An attention's (N, heads, L, L) go to its
+    ``prob_dropout`` (on its probabilities)."""
     for i, block in enumerate(built.native):
+        if not isinstance(block, MaskedDropout):
+            block = getattr(block, "prob_dropout", None)
         if isinstance(block, MaskedDropout):
             m = None if masks is None else masks.get(i)
             block.mask = None if m is None else mx.nd.array(m, dtype=built.dtype)

@@ -121,6 +121,10 @@ def build_network(network: S.Network, dtype: str = "float32") -> SonnetBuilt:
         if m is not None and type(info.layer) in WEIGHT_LAYOUTS
     }
     dropouts = {i: m for i, m in enumerate(net.nodes) if isinstance(m, MaskedDropout)}
+    # an attention's dropout on its probabilities (`layers.attention.SelfAttention`)
+    for i, m in enumerate(net.nodes):
+        if getattr(m, "prob_dropout", None) is not None:
+            dropouts[i] = m.prob_dropout
     return SonnetBuilt(network, net, plan, holders, dropouts, dtype=dtype)
 
 
@@ -162,9 +166,10 @@ def forward(built: SonnetBuilt, x: np.ndarray, training: bool = False) -> np.nda
 
 
 def set_dropout_masks(built: SonnetBuilt, masks: dict[int, np.ndarray] | None) -> None:
-    """Exact Dropout: canonical masks (layer index -> (N, *input shape), NCHW and canonical
-    feature order) moved to NHWC and the plan's feature permutation, and assigned; ``None``
-    turns exact Dropout off (the network's own generator again)."""
+    """Exact Dropout: canonical masks (layer index -> (N, *mask shape), NCHW and canonical
+    feature order; an attention's (N, heads, L, L) as they are) moved to NHWC and the
+    plan's feature permutation, and assigned; ``None`` turns exact Dropout off (the
+    network's own generator again)."""
     for i, mod in built.dropouts.items():
         m = None if masks is None else masks.get(i)
         if m is None:

@@ -62,7 +62,7 @@ class KerasBuilt:
     holders: dict[int, keras.layers.Layer] = field(default_factory=dict)
     #: tf.function per (training, exact Dropout) (eager Keras calls cost ~ms each)
     compiled: dict[tuple[bool, bool], Any] = field(default_factory=dict)
-    #: canonical layer index -> its MaskedDropout (exact Dropout)
+    #: canonical layer index -> its MaskedDropout (exact Dropout; an attention's own)
     dropouts: dict[int, MaskedDropout] = field(default_factory=dict)
     #: the precision of every layer, variable, input and output ("float32" or "float64")
     dtype: str = "float32"
@@ -98,6 +98,10 @@ def build_network(network: S.Network, dtype: str = "float32") -> KerasBuilt:
         if node.holder is not None:
             holders[i] = node.holder
         dropouts.update((i, k) for k in node.layers if isinstance(k, MaskedDropout))
+        # an attention's dropout on its probabilities (`layers.attention.SelfAttention`)
+        dropouts.update(
+            (i, k.prob_dropout) for k in node.layers if getattr(k, "prob_dropout", None) is not None
+        )
     model = keras.Model(inp, outs[network.output], name=f"{network.name}")
     return KerasBuilt(network, model, plan, holders, dropouts=dropouts, dtype=dtype)
 
@@ -142,9 +146,10 @@ def forward(built: KerasBuilt, x: np.ndarray, training: bool = False) -> np.ndar
 
 
 def set_dropout_masks(built: KerasBuilt, masks: dict[int, np.ndarray] | None) -> None:
-    """Exact Dropout: canonical masks (layer index -> (N, *input shape), NCHW and canonical
-    feature order) moved to Keras's layout (NHWC, the plan's feature permutation) and
-    assigned; ``None`` turns exact Dropout off (Keras's own RNG again)."""
+    """Exact Dropout: canonical masks (layer index -> (N, *mask shape), NCHW and canonical
+    feature order; an attention's (N, heads, L, L) as they are) moved to Keras's layout
+    (NHWC, the plan's feature permutation) and assigned; ``None`` turns exact Dropout off
+    (Keras's own RNG again)."""
     for i, layer in built.dropouts.items():
         m = None if masks is None else masks.get(i)
         if m is None:

@@ -30,6 +30,7 @@ NHWC_AXIS = {1: 3, 2: 1, 3: 2}
 class LaidOut(Protocol):
     """A built network of either backend, as far as the layout moves need it."""
 
+    network: S.Network
     plan: LayoutPlan
     #: "float32" or "float64"
     dtype: str
@@ -77,9 +78,12 @@ def to_floats(values: list[tf.Tensor | float]) -> list[float]:
 def native_mask(built: LaidOut, i: int, mask: np.ndarray) -> np.ndarray:
     """A canonical Dropout mask (NCHW, canonical feature order) of layer ``i`` in the
     native layout (NHWC, the layout plan's feature permutation), in the build's dtype. A
-    per-sample mask (StochasticDepth's (N, 1, ..., 1)) broadcasts: nothing to permute."""
+    per-sample mask (StochasticDepth's (N, 1, ..., 1)) broadcasts: nothing to permute. An
+    attention's mask (N, heads, L, L) is on its probabilities, canonical in both backends."""
     m = np.asarray(mask, built.dtype)
-    if m.ndim == 4:
+    if isinstance(built.network.infos[i].layer, S.MultiHeadAttention):
+        pass
+    elif m.ndim == 4:
         m = m.transpose(0, 2, 3, 1)
     elif (perm := built.plan.in_perm.get(i)) is not None and m.shape[1] == len(perm):
         m = m[:, perm]

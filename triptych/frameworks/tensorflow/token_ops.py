@@ -17,6 +17,7 @@ the way in is layout-aware:
   makes q, k and v as (N, L, 3, heads, d), the attention core (`attend`, or an engine's
   own of the same signature) gives (N, L, heads, d), a reshape concatenates the heads,
   one matmul projects out. Every op computes in the input's dtype (float64 builds too).
+* `attend_dropped`: the core with attention dropout on the probabilities (training only).
 """
 
 from __future__ import annotations
@@ -65,6 +66,33 @@ def attend(q: Any, k: Any, v: Any, scale: float, causal: bool) -> Any:
         keep = tf.constant(np.tril(np.ones((n, n), bool)))
         logits = tf.where(keep, logits, tf.constant(-np.inf, logits.dtype))
     return tf.transpose(tf.matmul(tf.nn.softmax(logits, axis=-1), v), [0, 2, 1, 3])
+
+
+def attend_dropped(
+    q: Any,
+    k: Any,
+    v: Any,
+    scale: float,
+    causal: bool,
+    keep: Any | None,
+    drop: Callable[[Any], Any],
+) -> Any:
+    """`attend` with attention dropout: ``drop`` applied to the probabilities (N, heads,
+    L, L) after the softmax, before they weight v (a layer's exact mask or its own RNG,
+    PyTorch's ``nn.MultiheadAttention(dropout=p)`` in training). ``keep`` (N, L), 1 attend,
+    0 ignore, or None: the scores of ignored keys are -inf, and'ed with the causal
+    triangle. q, k, v and the result are (N, L, heads, d)."""
+    q, k, v = (tf.transpose(t, [0, 2, 1, 3]) for t in (q, k, v))
+    logits = tf.matmul(q, k, transpose_b=True) * scale
+    mask = None if keep is None else (keep > 0.5)[:, None, None, :]
+    if causal:
+        n = int(logits.shape[-1])
+        tril = tf.constant(np.tril(np.ones((n, n), bool)))
+        mask = tril if mask is None else tf.logical_and(mask, tril)
+    if mask is not None:
+        logits = tf.where(mask, logits, tf.constant(-np.inf, logits.dtype))
+    probs = drop(tf.nn.softmax(logits, axis=-1))
+    return tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3])
 
 
 def self_attention(

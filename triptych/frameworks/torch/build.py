@@ -107,9 +107,13 @@ def forward(built: TorchBuilt, x: np.ndarray, training: bool = False) -> np.ndar
 
 
 def set_dropout_masks(built: TorchBuilt, masks: dict[int, np.ndarray] | None) -> None:
-    """Exact Dropout: the canonical masks (layer index -> (N, *input shape)) for the next
-    train-mode forwards; ``None`` clears them (PyTorch's own RNG again)."""
+    """Exact Dropout: the canonical masks (layer index -> (N, *layer.mask_shape(input
+    shape)); an attention's: (N, heads, L, L) on its probabilities, held by its
+    ``prob_dropout``) for the next train-mode forwards; ``None`` clears them (PyTorch's own
+    RNG again)."""
     for i, module in enumerate(built.native):
+        if not isinstance(module, MaskedDropout):
+            module = getattr(module, "prob_dropout", None)
         if isinstance(module, MaskedDropout):
             m = None if masks is None else masks.get(i)
             module.mask = (

@@ -36,9 +36,11 @@ from triptych.frameworks.chainer.layers.context import (
     ZERO,
     BuildContext,
     Call,
+    NetState,
     cast_params,
     constant,
 )
+from triptych.frameworks.chainer.layers.dropout import MaskedDropout
 
 
 @CONVERTERS.register(S.Embedding)
@@ -121,16 +123,28 @@ class SelfAttention(chainer.Link):
     scores of key j: the same values as ``where(keep, scores, -inf)`` (x + 0 is x; Chainer
     has no traceable comparison, and ``F.where``'s condition exports as a constant), so the
     softmax (which subtracts the row max) gives masked keys exactly 0. The mask is derived
-    from the int ids, so it takes no gradient."""
+    from the int ids, so it takes no gradient.
+
+    ``prob_dropout`` (``dropout`` > 0): a `MaskedDropout` on the attention probabilities
+    (N, heads, L, L) in training (its exact mask, or one from the network's generator);
+    the identity in inference."""
 
     def __init__(
-        self, shape: S.Shape, heads: int, bias: bool, causal: bool, dtype: np.dtype
+        self,
+        shape: S.Shape,
+        heads: int,
+        bias: bool,
+        causal: bool,
+        dtype: np.dtype,
+        dropout: float = 0.0,
+        net: NetState | None = None,
     ) -> None:
         super().__init__()
         length, c = (int(s) for s in shape)
         self.length, self.channels, self.heads = length, c, int(heads)
         self.scale = 1.0 / math.sqrt(c // self.heads)
         self.mask = None
+        self.prob_dropout = MaskedDropout(dropout, net, dtype) if dropout > 0 else None
         if causal:
             above = np.triu(np.ones((length, length), bool), k=1)
             self.mask = constant(np.where(above, -np.inf, 0.0), dtype)
@@ -152,7 +166,10 @@ class SelfAttention(chainer.Link):
         if keep is not None:  # (N, L) -> 0 / -inf (N, 1, 1, L), broadcast over heads, queries
             with np.errstate(divide="ignore"):  # log(0) = -inf: meant
                 scores = scores + F.reshape(F.log(keep), (-1, 1, 1, length))
-        y = F.matmul(F.softmax(scores, axis=3), v)  # (N, heads, L, d)
+        probs = F.softmax(scores, axis=3)  # (N, heads, L, L)
+        if self.prob_dropout is not None:
+            probs = self.prob_dropout(probs)  # the identity in inference
+        y = F.matmul(probs, v)  # (N, heads, L, d)
         y = F.reshape(F.transpose(y, (0, 2, 1, 3)), (-1, c))
         y = F.linear(y, self.out_proj_weight, self.out_proj_bias)
         return F.reshape(y, (-1, length, c))
@@ -177,7 +194,9 @@ def masked_multi_head_attention(
     layer: S.MaskedMultiHeadAttention, ctx: BuildContext
 ) -> chainer.Link:
     """Called on (tokens (N, L, C), keep (N, L))."""
-    return SelfAttention(ctx.input_shape, layer.heads, layer.bias, layer.causal, ctx.dtype)
+    return SelfAttention(
+        ctx.input_shape, layer.heads, layer.bias, layer.causal, ctx.dtype, layer.dropout, ctx.net
+    )
 
 
 @CONVERTERS.register(S.Tokens)
@@ -202,7 +221,9 @@ def position_embedding(layer: S.PositionEmbedding, ctx: BuildContext) -> chainer
 
 @CONVERTERS.register(S.MultiHeadAttention)
 def multi_head_attention(layer: S.MultiHeadAttention, ctx: BuildContext) -> chainer.Link:
-    return SelfAttention(ctx.input_shape, layer.heads, layer.bias, layer.causal, ctx.dtype)
+    return SelfAttention(
+        ctx.input_shape, layer.heads, layer.bias, layer.causal, ctx.dtype, layer.dropout, ctx.net
+    )
 
 
 @WEIGHT_LAYOUTS.register(S.ClassToken)

@@ -19,6 +19,7 @@ from triptych.frameworks.jax.layers.context import (
     tf_softmax,
     unary,
 )
+from triptych.frameworks.jax.layers.dropout import apply_dropout
 
 
 @CONVERTERS.register(S.Embedding)
@@ -67,12 +68,15 @@ def position_embedding(layer: S.PositionEmbedding, ctx: BuildContext) -> Node:
 def _attention(layer: S.MultiHeadAttention, ctx: BuildContext) -> Node:
     """softmax(q kᵀ / sqrt(d) [+ causal mask] [+ key-padding mask]) v per head, then the
     output projection; a second input (MaskedMultiHeadAttention's keep mask, (N, L), 1
-    attend / 0 ignore) masks keys, PyTorch's ``key_padding_mask``."""
+    attend / 0 ignore) masks keys, PyTorch's ``key_padding_mask``. ``dropout`` > 0: in
+    training the probabilities (N, heads, L, L) are dropped (`apply_dropout`: the exact mask
+    of this layer's index, or one drawn from the forward's key)."""
     length, c = ctx.info.input_shapes[0] if ctx.info.input_shapes else ctx.input_shape
     heads = layer.heads
     d = c // heads
     scale = 1.0 / math.sqrt(d)
     mask = ctx.const(np.triu(np.full((length, length), -np.inf), 1)) if layer.causal else None
+    p_drop, index = layer.dropout, ctx.index
 
     def split(t: Array) -> Array:  # (N, L, C) -> (N, heads, L, d)
         return t.reshape(-1, length, heads, d).transpose(0, 2, 1, 3)
@@ -91,6 +95,7 @@ def _attention(layer: S.MultiHeadAttention, ctx: BuildContext) -> Node:
             # 0 · inf appears when an exporter writes the select as arithmetic
             scores = scores + (xs[1].reshape(-1, 1, 1, length) - 1.0) * 1e30
         weights = tf_softmax(scores, -1) if run.portable else jax.nn.softmax(scores, axis=-1)
+        weights = apply_dropout(weights, p_drop, index, run, per_sample=False)  # training only
         y = jnp.matmul(weights, v).transpose(0, 2, 1, 3).reshape(-1, length, c)
         y = jnp.matmul(y, p["out_proj_weight"].T)
         return y + p["out_proj_bias"] if "out_proj_bias" in p else y

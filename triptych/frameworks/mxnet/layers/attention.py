@@ -26,6 +26,7 @@ import numpy as np
 from triptych.common import spec as S
 from triptych.frameworks.mxnet.compat import mx, nn
 from triptych.frameworks.mxnet.layers.context import CONVERTERS, WEIGHT_LAYOUTS, BuildContext
+from triptych.frameworks.mxnet.layers.dropout import MaskedDropout
 
 
 @CONVERTERS.register(S.Embedding)
@@ -121,10 +122,22 @@ class SelfAttention(nn.HybridBlock):
     key padding mask): its log, 0 or -inf (exact), added to every head's and query's scores
     of key j, the same values as a ``where(keep, scores, -inf)`` (x + 0 is x; mx2onnx has
     no ``where``), so the softmax gives masked keys exactly 0. The mask takes no gradient
-    (``BlockGrad``, as PyTorch's boolean mask)."""
+    (``BlockGrad``, as PyTorch's boolean mask).
+
+    ``dropout`` > 0: ``prob_dropout``, a `MaskedDropout` on the softmax's probabilities
+    (N·H, L, L) in training: its exact mask (N, H, L, L) when set (`set_dropout_masks`),
+    else MXNet's own Dropout; in inference MXNet's Dropout is the identity (mx2onnx writes
+    an Identity node)."""
 
     def __init__(
-        self, shape: S.Shape, heads: int, bias: bool, causal: bool, dtype: str, **kwargs: object
+        self,
+        shape: S.Shape,
+        heads: int,
+        bias: bool,
+        causal: bool,
+        dtype: str,
+        dropout: float = 0.0,
+        **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)
         length, c = shape
@@ -143,6 +156,7 @@ class SelfAttention(nn.HybridBlock):
                 future = np.triu(np.full((length, length), -np.inf), k=1)
                 mask = mx.nd.array(future.reshape(1, length, length), dtype=dtype)
                 self.mask = self.params.get_constant("mask", mask)
+            self.prob_dropout = MaskedDropout(dropout) if dropout > 0 else None
 
     def _alias(self) -> str:
         return "attention"
@@ -180,7 +194,13 @@ class SelfAttention(nn.HybridBlock):
             ignore = F.reshape(F.log(F.BlockGrad(keep)), shape=(-1, 1, 1, length))
             scores = F.reshape(scores, shape=(-1, heads, length, length))
             scores = F.reshape(F.broadcast_add(scores, ignore), shape=(-1, length, length))
-        y = F.batch_dot(F.softmax(scores, axis=-1), v)  # (N·H, L, d)
+        probs = F.softmax(scores, axis=-1)  # (N·H, L, L)
+        drop = self.prob_dropout
+        if drop is not None and drop.mask is not None and F is mx.nd and mx.autograd.is_training():
+            probs = probs * F.reshape(drop.mask, shape=(-1, length, length))  # exact Dropout
+        elif drop is not None:
+            probs = drop(probs)  # MXNet's own Dropout (the identity in inference)
+        y = F.batch_dot(probs, v)  # (N·H, L, d)
         y = F.transpose(F.reshape(y, shape=(-1, heads, length, d)), axes=(0, 2, 1, 3))
         y = F.reshape(y, shape=(-1, length, c))
         return self._linear(F, y, out_proj_weight, out_proj_bias, c)
@@ -212,7 +232,9 @@ def masked_multi_head_attention(
     layer: S.MaskedMultiHeadAttention, ctx: BuildContext
 ) -> nn.HybridBlock:
     """Called on (tokens (N, L, C), keep (N, L))."""
-    return SelfAttention(ctx.input_shape, layer.heads, layer.bias, layer.causal, ctx.dtype)
+    return SelfAttention(
+        ctx.input_shape, layer.heads, layer.bias, layer.causal, ctx.dtype, layer.dropout
+    )
 
 
 @CONVERTERS.register(S.Tokens)
@@ -237,7 +259,9 @@ def position_embedding(layer: S.PositionEmbedding, ctx: BuildContext) -> nn.Hybr
 
 @CONVERTERS.register(S.MultiHeadAttention)
 def multi_head_attention(layer: S.MultiHeadAttention, ctx: BuildContext) -> nn.HybridBlock:
-    return SelfAttention(ctx.input_shape, layer.heads, layer.bias, layer.causal, ctx.dtype)
+    return SelfAttention(
+        ctx.input_shape, layer.heads, layer.bias, layer.causal, ctx.dtype, layer.dropout
+    )
 
 
 @WEIGHT_LAYOUTS.register(S.ClassToken)

@@ -8,7 +8,8 @@ matmul and softmax (`token_ops.attend`: neither Sonnet nor TensorFlow has a fuse
 between the canonical in/out projections, held as (in, out) kernels. The ``snt.Module``s here
 hold their variables in the build's dtype. PaddingMask is ``ids != pad_id`` cast;
 MaskedMultiHeadAttention is the same `SelfAttention` on [tokens, keep], its core
-`masked_attend` (scores of ignored keys -inf before the softmax)."""
+`masked_attend` (scores of ignored keys -inf before the softmax). Attention dropout
+(training only): `SelfAttention`."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from triptych.frameworks.sonnet.layers.context import (
     BuildContext,
     SonnetNode,
 )
+from triptych.frameworks.sonnet.layers.dropout import MaskedDropout
 from triptych.frameworks.tensorflow import layout, token_ops
 
 
@@ -52,7 +54,11 @@ class PositionEmbedding(snt.Module):
 
 class SelfAttention(snt.Module):
     """``nn.MultiheadAttention``'s self-attention on (N, L, C): ``in_kernel`` (C, 3C),
-    ``out_kernel`` (C, C) and (with ``bias``) ``in_bias`` (3C,), ``out_bias`` (C,)."""
+    ``out_kernel`` (C, C) and (with ``bias``) ``in_bias`` (3C,), ``out_bias`` (C,).
+
+    ``prob_dropout`` (``dropout`` > 0): a `MaskedDropout` on the attention probabilities in
+    training (`token_ops.attend_dropped`: the exact mask (N, heads, L, L), or one from the
+    network's generator); inference is the core without dropout."""
 
     def __init__(
         self,
@@ -62,6 +68,8 @@ class SelfAttention(snt.Module):
         causal: bool,
         name: str | None = None,
         dtype: str = "float32",
+        dropout: float = 0.0,
+        rng: tf.random.Generator | None = None,
     ) -> None:
         super().__init__(name=name)
         self.heads, self.causal = int(heads), bool(causal)
@@ -74,11 +82,19 @@ class SelfAttention(snt.Module):
         self.in_bias = zeros([3 * c], "in_bias") if bias else None
         self.out_kernel = zeros([c, c], "out_kernel")
         self.out_bias = zeros([c], "out_bias") if bias else None
+        self.prob_dropout = None
+        if dropout > 0:
+            self.prob_dropout = MaskedDropout(dropout, rng, name="prob_dropout", dtype=dtype)
 
-    def __call__(self, x: Any, keep: Any | None = None) -> Any:
+    def __call__(self, x: Any, keep: Any | None = None, is_training: bool = False) -> Any:
         """``keep`` (N, L), 1 attend, 0 ignore: PyTorch's key padding mask (`masked_attend`)."""
+        drop = self.prob_dropout if is_training else None
 
         def core(q: Any, k: Any, v: Any, scale: float, causal: bool) -> Any:
+            if drop is not None:
+                return token_ops.attend_dropped(
+                    q, k, v, scale, causal, keep, lambda p: drop(p, True)
+                )
             return masked_attend(q, k, v, scale, causal, keep)
 
         return token_ops.self_attention(
@@ -89,7 +105,7 @@ class SelfAttention(snt.Module):
             self.out_bias,
             self.heads,
             self.causal,
-            core=token_ops.attend if keep is None else core,
+            core=token_ops.attend if keep is None and drop is None else core,
         )
 
 
@@ -177,19 +193,30 @@ def position_embedding_weights(
     return token_ops.as_is_params({"weight": holder.weight})
 
 
+def _self_attention(layer: S.MultiHeadAttention, ctx: BuildContext) -> SelfAttention:
+    return SelfAttention(
+        ctx.input_shape[1],
+        layer.heads,
+        layer.bias,
+        layer.causal,
+        name=ctx.name,
+        dtype=ctx.dtype,
+        dropout=layer.dropout,
+        rng=ctx.rng,
+    )
+
+
 @CONVERTERS.register(S.MultiHeadAttention)
 def multi_head_attention(layer: S.MultiHeadAttention, ctx: BuildContext) -> SonnetNode:
-    c = ctx.input_shape[1]
-    mod = SelfAttention(c, layer.heads, layer.bias, layer.causal, name=ctx.name, dtype=ctx.dtype)
-    return SonnetNode(lambda xs, t: mod(xs[0]), mod)
+    mod = _self_attention(layer, ctx)
+    return SonnetNode(lambda xs, t: mod(xs[0], None, t), mod)
 
 
 @CONVERTERS.register(S.MaskedMultiHeadAttention)
 def masked_multi_head_attention(layer: S.MaskedMultiHeadAttention, ctx: BuildContext) -> SonnetNode:
     """Called on [tokens (N, L, C), keep (N, L)]."""
-    c = ctx.input_shape[1]
-    mod = SelfAttention(c, layer.heads, layer.bias, layer.causal, name=ctx.name, dtype=ctx.dtype)
-    return SonnetNode(lambda xs, t: mod(xs[0], xs[1]), mod)
+    mod = _self_attention(layer, ctx)
+    return SonnetNode(lambda xs, t: mod(xs[0], xs[1], t), mod)
 
 
 @CONVERTERS.register(S.PaddingMask)

@@ -8,7 +8,8 @@ NHWC; attention is Keras's own ``keras.ops.dot_product_attention`` (its scale gi
 tensor of the build's dtype, so a float64 build scales in float64; its causal mask is the
 same lower triangle) between the canonical in/out projections, held as (in, out) kernels.
 PaddingMask is ``ids != pad_id`` cast; MaskedMultiHeadAttention is the same attention on
-[tokens, keep], its keep mask the op's own boolean ``mask``."""
+[tokens, keep], its keep mask the op's own boolean ``mask``. Attention dropout (training
+only): `SelfAttention`."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from triptych.frameworks.tensorflow.layers.context import (
     BuildContext,
     KerasNode,
 )
+from triptych.frameworks.tensorflow.layers.dropout import MaskedDropout
 
 
 class ClassToken(keras.layers.Layer):
@@ -70,11 +72,23 @@ def _keras_attend(
 
 class SelfAttention(keras.layers.Layer):
     """``nn.MultiheadAttention``'s self-attention on (N, L, C): ``in_kernel`` (C, 3C),
-    ``out_kernel`` (C, C) and (with ``bias``) ``in_bias`` (3C,), ``out_bias`` (C,)."""
+    ``out_kernel`` (C, C) and (with ``bias``) ``in_bias`` (3C,), ``out_bias`` (C,).
 
-    def __init__(self, heads: int, bias: bool, causal: bool, **kwargs: Any) -> None:
+    ``dropout`` > 0: in training the attention probabilities go through ``prob_dropout``, a
+    `MaskedDropout` (the exact mask (N, heads, L, L) of `set_dropout_masks` or of a masked
+    step, else Keras's own Dropout, as ``keras.layers.MultiHeadAttention(dropout=p)``), in
+    `token_ops.attend_dropped`; inference (and the export) is Keras's attention op as
+    without dropout."""
+
+    def __init__(
+        self, heads: int, bias: bool, causal: bool, dropout: float = 0.0, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.heads, self.bias, self.causal = int(heads), bool(bias), bool(causal)
+        self.prob_dropout = None
+        if dropout > 0:
+            dtype = kwargs.get("dtype")
+            self.prob_dropout = MaskedDropout(float(dropout), dtype=dtype)
 
     def build(self, shape: Any) -> None:
         c = int(shape[-1])
@@ -87,11 +101,17 @@ class SelfAttention(keras.layers.Layer):
         # weights are loaded after building: Keras's initialisers would only cost time
         return self.add_weight(shape=shape, initializer="zeros", name=name)
 
-    def call(self, x: Any) -> Any:
-        return self._attend(x, None)
+    def call(self, x: Any, training: bool | None = None) -> Any:
+        return self._attend(x, None, training)
 
-    def _attend(self, x: Any, keep: Any | None) -> Any:
+    def _attend(self, x: Any, keep: Any | None, training: bool | None = None) -> Any:
+        drop = self.prob_dropout if training else None
+
         def core(q: Any, k: Any, v: Any, scale: float, causal: bool) -> Any:
+            if drop is not None:
+                return token_ops.attend_dropped(
+                    q, k, v, scale, causal, keep, lambda p: drop(p, training=True)
+                )
             return _keras_attend(q, k, v, scale, causal, keep)
 
         return token_ops.self_attention(
@@ -116,9 +136,9 @@ class MaskedSelfAttention(SelfAttention):
     def build(self, shapes: Any) -> None:
         super().build(shapes[0])
 
-    def call(self, inputs: list[Any]) -> Any:
+    def call(self, inputs: list[Any], training: bool | None = None) -> Any:
         x, keep = inputs
-        return self._attend(x, keep)
+        return self._attend(x, keep, training)
 
     def compute_output_shape(self, shapes: Any) -> Any:
         return shapes[0]
@@ -213,13 +233,13 @@ def position_embedding_weights(
 
 @CONVERTERS.register(S.MultiHeadAttention)
 def multi_head_attention(layer: S.MultiHeadAttention, ctx: BuildContext) -> KerasNode:
-    made = SelfAttention(layer.heads, layer.bias, layer.causal, **ctx.kw)
+    made = SelfAttention(layer.heads, layer.bias, layer.causal, layer.dropout, **ctx.kw)
     return KerasNode.of(made, holder=made)
 
 
 @CONVERTERS.register(S.MaskedMultiHeadAttention)
 def masked_multi_head_attention(layer: S.MaskedMultiHeadAttention, ctx: BuildContext) -> KerasNode:
-    made = MaskedSelfAttention(layer.heads, layer.bias, layer.causal, **ctx.kw)
+    made = MaskedSelfAttention(layer.heads, layer.bias, layer.causal, layer.dropout, **ctx.kw)
     return KerasNode.of(made, holder=made)
 
 

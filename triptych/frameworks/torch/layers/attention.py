@@ -1,14 +1,18 @@
 """Embedding, Tokens, Untokens, ClassToken, PositionEmbedding and MultiHeadAttention on (N, L, C)
 token tensors; attention is PyTorch's own ``scaled_dot_product_attention`` (the fused
-kernel ONNX export writes as MatMul/Softmax) with the canonical projection weights."""
+kernel ONNX export writes as MatMul/Softmax) with the canonical projection weights (its
+attention dropout: the op's ``dropout_p``, or with exact masks a composite, `SelfAttention`)."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
 
 from triptych.common import spec as S
 from triptych.frameworks.torch.layers.context import CONVERTERS, BuildContext
+from triptych.frameworks.torch.layers.dropout import MaskedDropout
 
 
 @CONVERTERS.register(S.Embedding)
@@ -62,15 +66,24 @@ class PositionEmbedding(nn.Module):
 class SelfAttention(nn.Module):
     """``nn.MultiheadAttention``'s computation and parameter names (``in_proj_weight``,
     ``in_proj_bias``, ``out_proj_weight``, ``out_proj_bias``: the canonical ones) on
-    batch-first (N, L, C), through ``F.scaled_dot_product_attention``."""
+    batch-first (N, L, C), through ``F.scaled_dot_product_attention``.
 
-    def __init__(self, channels: int, heads: int, bias: bool, causal: bool) -> None:
+    ``dropout`` > 0, in train mode: the attention probabilities are dropped, by the exact
+    mask (N, heads, L, L) set on ``prob_dropout`` (`set_dropout_masks`; then the composite
+    softmax(q kᵀ / sqrt(d)) · mask, v) or else by the fused op's own ``dropout_p``. Eval
+    mode (and the export) is the fused op without dropout; ``prob_dropout`` holds no
+    parameters or buffers, so the state_dict is unchanged."""
+
+    def __init__(
+        self, channels: int, heads: int, bias: bool, causal: bool, dropout: float = 0.0
+    ) -> None:
         super().__init__()
-        self.heads, self.causal = heads, causal
+        self.heads, self.causal, self.dropout = heads, causal, float(dropout)
         self.in_proj_weight = nn.Parameter(torch.zeros(3 * channels, channels))
         self.out_proj_weight = nn.Parameter(torch.zeros(channels, channels))
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * channels)) if bias else None
         self.out_proj_bias = nn.Parameter(torch.zeros(channels)) if bias else None
+        self.prob_dropout = MaskedDropout(self.dropout) if self.dropout > 0 else None
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
         n, length, c = x.shape
@@ -81,11 +94,40 @@ class SelfAttention(nn.Module):
             mask = (keep > 0.5)[:, None, None, :]
             if self.causal:
                 mask = mask & torch.ones(length, length, dtype=torch.bool).tril()
-        y = nn.functional.scaled_dot_product_attention(
-            qkv[0], qkv[1], qkv[2], attn_mask=mask, is_causal=self.causal and mask is None
-        )
+        drop = self.prob_dropout if self.training else None
+        if drop is not None and drop.mask is not None:
+            y = _attend_masked(qkv[0], qkv[1], qkv[2], mask, self.causal, drop.mask)
+        else:
+            y = nn.functional.scaled_dot_product_attention(
+                qkv[0],
+                qkv[1],
+                qkv[2],
+                attn_mask=mask,
+                dropout_p=self.dropout if drop is not None else 0.0,
+                is_causal=self.causal and mask is None,
+            )
         y = y.transpose(1, 2).reshape(n, length, c)
         return nn.functional.linear(y, self.out_proj_weight, self.out_proj_bias)
+
+
+def _attend_masked(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    attend: torch.Tensor | None,
+    causal: bool,
+    drop: torch.Tensor,
+) -> torch.Tensor:
+    """softmax(q kᵀ / sqrt(d)) · ``drop`` (an exact inverted-dropout mask (N, heads, L, L)),
+    then v: the fused op's computation with its dropout mask given. ``attend``: a boolean
+    mask (True = attend), or None with ``causal`` the lower triangle."""
+    length = q.shape[-2]
+    scores = torch.matmul(q, k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))
+    if attend is None and causal:
+        attend = torch.ones(length, length, dtype=torch.bool, device=q.device).tril()
+    if attend is not None:
+        scores = scores.masked_fill(~attend, float("-inf"))
+    return torch.matmul(torch.softmax(scores, dim=-1) * drop, v)
 
 
 @CONVERTERS.register(S.Tokens)
@@ -110,7 +152,7 @@ def position_embedding(layer: S.PositionEmbedding, ctx: BuildContext) -> nn.Modu
 
 @CONVERTERS.register(S.MultiHeadAttention)
 def multi_head_attention(layer: S.MultiHeadAttention, ctx: BuildContext) -> nn.Module:
-    return SelfAttention(ctx.input_shape[1], layer.heads, layer.bias, layer.causal)
+    return SelfAttention(ctx.input_shape[1], layer.heads, layer.bias, layer.causal, layer.dropout)
 
 
 class PaddingMask(nn.Module):
@@ -131,4 +173,4 @@ def padding_mask(layer: S.PaddingMask, ctx: BuildContext) -> nn.Module:
 
 @CONVERTERS.register(S.MaskedMultiHeadAttention)
 def masked_multi_head_attention(layer: S.MaskedMultiHeadAttention, ctx: BuildContext) -> nn.Module:
-    return SelfAttention(ctx.input_shape[1], layer.heads, layer.bias, layer.causal)
+    return SelfAttention(ctx.input_shape[1], layer.heads, layer.bias, layer.causal, layer.dropout)
