@@ -56,14 +56,11 @@ def test_mobilenet_v2_level5_data_parallel():
     on the engine's own launcher against one process, three SGD steps, in every framework
     with a data-parallel engine here (Chainer's needs MPI: skipped with why). Its BatchNorm
     statistics are per worker, a different computation from one process's, so the
-    differences are reported apart (per convention), and must be finite numbers; the same
-    network with its BatchNorm layers made Identity gates and passes."""
+    differences are reported apart (per convention), and must be finite numbers."""
     fws, report = _level5_mobilenet(sync_bn=False)
     assert report.checks and all(c.level == 5 for c in report.checks)
     assert {c.network for c in report.checks} >= {"loss", "weights", "bn_stats"}
     assert all(np.isfinite(c.max_abs) for c in report.checks)
-    gating = [c for c in report.checks if c.gating]  # the same model without its BatchNorm
-    assert gating and all("BN removed" in c.a.kind and c.passed for c in gating)
     checked = {c.a.framework for c in report.checks}
     skipped = " ".join(report.skipped)
     assert all(fw in checked or f"level 5 on {fw}:" in skipped for fw in fws), report.skipped
