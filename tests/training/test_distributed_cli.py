@@ -3,10 +3,13 @@ failed job exits 1 with one line."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from triptych.cli import main
 from triptych.commands import train as train_command
+from triptych.common.weights import load_weights
 from triptych.frameworks.base import unavailable_reason
 from triptych.training.distributed import DataParallelError
 
@@ -23,13 +26,17 @@ def test_sync_bn_refusals_are_one_line(tmp_path, capsys) -> None:
     assert "--sync-bn applies to data-parallel training" in capsys.readouterr().err
 
 
-def test_workers_on_a_gan_is_refused(tmp_path, capsys) -> None:
+def test_workers_train_a_gan_and_write_its_checkpoint(tmp_path, capsys) -> None:
+    """`triptych train gan --workers 2` (data-parallel D and G steps, no longer refused):
+    exit 0, rank 0's checkpoint holds both networks, the history has every step."""
     if unavailable_reason("torch") is not None:
         pytest.skip("torch is not installed")
-    argv = ["train", "gan", "-f", "torch", "--workers", "2", "--steps", "1"]
-    assert main([*argv, "--out", str(tmp_path), "--no-progress"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert "without a discriminator" in err and not list(tmp_path.glob("workers"))
+    argv = ["train", "gan", "-f", "torch", "--workers", "2", "--steps", "2"]
+    assert main([*argv, "--out", str(tmp_path), "--no-progress"]) == 0
+    _, weights, _ = load_weights(tmp_path / "checkpoint.safetensors")
+    assert {k.split(".")[0] for k in weights} == {"generator", "discriminator"}
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert [r["step"] for r in history] == [1, 2] and all("d_loss" in r for r in history)
 
 
 def test_a_failed_job_exits_1_with_one_line(monkeypatch, capsys) -> None:
