@@ -66,7 +66,8 @@ def _shares_state(module: object) -> bool:
 #: ResNet-18's and MobileNetV2's already are) (one `make test --durations` run, 2 cores);
 #: then (2026-12-07, make test at 14:32 here and 15:00 in CI) export + parity of the MAE
 #: 27 s, docs/benchmarks.md's example 24 s (its GEMM peak), the GAN's MXNet 22 s and Sonnet
-#: 16 s cases
+#: 16 s cases; then (make test 14:59 with attention dropout and the Einsum importer) the
+#: context encoder's (26 s) and conv AE's (19 s) final-loss agreement across frameworks
 SWEEP_CASES = {
     "tests/commands/zoo/test_zoo_export_parity.py::test_export_then_parity[vit_tiny]",
     "tests/commands/zoo/test_zoo_export_parity.py::test_export_then_parity[unet]",
@@ -74,6 +75,8 @@ SWEEP_CASES = {
     "tests/docs/test_doc_examples.py::test_page_examples_run[docs/benchmarks.md]",
     "tests/training/test_gan.py::test_default_training_lowers_fd_digits_tenfold[mxnet]",
     "tests/training/test_gan.py::test_default_training_lowers_fd_digits_tenfold[sonnet]",
+    "tests/training/test_autoencoders.py::test_final_losses_agree_across_frameworks[context_encoder]",
+    "tests/training/test_autoencoders.py::test_final_losses_agree_across_frameworks[conv_autoencoder]",
     "tests/training/test_gan.py::test_default_training_lowers_fd_digits_tenfold[jax]",
     "tests/training/test_gan.py::test_default_training_lowers_fd_digits_tenfold[chainer]",
     "tests/engine/test_checkpoint.py::test_kill_at_every_write_boundary_resumes_or_refuses_cleanly",
