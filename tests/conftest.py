@@ -86,11 +86,17 @@ SWEEP_CASES = {
 
 #: sweep-tier tests that each take several GB (measured 2026-12-07 by sampling MemAvailable
 #: every second through a whole `make test-sweep`: ResNet-18's parity at default flags 7.6
-#: and 10.6 GB, the sgd and adam cases side by side leaving 0.9 GB of 24). They share one
-#: xdist group, so they run one after another on one worker, and with them the Ray tests,
-#: whose workers Ray kills when the machine passes 95 % of its memory.
+#: and 10.6 GB, the sgd and adam cases side by side leaving 0.9 GB of 24; torchvision's
+#: VGG/wide ResNets about 7 GB; a later sweep had the kernel kill an xdist worker at 12.7
+#: GB). They share one xdist group, so they run one after another on one worker while the
+#: other takes the light tests; the Ray tests join them, whose workers Ray kills when the
+#: machine passes 95 % of its memory.
 MEMORY_HEAVY = (
     "tests/verify/test_zoo_parity_sweep.py::test_parity_with_default_flags_passes[resnet18-",
+    "tests/verify/test_zoo_parity_sweep.py::test_parity_with_default_flags_passes[mobilenet_v2-",
+    "tests/verify/test_zoo_parity_sweep.py::test_parity_with_default_flags_passes[unet-",
+    "tests/verify/test_zoo_parity_sweep.py::test_mobilenet_v2_level5",
+    "tests/onnx_import/test_torchvision_families.py::",
     "tests/training/test_distributed_ray.py::",
 )
 
